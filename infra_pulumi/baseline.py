@@ -1,0 +1,177 @@
+"""The baseline fleet as Pulumi resources, built from the fleet description in fleet.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from fleet_spec import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME, FleetSpec, build_spec, validate_suffix
+
+DEFAULT_REGION = "us-east-1"
+# Services the fleet uses; an endpoint override sends all of them to the same place.
+ENDPOINT_SERVICES = ("iam", "lambda_", "cloudwatchlogs", "s3", "secretsmanager", "sts")
+
+
+@dataclass(frozen=True)
+class Settings:
+    suffix: str
+    region: str
+    endpoint: str | None
+
+
+def read_settings() -> Settings:
+    config = pulumi.Config()
+    suffix = config.get("suffix") or os.environ.get("ENVIRONMENT_SUFFIX")
+    if not suffix:
+        raise ValueError("no suffix: set `pulumi config set suffix dev` or ENVIRONMENT_SUFFIX")
+    return Settings(
+        suffix=validate_suffix(suffix),
+        region=pulumi.Config("aws").get("region") or DEFAULT_REGION,
+        endpoint=config.get("endpoint"),
+    )
+
+
+def make_provider(settings: Settings) -> aws.Provider:
+    if settings.endpoint is None:
+        return aws.Provider("aws", region=settings.region)
+    return aws.Provider(
+        "aws",
+        region=settings.region,
+        endpoints=[aws.ProviderEndpointArgs(**{service: settings.endpoint for service in ENDPOINT_SERVICES})],
+        s3_use_path_style=True,
+        skip_credentials_validation=True,
+        skip_metadata_api_check=True,
+    )
+
+
+def deploy(settings: Settings) -> FleetSpec:
+    provider = make_provider(settings)
+    invoke = pulumi.InvokeOptions(provider=provider)
+    spec = build_spec(
+        settings.suffix,
+        account_id=aws.get_caller_identity(opts=invoke).account_id,
+        region=settings.region,
+        partition=aws.get_partition(opts=invoke).partition,
+    )
+    opts = pulumi.ResourceOptions(provider=provider)
+
+    bucket = _artifact_bucket(spec, opts)
+    layer = _layer(spec, bucket, opts)
+    _secrets(spec, opts)
+    functions = [_function(spec, function, bucket, layer, opts) for function in spec.functions]
+
+    pulumi.export("suffix", spec.suffix)
+    pulumi.export("artifact_bucket", bucket.bucket)
+    pulumi.export("layer_arn", layer.arn)
+    pulumi.export("functions", [function.name for function in functions])
+    return spec
+
+
+def _artifact_bucket(spec: FleetSpec, opts: pulumi.ResourceOptions) -> aws.s3.Bucket:
+    # force_destroy: `pulumi destroy` removes every package version too; nothing is retained.
+    bucket = aws.s3.Bucket(spec.bucket, bucket=spec.bucket, force_destroy=True, tags=spec.tags, opts=opts)
+    aws.s3.BucketVersioning(
+        f"{spec.bucket}-versioning",
+        bucket=bucket.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=opts,
+    )
+    aws.s3.BucketPublicAccessBlock(
+        f"{spec.bucket}-public-access-block",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{spec.bucket}-encryption",
+        bucket=bucket.id,
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+        opts=opts,
+    )
+    return bucket
+
+
+def _package(spec: FleetSpec, key: str, code_dir, bucket: aws.s3.Bucket, opts) -> aws.s3.BucketObjectv2:
+    return aws.s3.BucketObjectv2(
+        key,
+        bucket=bucket.id,
+        key=key,
+        source=pulumi.FileArchive(str(code_dir)),
+        tags=spec.tags,
+        opts=opts,
+    )
+
+
+def _layer(spec: FleetSpec, bucket: aws.s3.Bucket, opts) -> aws.lambda_.LayerVersion:
+    package = _package(spec, spec.layer.package_key, spec.layer.code_dir, bucket, opts)
+    # Layer versions cannot carry tags in AWS; the bucket object they come from does.
+    return aws.lambda_.LayerVersion(
+        spec.layer.name,
+        layer_name=spec.layer.name,
+        description=spec.layer.description,
+        compatible_runtimes=list(spec.layer.compatible_runtimes),
+        s3_bucket=bucket.id,
+        s3_key=package.key,
+        s3_object_version=package.version_id,
+        opts=opts,
+    )
+
+
+def _secrets(spec: FleetSpec, opts) -> None:
+    config = pulumi.Config()
+    for secret_spec in spec.secrets:
+        # No recovery window: `pulumi destroy` deletes the secret at once, nothing retained.
+        secret = aws.secretsmanager.Secret(
+            secret_spec.name, name=secret_spec.name, recovery_window_in_days=0, tags=spec.tags, opts=opts
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{secret_spec.name}-value",
+            secret_id=secret.id,
+            secret_string=config.require_secret(secret_spec.config_key),
+            opts=opts,
+        )
+
+
+def _function(spec: FleetSpec, function, bucket, layer, opts) -> aws.lambda_.Function:
+    log_group = aws.cloudwatch.LogGroup(function.log_group, name=function.log_group, tags=spec.tags, opts=opts)
+    role = aws.iam.Role(
+        function.role_name,
+        name=function.role_name,
+        assume_role_policy=json.dumps(LAMBDA_TRUST_POLICY),
+        tags=spec.tags,
+        opts=opts,
+    )
+    policy = aws.iam.RolePolicy(
+        f"{function.role_name}-{ROLE_POLICY_NAME}",
+        name=ROLE_POLICY_NAME,
+        role=role.id,
+        policy=json.dumps(spec.role_policy(function)),
+        opts=opts,
+    )
+    package = _package(spec, function.package_key, function.code_dir, bucket, opts)
+    return aws.lambda_.Function(
+        function.name,
+        name=function.name,
+        description=function.description,
+        role=role.arn,
+        runtime=function.runtime,
+        handler=function.handler,
+        architectures=[function.architecture],
+        memory_size=function.memory_size,
+        timeout=function.timeout,
+        s3_bucket=bucket.id,
+        s3_key=package.key,
+        s3_object_version=package.version_id,
+        layers=[layer.arn],
+        environment={"variables": function.environment},
+        tags=spec.tags,
+        # The log group exists first, so Lambda never creates one without our settings.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[log_group, policy])),
+    )

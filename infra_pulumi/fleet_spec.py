@@ -1,0 +1,201 @@
+"""The baseline fleet as plain data: `fleet.yaml` resolved for one suffix, account and region.
+
+Both provisioning paths build from this module: the Pulumi program for real AWS accounts and
+`tools/baseline.py` for the local emulator. It imports nothing from Pulumi or boto3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROGRAM_DIR = Path(__file__).resolve().parent
+FLEET_FILE = PROGRAM_DIR / "fleet.yaml"
+
+# Lowercase letters, digits and inner hyphens: valid in every resource name the fleet uses
+# (Lambda, IAM, S3, Logs, Secrets Manager), including S3's stricter bucket rules.
+SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+LAMBDA_NAME_LIMIT = 64
+IAM_ROLE_NAME_LIMIT = 64
+S3_BUCKET_NAME_LIMIT = 63
+
+
+class FleetError(ValueError):
+    """The fleet description or the requested suffix cannot produce a valid fleet."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    description: str
+    runtime: str
+    architecture: str
+    memory_size: int
+    timeout: int
+    handler: str
+    code_dir: Path
+    environment: dict[str, str]
+    role_name: str
+    log_group: str
+    package_key: str
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    config_key: str
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str
+    description: str
+    code_dir: Path
+    package_key: str
+    compatible_runtimes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    suffix: str
+    account_id: str
+    region: str
+    partition: str
+    tags: dict[str, str]
+    bucket: str
+    layer: LayerSpec
+    functions: tuple[FunctionSpec, ...]
+    secrets: tuple[SecretSpec, ...] = field(default=())
+
+    def log_group_arn(self, log_group: str) -> str:
+        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{log_group}"
+
+    def role_policy(self, function: FunctionSpec) -> dict:
+        """Least privilege for the baseline: write to the function's own log group, nothing else."""
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WriteOwnLogGroup",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{self.log_group_arn(function.log_group)}:*",
+                }
+            ],
+        }
+
+
+# Name of the inline policy each function's role carries in the baseline.
+ROLE_POLICY_NAME = "write-own-log-group"
+
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def validate_suffix(suffix: object) -> str:
+    if not isinstance(suffix, str) or not SUFFIX_PATTERN.fullmatch(suffix):
+        raise FleetError(
+            f"suffix {suffix!r} is not valid: use lowercase letters, digits and inner hyphens, e.g. 'dev'"
+        )
+    return suffix
+
+
+def load_fleet(path: Path = FLEET_FILE) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def build_spec(
+    suffix: str,
+    account_id: str,
+    region: str,
+    partition: str = "aws",
+    fleet: dict | None = None,
+) -> FleetSpec:
+    """Resolve the fleet description into concrete names, settings and policies."""
+    validate_suffix(suffix)
+    fleet = fleet if fleet is not None else load_fleet()
+    defaults = fleet["function_defaults"]
+    tags = {**fleet["tags"], "Environment": suffix}
+
+    functions = tuple(
+        FunctionSpec(
+            name=f"{entry['name']}-{suffix}",
+            description=entry["description"],
+            runtime=entry.get("runtime", defaults["runtime"]),
+            architecture=entry.get("architecture", defaults["architecture"]),
+            memory_size=int(entry.get("memory_size", defaults["memory_size"])),
+            timeout=int(entry.get("timeout", defaults["timeout"])),
+            handler=entry["handler"],
+            code_dir=PROGRAM_DIR / entry["code"],
+            environment={key: str(value) for key, value in entry.get("environment", {}).items()},
+            role_name=f"{entry['name']}-role-{suffix}",
+            log_group=f"/aws/lambda/{entry['name']}-{suffix}",
+            package_key=f"functions/{entry['name']}-{suffix}.zip",
+        )
+        for entry in fleet["functions"]
+    )
+    layer_entry = fleet["layer"]
+    layer = LayerSpec(
+        name=f"{layer_entry['name']}-{suffix}",
+        description=layer_entry["description"],
+        code_dir=PROGRAM_DIR / layer_entry["code"],
+        package_key=f"layers/{layer_entry['name']}-{suffix}.zip",
+        compatible_runtimes=tuple(sorted({function.runtime for function in functions})),
+    )
+    spec = FleetSpec(
+        suffix=suffix,
+        account_id=account_id,
+        region=region,
+        partition=partition,
+        tags=tags,
+        # Bucket names are global across all AWS accounts, so the account id keeps them unique.
+        bucket=f"{fleet['artifact_bucket']['name']}-{account_id}-{suffix}",
+        layer=layer,
+        functions=functions,
+        secrets=tuple(
+            SecretSpec(name=f"{entry['name']}-{suffix}", config_key=entry["config_key"])
+            for entry in fleet["secrets"]
+        ),
+    )
+    _check_name_lengths(spec)
+    return spec
+
+
+def _check_name_lengths(spec: FleetSpec) -> None:
+    limits = [(function.name, LAMBDA_NAME_LIMIT) for function in spec.functions]
+    limits += [(function.role_name, IAM_ROLE_NAME_LIMIT) for function in spec.functions]
+    limits.append((spec.bucket, S3_BUCKET_NAME_LIMIT))
+    for name, limit in limits:
+        if len(name) > limit:
+            raise FleetError(f"suffix {spec.suffix!r} is too long: '{name}' exceeds {limit} characters")
+
+
+def package(code_dir: Path) -> bytes:
+    """Zip a code directory reproducibly (sorted entries, fixed timestamps)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(code_dir.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                info = zipfile.ZipInfo(str(path.relative_to(code_dir)), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def policy_json(document: dict) -> str:
+    return json.dumps(document, sort_keys=True)

@@ -1,0 +1,59 @@
+"""Run the Pulumi program under Pulumi's mock runtime (no CLI, no cloud) and record what it declares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+PROJECT = "lambdaopt-baseline"
+ACCOUNT_ID = "123456789012"
+
+
+@dataclass
+class Declared:
+    type: str
+    name: str
+    inputs: dict
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[Declared] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(Declared(args.typ, args.name, dict(args.inputs)))
+        state = dict(args.inputs)
+        if args.typ == "aws:s3/bucketObjectv2:BucketObjectv2":
+            state["versionId"] = f"v-{args.name}"
+        if args.typ.startswith("aws:lambda/") or args.typ.startswith("aws:iam/"):
+            state.setdefault("arn", f"arn:aws:mock:::{args.name}")
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "mock"}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsSuffix": "com.amazonaws"}
+        raise NotImplementedError(f"the mocks do not answer {args.token}")
+
+
+def declare(config: dict[str, str], secret_keys: tuple[str, ...] = ("DATABASE_URL", "API_KEY")) -> list[Declared]:
+    """Run the baseline program with `config` (keys without the project prefix, or `aws:` keys)."""
+    import baseline
+
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False)
+    qualified = {key if ":" in key else f"{PROJECT}:{key}": value for key, value in config.items()}
+    pulumi.runtime.set_all_config(qualified, secret_keys=[f"{PROJECT}:{key}" for key in secret_keys])
+
+    @pulumi.runtime.test
+    def program():
+        baseline.deploy(baseline.read_settings())
+
+    program()
+    return mocks.resources
+
+
+def of_type(resources: list[Declared], type_token: str) -> list[Declared]:
+    return [resource for resource in resources if resource.type == type_token]

@@ -1,0 +1,239 @@
+"""Start, reach and stop the local AWS emulator (moto's server on 127.0.0.1).
+
+In Python:
+
+    with Emulator() as emulator:
+        session = emulator.session()            # boto3 session bound to the emulator
+        subprocess.run(cmd, env=emulator.environ())  # AWS_ENDPOINT_URL for boto3 and amazon.aws
+
+From the shell:
+
+    python -m tools.emulator run -- ansible-playbook playbooks/optimize.yml -e suffix=dev
+    python -m tools.emulator start --state-file .emulator.json   # in the background
+    python -m tools.emulator stop --state-file .emulator.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from tools import emulator_patches
+
+DEFAULT_REGION = "us-east-1"
+# moto's default account; other accounts are reached by assuming a role in them.
+DEFAULT_ACCOUNT_ID = "123456789012"
+READY_TIMEOUT_SECONDS = 30.0
+# The emulator accepts any credentials; these keep boto3 from looking for real ones.
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start or cannot be reached."""
+
+
+def wait_until_ready(endpoint: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Poll the emulator's own API until it answers, or raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError) as error:
+            if time.monotonic() > deadline:
+                raise EmulatorError(f"the emulator at {endpoint} did not answer within {timeout:.0f} s: {error}")
+        time.sleep(0.05)
+
+
+class Emulator:
+    """moto's server with the AWS-fidelity patches, running in a thread of this process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = DEFAULT_REGION) -> None:
+        self.host = host
+        self.port = port
+        self.region = region
+        self._server: ThreadedMotoServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise EmulatorError("the emulator is not running")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        emulator_patches.apply()
+        # One access-log line per request would drown the output of whatever uses the emulator.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        wait_until_ready(self.endpoint)
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def reset(self) -> None:
+        """Forget every resource in every account, as a fresh emulator would."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def environ(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment for a child process (boto3, Ansible, amazon.aws) to use the emulator."""
+        environment = dict(os.environ if base is None else base)
+        environment.update(EMULATOR_CREDENTIALS)
+        environment.update(
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_DEFAULT_REGION=self.region,
+            AWS_REGION=self.region,
+        )
+        return environment
+
+    def session(self, region: str | None = None) -> boto3.Session:
+        return emulator_session(self.endpoint, region or self.region)
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def emulator_session(endpoint: str, region: str = DEFAULT_REGION, account_id: str | None = None) -> boto3.Session:
+    """A boto3 session whose clients talk to the emulator, in moto's default account or,
+    by assuming a role there, in `account_id`."""
+    session = _session_at(endpoint, region, EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                          EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    if account_id is None or account_id == DEFAULT_ACCOUNT_ID:
+        return session
+    credentials = session.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/lambdaopt-automation",
+        RoleSessionName="lambdaopt",
+    )["Credentials"]
+    return _session_at(endpoint, region, credentials["AccessKeyId"], credentials["SecretAccessKey"],
+                       credentials["SessionToken"])
+
+
+class EmulatorSession(boto3.Session):
+    """A boto3 session whose clients and resources talk to the emulator, whatever the process's
+    environment says."""
+
+    def __init__(self, endpoint: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+
+    def client(self, *args: object, **kwargs: object):
+        kwargs.setdefault("endpoint_url", self.endpoint)
+        return super().client(*args, **kwargs)
+
+    def resource(self, *args: object, **kwargs: object):
+        kwargs.setdefault("endpoint_url", self.endpoint)
+        return super().resource(*args, **kwargs)
+
+
+def _session_at(endpoint: str, region: str, key: str, secret: str, token: str | None = None) -> EmulatorSession:
+    return EmulatorSession(endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
+                           aws_session_token=token, region_name=region)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    emulator = Emulator(port=args.port, region=args.region)
+    endpoint = emulator.start()
+    if args.state_file:
+        Path(args.state_file).write_text(json.dumps({"endpoint": endpoint, "pid": os.getpid()}))
+    print(endpoint, flush=True)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+    emulator.stop()
+    if args.state_file:
+        Path(args.state_file).unlink(missing_ok=True)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise SystemExit("nothing to run: give a command after '--'")
+    with Emulator(port=args.port, region=args.region) as emulator:
+        print(f"AWS emulator at {emulator.endpoint}", flush=True)
+        return subprocess.run(command, env=emulator.environ(), check=False).returncode
+
+
+def _start(args: argparse.Namespace) -> int:
+    state_file = Path(args.state_file)
+    state_file.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.emulator", "serve", "--port", str(args.port), "--region", args.region,
+         "--state-file", str(state_file)],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while not state_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit("the emulator did not start")
+        time.sleep(0.05)
+    endpoint = json.loads(state_file.read_text())["endpoint"]
+    wait_until_ready(endpoint)
+    print(endpoint)
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    state_file = Path(args.state_file)
+    if not state_file.exists():
+        print("no emulator is running for this state file")
+        return 0
+    pid = json.loads(state_file.read_text())["pid"]
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        state_file.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.emulator", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="action", required=True)
+    for name, handler, summary in (
+        ("serve", _serve, "run the emulator in the foreground until interrupted"),
+        ("run", _run, "run a command with the emulator up and AWS_ENDPOINT_URL set, then stop it"),
+        ("start", _start, "start the emulator in the background and print its endpoint"),
+        ("stop", _stop, "stop an emulator started with 'start'"),
+    ):
+        command = commands.add_parser(name, help=summary)
+        command.set_defaults(handler=handler)
+        if name != "stop":
+            command.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+            command.add_argument("--region", default=DEFAULT_REGION)
+        if name in ("serve", "start", "stop"):
+            command.add_argument("--state-file", required=name != "serve", help="where endpoint and pid are kept")
+        if name == "run":
+            command.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

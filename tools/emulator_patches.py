@@ -1,0 +1,171 @@
+"""Where moto's server differs from AWS in ways tap.lambdaopt depends on, make it behave as AWS does.
+
+Every patch here reproduces a documented AWS behaviour and is pinned by a test in
+tests/emulator/test_patches.py. None exists to make the project's code pass where AWS would fail.
+Patches change moto's classes in this process, so they apply to the server the launcher starts
+in-process (tools/emulator.py). `apply()` is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from moto.awslambda import urls as lambda_urls
+from moto.awslambda.exceptions import ValidationException
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.responses import LambdaResponse
+from moto.logs.exceptions import InvalidParameterException
+from moto.logs.models import LogsBackend
+
+MEMORY_RANGE = (128, 10240)
+TIMEOUT_RANGE = (1, 900)
+LIST_FUNCTIONS_PAGE_LIMIT = 50
+# AWS's default regional concurrency quota, used unless the launcher is told otherwise.
+DEFAULT_CONCURRENCY_QUOTA = 1000
+UNRESERVED_CONCURRENCY_FLOOR = 100
+VALID_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+_applied = False
+
+
+def apply() -> None:
+    """Install every patch once."""
+    global _applied
+    if _applied:
+        return
+    os.environ.setdefault("MOTO_LAMBDA_CONCURRENCY_QUOTA", str(DEFAULT_CONCURRENCY_QUOTA))
+    _patch_dead_letter_and_tracing_config()
+    _patch_configuration_limits()
+    _patch_retention_values()
+    _patch_list_functions_paging()
+    _patch_account_settings()
+    _applied = True
+
+
+def _patch_dead_letter_and_tracing_config() -> None:
+    """AWS stores DeadLetterConfig (create and update) and TracingConfig (update) and returns them;
+    moto drops both. An empty TargetArn removes the dead-letter queue, as in AWS."""
+    original_init = LambdaFunction.__init__
+    original_update = LambdaFunction.update_configuration
+    original_get = LambdaFunction.get_configuration
+
+    def init(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.dead_letter_target = (spec.get("DeadLetterConfig") or {}).get("TargetArn") or None
+
+    def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "DeadLetterConfig" in config_updates:
+            self.dead_letter_target = (config_updates["DeadLetterConfig"] or {}).get("TargetArn") or None
+        if "TracingConfig" in config_updates:
+            self.tracing_config = {"Mode": config_updates["TracingConfig"].get("Mode", "PassThrough")}
+        return original_update(self, config_updates)
+
+    def get_configuration(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+        configuration = original_get(self, on_create)
+        target = getattr(self, "dead_letter_target", None)
+        if target:
+            configuration["DeadLetterConfig"] = {"TargetArn": target}
+        return configuration
+
+    LambdaFunction.__init__ = init
+    LambdaFunction.update_configuration = update_configuration
+    LambdaFunction.get_configuration = get_configuration
+
+
+def _check_limits(configuration: dict[str, Any]) -> None:
+    for key, field, (low, high) in (
+        ("MemorySize", "memorySize", MEMORY_RANGE),
+        ("Timeout", "timeout", TIMEOUT_RANGE),
+    ):
+        value = configuration.get(key)
+        if value is None:
+            continue
+        if int(value) < low:
+            raise ValidationException(value, field, f"Member must have value greater than or equal to {low}")
+        if int(value) > high:
+            raise ValidationException(value, field, f"Member must have value less than or equal to {high}")
+
+
+def _patch_configuration_limits() -> None:
+    """AWS rejects memory outside 128-10,240 MB and timeouts outside 1-900 s; moto accepts any value."""
+    original_create = LambdaBackend.create_function
+    original_update = LambdaBackend.update_function_configuration
+
+    def create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+        _check_limits(spec)
+        return original_create(self, spec)
+
+    def update_function_configuration(
+        self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        _check_limits(body)
+        return original_update(self, function_name, qualifier, body)
+
+    LambdaBackend.create_function = create_function
+    LambdaBackend.update_function_configuration = update_function_configuration
+
+
+def _patch_retention_values() -> None:
+    """AWS accepts only its fixed list of retention periods; moto accepts any number."""
+    original = LogsBackend.put_retention_policy
+
+    def put_retention_policy(self: LogsBackend, log_group_name: str, retention_in_days: Any) -> None:
+        if int(retention_in_days) not in VALID_RETENTION_DAYS:
+            raise InvalidParameterException(
+                constraint=f"Member must satisfy enum value set: [{', '.join(map(str, VALID_RETENTION_DAYS))}]",
+                parameter="retentionInDays",
+                value=retention_in_days,
+            )
+        original(self, log_group_name, retention_in_days)
+
+    LogsBackend.put_retention_policy = put_retention_policy
+
+
+def _patch_list_functions_paging() -> None:
+    """AWS returns at most 50 functions a page with a NextMarker; moto returns everything at once."""
+
+    def list_functions(self: LambdaResponse) -> str:
+        version = self.querystring.get("FunctionVersion", [None])[0]
+        start = int(self.querystring.get("Marker", ["0"])[0] or 0)
+        requested = int(self.querystring.get("MaxItems", [LIST_FUNCTIONS_PAGE_LIMIT])[0])
+        page_size = min(requested, LIST_FUNCTIONS_PAGE_LIMIT)
+        functions = list(self.backend.list_functions(version))
+        page = functions[start:start + page_size]
+        result: dict[str, Any] = {"Functions": [function.get_configuration() for function in page]}
+        if start + page_size < len(functions):
+            result["NextMarker"] = str(start + page_size)
+        return json.dumps(result)
+
+    LambdaResponse.list_functions = list_functions
+
+
+def _patch_account_settings() -> None:
+    """AWS answers GetAccountSettings with the regional concurrency limit and the unreserved pool;
+    moto has no route for it. The floor of 100 unreserved is enforced by moto itself once
+    MOTO_LAMBDA_CONCURRENCY_QUOTA is set, which apply() does."""
+    lambda_urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/?$"] = LambdaResponse.dispatch
+
+    def get_account_settings(self: LambdaResponse) -> str:
+        quota = int(os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"])
+        functions = list(self.backend.list_functions())
+        reserved = sum(int(function.reserved_concurrency or 0) for function in functions)
+        code_size = sum(int(getattr(function, "code_size", 0) or 0) for function in functions)
+        return json.dumps(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": 80530636800,
+                    "CodeSizeUnzipped": 262144000,
+                    "CodeSizeZipped": 52428800,
+                    "ConcurrentExecutions": quota,
+                    "UnreservedConcurrentExecutions": quota - reserved,
+                },
+                "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(functions)},
+            }
+        )
+
+    LambdaResponse.get_account_settings = get_account_settings
+
