@@ -15,6 +15,7 @@ class Declared:
     type: str
     name: str
     inputs: dict
+    provider: str | None
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -22,13 +23,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources: list[Declared] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(Declared(args.typ, args.name, dict(args.inputs)))
+        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), args.provider))
         state = dict(args.inputs)
         if args.typ == "aws:s3/bucketObjectv2:BucketObjectv2":
             state["versionId"] = f"v-{args.name}"
         if args.typ.startswith("aws:lambda/") or args.typ.startswith("aws:iam/"):
             state.setdefault("arn", f"arn:aws:mock:::{args.name}")
-        return f"{args.name}-id", state
+        return args.name, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":

@@ -1,0 +1,199 @@
+"""The Pulumi program declares exactly the over-provisioned baseline (Pulumi mock runtime, no CLI)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.pulumi.mocks import ACCOUNT_ID, declare, of_type
+
+SECRETS = {"DATABASE_URL": "postgres://app:hunter2@db.internal/app", "API_KEY": "sk-live-3f9a"}
+COST_TAGS = {"Environment", "Project", "ManagedBy", "CostCenter"}
+EXPECTED_FUNCTIONS = {"api-handler-dev", "batch-processor-dev", "transform-dev"}
+PROGRAM_DIR = Path(__file__).resolve().parents[2] / "infra_pulumi"
+# The marker the Pulumi engine uses for a secret value in resource inputs.
+SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@pytest.fixture(scope="module")
+def resources():
+    return declare({"suffix": "dev", **SECRETS})
+
+
+def by_name(resources, type_token):
+    return {resource.name: resource.inputs for resource in of_type(resources, type_token)}
+
+
+def test_three_functions_at_the_wasteful_baseline(resources):
+    functions = by_name(resources, "aws:lambda/function:Function")
+    assert set(functions) == EXPECTED_FUNCTIONS
+    for inputs in functions.values():
+        assert inputs["memorySize"] == 3008
+        assert inputs["timeout"] == 300
+        assert inputs["runtime"].startswith("python")
+        assert "reservedConcurrentExecutions" not in inputs
+        assert "tracingConfig" not in inputs
+        assert "deadLetterConfig" not in inputs
+
+
+def test_each_function_has_real_handler_code(resources):
+    fleet = yaml.safe_load((PROGRAM_DIR / "fleet.yaml").read_text())
+    for entry in fleet["functions"]:
+        module, _, attribute = entry["handler"].rpartition(".")
+        source = (PROGRAM_DIR / entry["code"] / f"{module}.py").read_text()
+        assert f"def {attribute}(event, context)" in source
+
+
+def test_environment_is_plain_and_free_of_secrets(resources):
+    for inputs in by_name(resources, "aws:lambda/function:Function").values():
+        variables = inputs["environment"]["variables"]
+        assert variables and all(isinstance(value, str) for value in variables.values())
+        assert not set(variables) & set(SECRETS)
+        assert not set(variables.values()) & set(SECRETS.values())
+
+
+def test_functions_load_code_from_the_versioned_bucket_and_use_the_layer(resources):
+    bucket = f"lambdaopt-artifacts-{ACCOUNT_ID}-dev"
+    layers = by_name(resources, "aws:lambda/layerVersion:LayerVersion")
+    assert set(layers) == {"shared-lib-dev"}
+    assert layers["shared-lib-dev"]["s3Bucket"] == bucket
+    objects = by_name(resources, "aws:s3/bucketObjectv2:BucketObjectv2")
+    for name, inputs in by_name(resources, "aws:lambda/function:Function").items():
+        assert inputs["s3Bucket"] == bucket
+        assert inputs["s3Key"] == f"functions/{name}.zip" and inputs["s3Key"] in objects
+        assert inputs["s3ObjectVersion"] == f"v-functions/{name}.zip"
+        assert inputs["layers"] == ["arn:aws:mock:::shared-lib-dev"]
+
+
+def test_artifact_bucket_is_versioned_private_encrypted_and_destroyable(resources):
+    bucket_name = f"lambdaopt-artifacts-{ACCOUNT_ID}-dev"
+    assert by_name(resources, "aws:s3/bucket:Bucket")[bucket_name]["forceDestroy"] is True
+    (versioning,) = by_name(resources, "aws:s3/bucketVersioning:BucketVersioning").values()
+    assert versioning == {"bucket": bucket_name, "versioningConfiguration": {"status": "Enabled"}}
+    (block,) = by_name(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").values()
+    assert all(block[flag] is True for flag in (
+        "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    (encryption,) = by_name(
+        resources, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ).values()
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+
+
+def test_one_least_privilege_role_per_function(resources):
+    functions = by_name(resources, "aws:lambda/function:Function")
+    roles = by_name(resources, "aws:iam/role:Role")
+    policies = by_name(resources, "aws:iam/rolePolicy:RolePolicy")
+    assert len({inputs["role"] for inputs in functions.values()}) == len(functions)
+    for name, inputs in functions.items():
+        role_name = inputs["role"].rsplit(":", 1)[-1]
+        trust = json.loads(roles[role_name]["assumeRolePolicy"])
+        assert trust["Statement"] == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                       "Action": "sts:AssumeRole"}]
+        (policy,) = [p for p in policies.values() if p["role"] == role_name]
+        statements = json.loads(policy["policy"])["Statement"]
+        assert statements == [{
+            "Sid": "WriteOwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/lambda/{name}:*",
+        }]
+
+
+def test_log_groups_keep_logs_forever_and_no_alarms_exist(resources):
+    groups = by_name(resources, "aws:cloudwatch/logGroup:LogGroup")
+    assert set(groups) == {f"/aws/lambda/{name}" for name in EXPECTED_FUNCTIONS}
+    for inputs in groups.values():
+        assert "retentionInDays" not in inputs
+        assert "skipDestroy" not in inputs
+    assert not [r for r in resources if "metricAlarm" in r.type or "compositeAlarm" in r.type]
+
+
+def test_secrets_come_from_pulumi_config_secrets(resources):
+    secrets = by_name(resources, "aws:secretsmanager/secret:Secret")
+    assert set(secrets) == {"database-url-dev", "api-key-dev"}
+    assert all(inputs["recoveryWindowInDays"] == 0 for inputs in secrets.values())
+    versions = by_name(resources, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert {v["secretId"] for v in versions.values()} == set(secrets)
+    for inputs in versions.values():
+        assert inputs["secretString"][SECRET_SIGNATURE_KEY] == SECRET_SIGNATURE
+        assert inputs["secretString"]["value"] in SECRETS.values()
+
+
+def test_stack_file_holds_no_plaintext_secret():
+    for stack_file in PROGRAM_DIR.glob("Pulumi.*.yaml"):
+        config = (yaml.safe_load(stack_file.read_text()) or {}).get("config", {})
+        for key, value in config.items():
+            if key.split(":")[-1] in SECRETS:
+                assert isinstance(value, dict) and set(value) == {"secure"}, f"{stack_file.name}: {key} is plaintext"
+        text = stack_file.read_text()
+        assert not any(secret in text for secret in SECRETS.values())
+
+
+def test_missing_secret_config_fails_the_program():
+    with pytest.raises(Exception, match="API_KEY"):
+        declare({"suffix": "dev", "DATABASE_URL": "postgres://x"})
+
+
+def test_cost_tags_on_every_taggable_resource(resources):
+    taggable = [r for r in resources if r.type in {
+        "aws:lambda/function:Function", "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup",
+        "aws:s3/bucket:Bucket", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:secretsmanager/secret:Secret",
+    }]
+    assert len(taggable) == 3 * 4 + 1 + 1 + 2
+    for resource in taggable:
+        assert set(resource.inputs["tags"]) == COST_TAGS, resource.name
+        assert resource.inputs["tags"]["Environment"] == "dev"
+
+
+def test_suffix_falls_back_to_environment_variable(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT_SUFFIX", "qa")
+    functions = by_name(declare(SECRETS), "aws:lambda/function:Function")
+    assert set(functions) == {"api-handler-qa", "batch-processor-qa", "transform-qa"}
+
+
+def test_stack_config_suffix_wins_over_environment(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT_SUFFIX", "qa")
+    functions = by_name(declare({"suffix": "prod", **SECRETS}), "aws:lambda/function:Function")
+    assert set(functions) == {"api-handler-prod", "batch-processor-prod", "transform-prod"}
+
+
+@pytest.mark.parametrize("suffix", ["Dev", "dev_1", "-dev", "x" * 40])
+def test_invalid_suffix_is_refused(suffix):
+    with pytest.raises(Exception, match="suffix"):
+        declare({"suffix": suffix, **SECRETS})
+
+
+def test_missing_suffix_is_refused(monkeypatch):
+    monkeypatch.delenv("ENVIRONMENT_SUFFIX", raising=False)
+    with pytest.raises(Exception, match="no suffix"):
+        declare(SECRETS)
+
+
+def test_region_defaults_to_us_east_1_and_follows_config(resources):
+    (provider,) = of_type(resources, "pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-east-1"
+    moved = declare({"suffix": "dev", "aws:region": "eu-west-1", **SECRETS})
+    (provider,) = of_type(moved, "pulumi:providers:aws")
+    assert provider.inputs["region"] == "eu-west-1"
+    (policy, *_) = by_name(moved, "aws:iam/rolePolicy:RolePolicy").values()
+    assert ":logs:eu-west-1:" in json.loads(policy["policy"])["Statement"][0]["Resource"]
+
+
+def test_endpoint_override_sends_every_service_to_the_emulator(resources):
+    (provider,) = of_type(resources, "pulumi:providers:aws")
+    assert "endpoints" not in provider.inputs
+    local = declare({"suffix": "dev", "endpoint": "http://127.0.0.1:5000", **SECRETS})
+    (provider,) = of_type(local, "pulumi:providers:aws")
+    (endpoints,) = json.loads(provider.inputs["endpoints"])
+    assert set(endpoints) == {"cloudwatchlogs", "iam", "lambda", "s3", "secretsmanager", "sts"}
+    assert set(endpoints.values()) == {"http://127.0.0.1:5000"}
+    assert provider.inputs["s3UsePathStyle"] == "true"
+
+
+def test_every_resource_uses_the_stack_provider(resources):
+    # An explicit provider carries region and endpoint settings; a default one would ignore them.
+    for resource in resources:
+        if not resource.type.startswith("pulumi:providers:"):
+            assert resource.provider and resource.provider.endswith("pulumi:providers:aws::aws::aws"), resource.name
