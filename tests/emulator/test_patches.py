@@ -1,0 +1,130 @@
+"""Each emulator patch reproduces one documented AWS behaviour that moto's server lacks."""
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tools.emulator import emulator_session
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev"
+# Botocore checks lower bounds before sending; switching that off shows what the service answers.
+UNVALIDATED = Config(parameter_validation=False)
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_dead_letter_config_from_create_is_returned_by_get_and_list(aws, make_function):
+    make_function("with-dlq", DeadLetterConfig={"TargetArn": QUEUE_ARN})
+    lambda_ = aws.client("lambda")
+    assert lambda_.get_function_configuration(FunctionName="with-dlq")["DeadLetterConfig"] == {"TargetArn": QUEUE_ARN}
+    (listed,) = lambda_.list_functions()["Functions"]
+    assert listed["DeadLetterConfig"] == {"TargetArn": QUEUE_ARN}
+
+
+def test_dead_letter_config_is_set_and_removed_by_update(aws, make_function):
+    make_function("plain")
+    lambda_ = aws.client("lambda")
+    assert "DeadLetterConfig" not in lambda_.get_function_configuration(FunctionName="plain")
+    lambda_.update_function_configuration(FunctionName="plain", DeadLetterConfig={"TargetArn": QUEUE_ARN})
+    assert lambda_.get_function_configuration(FunctionName="plain")["DeadLetterConfig"]["TargetArn"] == QUEUE_ARN
+    # AWS removes the queue when the target is empty.
+    lambda_.update_function_configuration(FunctionName="plain", DeadLetterConfig={"TargetArn": ""})
+    assert "DeadLetterConfig" not in lambda_.get_function_configuration(FunctionName="plain")
+
+
+def test_tracing_config_is_changed_by_update(aws, make_function):
+    make_function("traced")
+    lambda_ = aws.client("lambda")
+    assert lambda_.get_function_configuration(FunctionName="traced")["TracingConfig"] == {"Mode": "PassThrough"}
+    lambda_.update_function_configuration(FunctionName="traced", TracingConfig={"Mode": "Active"})
+    assert lambda_.get_function_configuration(FunctionName="traced")["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_an_update_leaves_unnamed_fields_alone(aws, make_function):
+    make_function("keep", DeadLetterConfig={"TargetArn": QUEUE_ARN}, TracingConfig={"Mode": "Active"})
+    lambda_ = aws.client("lambda")
+    lambda_.update_function_configuration(FunctionName="keep", MemorySize=1024)
+    configuration = lambda_.get_function_configuration(FunctionName="keep")
+    assert configuration["MemorySize"] == 1024
+    assert configuration["DeadLetterConfig"] == {"TargetArn": QUEUE_ARN}
+    assert configuration["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_account_settings_report_the_unreserved_pool(aws, make_function):
+    make_function("reserved")
+    lambda_ = aws.client("lambda")
+    limits = lambda_.get_account_settings()["AccountLimit"]
+    assert limits["ConcurrentExecutions"] == 1000
+    assert limits["UnreservedConcurrentExecutions"] == 1000
+    lambda_.put_function_concurrency(FunctionName="reserved", ReservedConcurrentExecutions=50)
+    assert lambda_.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 950
+    assert lambda_.get_account_settings()["AccountUsage"]["FunctionCount"] == 1
+
+
+def test_reservations_cannot_push_the_unreserved_pool_below_its_floor(aws, make_function):
+    make_function("greedy")
+    lambda_ = aws.client("lambda")
+    lambda_.put_function_concurrency(FunctionName="greedy", ReservedConcurrentExecutions=900)
+    with pytest.raises(ClientError) as excinfo:
+        lambda_.put_function_concurrency(FunctionName="greedy", ReservedConcurrentExecutions=901)
+    assert error_code(excinfo) == "InvalidParameterValueException"
+    assert "minimum value of [100]" in str(excinfo.value)
+
+
+def test_list_functions_pages_at_most_fifty(aws, make_function):
+    for index in range(120):
+        make_function(f"paged-{index:03d}")
+    lambda_ = aws.client("lambda")
+    first = lambda_.list_functions()
+    assert len(first["Functions"]) == 50 and "NextMarker" in first
+    second = lambda_.list_functions(Marker=first["NextMarker"])
+    third = lambda_.list_functions(Marker=second["NextMarker"])
+    assert len(second["Functions"]) == 50 and len(third["Functions"]) == 20 and "NextMarker" not in third
+    assert len(lambda_.list_functions(MaxItems=10)["Functions"]) == 10
+    names = [f["FunctionName"] for page in lambda_.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    assert sorted(names) == [f"paged-{index:03d}" for index in range(120)]
+
+
+@pytest.mark.parametrize("settings, field", [
+    ({"MemorySize": 127}, "memorySize"),
+    ({"MemorySize": 10241}, "memorySize"),
+    ({"Timeout": 0}, "timeout"),
+    ({"Timeout": 901}, "timeout"),
+])
+def test_out_of_range_memory_and_timeout_are_rejected(emulator, aws, make_function, settings, field):
+    make_function("limited")
+    lambda_ = aws.client("lambda", config=UNVALIDATED)
+    with pytest.raises(ClientError) as excinfo:
+        lambda_.update_function_configuration(FunctionName="limited", **settings)
+    assert error_code(excinfo) == "ValidationException" and field in str(excinfo.value)
+    with pytest.raises(ClientError) as excinfo:
+        make_function("never-created", **settings)
+    assert error_code(excinfo) == "ValidationException"
+    assert lambda_.get_function_configuration(FunctionName="limited")["MemorySize"] == 128
+
+
+def test_the_limits_themselves_are_accepted(aws, make_function):
+    make_function("edges", MemorySize=10240, Timeout=900)
+    aws.client("lambda").update_function_configuration(FunctionName="edges", MemorySize=128, Timeout=1)
+
+
+def test_only_the_documented_retention_periods_are_accepted(aws):
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/kept")
+    logs.put_retention_policy(logGroupName="/aws/lambda/kept", retentionInDays=7)
+    with pytest.raises(ClientError) as excinfo:
+        logs.put_retention_policy(logGroupName="/aws/lambda/kept", retentionInDays=8)
+    assert error_code(excinfo) == "InvalidParameterException"
+    (group,) = logs.describe_log_groups()["logGroups"]
+    assert group["retentionInDays"] == 7
+
+
+def test_accounts_are_isolated_and_reached_by_assuming_a_role(emulator, aws, make_function):
+    make_function("home-only")
+    other = emulator_session(emulator.endpoint, account_id="210987654321")
+    assert other.client("sts").get_caller_identity()["Account"] == "210987654321"
+    assert other.client("lambda").list_functions()["Functions"] == []
+    other.client("logs").create_log_group(logGroupName="/aws/lambda/elsewhere")
+    assert aws.client("logs").describe_log_groups()["logGroups"] == []

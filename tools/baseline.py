@@ -1,0 +1,187 @@
+"""Provision the baseline fleet into the local emulator (or any AWS API boto3 can reach), from the
+same fleet description as the Pulumi program.
+
+    python -m tools.baseline provision --suffix dev [--synthetic 1000]
+    python -m tools.baseline show --suffix dev
+
+With AWS_ENDPOINT_URL unset this talks to whatever account the credentials reach; it is meant for
+the emulator, and `pulumi up` is the way to build the baseline in a real account. Secret values
+come from the DATABASE_URL and API_KEY environment variables, or are generated; they are never
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets as token_source
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+
+import boto3
+from botocore.exceptions import ClientError
+
+from tools import fleet_view
+from fleet_spec import (
+    LAMBDA_TRUST_POLICY,
+    ROLE_POLICY_NAME,
+    FleetSpec,
+    FunctionSpec,
+    build_spec,
+    package,
+)
+
+def spec_for(session: boto3.Session, suffix: str) -> FleetSpec:
+    identity = session.client("sts").get_caller_identity()
+    partition = identity["Arn"].split(":")[1]
+    return build_spec(suffix, account_id=identity["Account"], region=session.region_name, partition=partition)
+
+
+def synthetic_functions(spec: FleetSpec, count: int) -> tuple[FunctionSpec, ...]:
+    """`count` more functions shaped like the fleet's first, named `synthetic-NNNNN-{suffix}`, for scale work."""
+    template = spec.functions[0]
+    return tuple(
+        replace(
+            template,
+            name=f"synthetic-{index:05d}-{spec.suffix}",
+            description=f"Synthetic copy of {template.name} for scale tests",
+            role_name=f"synthetic-{index:05d}-role-{spec.suffix}",
+            log_group=f"/aws/lambda/synthetic-{index:05d}-{spec.suffix}",
+        )
+        for index in range(count)
+    )
+
+
+def provision(
+    session: boto3.Session,
+    suffix: str,
+    secret_values: Mapping[str, str] | None = None,
+    synthetic: int = 0,
+) -> FleetSpec:
+    """Create the baseline fleet; resources that already exist are left as they are."""
+    spec = spec_for(session, suffix)
+    if synthetic:
+        spec = replace(spec, functions=spec.functions + synthetic_functions(spec, synthetic))
+    s3 = session.client("s3")
+    _ensure_bucket(s3, spec)
+    layer_version = s3.put_object(Bucket=spec.bucket, Key=spec.layer.package_key, Body=package(spec.layer.code_dir))
+    layer_arn = session.client("lambda").publish_layer_version(
+        LayerName=spec.layer.name,
+        Description=spec.layer.description,
+        Content={"S3Bucket": spec.bucket, "S3Key": spec.layer.package_key, "S3ObjectVersion": layer_version["VersionId"]},
+        CompatibleRuntimes=list(spec.layer.compatible_runtimes),
+    )["LayerVersionArn"]
+    _ensure_secrets(session.client("secretsmanager"), spec, secret_values or {})
+
+    packages = {code_dir: package(code_dir) for code_dir in {function.code_dir for function in spec.functions}}
+    clients = {service: session.client(service) for service in ("logs", "iam", "lambda")}
+
+    def create(function: FunctionSpec) -> None:
+        key = s3.put_object(Bucket=spec.bucket, Key=function.package_key, Body=packages[function.code_dir])
+        _ensure_function(clients, spec, function, layer_arn, key["VersionId"])
+
+    # One at a time: moto's backends are not safe against concurrent writers.
+    for function in spec.functions:
+        create(function)
+    return spec
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def _ensure_bucket(s3, spec: FleetSpec) -> None:
+    location = {} if spec.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": spec.region}}
+    try:
+        s3.create_bucket(Bucket=spec.bucket, **location)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+    s3.put_bucket_versioning(Bucket=spec.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(
+        Bucket=spec.bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=spec.bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+    s3.put_bucket_tagging(Bucket=spec.bucket, Tagging={"TagSet": _tag_list(spec.tags)})
+
+
+def _ensure_secrets(client, spec: FleetSpec, values: Mapping[str, str]) -> None:
+    for secret in spec.secrets:
+        value = values.get(secret.config_key) or token_source.token_urlsafe(24)
+        try:
+            client.create_secret(Name=secret.name, SecretString=value, Tags=_tag_list(spec.tags))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceExistsException":
+                raise
+
+
+def _ensure_function(clients: Mapping[str, object], spec: FleetSpec, function: FunctionSpec, layer_arn: str,
+                     package_version: str) -> None:
+    logs, iam, lambda_ = clients["logs"], clients["iam"], clients["lambda"]
+    try:
+        logs.create_log_group(logGroupName=function.log_group, tags=spec.tags)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    try:
+        role_arn = iam.create_role(
+            RoleName=function.role_name,
+            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+            Tags=_tag_list(spec.tags),
+        )["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role_arn = iam.get_role(RoleName=function.role_name)["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=function.role_name,
+        PolicyName=ROLE_POLICY_NAME,
+        PolicyDocument=json.dumps(spec.role_policy(function)),
+    )
+    try:
+        lambda_.create_function(
+            FunctionName=function.name,
+            Description=function.description,
+            Role=role_arn,
+            Runtime=function.runtime,
+            Handler=function.handler,
+            Architectures=[function.architecture],
+            MemorySize=function.memory_size,
+            Timeout=function.timeout,
+            Code={"S3Bucket": spec.bucket, "S3Key": function.package_key, "S3ObjectVersion": package_version},
+            Layers=[layer_arn],
+            Environment={"Variables": function.environment},
+            Tags=spec.tags,
+        )
+    except lambda_.exceptions.ResourceConflictException:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.baseline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["provision", "show"])
+    parser.add_argument("--suffix", required=True)
+    parser.add_argument("--synthetic", type=int, default=0, help="also create this many synthetic functions")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    args = parser.parse_args(argv)
+    if args.synthetic < 0:
+        parser.error("--synthetic must not be negative")
+    session = boto3.Session(region_name=args.region)
+    if args.action == "provision":
+        values = {key: os.environ[key] for key in ("DATABASE_URL", "API_KEY") if os.environ.get(key)}
+        spec = provision(session, args.suffix, values, synthetic=args.synthetic)
+        print(f"provisioned {len(spec.functions)} functions with suffix '{spec.suffix}' in account {spec.account_id}")
+    print(fleet_view.render(fleet_view.describe(session, args.suffix)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
