@@ -60,32 +60,46 @@ def provision(
     secret_values: Mapping[str, str] | None = None,
     synthetic: int = 0,
 ) -> FleetSpec:
-    """Create the baseline fleet; resources that already exist are left as they are."""
+    """Create the baseline fleet; resources that already exist are left as they are, so a second
+    run only adds what is missing."""
     spec = spec_for(session, suffix)
     if synthetic:
         spec = replace(spec, functions=spec.functions + synthetic_functions(spec, synthetic))
-    s3 = session.client("s3")
+    s3, lambda_ = session.client("s3"), session.client("lambda")
     _ensure_bucket(s3, spec)
-    layer_version = s3.put_object(Bucket=spec.bucket, Key=spec.layer.package_key, Body=package(spec.layer.code_dir))
-    layer_arn = session.client("lambda").publish_layer_version(
-        LayerName=spec.layer.name,
-        Description=spec.layer.description,
-        Content={"S3Bucket": spec.bucket, "S3Key": spec.layer.package_key, "S3ObjectVersion": layer_version["VersionId"]},
-        CompatibleRuntimes=list(spec.layer.compatible_runtimes),
-    )["LayerVersionArn"]
+    layer_arn = _ensure_layer(s3, lambda_, spec)
     _ensure_secrets(session.client("secretsmanager"), spec, secret_values or {})
 
-    packages = {code_dir: package(code_dir) for code_dir in {function.code_dir for function in spec.functions}}
+    existing = {
+        function["FunctionName"]
+        for page in lambda_.get_paginator("list_functions").paginate()
+        for function in page["Functions"]
+    }
+    missing = [function for function in spec.functions if function.name not in existing]
     clients = {service: session.client(service) for service in ("logs", "iam", "lambda")}
-
-    def create(function: FunctionSpec) -> None:
-        key = s3.put_object(Bucket=spec.bucket, Key=function.package_key, Body=packages[function.code_dir])
-        _ensure_function(clients, spec, function, layer_arn, key["VersionId"])
-
+    # Synthetic functions share their template's package, so each package is uploaded once.
+    package_versions: dict[str, str] = {}
     # One at a time: moto's backends are not safe against concurrent writers.
-    for function in spec.functions:
-        create(function)
+    for function in missing:
+        if function.package_key not in package_versions:
+            uploaded = s3.put_object(Bucket=spec.bucket, Key=function.package_key, Body=package(function.code_dir))
+            package_versions[function.package_key] = uploaded["VersionId"]
+        _ensure_function(clients, spec, function, layer_arn, package_versions[function.package_key])
     return spec
+
+
+def _ensure_layer(s3, lambda_, spec: FleetSpec) -> str:
+    """The newest version of the fleet's layer, published from the bucket if there is none yet."""
+    existing = lambda_.list_layer_versions(LayerName=spec.layer.name)["LayerVersions"]
+    if existing:
+        return max(existing, key=lambda version: version["Version"])["LayerVersionArn"]
+    uploaded = s3.put_object(Bucket=spec.bucket, Key=spec.layer.package_key, Body=package(spec.layer.code_dir))
+    return lambda_.publish_layer_version(
+        LayerName=spec.layer.name,
+        Description=spec.layer.description,
+        Content={"S3Bucket": spec.bucket, "S3Key": spec.layer.package_key, "S3ObjectVersion": uploaded["VersionId"]},
+        CompatibleRuntimes=list(spec.layer.compatible_runtimes),
+    )["LayerVersionArn"]
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
