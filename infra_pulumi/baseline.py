@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
 from fleet_spec import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME, FleetSpec, build_spec, validate_suffix
 
 DEFAULT_REGION = "us-east-1"

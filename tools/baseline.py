@@ -22,8 +22,6 @@ from dataclasses import replace
 
 import boto3
 from botocore.exceptions import ClientError
-
-from tools import fleet_view
 from fleet_spec import (
     LAMBDA_TRUST_POLICY,
     ROLE_POLICY_NAME,
@@ -32,6 +30,9 @@ from fleet_spec import (
     build_spec,
     package,
 )
+
+from tools import fleet_view
+
 
 def spec_for(session: boto3.Session, suffix: str) -> FleetSpec:
     identity = session.client("sts").get_caller_identity()
@@ -125,7 +126,9 @@ def _ensure_bucket(s3, spec: FleetSpec) -> None:
     )
     s3.put_bucket_encryption(
         Bucket=spec.bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
     s3.put_bucket_tagging(Bucket=spec.bucket, Tagging={"TagSet": _tag_list(spec.tags)})
 

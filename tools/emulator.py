@@ -54,7 +54,7 @@ def wait_until_ready(endpoint: str, timeout: float = READY_TIMEOUT_SECONDS) -> N
                 return
         except (urllib.error.URLError, ConnectionError) as error:
             if time.monotonic() > deadline:
-                raise EmulatorError(f"the emulator at {endpoint} did not answer within {timeout:.0f} s: {error}")
+                raise EmulatorError(f"the emulator at {endpoint} did not answer within {timeout:.0f} s") from error
         time.sleep(0.05)
 
 

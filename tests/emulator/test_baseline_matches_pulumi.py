@@ -226,7 +226,7 @@ def test_a_synthetic_fleet_adds_functions_shaped_like_the_baseline(aws):
     spec = baseline.provision(aws, "scale", synthetic=60)
     names = [f["FunctionName"] for page in aws.client("lambda").get_paginator("list_functions").paginate()
              for f in page["Functions"]]
-    assert len(names) == 63 == len(spec.functions)
+    assert len(names) == 66 == len(spec.functions)
     configuration = aws.client("lambda").get_function_configuration(FunctionName="synthetic-00059-scale")
     assert (configuration["MemorySize"], configuration["Timeout"]) == (3008, 300)
     assert configuration["Role"].endswith("/synthetic-00059-role-scale")
@@ -235,4 +235,4 @@ def test_a_synthetic_fleet_adds_functions_shaped_like_the_baseline(aws):
 
 def test_of_type_helper_sees_every_function():
     # Guards the reduction above against a type-token typo that would compare two empty sets.
-    assert len(of_type(declare({"suffix": "dev", **SECRETS}), "aws:lambda/function:Function")) == 3
+    assert len(of_type(declare({"suffix": "dev", **SECRETS}), "aws:lambda/function:Function")) == 6

@@ -83,7 +83,8 @@ def test_list_functions_pages_at_most_fifty(aws, make_function):
     third = lambda_.list_functions(Marker=second["NextMarker"])
     assert len(second["Functions"]) == 50 and len(third["Functions"]) == 20 and "NextMarker" not in third
     assert len(lambda_.list_functions(MaxItems=10)["Functions"]) == 10
-    names = [f["FunctionName"] for page in lambda_.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    pages = lambda_.get_paginator("list_functions").paginate()
+    names = [function["FunctionName"] for page in pages for function in page["Functions"]]
     assert sorted(names) == [f"paged-{index:03d}" for index in range(120)]
 
 

@@ -10,7 +10,10 @@ from tests.pulumi.mocks import ACCOUNT_ID, declare, of_type
 
 SECRETS = {"DATABASE_URL": "postgres://app:hunter2@db.internal/app", "API_KEY": "sk-live-3f9a"}
 COST_TAGS = {"Environment", "Project", "ManagedBy", "CostCenter"}
-EXPECTED_FUNCTIONS = {"api-handler-dev", "batch-processor-dev", "transform-dev"}
+EXPECTED_FUNCTIONS = {
+    "api-handler-dev", "batch-processor-dev", "transform-dev",
+    "signature-verifier-dev", "webhook-relay-dev", "nightly-cleanup-dev",
+}
 PROGRAM_DIR = Path(__file__).resolve().parents[2] / "infra_pulumi"
 # The marker the Pulumi engine uses for a secret value in resource inputs.
 SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
@@ -141,7 +144,7 @@ def test_cost_tags_on_every_taggable_resource(resources):
         "aws:lambda/function:Function", "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup",
         "aws:s3/bucket:Bucket", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:secretsmanager/secret:Secret",
     }]
-    assert len(taggable) == 3 * 4 + 1 + 1 + 2
+    assert len(taggable) == len(EXPECTED_FUNCTIONS) * 4 + 1 + 1 + 2
     for resource in taggable:
         assert set(resource.inputs["tags"]) == COST_TAGS, resource.name
         assert resource.inputs["tags"]["Environment"] == "dev"
@@ -150,13 +153,13 @@ def test_cost_tags_on_every_taggable_resource(resources):
 def test_suffix_falls_back_to_environment_variable(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT_SUFFIX", "qa")
     functions = by_name(declare(SECRETS), "aws:lambda/function:Function")
-    assert set(functions) == {"api-handler-qa", "batch-processor-qa", "transform-qa"}
+    assert set(functions) == {name.replace("-dev", "-qa") for name in EXPECTED_FUNCTIONS}
 
 
 def test_stack_config_suffix_wins_over_environment(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT_SUFFIX", "qa")
     functions = by_name(declare({"suffix": "prod", **SECRETS}), "aws:lambda/function:Function")
-    assert set(functions) == {"api-handler-prod", "batch-processor-prod", "transform-prod"}
+    assert set(functions) == {name.replace("-dev", "-prod") for name in EXPECTED_FUNCTIONS}
 
 
 @pytest.mark.parametrize("suffix", ["Dev", "dev_1", "-dev", "x" * 40])

@@ -1,7 +1,7 @@
 """transform: enriches accepted records with derived fields."""
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lambdaopt_shared import log_event, validate_record
 
@@ -16,7 +16,7 @@ def enrich(record: dict, now: datetime) -> dict:
 
 
 def handler(event, context):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = [enrich(record, now) for record in event.get("records", [])]
     log_event("INFO", "enriched records", count=len(records))
     return {"records": records}

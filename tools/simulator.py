@@ -1,0 +1,203 @@
+"""Write realistic usage history for a fleet into the emulator: AWS/Lambda metrics and the
+START/END/REPORT lines Lambda writes to each function's log group.
+
+    python -m tools.simulator --suffix dev [--days 14] [--seed 0]
+
+Each function follows a profile of tools/usage_profiles.yaml and runs with the configuration it
+has in the emulator now, so the history is what that configuration would have produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+from tools.usage_model import FunctionConfig, Invocation, SimulatedUsage, load_profiles, simulate
+
+# CloudWatch and CloudWatch Logs limits per request.
+METRIC_DATA_PER_CALL = 1000
+LOG_EVENTS_PER_CALL = 10_000
+LOG_BYTES_PER_CALL = 1_048_576
+LOG_EVENT_OVERHEAD_BYTES = 26
+
+
+def report_line(invocation: Invocation) -> str:
+    """The REPORT line, tab-separated, in the format Lambda writes for managed runtimes."""
+    fields = [
+        f"REPORT RequestId: {invocation.request_id}",
+        f"Duration: {invocation.duration_ms:.2f} ms",
+        f"Billed Duration: {invocation.billed_duration_ms} ms",
+        f"Memory Size: {invocation.memory_size} MB",
+        f"Max Memory Used: {invocation.max_memory_used_mb} MB",
+    ]
+    if invocation.init_duration_ms is not None:
+        fields.append(f"Init Duration: {invocation.init_duration_ms:.2f} ms")
+    if invocation.outcome == "timeout":
+        fields.append("Status: timeout")
+    elif invocation.outcome == "out_of_memory":
+        fields += ["Status: error", "Error Type: Runtime.OutOfMemory"]
+    return "\t".join(fields) + "\t"
+
+
+def log_messages(invocation: Invocation) -> list[str]:
+    request = invocation.request_id
+    messages = [f"START RequestId: {request} Version: $LATEST"]
+    if invocation.outcome == "error":
+        messages.append(f"[ERROR]\t{request}\tRuntimeError: upstream call failed")
+    elif invocation.outcome == "timeout":
+        messages.append(f"{invocation.start:%Y-%m-%dT%H:%M:%S}Z {request} Task timed out after "
+                        f"{invocation.duration_ms / 1000:.2f} seconds")
+    messages += [f"END RequestId: {request}", report_line(invocation)]
+    return messages
+
+
+def _log_batches(usage: SimulatedUsage) -> Iterator[tuple[str, list[dict]]]:
+    """(stream, events) batches within CloudWatch Logs' limits: one stream a day, in time order."""
+    by_stream: dict[str, list[dict]] = {}
+    for invocation in usage.invocations:
+        timestamp = int(invocation.start.timestamp() * 1000)
+        digest = hashlib.sha1(f"{usage.function_name}{invocation.start:%Y%m%d}".encode()).hexdigest()[:32]
+        stream = f"{invocation.start:%Y/%m/%d}/[$LATEST]{digest}"
+        by_stream.setdefault(stream, []).extend(
+            {"timestamp": timestamp, "message": message} for message in log_messages(invocation)
+        )
+    for stream, events in sorted(by_stream.items()):
+        events.sort(key=lambda event: event["timestamp"])
+        batch: list[dict] = []
+        size = 0
+        for event in events:
+            event_size = len(event["message"].encode()) + LOG_EVENT_OVERHEAD_BYTES
+            if len(batch) == LOG_EVENTS_PER_CALL or size + event_size > LOG_BYTES_PER_CALL:
+                yield stream, batch
+                batch, size = [], 0
+            batch.append(event)
+            size += event_size
+        if batch:
+            yield stream, batch
+
+
+def _count_datum(name: str, dimensions: list[dict], timestamp: datetime, value: int) -> dict:
+    """A count metric for one period, as Lambda reports it: each request counts 1."""
+    return {
+        "MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Unit": "Count",
+        "StatisticValues": {"SampleCount": max(value, 1), "Sum": value, "Minimum": min(value, 1),
+                            "Maximum": min(value, 1)},
+    }
+
+
+def _metric_data(usage: SimulatedUsage) -> list[dict]:
+    dimensions = [{"Name": "FunctionName", "Value": usage.function_name}]
+    data = []
+    for hour in usage.hours:
+        if not hour.invocations and not hour.throttles:
+            continue  # Lambda publishes nothing for an hour without requests.
+
+        data += [
+            _count_datum(name, dimensions, hour.start, value)
+            for name, value in (("Invocations", hour.invocations), ("Errors", hour.errors),
+                                ("Throttles", hour.throttles))
+        ]
+        if hour.invocations:
+            data.append({"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": hour.start,
+                         "Unit": "Milliseconds",
+                         "StatisticValues": {"SampleCount": hour.invocations, "Sum": hour.duration_sum_ms,
+                                             "Minimum": hour.duration_min_ms, "Maximum": hour.duration_max_ms}})
+        data.append({"MetricName": "ConcurrentExecutions", "Dimensions": dimensions, "Timestamp": hour.start,
+                     "Unit": "Count",
+                     "StatisticValues": {"SampleCount": 1, "Sum": hour.peak_concurrency,
+                                         "Minimum": hour.peak_concurrency, "Maximum": hour.peak_concurrency}})
+    return data
+
+
+def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
+    """Put one function's simulated history into its metrics and log group."""
+    logs, cloudwatch = session.client("logs"), session.client("cloudwatch")
+    group = f"/aws/lambda/{usage.function_name}"
+    try:
+        logs.create_log_group(logGroupName=group)  # as Lambda does on first run when it is missing
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    streams: set[str] = set()
+    for stream, events in _log_batches(usage):
+        if stream not in streams:
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            streams.add(stream)
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    data = _metric_data(usage)
+    for start in range(0, len(data), METRIC_DATA_PER_CALL):
+        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=data[start:start + METRIC_DATA_PER_CALL])
+
+
+def current_config(lambda_client, name: str) -> FunctionConfig:
+    configuration = lambda_client.get_function_configuration(FunctionName=name)
+    reserved = lambda_client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    return FunctionConfig(configuration["MemorySize"], configuration["Timeout"], reserved)
+
+
+def default_end(now: datetime | None = None) -> datetime:
+    """The end of the next whole hour. A window of up to 14 days that ends there starts after
+    now - 14 days, and CloudWatch Logs refuses events older than that; events in the current
+    hour may lie up to an hour ahead, which it accepts (up to 2 hours)."""
+    now = now or datetime.now(UTC)
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: int = 0,
+                   end: datetime | None = None) -> dict[str, SimulatedUsage]:
+    """Simulate and write the history of every function named `*-{suffix}`."""
+    profiles, assigned = load_profiles()
+    in_turn = sorted(profiles)
+    lambda_ = session.client("lambda")
+    names = sorted(
+        function["FunctionName"]
+        for page in lambda_.get_paginator("list_functions").paginate()
+        for function in page["Functions"]
+        if function["FunctionName"].endswith(f"-{suffix}")
+    )
+    end = end or default_end()
+    results = {}
+    for index, name in enumerate(names):
+        profile = profiles[assigned.get(name.removesuffix(f"-{suffix}"), in_turn[index % len(in_turn)])]
+        usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed)
+        write_usage(session, usage)
+        results[name] = usage
+    return results
+
+
+def summary(results: dict[str, SimulatedUsage]) -> str:
+    lines = [f"{'function':<28} {'profile':<15} {'invocations':>11} {'errors':>7} {'throttles':>9} "
+             f"{'max MB used':>11} {'max ms':>9} {'peak conc':>9}"]
+    for name, usage in results.items():
+        lines.append(
+            f"{name:<28} {usage.profile.name:<15} {len(usage.invocations):>11} {usage.errors:>7} "
+            f"{usage.throttles:>9} {max((i.max_memory_used_mb for i in usage.invocations), default=0):>11} "
+            f"{max((i.duration_ms for i in usage.invocations), default=0):>9.0f} {usage.peak_concurrency:>9}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.simulator", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suffix", required=True)
+    parser.add_argument("--days", type=int, default=14, help="length of the history (default 14)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--region", default="us-east-1")
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    results = simulate_fleet(boto3.Session(region_name=args.region), args.suffix, args.days, args.seed)
+    if not results:
+        print(f"no functions end in '-{args.suffix}'; nothing simulated")
+        return 1
+    print(f"simulated {args.days} days of usage for {len(results)} functions")
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
