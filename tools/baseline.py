@@ -4,10 +4,9 @@ same fleet description as the Pulumi program.
     python -m tools.baseline provision --suffix dev [--synthetic 1000]
     python -m tools.baseline show --suffix dev
 
-With AWS_ENDPOINT_URL unset this talks to whatever account the credentials reach; it is meant for
-the emulator, and `pulumi up` is the way to build the baseline in a real account. Secret values
-come from the DATABASE_URL and API_KEY environment variables, or are generated; they are never
-printed.
+It only talks to the local emulator (AWS_ENDPOINT_URL on loopback); `pulumi up` builds the
+baseline in a real account. Secret values come from the DATABASE_URL and API_KEY environment
+variables, or are generated; they are never printed.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from botocore.exceptions import ClientError
 from fleet_spec import (
     LAMBDA_TRUST_POLICY,
     ROLE_POLICY_NAME,
+    FleetError,
     FleetSpec,
     FunctionSpec,
     build_spec,
@@ -32,6 +32,7 @@ from fleet_spec import (
 )
 
 from tools import fleet_view
+from tools.emulator import emulator_session, require_local_endpoint
 
 
 def spec_for(session: boto3.Session, suffix: str) -> FleetSpec:
@@ -60,9 +61,9 @@ def provision(
     suffix: str,
     secret_values: Mapping[str, str] | None = None,
     synthetic: int = 0,
-) -> FleetSpec:
+) -> tuple[FleetSpec, int]:
     """Create the baseline fleet; resources that already exist are left as they are, so a second
-    run only adds what is missing."""
+    run only adds what is missing. Returns the fleet and how many functions were created."""
     spec = spec_for(session, suffix)
     if synthetic:
         spec = replace(spec, functions=spec.functions + synthetic_functions(spec, synthetic))
@@ -86,7 +87,7 @@ def provision(
             uploaded = s3.put_object(Bucket=spec.bucket, Key=function.package_key, Body=package(function.code_dir))
             package_versions[function.package_key] = uploaded["VersionId"]
         _ensure_function(clients, spec, function, layer_arn, package_versions[function.package_key])
-    return spec
+    return spec, len(missing)
 
 
 def _ensure_layer(s3, lambda_, spec: FleetSpec) -> str:
@@ -191,11 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.synthetic < 0:
         parser.error("--synthetic must not be negative")
-    session = boto3.Session(region_name=args.region)
+    session = emulator_session(require_local_endpoint(), args.region)
     if args.action == "provision":
         values = {key: os.environ[key] for key in ("DATABASE_URL", "API_KEY") if os.environ.get(key)}
-        spec = provision(session, args.suffix, values, synthetic=args.synthetic)
-        print(f"provisioned {len(spec.functions)} functions with suffix '{spec.suffix}' in account {spec.account_id}")
+        try:
+            spec, created = provision(session, args.suffix, values, synthetic=args.synthetic)
+        except FleetError as error:
+            parser.error(str(error))
+        print(f"created {created} of {len(spec.functions)} functions with suffix '{spec.suffix}' "
+              f"in account {spec.account_id}")
     print(fleet_view.render(fleet_view.describe(session, args.suffix)))
     return 0
 

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -56,6 +57,19 @@ def wait_until_ready(endpoint: str, timeout: float = READY_TIMEOUT_SECONDS) -> N
             if time.monotonic() > deadline:
                 raise EmulatorError(f"the emulator at {endpoint} did not answer within {timeout:.0f} s") from error
         time.sleep(0.05)
+
+
+def require_local_endpoint(environ: dict[str, str] | None = None) -> str:
+    """The emulator endpoint from AWS_ENDPOINT_URL; refuse anything but loopback, so tools that
+    write fake resources and history never reach a real AWS account."""
+    endpoint = (environ if environ is not None else os.environ).get("AWS_ENDPOINT_URL", "")
+    host = urllib.parse.urlsplit(endpoint).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(
+            "AWS_ENDPOINT_URL must point at the local emulator (e.g. run through "
+            "`python -m tools.emulator run -- ...`); use `pulumi up` for a real account"
+        )
+    return endpoint
 
 
 class Emulator:
@@ -181,18 +195,23 @@ def _run(args: argparse.Namespace) -> int:
 def _start(args: argparse.Namespace) -> int:
     state_file = Path(args.state_file)
     state_file.unlink(missing_ok=True)
+    # The server must not hold the caller's pipes open, or a caller reading them would never finish.
+    log = open(state_file.with_suffix(".log"), "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.emulator", "serve", "--port", str(args.port), "--region", args.region,
          "--state-file", str(state_file)],
         cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
         start_new_session=True,
     )
+    log.close()
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while not state_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise SystemExit("the emulator did not start")
+            raise SystemExit(f"the emulator did not start; see {log.name}")
         time.sleep(0.05)
     endpoint = json.loads(state_file.read_text())["endpoint"]
     wait_until_ready(endpoint)
@@ -210,6 +229,13 @@ def _stop(args: argparse.Namespace) -> int:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         state_file.unlink(missing_ok=True)
+        return 0
+    # `serve` removes the state file as its last act, once the server has shut down.
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while state_file.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the emulator (pid {pid}) did not stop")
+        time.sleep(0.05)
     return 0
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
+from tools.emulator import emulator_session, require_local_endpoint
 from tools.usage_model import FunctionConfig, Invocation, SimulatedUsage, load_profiles, simulate
 
 # CloudWatch and CloudWatch Logs limits per request.
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
-    results = simulate_fleet(boto3.Session(region_name=args.region), args.suffix, args.days, args.seed)
+    session = emulator_session(require_local_endpoint(), args.region)
+    results = simulate_fleet(session, args.suffix, args.days, args.seed)
     if not results:
         print(f"no functions end in '-{args.suffix}'; nothing simulated")
         return 1

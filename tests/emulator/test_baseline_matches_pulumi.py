@@ -214,7 +214,8 @@ def test_secret_values_are_stored_as_given(aws, both_fleets):
 
 def test_provisioning_twice_changes_nothing(aws, both_fleets):
     _, before = both_fleets
-    baseline.provision(aws, "dev", secret_values=SECRETS)
+    _, created = baseline.provision(aws, "dev", secret_values=SECRETS)
+    assert created == 0
     after = emulator_fleet(aws, "dev")
     before["bucket"].pop("objects"), after["bucket"].pop("objects")
     assert after == before
@@ -223,7 +224,8 @@ def test_provisioning_twice_changes_nothing(aws, both_fleets):
 
 
 def test_a_synthetic_fleet_adds_functions_shaped_like_the_baseline(aws):
-    spec = baseline.provision(aws, "scale", synthetic=60)
+    spec, created = baseline.provision(aws, "scale", synthetic=60)
+    assert created == 66
     names = [f["FunctionName"] for page in aws.client("lambda").get_paginator("list_functions").paginate()
              for f in page["Functions"]]
     assert len(names) == 66 == len(spec.functions)
