@@ -90,8 +90,9 @@ class Emulator:
 
     def start(self) -> str:
         emulator_patches.apply()
-        # One access-log line per request would drown the output of whatever uses the emulator.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # Access logs and the tracebacks of requests moto cannot serve (answered with a 500, which the
+        # client sees) would drown the output of whatever uses the emulator.
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         wait_until_ready(self.endpoint)

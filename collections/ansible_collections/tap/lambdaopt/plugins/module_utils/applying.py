@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Applying configuration changes to Lambda functions: one UpdateFunctionConfiguration per function
+with all its changed fields, within the control-plane quota, waiting for each update to finish."""
+
+from __future__ import annotations
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+
+CONFIGURATION_FIELDS = {"memory_size": "MemorySize", "timeout": "Timeout"}
+# function_updated_v2 polls GetFunction (its own 100/s quota) once a second.
+WAITER_CONFIG = {"Delay": 1, "MaxAttempts": 300}
+
+
+def wait_until_updated(lambda_client, name: str) -> None:
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
+
+
+def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, update_in_progress: bool) -> None:
+    """Apply {field: value} to one function. An update already in progress is waited for first,
+    or Lambda would answer ResourceConflictException."""
+    configuration = {CONFIGURATION_FIELDS[field]: value for field, value in changes.items()
+                     if field in CONFIGURATION_FIELDS}
+    if configuration:
+        if update_in_progress:
+            wait_until_updated(lambda_client, name)
+        limiter.acquire()
+        lambda_client.update_function_configuration(FunctionName=name, **configuration)
+        wait_until_updated(lambda_client, name)
+    if "reserved_concurrency" in changes:
+        limiter.acquire()
+        if changes["reserved_concurrency"] is None:
+            lambda_client.delete_function_concurrency(FunctionName=name)
+        else:
+            lambda_client.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=changes["reserved_concurrency"])
+
+
+def apply_all(lambda_client, work: dict, requests_per_second: float, max_workers: int,
+              in_progress: set) -> dict:
+    """Apply {name: {field: value}} across the fleet; {name: error or None}."""
+    limiter = RateLimiter(requests_per_second)
+    results = run_bounded(
+        lambda name: apply_function(lambda_client, limiter, name, work[name], name in in_progress),
+        sorted(work), max_workers,
+    )
+    return {name: error for name, (_, error) in results.items()}

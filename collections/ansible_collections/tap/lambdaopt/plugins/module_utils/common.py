@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every tap.lambdaopt module shares: fleet selection options and the retry policy."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+
+# Throttling answers differ by service (Lambda: TooManyRequestsException, Logs and CloudWatch:
+# ThrottlingException); all are retried with jittered backoff.
+RETRY = AWSRetry.jittered_backoff(
+    retries=8, delay=1, max_delay=30, catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException"]
+)
+
+FLEET_ARGUMENT_SPEC = dict(
+    suffix=dict(type="str"),
+    functions=dict(type="list", elements="raw"),
+    name_pattern=dict(type="str"),
+    tags=dict(type="dict"),
+)
+FLEET_REQUIRED_ONE_OF = [["suffix", "functions"]]
+
+
+def fleet_selection_errors(params: dict) -> list:
+    """Problems with the fleet selection options, found before any API call."""
+    errors = []
+    suffix = params.get("suffix")
+    if suffix is not None and not SUFFIX_PATTERN.fullmatch(suffix):
+        errors.append(f"suffix {suffix!r} is not valid: use lowercase letters, digits and inner hyphens, e.g. 'dev'")
+    for entry in params.get("functions") or []:
+        if not function_name_of(entry):
+            errors.append(f"functions entry {entry!r} is neither a function name nor a result with function_name")
+    return errors
+
+
+def function_name_of(entry) -> str | None:
+    """A `functions` entry is a name, or a per-function result of another module of this collection."""
+    if isinstance(entry, str) and entry:
+        return entry
+    if isinstance(entry, dict) and isinstance(entry.get("function_name"), str) and entry["function_name"]:
+        return entry["function_name"]
+    return None

@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Discover a fleet and measure its usage: the first two steps every module of the collection takes."""
+
+from __future__ import annotations
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import Evidence
+
+
+def configuration_of(function: dict, reserved) -> dict:
+    return {
+        "memory_size": function["MemorySize"],
+        "timeout": function["Timeout"],
+        "reserved_concurrency": reserved,
+        "architecture": (function.get("Architectures") or ["x86_64"])[0],
+        "runtime": function.get("Runtime"),
+        "tracing_mode": function.get("TracingConfig", {}).get("Mode", "PassThrough"),
+        "dead_letter_target": function.get("DeadLetterConfig", {}).get("TargetArn"),
+        "last_update_status": function.get("LastUpdateStatus", "Successful"),
+    }
+
+
+def discover(lambda_client, params: dict) -> tuple[list, list]:
+    """([{function_name, function_arn, configuration}], names asked for that do not exist)."""
+    selected, missing = discovery.select(
+        discovery.list_functions(lambda_client),
+        suffix=params.get("suffix"),
+        names=params.get("functions"),
+        name_pattern=params.get("name_pattern"),
+    )
+    details = discovery.details(lambda_client, [function["FunctionName"] for function in selected])
+    found = []
+    for function in selected:
+        detail = details.get(function["FunctionName"])
+        if detail is None:
+            missing.append(function["FunctionName"])  # deleted since it was listed
+            continue
+        if not discovery.matches_tags(detail["tags"], params.get("tags")):
+            continue
+        found.append({
+            "function_name": function["FunctionName"],
+            "function_arn": function["FunctionArn"],
+            "configuration": configuration_of(function, detail["reserved_concurrency"]),
+        })
+    return found, missing
+
+
+def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str = "auto",
+            logs_requests_per_second: float = 5) -> dict:
+    """Add usage figures, with their sources, to each discovered function (in place)."""
+    names = [function["function_name"] for function in functions]
+    start, end = usage.window(lookback_days)
+    metrics, metric_calls = usage.fetch_metrics(cloudwatch, names, start, end)
+    p99 = usage.fetch_duration_p99(cloudwatch, names, start, end) if names else {}
+    reports = usage.fetch_report_stats(logs, [f"/aws/lambda/{name}" for name in names], start, end,
+                                       insights=insights, requests_per_second=logs_requests_per_second)
+    for function in functions:
+        name = function["function_name"]
+        figures = metrics[name]
+        report = reports[f"/aws/lambda/{name}"]
+        samples = figures.get("duration_samples") or 0
+        p99_from_metrics = p99.get(name) if p99 is not None else None
+        function.update({
+            "window": {"start": start.isoformat(), "end": end.isoformat(), "days": lookback_days},
+            "invocations": int(figures.get("invocations") or 0),
+            "errors": int(figures.get("errors") or 0),
+            "throttles": int(figures.get("throttles") or 0),
+            "duration_ms": {
+                "avg": round(figures["duration_sum"] / samples, 2) if samples else report.avg_duration_ms,
+                "max": figures.get("duration_max") if figures.get("duration_max") is not None
+                else report.max_duration_ms,
+                "p99": p99_from_metrics if p99_from_metrics is not None else report.p99_duration_ms,
+                "p999": report.p999_duration_ms,
+            },
+            "max_memory_used_mb": {"max": report.max_memory_used_mb, "p99": report.p99_memory_used_mb},
+            "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
+                                 "max": report.max_init_duration_ms},
+            "avg_billed_duration_ms": report.avg_billed_duration_ms,
+            "peak_concurrency": int(figures["peak_concurrency"]) if figures.get("peak_concurrency") is not None
+            else None,
+            "samples": {"report_lines": report.report_lines, "duration_datapoints": int(samples)},
+            "sources": {
+                "invocations": usage.METRIC_SOURCE,
+                "errors": usage.METRIC_SOURCE,
+                "throttles": usage.METRIC_SOURCE,
+                "duration": usage.METRIC_SOURCE if samples else report.source,
+                "duration_p99": usage.METRIC_SOURCE if p99_from_metrics is not None else report.source,
+                "memory": report.source,
+                "init_duration": report.source,
+                "peak_concurrency": usage.METRIC_SOURCE,
+            },
+        })
+    return {"get_metric_data_calls": metric_calls}
+
+
+def evidence_of(function: dict) -> Evidence:
+    return Evidence(
+        invocations=function.get("invocations", 0),
+        report_lines=function.get("samples", {}).get("report_lines", 0),
+        memory_size_mb=function["configuration"]["memory_size"],
+        max_memory_used_mb=function.get("max_memory_used_mb", {}).get("max"),
+        max_duration_ms=function.get("duration_ms", {}).get("max"),
+        p999_duration_ms=function.get("duration_ms", {}).get("p999"),
+        peak_concurrency=function.get("peak_concurrency"),
+    )

@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Memory and duration statistics from the REPORT lines Lambda writes for every invocation.
+
+AWS/Lambda has no memory metric; REPORT lines are where Max Memory Used is recorded. Two ways to
+read them: CloudWatch Logs Insights (server-side statistics) and, where Insights cannot answer,
+the log events themselves, parsed here. Both produce a ReportStats.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+REPORT_PATTERN = re.compile(
+    r"^REPORT RequestId:\s*(?P<request_id>\S+)"
+    r".*?\tDuration:\s*(?P<duration>[\d.]+)\s*ms"
+    r".*?\tBilled Duration:\s*(?P<billed>\d+)\s*ms"
+    r".*?\tMemory Size:\s*(?P<memory_size>\d+)\s*MB"
+    r".*?\tMax Memory Used:\s*(?P<max_memory>\d+)\s*MB"
+    r"(?:.*?\tInit Duration:\s*(?P<init>[\d.]+)\s*ms)?"
+    r"(?:.*?\tStatus:\s*(?P<status>\w+))?",
+    re.DOTALL,
+)
+
+# Logs Insights reports @maxMemoryUsed and @memorySize in bytes, as MB x 1,000,000.
+INSIGHTS_BYTES_PER_MB = 1_000_000
+
+INSIGHTS_QUERY = " | ".join([
+    'filter @type = "REPORT"',
+    "stats count(*) as report_lines,"
+    " max(@maxMemoryUsed) as max_memory, pct(@maxMemoryUsed, 99) as p99_memory,"
+    " avg(@duration) as avg_duration, max(@duration) as max_duration,"
+    " pct(@duration, 99) as p99_duration, pct(@duration, 99.9) as p999_duration,"
+    " avg(@billedDuration) as avg_billed,"
+    " count(@initDuration) as cold_starts, avg(@initDuration) as avg_init, max(@initDuration) as max_init,"
+    " max(@memorySize) as memory_size"
+    " by @log",
+])
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    duration_ms: float
+    billed_duration_ms: int
+    memory_size_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class ReportStats:
+    report_lines: int
+    max_memory_used_mb: float | None
+    p99_memory_used_mb: float | None
+    avg_duration_ms: float | None
+    max_duration_ms: float | None
+    p99_duration_ms: float | None
+    p999_duration_ms: float | None
+    avg_billed_duration_ms: float | None
+    cold_starts: int
+    avg_init_duration_ms: float | None
+    max_init_duration_ms: float | None
+    source: str
+
+    def as_dict(self) -> dict:
+        return {
+            "report_lines": self.report_lines,
+            "max_memory_used_mb": {"max": self.max_memory_used_mb, "p99": self.p99_memory_used_mb},
+            "duration_ms": {
+                "avg": self.avg_duration_ms,
+                "max": self.max_duration_ms,
+                "p99": self.p99_duration_ms,
+                "p999": self.p999_duration_ms,
+            },
+            "avg_billed_duration_ms": self.avg_billed_duration_ms,
+            "init_duration_ms": {
+                "cold_starts": self.cold_starts,
+                "avg": self.avg_init_duration_ms,
+                "max": self.max_init_duration_ms,
+            },
+            "source": self.source,
+        }
+
+
+def parse_report_line(message: str) -> ReportLine | None:
+    """The figures of one REPORT line, or None for any other log line."""
+    match = REPORT_PATTERN.match(message)
+    if not match:
+        return None
+    init = match.group("init")
+    return ReportLine(
+        duration_ms=float(match.group("duration")),
+        billed_duration_ms=int(match.group("billed")),
+        memory_size_mb=int(match.group("memory_size")),
+        max_memory_used_mb=int(match.group("max_memory")),
+        init_duration_ms=float(init) if init is not None else None,
+        status=match.group("status"),
+    )
+
+
+def percentile(sorted_values: list, share: float) -> float | None:
+    """The nearest-rank percentile (share in 0-100) of already sorted values."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(share / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def stats_from_lines(lines: list, source: str = "REPORT lines (log events)") -> ReportStats:
+    """Statistics over parsed REPORT lines, computed exactly."""
+    durations = sorted(line.duration_ms for line in lines)
+    memory = sorted(line.max_memory_used_mb for line in lines)
+    inits = [line.init_duration_ms for line in lines if line.init_duration_ms is not None]
+    count = len(lines)
+    return ReportStats(
+        report_lines=count,
+        max_memory_used_mb=memory[-1] if memory else None,
+        p99_memory_used_mb=percentile(memory, 99),
+        avg_duration_ms=round(sum(durations) / count, 2) if count else None,
+        max_duration_ms=durations[-1] if durations else None,
+        p99_duration_ms=percentile(durations, 99),
+        p999_duration_ms=percentile(durations, 99.9),
+        avg_billed_duration_ms=round(sum(line.billed_duration_ms for line in lines) / count, 2) if count else None,
+        cold_starts=len(inits),
+        avg_init_duration_ms=round(sum(inits) / len(inits), 2) if inits else None,
+        max_init_duration_ms=max(inits) if inits else None,
+        source=source,
+    )
+
+
+def _number(fields: dict, name: str, scale: float = 1.0) -> float | None:
+    value = fields.get(name)
+    if value in (None, ""):
+        return None
+    return round(float(value) / scale, 2)
+
+
+def stats_from_insights(rows: list) -> dict:
+    """{log group name: ReportStats} from the result rows of INSIGHTS_QUERY.
+
+    Raises ValueError when the rows are not the statistics asked for (an endpoint that
+    ignores the query's stats command), so the caller can read the log events instead.
+    """
+    by_group = {}
+    for row in rows:
+        fields = {cell["field"]: cell.get("value") for cell in row}
+        if "@log" not in fields or "report_lines" not in fields:
+            raise ValueError("Logs Insights answered without the requested statistics")
+        # @log is "<account id>:<log group name>".
+        group = fields["@log"].split(":", 1)[-1]
+        by_group[group] = ReportStats(
+            report_lines=int(float(fields["report_lines"])),
+            max_memory_used_mb=_number(fields, "max_memory", INSIGHTS_BYTES_PER_MB),
+            p99_memory_used_mb=_number(fields, "p99_memory", INSIGHTS_BYTES_PER_MB),
+            avg_duration_ms=_number(fields, "avg_duration"),
+            max_duration_ms=_number(fields, "max_duration"),
+            p99_duration_ms=_number(fields, "p99_duration"),
+            p999_duration_ms=_number(fields, "p999_duration"),
+            avg_billed_duration_ms=_number(fields, "avg_billed"),
+            cold_starts=int(float(fields.get("cold_starts") or 0)),
+            avg_init_duration_ms=_number(fields, "avg_init"),
+            max_init_duration_ms=_number(fields, "max_init"),
+            source="REPORT lines (Logs Insights)",
+        )
+    return by_group
+
+
+def no_report_lines(source: str) -> ReportStats:
+    return stats_from_lines([], source=source)

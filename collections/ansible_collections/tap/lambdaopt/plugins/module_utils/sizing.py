@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Right-sizing decisions: policy + current configuration + observed usage -> what to change.
+
+Pure functions over plain data, no AWS. Every decision carries its reason; a decision that would
+break a guard is refused, with the risk it would have run, unless the policy allows unsafe changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+FULL_VCPU_MEMORY_MB = 1769
+MEMORY_LIMITS_MB = (128, 10240)
+TIMEOUT_LIMITS_S = (1, 900)
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Policy:
+    memory_headroom: float = 1.3
+    timeout_headroom: float = 1.5
+    concurrency_headroom: float = 1.2
+    min_invocations: int = 50
+    memory_increment_mb: int = 64
+    min_timeout_s: int = 3
+    timeout_statistic: str = "max"  # or "p999"
+    max_slowdown: float | None = None
+    unreserved_floor: int = 100
+    allow_unsafe: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a function did in the lookback window, at the memory size it had then."""
+
+    invocations: int
+    report_lines: int
+    memory_size_mb: int
+    max_memory_used_mb: float | None = None
+    max_duration_ms: float | None = None
+    p999_duration_ms: float | None = None
+    peak_concurrency: int | None = None
+
+    def shortfall(self, policy: Policy) -> str | None:
+        """Why there is too little data to decide on, or None."""
+        if self.invocations < policy.min_invocations:
+            return (f"insufficient data: {self.invocations} invocations in the window, "
+                    f"{policy.min_invocations} needed")
+        return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    field: str
+    before: Any
+    requested: Any
+    after: Any
+    reason: str
+    risk: str | None = None
+    refused: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return not self.refused and self.after != self.before
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "before": self.before, "requested": self.requested, "after": self.after,
+                "reason": self.reason, "risk": self.risk}
+
+
+@dataclass
+class ConcurrencyPool:
+    """The account-region's unreserved concurrency, as reservations planned so far leave it."""
+
+    unreserved: int
+    floor: int
+
+
+@dataclass
+class FunctionPlan:
+    decisions: list = field(default_factory=list)
+
+    @property
+    def changes(self) -> list:
+        return [decision for decision in self.decisions if decision.changed]
+
+    @property
+    def refused(self) -> list:
+        return [decision for decision in self.decisions if decision.refused]
+
+    def after(self, field_name: str, current: Any) -> Any:
+        for decision in self.changes:
+            if decision.field == field_name:
+                return decision.after
+        return current
+
+
+def cpu_share(memory_mb: int) -> float:
+    return min(1.0, memory_mb / FULL_VCPU_MEMORY_MB)
+
+
+def duration_factors(from_memory_mb: int, to_memory_mb: int) -> tuple[float, float]:
+    """(best, worst) duration multipliers for moving a function between memory sizes: I/O-bound
+    code keeps its duration, CPU-bound code scales with the CPU share."""
+    ratio = cpu_share(from_memory_mb) / cpu_share(to_memory_mb)
+    return min(1.0, ratio), max(1.0, ratio)
+
+
+def _round_up(value: float, step: int) -> int:
+    return int(math.ceil(value / step) * step)
+
+
+def _refuse_or_accept(policy: Policy, field_name: str, before, requested, after, reason: str, risk: str) -> Decision:
+    if policy.allow_unsafe:
+        return Decision(field_name, before, requested, after, f"{reason} (allowed by allow_unsafe)", risk=risk)
+    return Decision(field_name, before, requested, before, reason, risk=risk, refused=True)
+
+
+def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) -> Decision | None:
+    if requested is None:
+        return None
+    shortfall = evidence.shortfall(policy)
+    if shortfall is None and evidence.max_memory_used_mb is None:
+        shortfall = "insufficient data: no REPORT lines with Max Memory Used in the window"
+    if shortfall:
+        if requested == AUTO:
+            return Decision("memory_size", current_mb, requested, current_mb, shortfall, risk=shortfall, refused=True)
+        return _refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
+                                 f"cannot check {requested} MB against usage", shortfall)
+
+    floor = math.ceil(evidence.max_memory_used_mb * policy.memory_headroom)
+    evidence_text = (f"max memory used {evidence.max_memory_used_mb:g} MB x headroom "
+                     f"{policy.memory_headroom:g} = {floor} MB")
+    if requested == AUTO:
+        target = max(_round_up(floor, policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
+        if policy.max_slowdown:
+            target = max(target, min(current_mb, math.ceil(FULL_VCPU_MEMORY_MB / policy.max_slowdown)))
+        target = min(target, MEMORY_LIMITS_MB[1])
+        if target > current_mb:
+            return Decision("memory_size", current_mb, requested, target, f"under-provisioned: {evidence_text}")
+        if target == current_mb:
+            return Decision("memory_size", current_mb, requested, current_mb, f"already right-sized: {evidence_text}")
+        return Decision("memory_size", current_mb, requested, target, evidence_text)
+    if requested < floor:
+        return _refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
+                                 f"{requested} MB is below {evidence_text}", "out of memory")
+    return Decision("memory_size", current_mb, requested, requested, f"{requested} MB covers {evidence_text}")
+
+
+def _observed_duration(evidence: Evidence, policy: Policy) -> tuple[float | None, str]:
+    if policy.timeout_statistic == "p999" and evidence.p999_duration_ms is not None:
+        return evidence.p999_duration_ms, "p99.9 duration"
+    return evidence.max_duration_ms, "max duration"
+
+
+def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, policy: Policy) -> Decision | None:
+    """Timeout for the function running at `memory_mb` (its planned memory)."""
+    if requested is None:
+        return None
+    shortfall = evidence.shortfall(policy)
+    observed, statistic = _observed_duration(evidence, policy)
+    if shortfall is None and observed is None:
+        shortfall = "insufficient data: no duration observed in the window"
+    if shortfall:
+        if requested == AUTO:
+            return Decision("timeout", current_s, requested, current_s, shortfall, risk=shortfall, refused=True)
+        return _refuse_or_accept(policy, "timeout", current_s, requested, requested,
+                                 f"cannot check {requested} s against usage", shortfall)
+
+    _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+    projected_ms = observed * worst
+    floor = max(TIMEOUT_LIMITS_S[0], math.ceil(projected_ms * policy.timeout_headroom / 1000))
+    evidence_text = f"observed {statistic} {observed:g} ms"
+    if worst > 1:
+        evidence_text += f", {projected_ms:.0f} ms if CPU-bound at {memory_mb} MB"
+    evidence_text += f" x headroom {policy.timeout_headroom:g} = {floor} s"
+    if observed >= current_s * 1000 * 0.99 and (requested == AUTO or requested < current_s):
+        return _refuse_or_accept(policy, "timeout", current_s, requested, current_s if requested == AUTO else requested,
+                                 f"the function already runs into its {current_s} s timeout",
+                                 "timeout: durations are cut off, the real need is unknown")
+    if requested == AUTO:
+        target = min(max(floor, policy.min_timeout_s), TIMEOUT_LIMITS_S[1])
+        if floor > TIMEOUT_LIMITS_S[1]:
+            return Decision("timeout", current_s, requested, current_s,
+                            f"{evidence_text} exceeds the {TIMEOUT_LIMITS_S[1]} s limit", risk="timeout", refused=True)
+        if target > current_s:
+            return Decision("timeout", current_s, requested, target, f"under-provisioned: {evidence_text}")
+        if target == current_s:
+            return Decision("timeout", current_s, requested, current_s, f"already right-sized: {evidence_text}")
+        return Decision("timeout", current_s, requested, target, evidence_text)
+    if requested < floor:
+        return _refuse_or_accept(policy, "timeout", current_s, requested, requested,
+                                 f"{requested} s is below {evidence_text}", "timeout")
+    return Decision("timeout", current_s, requested, requested, f"{requested} s covers {evidence_text}")
+
+
+def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPool, policy: Policy) -> Decision | None:
+    """Reserved concurrency; `current` None means the function draws on the unreserved pool."""
+    if requested is None:
+        return None
+    peak = evidence.peak_concurrency
+    shortfall = evidence.shortfall(policy)
+    if shortfall is None and peak is None:
+        shortfall = "insufficient data: no ConcurrentExecutions in the window"
+    if shortfall and requested == AUTO:
+        return Decision("reserved_concurrency", current, requested, current, shortfall, risk=shortfall, refused=True)
+
+    if requested == AUTO:
+        target = max(1, math.ceil(peak * policy.concurrency_headroom))
+        reason = f"observed peak concurrency {peak} x headroom {policy.concurrency_headroom:g} = {target}"
+    else:
+        target = requested
+        if shortfall:
+            decision = _refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
+                                         f"cannot check {target} against usage", shortfall)
+        elif target < peak:
+            decision = _refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
+                                         f"{target} is below the observed peak concurrency {peak}", "throttling")
+        else:
+            decision = Decision("reserved_concurrency", current, requested, target,
+                                f"{target} covers the observed peak concurrency {peak}")
+        if decision.refused:
+            return decision
+        reason = decision.reason
+    if target == current:
+        return Decision("reserved_concurrency", current, requested, current, f"already set: {reason}")
+
+    unreserved_after = pool.unreserved + (current or 0) - target
+    if unreserved_after < pool.floor:
+        # AWS itself refuses this, so allow_unsafe cannot override it.
+        return Decision("reserved_concurrency", current, requested, current,
+                        f"reserving {target} would leave {unreserved_after} unreserved in the account, "
+                        f"below its floor of {pool.floor}", risk="account-wide throttling", refused=True)
+    pool.unreserved = unreserved_after
+    return Decision("reserved_concurrency", current, requested, target, reason)
+
+
+def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evidence: Evidence,
+                  pool: ConcurrencyPool, policy: Policy) -> FunctionPlan:
+    """Every decision for one function. `requests` maps memory_size/timeout/reserved_concurrency
+    to 'auto', a value, or None (leave alone)."""
+    plan = FunctionPlan()
+    memory = plan_memory(memory_mb, requests.get("memory_size"), evidence, policy)
+    new_memory = memory.after if memory and memory.changed else memory_mb
+    timeout = plan_timeout(timeout_s, requests.get("timeout"), evidence, new_memory, policy)
+    if memory and memory.changed and (timeout is None or not timeout.changed):
+        memory = _check_memory_against_timeout(memory, timeout_s, evidence, policy)
+        new_memory = memory.after if memory.changed else memory_mb
+    concurrency = plan_concurrency(reserved, requests.get("reserved_concurrency"), evidence, pool, policy)
+    plan.decisions = [decision for decision in (memory, timeout, concurrency) if decision is not None]
+    return plan
+
+
+def _check_memory_against_timeout(memory: Decision, timeout_s: int, evidence: Evidence, policy: Policy) -> Decision:
+    """Less memory can mean slower code: it must still finish within the timeout it keeps."""
+    observed, statistic = _observed_duration(evidence, policy)
+    if observed is None or memory.after >= memory.before:
+        return memory
+    _, worst = duration_factors(evidence.memory_size_mb, memory.after)
+    projected_s = observed * worst * policy.timeout_headroom / 1000
+    if projected_s <= timeout_s:
+        return memory
+    return _refuse_or_accept(
+        policy, "memory_size", memory.before, memory.requested, memory.after,
+        f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {observed * worst:.0f} ms "
+        f"(CPU-bound), which with headroom {policy.timeout_headroom:g} exceeds the {timeout_s} s timeout",
+        "timeout",
+    )

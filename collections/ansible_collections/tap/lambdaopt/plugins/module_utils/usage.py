@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A fleet's usage over a lookback window, read in bulk: AWS/Lambda metrics through batched
+GetMetricData, memory and duration statistics from REPORT lines."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils import report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+MAX_QUERIES_PER_CALL = 500
+MAX_GROUPS_PER_INSIGHTS_QUERY = 50
+DAY_SECONDS = 86400
+# (result key, AWS/Lambda metric, statistic) per function; daily points are combined client-side.
+METRICS = (
+    ("invocations", "Invocations", "Sum"),
+    ("errors", "Errors", "Sum"),
+    ("throttles", "Throttles", "Sum"),
+    ("duration_sum", "Duration", "Sum"),
+    ("duration_samples", "Duration", "SampleCount"),
+    ("duration_max", "Duration", "Maximum"),
+    ("peak_concurrency", "ConcurrentExecutions", "Maximum"),
+)
+METRIC_SOURCE = "AWS/Lambda metrics (GetMetricData)"
+
+
+def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    end = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    return end - timedelta(days=lookback_days), end
+
+
+def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int) -> dict:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric,
+                       "Dimensions": [{"Name": "FunctionName", "Value": function_name}]},
+            "Period": period,
+            "Stat": statistic,
+        },
+        "ReturnData": True,
+    }
+
+
+def _combine(statistic: str, values: list):
+    if not values:
+        return None
+    return max(values) if statistic == "Maximum" else sum(values)
+
+
+def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime) -> tuple[dict, int]:
+    """({name: {key: value}}, GetMetricData calls made), every function's metrics in calls of up to
+    500 queries. A metric with no data points is None."""
+    queries, keys = [], {}
+    for index, name in enumerate(names):
+        for position, (key, metric, statistic) in enumerate(METRICS):
+            query_id = f"f{index}m{position}"
+            queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS))
+            keys[query_id] = (name, key, statistic)
+    values: dict = {name: {} for name in names}
+    calls = 0
+    paginator = cloudwatch.get_paginator("get_metric_data")
+    for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
+        batch = queries[offset:offset + MAX_QUERIES_PER_CALL]
+        collected: dict = {}
+        for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
+            calls += 1
+            for result in page["MetricDataResults"]:
+                collected.setdefault(result["Id"], []).extend(result.get("Values", []))
+        for query in batch:
+            name, key, statistic = keys[query["Id"]]
+            values[name][key] = _combine(statistic, collected.get(query["Id"], []))
+    return values, calls
+
+
+def fetch_duration_p99(cloudwatch, names: list, start: datetime, end: datetime) -> dict | None:
+    """{name: p99 duration in ms over the window}, or None where the endpoint cannot compute
+    percentiles (an emulator) — the REPORT line statistics then stand in."""
+    period = int((end - start).total_seconds()) // 60 * 60
+    queries = [_query(f"p{index}", name, "Duration", "p99", period) for index, name in enumerate(names)]
+    found = {}
+    try:
+        for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
+            response = cloudwatch.get_metric_data(
+                MetricDataQueries=queries[offset:offset + MAX_QUERIES_PER_CALL], StartTime=start, EndTime=end)
+            for result in response["MetricDataResults"]:
+                if result.get("Values"):
+                    found[names[int(result["Id"][1:])]] = max(result["Values"])
+    except (BotoCoreError, ClientError):
+        return None
+    return found
+
+
+def _insights_stats(logs, groups: list, start: datetime, end: datetime, poll_seconds: float) -> dict:
+    """Statistics for every group through Logs Insights, 50 groups a query. Raises ValueError when
+    Insights does not answer the query as asked."""
+    started = []
+    for offset in range(0, len(groups), MAX_GROUPS_PER_INSIGHTS_QUERY):
+        started.append(logs.start_query(
+            logGroupNames=groups[offset:offset + MAX_GROUPS_PER_INSIGHTS_QUERY],
+            startTime=int(start.timestamp()), endTime=int(end.timestamp()),
+            queryString=report_lines.INSIGHTS_QUERY,
+        )["queryId"])
+    stats: dict = {}
+    for query_id in started:
+        while True:
+            response = logs.get_query_results(queryId=query_id)
+            if response["status"] not in ("Scheduled", "Running"):
+                break
+            # Insights has no waiter; its queries finish in seconds.
+            time.sleep(poll_seconds)
+        if response["status"] != "Complete":
+            raise ValueError(f"Logs Insights query ended {response['status']}")
+        stats.update(report_lines.stats_from_insights(response["results"]))
+    return stats
+
+
+def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_per_second: float,
+                 max_workers: int) -> dict:
+    """Statistics for every group from its REPORT events, read and parsed here."""
+    limiter = RateLimiter(requests_per_second)
+
+    def read(group):
+        pages = iter(logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, filterPattern="REPORT",
+            startTime=int(start.timestamp() * 1000), endTime=int(end.timestamp() * 1000),
+        ))
+        lines = []
+        while True:
+            limiter.acquire()  # before each page: every page is one FilterLogEvents call
+            page = next(pages, None)
+            if page is None:
+                return report_lines.stats_from_lines(lines)
+            for event in page["events"]:
+                line = report_lines.parse_report_line(event["message"])
+                if line is not None:
+                    lines.append(line)
+
+    results = run_bounded(read, groups, max_workers)
+    stats = {}
+    for group, (result, error) in results.items():
+        if error is None:
+            stats[group] = result
+        elif getattr(error, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+            stats[group] = report_lines.no_report_lines("no log group")
+        else:
+            raise error
+    return stats
+
+
+def fetch_report_stats(logs, groups: list, start: datetime, end: datetime, insights: str = "auto",
+                       requests_per_second: float = 5, max_workers: int = 4, poll_seconds: float = 1.0) -> dict:
+    """{log group: ReportStats}. `insights`: 'auto' tries Logs Insights and reads the events where
+    it cannot answer, 'always' requires Insights, 'never' reads the events."""
+    if insights != "never" and groups:
+        try:
+            stats = _insights_stats(logs, groups, start, end, poll_seconds)
+            for group in groups:
+                stats.setdefault(group, report_lines.no_report_lines("REPORT lines (Logs Insights)"))
+            return stats
+        except (ValueError, ClientError):
+            if insights == "always":
+                raise
+    return _event_stats(logs, groups, start, end, requests_per_second, max_workers)

@@ -1,0 +1,189 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_usage_info
+short_description: Measure how a fleet of Lambda functions is really used
+version_added: 0.1.0
+description:
+  - Finds one account-region's functions (by suffix, names, name pattern and tags) and measures, for the
+    whole set at once, what they did over a lookback window.
+  - Invocations, errors, throttles, duration and peak concurrency come from AWS/Lambda metrics, read with
+    batched C(GetMetricData) calls of up to 500 queries each.
+  - Memory comes from the C(REPORT) line Lambda writes for every invocation, since AWS/Lambda has no memory
+    metric. Logs Insights computes the statistics where it answers; otherwise the log events are read and
+    parsed. Each figure says where it came from.
+  - Makes no changes.
+options:
+  lookback_days:
+    description: Length of the window that ends now, in days.
+    type: int
+    default: 14
+  logs_insights:
+    description:
+      - C(auto) uses Logs Insights and reads the log events where Insights cannot answer, C(always) requires
+        Insights, C(never) reads the log events.
+      - Insights bills per GB scanned; reading events makes one C(FilterLogEvents) call per page of events.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  logs_requests_per_second:
+    description: Client-side limit on C(FilterLogEvents) calls when log events are read.
+    type: float
+    default: 5
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Measure the dev fleet over the last two weeks
+  tap.lambdaopt.lambda_usage_info:
+    suffix: dev
+  register: usage
+
+- name: Measure only the API functions of the payments team, over a week
+  tap.lambdaopt.lambda_usage_info:
+    suffix: prod
+    name_pattern: "api-*"
+    tags:
+      Team: payments
+    lookback_days: 7
+"""
+
+RETURN = r"""
+functions:
+  description: One entry per selected function, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    function_name:
+      description: The function's name.
+      type: str
+      sample: api-handler-dev
+    function_arn:
+      description: The function's ARN.
+      type: str
+      sample: arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev
+    configuration:
+      description: The function's current configuration.
+      type: dict
+      sample: {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null, "architecture": "x86_64",
+               "runtime": "python3.12", "tracing_mode": "PassThrough", "dead_letter_target": null,
+               "last_update_status": "Successful"}
+    window:
+      description: The lookback window measured.
+      type: dict
+      sample: {"start": "2026-11-09T12:00:00+00:00", "end": "2026-11-23T12:00:00+00:00", "days": 14}
+    invocations:
+      description: Invocations in the window.
+      type: int
+      sample: 5762
+    errors:
+      description: Invocations that ended in an error, including timeouts and out-of-memory.
+      type: int
+      sample: 10
+    throttles:
+      description: Requests refused for lack of concurrency.
+      type: int
+      sample: 0
+    duration_ms:
+      description: Duration statistics in milliseconds; C(null) where unknown.
+      type: dict
+      sample: {"avg": 124.3, "max": 306.9, "p99": 241.2, "p999": 288.0}
+    max_memory_used_mb:
+      description: Max Memory Used over the window's REPORT lines, in MB.
+      type: dict
+      sample: {"max": 91, "p99": 88}
+    init_duration_ms:
+      description: Cold starts and their init duration.
+      type: dict
+      sample: {"cold_starts": 117, "avg": 241.5, "max": 301.2}
+    avg_billed_duration_ms:
+      description: Average billed duration per invocation (init included where billed).
+      type: float
+      sample: 129.4
+    peak_concurrency:
+      description: Highest concurrent executions seen in the window.
+      type: int
+      sample: 4
+    samples:
+      description: How much evidence stands behind the figures.
+      type: dict
+      sample: {"report_lines": 5762, "duration_datapoints": 5762}
+    sources:
+      description: Where each figure came from.
+      type: dict
+      sample: {"invocations": "AWS/Lambda metrics (GetMetricData)", "memory": "REPORT lines (Logs Insights)"}
+missing:
+  description: Names given in O(functions) that do not exist.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+api_calls:
+  description: Bulk calls made, to show the cost of measuring.
+  returned: always
+  type: dict
+  sample: {"get_metric_data_calls": 1}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    RETRY,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, measure
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+
+def main():
+    argument_spec = dict(
+        lookback_days=dict(type="int", default=14),
+        logs_insights=dict(type="str", choices=["auto", "always", "never"], default="auto"),
+        logs_requests_per_second=dict(type="float", default=5),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    errors = fleet_selection_errors(module.params)
+    if not 1 <= module.params["lookback_days"] <= 455:
+        errors.append("lookback_days must be between 1 and 455 (CloudWatch keeps hourly data 455 days)")
+    if module.params["logs_requests_per_second"] <= 0:
+        errors.append("logs_requests_per_second must be positive")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    try:
+        functions, missing = discover(module.client("lambda", retry_decorator=RETRY), module.params)
+        calls = measure(
+            module.client("cloudwatch", retry_decorator=RETRY),
+            module.client("logs", retry_decorator=RETRY),
+            functions,
+            module.params["lookback_days"],
+            insights=module.params["logs_insights"],
+            logs_requests_per_second=module.params["logs_requests_per_second"],
+        )
+    except (BotoCoreError, ClientError, ValueError) as error:
+        module.fail_json_aws(error, msg="Could not measure the fleet's usage")
+
+    result = dict(changed=False, functions=functions, missing=missing, api_calls=calls)
+    if missing:
+        module.fail_json(msg=f"functions not found: {', '.join(missing)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
