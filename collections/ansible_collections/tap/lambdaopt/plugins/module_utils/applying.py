@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Applying configuration changes to Lambda functions: one UpdateFunctionConfiguration per function
 with all its changed fields, within the control-plane quota, waiting for each update to finish."""

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Find one account-region's functions: by suffix, explicit names, a name pattern and tags."""
 
@@ -52,7 +51,7 @@ def details(lambda_client, names: list, max_workers: int = 8) -> dict:
 
     results = run_bounded(fetch, names, max_workers)
     errors = {name: error for name, (_, error) in results.items() if error is not None}
-    for name, error in errors.items():
+    for error in errors.values():
         if getattr(error, "response", {}).get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise error
     return {name: result for name, (result, error) in results.items() if error is None}

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Discover a fleet and measure its usage: the first two steps every module of the collection takes."""
 
@@ -79,7 +78,8 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             "avg_billed_duration_ms": report.avg_billed_duration_ms,
             "peak_concurrency": int(figures["peak_concurrency"]) if figures.get("peak_concurrency") is not None
             else None,
-            "samples": {"report_lines": report.report_lines, "duration_datapoints": int(samples)},
+            "samples": {"report_lines": report.report_lines, "duration_datapoints": int(samples),
+                        "observed_memory_size_mb": report.memory_size_mb},
             "sources": {
                 "invocations": usage.METRIC_SOURCE,
                 "errors": usage.METRIC_SOURCE,
@@ -98,7 +98,10 @@ def evidence_of(function: dict) -> Evidence:
     return Evidence(
         invocations=function.get("invocations", 0),
         report_lines=function.get("samples", {}).get("report_lines", 0),
-        memory_size_mb=function["configuration"]["memory_size"],
+        # Durations were measured at the memory size of the window's REPORT lines, which is not the
+        # current one once the function has been right-sized.
+        memory_size_mb=function.get("samples", {}).get("observed_memory_size_mb")
+        or function["configuration"]["memory_size"],
         max_memory_used_mb=function.get("max_memory_used_mb", {}).get("max"),
         max_duration_ms=function.get("duration_ms", {}).get("max"),
         p999_duration_ms=function.get("duration_ms", {}).get("p999"),

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lambda compute prices and the monthly cost of a function's measured usage."""
 
@@ -43,11 +42,11 @@ def monthly_cost(region: str, architecture: str, monthly_invocations: float, bil
 
 
 def project(region: str, usage: MeasuredUsage, new_memory_mb: int) -> dict:
-    """Duration and monthly cost now and at `new_memory_mb`: best case if the code is I/O-bound,
-    worst case if it is CPU-bound."""
+    """Duration and monthly cost as measured and at `new_memory_mb`: best case if the code is
+    I/O-bound, worst case if it is CPU-bound."""
     best, worst = duration_factors(usage.memory_size_mb, new_memory_mb)
     durations = {
-        "current": usage.avg_billed_duration_ms,
+        "measured": usage.avg_billed_duration_ms,
         "best": round(usage.avg_billed_duration_ms * best, 2),
         "worst": round(usage.avg_billed_duration_ms * worst, 2),
     }
@@ -60,7 +59,7 @@ def project(region: str, usage: MeasuredUsage, new_memory_mb: int) -> dict:
         "avg_billed_duration_ms": durations,
         "monthly_invocations": round(monthly),
         "monthly_cost_usd": {
-            "current": cost(durations["current"], usage.memory_size_mb),
+            "measured": cost(durations["measured"], usage.memory_size_mb),
             "best": cost(durations["best"], new_memory_mb),
             "worst": cost(durations["worst"], new_memory_mb),
         },

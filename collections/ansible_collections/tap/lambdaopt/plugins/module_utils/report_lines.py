@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Memory and duration statistics from the REPORT lines Lambda writes for every invocation.
 
@@ -63,6 +62,9 @@ class ReportStats:
     cold_starts: int
     avg_init_duration_ms: float | None
     max_init_duration_ms: float | None
+    # The largest memory size the lines were written at: durations were observed with (at most)
+    # that CPU share.
+    memory_size_mb: int | None
     source: str
 
     def as_dict(self) -> dict:
@@ -81,6 +83,7 @@ class ReportStats:
                 "avg": self.avg_init_duration_ms,
                 "max": self.max_init_duration_ms,
             },
+            "memory_size_mb": self.memory_size_mb,
             "source": self.source,
         }
 
@@ -127,6 +130,7 @@ def stats_from_lines(lines: list, source: str = "REPORT lines (log events)") -> 
         cold_starts=len(inits),
         avg_init_duration_ms=round(sum(inits) / len(inits), 2) if inits else None,
         max_init_duration_ms=max(inits) if inits else None,
+        memory_size_mb=max(line.memory_size_mb for line in lines) if lines else None,
         source=source,
     )
 
@@ -163,6 +167,7 @@ def stats_from_insights(rows: list) -> dict:
             cold_starts=int(float(fields.get("cold_starts") or 0)),
             avg_init_duration_ms=_number(fields, "avg_init"),
             max_init_duration_ms=_number(fields, "max_init"),
+            memory_size_mb=int(_number(fields, "memory_size", INSIGHTS_BYTES_PER_MB) or 0) or None,
             source="REPORT lines (Logs Insights)",
         )
     return by_group

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Quota-aware bulk work: a client-side rate limit and bounded parallelism with per-item results."""
 
@@ -6,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 # Lambda's control-plane quota per account-region (not increasable).
 LAMBDA_CONTROL_PLANE_PER_SECOND = 15

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A fleet's usage over a lookback window, read in bulk: AWS/Lambda metrics through batched
 GetMetricData, memory and duration statistics from REPORT lines."""
@@ -6,7 +5,7 @@ GetMetricData, memory and duration statistics from REPORT lines."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import report_lines
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
@@ -33,7 +32,7 @@ METRIC_SOURCE = "AWS/Lambda metrics (GetMetricData)"
 
 
 def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
-    end = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    end = (now or datetime.now(UTC)).replace(microsecond=0)
     return end - timedelta(days=lookback_days), end
 
 

@@ -1,0 +1,421 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_rightsize
+short_description: Right-size the memory, timeout and reserved concurrency of a fleet of Lambda functions
+version_added: 0.1.0
+description:
+  - Sets memory, timeout and reserved concurrency across one account-region's fleet in one task, from the
+    functions' real usage. Each setting is an explicit value, C(auto) (derived from usage), or left alone
+    when not given.
+  - Explicit values and C(auto) pass the same guards. Memory never goes below the observed max memory used
+    times O(memory_headroom). A timeout never goes below the observed max (or p99.9) duration times
+    O(timeout_headroom), projected for the smaller CPU share when memory drops below 1,769 MB; lowering
+    memory is refused if that projection no longer fits the timeout. Reserved concurrency never goes below
+    the observed peak, and never takes the account's unreserved pool below its floor.
+  - A change that breaks a guard is not applied; it is returned under C(refused) with its risk, unless
+    O(allow_unsafe) is set. Functions with fewer than O(min_invocations) invocations in the window get no
+    change at all.
+  - Each changed function gets one C(UpdateFunctionConfiguration) carrying all its changed fields, waiting
+    for C(LastUpdateStatus) before and after, with bounded parallelism and a client-side rate limit.
+  - In check mode nothing is changed and the full plan is returned, with a diff under C(--diff).
+  - One function failing does not stop the others; the task fails at the end and names it.
+options:
+  memory_size:
+    description: Memory in MB (128-10240), or C(auto). Left alone when not given.
+    type: str
+  timeout:
+    description: Timeout in seconds (1-900), or C(auto). Left alone when not given.
+    type: str
+  reserved_concurrency:
+    description: Reserved concurrent executions (0 or more), or C(auto). Left alone when not given.
+    type: str
+  usage:
+    description:
+      - The C(functions) returned by M(tap.lambdaopt.lambda_usage_info), to decide from without measuring
+        again. Current configurations are always read afresh.
+    type: list
+    elements: dict
+  lookback_days:
+    description: Window of usage to decide from when O(usage) is not given.
+    type: int
+    default: 14
+  memory_headroom:
+    description: Memory is kept at least this multiple of the observed max memory used.
+    type: float
+    default: 1.3
+  timeout_headroom:
+    description: Timeouts are kept at least this multiple of the observed (and projected) duration.
+    type: float
+    default: 1.5
+  concurrency_headroom:
+    description: C(auto) reserves this multiple of the observed peak concurrency.
+    type: float
+    default: 1.2
+  timeout_statistic:
+    description: The observed duration a timeout must cover, C(max) or C(p999) (p99.9).
+    type: str
+    choices: [max, p999]
+    default: max
+  min_invocations:
+    description: Fewer invocations than this in the window is too little data for any change.
+    type: int
+    default: 50
+  memory_increment_mb:
+    description: C(auto) memory is rounded up to a multiple of this.
+    type: int
+    default: 64
+  max_slowdown:
+    description:
+      - Keep C(auto) memory high enough that CPU-bound code would run at most this many times slower
+        (e.g. C(2) keeps at least 885 MB). Unset, only the memory and timeout guards apply.
+    type: float
+  unreserved_floor:
+    description: Unreserved concurrency the account must keep (AWS requires 100; lower on small accounts).
+    type: int
+    default: 100
+  allow_unsafe:
+    description:
+      - Apply explicit values even when they break a guard or cannot be checked for lack of data. The
+        account's unreserved floor is never overridden, since AWS refuses it anyway.
+    type: bool
+    default: false
+  requests_per_second:
+    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
+    type: float
+    default: 15
+  max_workers:
+    description: Functions updated in parallel.
+    type: int
+    default: 4
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Right-size the dev fleet from its usage
+  tap.lambdaopt.lambda_rightsize:
+    suffix: dev
+    memory_size: auto
+    timeout: auto
+    reserved_concurrency: auto
+
+- name: Apply the agreed targets where usage allows them
+  tap.lambdaopt.lambda_rightsize:
+    suffix: prod
+    memory_size: 1024
+    timeout: 30
+    reserved_concurrency: 50
+
+- name: Decide from usage measured by an earlier task
+  tap.lambdaopt.lambda_rightsize:
+    functions: "{{ usage.functions }}"
+    usage: "{{ usage.functions }}"
+    memory_size: auto
+"""
+
+RETURN = r"""
+functions:
+  description: One entry per selected function, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    function_name:
+      description: The function's name.
+      type: str
+      sample: transform-dev
+    status:
+      description: C(changed), C(unchanged), C(planned) (check mode) or C(failed).
+      type: str
+      sample: changed
+    before:
+      description: Memory, timeout and reserved concurrency before the task.
+      type: dict
+      sample: {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null}
+    after:
+      description: The same after the task (planned values in check mode).
+      type: dict
+      sample: {"memory_size": 128, "timeout": 3, "reserved_concurrency": 2}
+    changes:
+      description: Each change made (or planned), with its reason.
+      type: list
+      elements: dict
+      sample: [{"field": "memory_size", "before": 3008, "after": 128, "requested": "auto",
+                "reason": "max memory used 91 MB x headroom 1.3 = 119 MB", "risk": null}]
+    refused:
+      description: Each requested change not made, with the reason and the risk it would have run.
+      type: list
+      elements: dict
+      sample: [{"field": "reserved_concurrency", "before": null, "after": null, "requested": 50,
+                "reason": "50 is below the observed peak concurrency 85", "risk": "throttling"}]
+    projection:
+      description:
+        - Average billed duration and monthly cost as measured in the window, and at the new memory from
+          best case (I/O-bound) to worst case (CPU-bound). Absent where the region's prices are unknown or
+          usage is missing.
+      type: dict
+      sample: {"avg_billed_duration_ms": {"measured": 129.5, "best": 129.5, "worst": 1788.4},
+               "monthly_invocations": 12590,
+               "monthly_cost_usd": {"measured": 0.0822, "best": 0.0059, "worst": 0.0493}}
+    error:
+      description: Why the function failed, when it did.
+      type: str
+      returned: when status is failed
+failed_functions:
+  description: Names of functions that could not be changed or were not found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+summary:
+  description: How many functions were changed, unchanged, refused something, or failed.
+  returned: always
+  type: dict
+  sample: {"functions": 6, "changed": 3, "unchanged": 3, "with_refusals": 2, "failed": 0}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import pricing
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    RETRY,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
+from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
+    AUTO,
+    MEMORY_LIMITS_MB,
+    TIMEOUT_LIMITS_S,
+    ConcurrencyPool,
+    Policy,
+    plan_function,
+)
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+SETTINGS = ("memory_size", "timeout", "reserved_concurrency")
+LIMITS = {"memory_size": MEMORY_LIMITS_MB, "timeout": TIMEOUT_LIMITS_S, "reserved_concurrency": (0, None)}
+USAGE_KEYS = ("invocations", "errors", "throttles", "duration_ms", "max_memory_used_mb", "init_duration_ms",
+              "avg_billed_duration_ms", "peak_concurrency", "samples", "sources", "window")
+
+
+def parse_requests(params: dict) -> tuple[dict, list]:
+    """({setting: 'auto' | int | None}, errors), checked before any API call."""
+    requests, errors = {}, []
+    for setting in SETTINGS:
+        raw = params.get(setting)
+        if raw is None or str(raw).strip().lower() == AUTO:
+            requests[setting] = None if raw is None else AUTO
+            continue
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            errors.append(f"{setting} must be 'auto' or a whole number, got {raw!r}")
+            continue
+        low, high = LIMITS[setting]
+        if value < low or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f"{low} or more"
+            errors.append(f"{setting} must be {span}, got {value}")
+        requests[setting] = value
+    return requests, errors
+
+
+def policy_errors(params: dict) -> list:
+    errors = []
+    for name in ("memory_headroom", "timeout_headroom", "concurrency_headroom"):
+        if params[name] < 1:
+            errors.append(f"{name} must be at least 1, got {params[name]:g}")
+    for name in ("min_invocations", "memory_increment_mb", "unreserved_floor", "max_workers"):
+        if params[name] < (0 if name in ("min_invocations", "unreserved_floor") else 1):
+            errors.append(f"{name} is out of range: {params[name]}")
+    if params["max_slowdown"] is not None and params["max_slowdown"] < 1:
+        errors.append("max_slowdown must be at least 1")
+    if not 0 < params["requests_per_second"] <= 15:
+        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
+    return errors
+
+
+def settings_of(configuration: dict) -> dict:
+    return {setting: configuration[setting] for setting in SETTINGS}
+
+
+def projection_for(region: str, function: dict, new_memory: int):
+    billed = function.get("avg_billed_duration_ms") or function.get("duration_ms", {}).get("avg")
+    if not function.get("invocations") or not billed:
+        return None
+    measured = pricing.MeasuredUsage(
+        invocations=function["invocations"], window_days=function["window"]["days"], avg_billed_duration_ms=billed,
+        memory_size_mb=function.get("samples", {}).get("observed_memory_size_mb")
+        or function["configuration"]["memory_size"],
+        architecture=function["configuration"]["architecture"],
+    )
+    try:
+        return pricing.project(region, measured, new_memory)
+    except pricing.UnknownRegion:
+        return None
+
+
+class Rightsizer:
+    def __init__(self, module: AnsibleAWSModule, requests: dict):
+        self.module = module
+        self.params = module.params
+        self.requests = requests
+        self.lambda_client = module.client("lambda", retry_decorator=RETRY)
+        self.policy = Policy(
+            memory_headroom=self.params["memory_headroom"],
+            timeout_headroom=self.params["timeout_headroom"],
+            concurrency_headroom=self.params["concurrency_headroom"],
+            min_invocations=self.params["min_invocations"],
+            memory_increment_mb=self.params["memory_increment_mb"],
+            timeout_statistic=self.params["timeout_statistic"],
+            max_slowdown=self.params["max_slowdown"],
+            unreserved_floor=self.params["unreserved_floor"],
+            allow_unsafe=self.params["allow_unsafe"],
+        )
+
+    def measured_fleet(self) -> tuple[list, list]:
+        functions, missing = discover(self.lambda_client, self.params)
+        given = {entry.get("function_name"): entry for entry in self.params["usage"] or []}
+        unmeasured = [function for function in functions if function["function_name"] not in given]
+        for function in functions:
+            if function["function_name"] in given:
+                function.update({key: given[function["function_name"]].get(key) for key in USAGE_KEYS})
+        if unmeasured:
+            measure(self.module.client("cloudwatch", retry_decorator=RETRY),
+                    self.module.client("logs", retry_decorator=RETRY), unmeasured, self.params["lookback_days"])
+        return functions, missing
+
+    def concurrency_pool(self) -> ConcurrencyPool:
+        if self.requests["reserved_concurrency"] is None:
+            return ConcurrencyPool(unreserved=0, floor=0)
+        limits = self.lambda_client.get_account_settings()["AccountLimit"]
+        # On accounts whose whole limit is at or below the floor, nothing can be reserved.
+        floor = min(self.policy.unreserved_floor, limits["ConcurrentExecutions"])
+        return ConcurrencyPool(unreserved=limits["UnreservedConcurrentExecutions"], floor=floor)
+
+    def plan(self, functions: list, pool: ConcurrencyPool) -> list:
+        entries = []
+        for function in functions:
+            configuration = function["configuration"]
+            plan = plan_function(configuration["memory_size"], configuration["timeout"],
+                                 configuration["reserved_concurrency"], self.requests, evidence_of(function),
+                                 pool, self.policy)
+            before = settings_of(configuration)
+            after = {setting: plan.after(setting, before[setting]) for setting in SETTINGS}
+            entry = {
+                "function_name": function["function_name"],
+                "before": before,
+                "after": after,
+                "changes": [decision.as_dict() for decision in plan.changes],
+                "refused": [decision.as_dict() for decision in plan.refused],
+                "status": "planned" if plan.changes else "unchanged",
+            }
+            projection = projection_for(self.module.region, function, after["memory_size"])
+            if projection is not None:
+                entry["projection"] = projection
+            entries.append((entry, configuration["last_update_status"]))
+        return entries
+
+    def apply(self, entries: list) -> None:
+        work = {entry["function_name"]: {change["field"]: change["after"] for change in entry["changes"]}
+                for entry, _ in entries if entry["changes"]}
+        in_progress = {entry["function_name"] for entry, status in entries if status == "InProgress"}
+        errors = apply_all(self.lambda_client, work, self.params["requests_per_second"],
+                           self.params["max_workers"], in_progress)
+        fresh, _ = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
+        now = {function["function_name"]: settings_of(function["configuration"]) for function in fresh}
+        for entry, _ in entries:
+            name = entry["function_name"]
+            if name not in work:
+                continue
+            if errors.get(name) is not None:
+                entry["status"] = "failed"
+                entry["error"] = str(errors[name])
+            else:
+                entry["status"] = "changed"
+            if name in now:
+                entry["after"] = now[name]
+
+    def run(self) -> dict:
+        functions, missing = self.measured_fleet()
+        entries = self.plan(functions, self.concurrency_pool())
+        if not self.module.check_mode:
+            self.apply(entries)
+        results = [entry for entry, _ in entries]
+        failed = [entry["function_name"] for entry in results if entry["status"] == "failed"] + missing
+        changed_entries = [entry for entry in results if entry["changes"] and entry["status"] != "failed"]
+        result = {
+            "changed": bool(changed_entries),
+            "functions": results,
+            "failed_functions": failed,
+            "summary": {
+                "functions": len(results),
+                "changed": len(changed_entries),
+                "unchanged": sum(1 for entry in results if not entry["changes"]),
+                "with_refusals": sum(1 for entry in results if entry["refused"]),
+                "failed": len(failed),
+            },
+        }
+        if self.module._diff:
+            result["diff"] = {
+                "before": {entry["function_name"]: entry["before"] for entry in changed_entries},
+                "after": {entry["function_name"]: entry["after"] for entry in changed_entries},
+            }
+        if not results and not missing:
+            self.module.warn("no functions matched the selection; nothing to do")
+        return result
+
+
+def main():
+    argument_spec = dict(
+        memory_size=dict(type="str"),
+        timeout=dict(type="str"),
+        reserved_concurrency=dict(type="str"),
+        usage=dict(type="list", elements="dict"),
+        lookback_days=dict(type="int", default=14),
+        memory_headroom=dict(type="float", default=1.3),
+        timeout_headroom=dict(type="float", default=1.5),
+        concurrency_headroom=dict(type="float", default=1.2),
+        timeout_statistic=dict(type="str", choices=["max", "p999"], default="max"),
+        min_invocations=dict(type="int", default=50),
+        memory_increment_mb=dict(type="int", default=64),
+        max_slowdown=dict(type="float"),
+        unreserved_floor=dict(type="int", default=100),
+        allow_unsafe=dict(type="bool", default=False),
+        requests_per_second=dict(type="float", default=15),
+        max_workers=dict(type="int", default=4),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    requests, errors = parse_requests(module.params)
+    errors += fleet_selection_errors(module.params) + policy_errors(module.params)
+    if not 1 <= module.params["lookback_days"] <= 455:
+        errors.append("lookback_days must be between 1 and 455")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    try:
+        result = Rightsizer(module, requests).run()
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not right-size the fleet")
+    if result["failed_functions"]:
+        module.fail_json(msg=f"could not right-size: {', '.join(result['failed_functions'])}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
