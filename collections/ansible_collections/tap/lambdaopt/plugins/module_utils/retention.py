@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Log retention decisions for the functions' log groups (pure), and the export that can precede them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+# The only retentionInDays values CloudWatch Logs accepts.
+VALID_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+EXPORT_DONE = ("COMPLETED", "CANCELLED", "FAILED")
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    action: str  # "create", "set", "none" or "refuse"
+    shortens: bool
+    reason: str
+
+
+def describe(days: int | None) -> str:
+    return "never expire" if days is None else f"{days} days"
+
+
+def plan_retention(exists: bool, current: int | None, desired: int, stored_bytes: int,
+                   allow_data_loss: bool, exporting: bool) -> RetentionPlan:
+    """What to do with one log group. Shortening retention deletes every event older than the new
+    period, so it needs an export first or an explicit acceptance of the loss."""
+    if not exists:
+        return RetentionPlan("create", False, f"log group missing: created with retention {describe(desired)}")
+    if current == desired:
+        return RetentionPlan("none", False, f"retention already {describe(desired)}")
+    shortens = current is None or desired < current
+    if not shortens:
+        return RetentionPlan("set", False, f"retention lengthened from {describe(current)} to {describe(desired)}")
+    loss = (f"shortening retention from {describe(current)} to {describe(desired)} deletes events older than "
+            f"{desired} days, of up to {stored_bytes} stored bytes")
+    if exporting:
+        return RetentionPlan("set", True, f"{loss}; they are exported to S3 first")
+    if allow_data_loss:
+        return RetentionPlan("set", True, f"{loss} (allowed by allow_data_loss)")
+    return RetentionPlan("refuse", True, f"{loss}: set allow_data_loss or export_bucket to proceed")
+
+
+def export_and_wait(logs, group: str, until_ms: int, bucket: str, prefix: str, timeout_s: float,
+                    poll_s: float = 2.0, clock=time.monotonic, sleep=time.sleep) -> dict:
+    """Export a group's events up to `until_ms` to S3 and wait until the task ends (one export runs
+    at a time per account, so callers export group by group)."""
+    task_id = logs.create_export_task(
+        taskName=f"lambdaopt-{group.strip('/').replace('/', '-')}"[:512],
+        logGroupName=group, fromTime=0, to=until_ms, destination=bucket, destinationPrefix=prefix,
+    )["taskId"]
+    deadline = clock() + timeout_s
+    while True:
+        task = logs.describe_export_tasks(taskId=task_id)["exportTasks"][0]
+        status = task["status"]["code"]
+        if status in EXPORT_DONE:
+            break
+        if clock() > deadline:
+            status = "TIMED_OUT"
+            break
+        # CloudWatch Logs has no waiter for export tasks.
+        sleep(poll_s)
+    return {"task_id": task_id, "destination": f"s3://{bucket}/{prefix}", "status": status}

@@ -1,0 +1,254 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: log_retention
+short_description: Set the log retention of a fleet of Lambda functions
+version_added: 0.1.0
+description:
+  - Sets the retention of each selected function's log group C(/aws/lambda/<function>), creating a missing
+    group with the retention already set. Never deletes a log group.
+  - Shortening retention permanently deletes the events older than the new period. It needs
+    O(allow_data_loss), or O(export_bucket) to export the events to S3 first; otherwise it is refused and
+    reported with the stored bytes at stake. Check mode and C(--diff) show the same.
+  - Accepts only the retention periods CloudWatch Logs accepts, checked before any API call.
+options:
+  retention_days:
+    description: Days to keep log events.
+    type: int
+    required: true
+    choices: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+              3288, 3653]
+  allow_data_loss:
+    description: Shorten retention even though events older than the new period are deleted.
+    type: bool
+    default: false
+  export_bucket:
+    description:
+      - Before shortening a group's retention, export its events older than the new period to this S3
+        bucket (C(CreateExportTask)) and wait for the export to complete. The bucket must allow CloudWatch
+        Logs to write to it.
+    type: str
+  export_prefix:
+    description: Key prefix for exports; the log group's name is appended.
+    type: str
+    default: lambdaopt-exports
+  export_timeout:
+    description: Seconds to wait for each export before giving up on that group.
+    type: int
+    default: 900
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Keep dev logs for a week, accepting that older events go
+  tap.lambdaopt.log_retention:
+    suffix: dev
+    retention_days: 7
+    allow_data_loss: true
+
+- name: Keep prod logs for 30 days, archiving older events to S3 first
+  tap.lambdaopt.log_retention:
+    suffix: prod
+    retention_days: 30
+    export_bucket: my-log-archive
+"""
+
+RETURN = r"""
+log_groups:
+  description: One entry per selected function's log group, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    log_group_name:
+      description: The log group.
+      type: str
+      sample: /aws/lambda/transform-dev
+    function_name:
+      description: The function it belongs to.
+      type: str
+      sample: transform-dev
+    status:
+      description: C(created), C(changed), C(unchanged), C(planned) (check mode), C(refused) or C(failed).
+      type: str
+      sample: changed
+    before:
+      description: Retention before the task (C(null) days means never expire; C(exists) false for a missing group).
+      type: dict
+      sample: {"exists": true, "retention_in_days": null}
+    after:
+      description: Retention after the task (planned in check mode).
+      type: dict
+      sample: {"exists": true, "retention_in_days": 7}
+    reason:
+      description: Why, including what shortening deletes.
+      type: str
+      sample: "shortening retention from never expire to 7 days deletes events older than 7 days, of up to 1528205
+        stored bytes (allowed by allow_data_loss)"
+    stored_bytes:
+      description: Bytes the group stores now.
+      type: int
+      sample: 1528205
+    bytes_at_stake:
+      description: Upper bound of the bytes that shortening deletes (the group's stored bytes), 0 otherwise.
+      type: int
+      sample: 1528205
+    export:
+      description: The export made before shortening, when O(export_bucket) is set.
+      type: dict
+      returned: when exported
+      sample: {"task_id": "a1b2", "destination": "s3://my-log-archive/lambdaopt-exports/aws/lambda/x",
+               "status": "COMPLETED"}
+    error:
+      description: Why the group failed, when it did.
+      type: str
+      returned: when status is failed
+failed_log_groups:
+  description: Log groups (or missing functions) that could not be handled.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+import time
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    RETRY,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import (
+    VALID_RETENTION_DAYS,
+    export_and_wait,
+    plan_retention,
+)
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+DAY_MS = 86_400_000
+
+
+def existing_groups(logs) -> dict:
+    paginator = logs.get_paginator("describe_log_groups")
+    return {
+        group["logGroupName"]: group
+        for page in paginator.paginate(logGroupNamePrefix="/aws/lambda/")
+        for group in page["logGroups"]
+    }
+
+
+def plan(functions: list, groups: dict, params: dict) -> list:
+    entries = []
+    desired = params["retention_days"]
+    for function in functions:
+        name = f"/aws/lambda/{function['function_name']}"
+        group = groups.get(name)
+        current = group.get("retentionInDays") if group else None
+        stored = int(group.get("storedBytes", 0)) if group else 0
+        decision = plan_retention(group is not None, current, desired, stored, params["allow_data_loss"],
+                                  exporting=bool(params["export_bucket"]))
+        entries.append({
+            "log_group_name": name,
+            "function_name": function["function_name"],
+            "action": decision.action,
+            "status": {"none": "unchanged", "refuse": "refused"}.get(decision.action, "planned"),
+            "before": {"exists": group is not None, "retention_in_days": current},
+            "after": {"exists": True, "retention_in_days": current if decision.action in ("none", "refuse")
+                      else desired} if group is not None or decision.action == "create"
+            else {"exists": False, "retention_in_days": None},
+            "reason": decision.reason,
+            "stored_bytes": stored,
+            "bytes_at_stake": stored if decision.shortens else 0,
+        })
+    return entries
+
+
+def apply(logs, entries: list, params: dict) -> None:
+    for entry in entries:
+        action = entry.pop("action")
+        if action not in ("create", "set"):
+            continue
+        group = entry["log_group_name"]
+        try:
+            if action == "create":
+                try:
+                    logs.create_log_group(logGroupName=group)
+                except logs.exceptions.ResourceAlreadyExistsException:
+                    pass  # created meanwhile, by Lambda itself
+            elif entry["bytes_at_stake"] and params["export_bucket"]:
+                until = int(time.time() * 1000) - params["retention_days"] * DAY_MS
+                prefix = f"{params['export_prefix'].rstrip('/')}{group}"
+                entry["export"] = export_and_wait(logs, group, until, params["export_bucket"], prefix,
+                                                  params["export_timeout"])
+                if entry["export"]["status"] != "COMPLETED":
+                    raise RuntimeError(f"export to S3 ended {entry['export']['status']}; retention left as it was")
+            logs.put_retention_policy(logGroupName=group, retentionInDays=params["retention_days"])
+            entry["status"] = "created" if action == "create" else "changed"
+        except (BotoCoreError, ClientError, RuntimeError) as error:
+            entry["status"] = "failed"
+            entry["error"] = str(error)
+            entry["after"] = entry["before"]
+
+
+def main():
+    argument_spec = dict(
+        retention_days=dict(type="int", required=True, choices=list(VALID_RETENTION_DAYS)),
+        allow_data_loss=dict(type="bool", default=False),
+        export_bucket=dict(type="str"),
+        export_prefix=dict(type="str", default="lambdaopt-exports"),
+        export_timeout=dict(type="int", default=900),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    errors = fleet_selection_errors(module.params)
+    if module.params["export_timeout"] < 1:
+        errors.append("export_timeout must be at least 1 second")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    logs = module.client("logs", retry_decorator=RETRY)
+    try:
+        functions, missing = discover(module.client("lambda", retry_decorator=RETRY), module.params)
+        entries = plan(functions, existing_groups(logs), module.params)
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not read the fleet's log groups")
+    if module.check_mode:
+        for entry in entries:
+            entry.pop("action")
+    else:
+        apply(logs, entries, module.params)
+
+    acted = [entry for entry in entries if entry["status"] in ("planned", "created", "changed")]
+    failed = [entry["log_group_name"] for entry in entries if entry["status"] == "failed"] + missing
+    result = dict(changed=bool(acted), log_groups=entries, failed_log_groups=failed)
+    if module._diff:
+        result["diff"] = {
+            "before": {entry["log_group_name"]: entry["before"] for entry in acted},
+            "after": {entry["log_group_name"]: entry["after"] for entry in acted},
+        }
+    refused = [entry["log_group_name"] for entry in entries if entry["status"] == "refused"]
+    if refused:
+        module.warn(f"retention not shortened for {len(refused)} log groups: set allow_data_loss or export_bucket")
+    if failed:
+        module.fail_json(msg=f"could not set retention: {', '.join(failed)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
