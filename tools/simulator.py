@@ -149,7 +149,7 @@ def default_end(now: datetime | None = None) -> datetime:
 
 
 def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: int = 0,
-                   end: datetime | None = None) -> dict[str, SimulatedUsage]:
+                   end: datetime | None = None, traffic_scale: float = 1.0) -> dict[str, SimulatedUsage]:
     """Simulate and write the history of every function named `*-{suffix}`."""
     profiles, assigned = load_profiles()
     in_turn = sorted(profiles)
@@ -164,7 +164,8 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
     results = {}
     for index, name in enumerate(names):
         profile = profiles[assigned.get(name.removesuffix(f"-{suffix}"), in_turn[index % len(in_turn)])]
-        usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed)
+        usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed,
+                         traffic_scale=traffic_scale)
         write_usage(session, usage)
         results[name] = usage
     return results
@@ -187,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suffix", required=True)
     parser.add_argument("--days", type=int, default=14, help="length of the history (default 14)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--traffic-scale", type=float, default=1.0, help="multiply every profile's request rate")
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
+    if args.traffic_scale <= 0:
+        parser.error("--traffic-scale must be positive")
     session = emulator_session(require_local_endpoint(), args.region)
-    results = simulate_fleet(session, args.suffix, args.days, args.seed)
+    results = simulate_fleet(session, args.suffix, args.days, args.seed, traffic_scale=args.traffic_scale)
     if not results:
         print(f"no functions end in '-{args.suffix}'; nothing simulated")
         return 1

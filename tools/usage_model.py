@@ -147,11 +147,13 @@ def simulate(
     end: datetime,
     days: int = 14,
     seed: int = 0,
+    traffic_scale: float = 1.0,
 ) -> SimulatedUsage:
     """The invocations and hourly metrics of `days` days before `end` (rounded down to the hour).
 
     The same function name, profile, end and seed give the same traffic and per-invocation work
     whatever the configuration, so two configurations can be compared invocation by invocation.
+    `traffic_scale` multiplies the profile's request rate (bursts keep their concurrency).
     """
     rng = random.Random(f"{function_name}/{profile.name}/{seed}")
     end = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -162,7 +164,8 @@ def simulate(
     for index in range(days * 24):
         start = end - days * 24 * HOUR + index * HOUR
         burst = rng.random() < profile.burst_hours_per_day / 24
-        rate = profile.invocations_per_day / 24 * _diurnal(start.hour) * (profile.burst_factor if burst else 1)
+        rate = (profile.invocations_per_day * traffic_scale / 24 * _diurnal(start.hour)
+                * (profile.burst_factor if burst else 1))
         calls = []
         for _ in range(_poisson(rng, rate)):
             memory = profile.memory_used_mb * rng.uniform(0.92, 1.05)

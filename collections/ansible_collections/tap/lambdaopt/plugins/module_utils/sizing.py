@@ -196,11 +196,25 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
     return Decision("timeout", current_s, requested, requested, f"{requested} s covers {evidence_text}")
 
 
-def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPool, policy: Policy) -> Decision | None:
-    """Reserved concurrency; `current` None means the function draws on the unreserved pool."""
+def projected_peak(evidence: Evidence, memory_mb: int) -> int | None:
+    """Peak concurrency at `memory_mb`: slower invocations stay in flight longer, so if the code is
+    CPU-bound, less memory means proportionally more concurrent executions for the same traffic."""
+    if evidence.peak_concurrency is None:
+        return None
+    _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+    return math.ceil(evidence.peak_concurrency * worst)
+
+
+def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPool, policy: Policy,
+                     memory_mb: int | None = None) -> Decision | None:
+    """Reserved concurrency for the function running at `memory_mb` (default: the memory its usage
+    was observed at); `current` None means the function draws on the unreserved pool."""
     if requested is None:
         return None
-    peak = evidence.peak_concurrency
+    peak = projected_peak(evidence, memory_mb or evidence.memory_size_mb)
+    peak_text = f"observed peak concurrency {evidence.peak_concurrency}"
+    if peak is not None and peak != evidence.peak_concurrency:
+        peak_text += f", {peak} if CPU-bound at {memory_mb} MB"
     shortfall = evidence.shortfall(policy)
     if shortfall is None and peak is None:
         shortfall = "insufficient data: no ConcurrentExecutions in the window"
@@ -209,7 +223,7 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
 
     if requested == AUTO:
         target = max(1, math.ceil(peak * policy.concurrency_headroom))
-        reason = f"observed peak concurrency {peak} x headroom {policy.concurrency_headroom:g} = {target}"
+        reason = f"{peak_text} x headroom {policy.concurrency_headroom:g} = {target}"
     else:
         target = requested
         if shortfall:
@@ -217,10 +231,9 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
                                          f"cannot check {target} against usage", shortfall)
         elif target < peak:
             decision = _refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
-                                         f"{target} is below the observed peak concurrency {peak}", "throttling")
+                                         f"{target} is below the {peak_text}", "throttling")
         else:
-            decision = Decision("reserved_concurrency", current, requested, target,
-                                f"{target} covers the observed peak concurrency {peak}")
+            decision = Decision("reserved_concurrency", current, requested, target, f"{target} covers the {peak_text}")
         if decision.refused:
             return decision
         reason = decision.reason
@@ -248,9 +261,26 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
     if memory and memory.changed and (timeout is None or not timeout.changed):
         memory = _check_memory_against_timeout(memory, timeout_s, evidence, policy)
         new_memory = memory.after if memory.changed else memory_mb
-    concurrency = plan_concurrency(reserved, requests.get("reserved_concurrency"), evidence, pool, policy)
+    concurrency = plan_concurrency(reserved, requests.get("reserved_concurrency"), evidence, pool, policy,
+                                   new_memory)
+    if memory and memory.changed and reserved is not None and (concurrency is None or not concurrency.changed):
+        memory = _check_memory_against_reservation(memory, reserved, evidence, policy)
     plan.decisions = [decision for decision in (memory, timeout, concurrency) if decision is not None]
     return plan
+
+
+def _check_memory_against_reservation(memory: Decision, reserved: int, evidence: Evidence, policy: Policy) -> Decision:
+    """Less memory can mean longer invocations and so more of them at once: the reservation the
+    function keeps must still cover its peak."""
+    peak = projected_peak(evidence, memory.after)
+    if peak is None or peak <= reserved:
+        return memory
+    return _refuse_or_accept(
+        policy, "memory_size", memory.before, memory.requested, memory.after,
+        f"at {memory.after} MB the observed peak concurrency {evidence.peak_concurrency} could grow to {peak} "
+        f"(CPU-bound), above the {reserved} reserved",
+        "throttling",
+    )
 
 
 def _check_memory_against_timeout(memory: Decision, timeout_s: int, evidence: Evidence, policy: Policy) -> Decision:
