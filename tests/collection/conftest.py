@@ -4,8 +4,8 @@ import importlib
 import json
 
 import pytest
-from botocore.client import BaseClient
 from ansible.module_utils.testing import patch_module_args
+from botocore.client import BaseClient
 
 from tools import baseline, simulator
 
