@@ -108,7 +108,8 @@ def percentile(sorted_values: list, share: float) -> float | None:
     """The nearest-rank percentile (share in 0-100) of already sorted values."""
     if not sorted_values:
         return None
-    rank = max(1, math.ceil(share / 100 * len(sorted_values)))
+    # Rounded first, so 99.9 % of 1,000 is rank 999 and not 1,000 through float error.
+    rank = max(1, math.ceil(round(share * len(sorted_values) / 100, 9)))
     return sorted_values[rank - 1]
 
 

@@ -135,6 +135,8 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
                      f"{policy.memory_headroom:g} = {floor} MB")
     if requested == AUTO:
         target = max(_round_up(floor, policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
+        if floor <= current_mb:
+            target = min(target, current_mb)  # rounding up never makes a fitting function bigger
         if policy.max_slowdown:
             target = max(target, min(current_mb, math.ceil(FULL_VCPU_MEMORY_MB / policy.max_slowdown)))
         target = min(target, MEMORY_LIMITS_MB[1])
@@ -182,6 +184,8 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
                                  "timeout: durations are cut off, the real need is unknown")
     if requested == AUTO:
         target = min(max(floor, policy.min_timeout_s), TIMEOUT_LIMITS_S[1])
+        if target > floor:
+            evidence_text += f", raised to the minimum of {policy.min_timeout_s} s"
         if floor > TIMEOUT_LIMITS_S[1]:
             return Decision("timeout", current_s, requested, current_s,
                             f"{evidence_text} exceeds the {TIMEOUT_LIMITS_S[1]} s limit", risk="timeout", refused=True)

@@ -32,8 +32,10 @@ class RateLimiter:
                 now = self._clock()
                 self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                # A hair of tolerance: refilling by exactly the missing fraction can land a float
+                # just under 1.
+                if self._tokens >= 1 - 1e-9:
+                    self._tokens = max(0.0, self._tokens - 1)
                     return
                 wait = (1 - self._tokens) / self.rate
             self._sleep(wait)
