@@ -1,13 +1,11 @@
 """Run the collection's modules in-process, as Ansible would run them on the controller."""
 
-import importlib
-import json
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
-from botocore.client import BaseClient
 
-from tools import baseline, simulator
+from tools import baseline, module_runner, simulator
+
+TRAFFIC_SCALE = 0.25
+MUTATING_PREFIXES = ("Update", "Put", "Create", "Delete", "Publish", "Tag", "Untag", "Start")
 
 
 class ModuleResult(dict):
@@ -17,18 +15,13 @@ class ModuleResult(dict):
 
 
 @pytest.fixture
-def run_module(emulator, capsys, monkeypatch):
+def run_module(emulator, monkeypatch):
     """run_module(name, args, check=False, diff=False) -> the module's result as a dict."""
     for key, value in emulator.environ({}).items():
         monkeypatch.setenv(key, value)
 
     def run(name: str, args: dict, check: bool = False, diff: bool = False) -> ModuleResult:
-        module = importlib.import_module(f"ansible_collections.tap.lambdaopt.plugins.modules.{name}")
-        full_args = {**args, "_ansible_check_mode": check, "_ansible_diff": diff}
-        capsys.readouterr()
-        with patch_module_args(full_args), pytest.raises(SystemExit):
-            module.main()
-        return ModuleResult(json.loads(capsys.readouterr().out))
+        return ModuleResult(module_runner.run_module(name, args, check=check, diff=diff))
 
     return run
 
@@ -41,22 +34,11 @@ def fleet(aws):
     return simulator.simulate_fleet(aws, "dev", traffic_scale=TRAFFIC_SCALE)
 
 
-TRAFFIC_SCALE = 0.25
-MUTATING_PREFIXES = ("Update", "Put", "Create", "Delete", "Publish", "Tag", "Untag", "Start")
-
-
 @pytest.fixture
-def api_calls(monkeypatch):
-    """Every AWS operation made in this process from here on, as (service, operation) pairs."""
-    calls = []
-    original = BaseClient._make_api_call
-
-    def recording(client, operation_name, api_params):
-        calls.append((client.meta.service_model.service_name, operation_name))
-        return original(client, operation_name, api_params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
-    return calls
+def api_calls():
+    """Every AWS operation made in this process during the test, as (service, operation) pairs."""
+    with module_runner.recorded_api_calls() as calls:
+        yield calls
 
 
 def mutating(calls):

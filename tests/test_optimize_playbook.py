@@ -1,0 +1,70 @@
+"""playbooks/optimize.yml end to end, through ansible-playbook, against the emulator."""
+
+import pytest
+
+from tests.test_setup import run
+from tools import baseline, fleet_view, simulator
+
+PLAYBOOK = ["ansible-playbook", "playbooks/optimize.yml"]
+
+
+@pytest.fixture
+def simulated(aws):
+    baseline.provision(aws, "dev")
+    simulator.simulate_fleet(aws, "dev", traffic_scale=0.25)
+
+
+def recap(output: str) -> str:
+    return output[output.index("PLAY RECAP"):]
+
+
+def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated):
+    before = fleet_view.describe(aws, "dev")
+    dry = run([*PLAYBOOK, "-e", "suffix=dev", "--check", "--diff"], env=emulator.environ())
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
+    assert "changed=2" in recap(dry.stdout)
+    assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan
+    assert fleet_view.describe(aws, "dev") == before
+
+    applied = run([*PLAYBOOK, "-e", "suffix=dev"], env=emulator.environ())
+    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr
+    after = {state.name: state for state in fleet_view.describe(aws, "dev")}
+    assert after["transform-dev"].memory_size == 128 and after["transform-dev"].retention_days == 7
+    assert after["nightly-cleanup-dev"].memory_size == 3008  # too little data to decide
+    assert after["batch-processor-dev"].memory_size >= 2612 * 1.3  # memory-heavy: never cut below its need
+
+    again_dry = run([*PLAYBOOK, "-e", "suffix=dev", "--check"], env=emulator.environ())
+    again = run([*PLAYBOOK, "-e", "suffix=dev"], env=emulator.environ())
+    assert "changed=0" in recap(again_dry.stdout) and "changed=0" in recap(again.stdout)
+
+
+@pytest.mark.parametrize("extra", [[], ["-e", "suffix=DEV"], ["-e", "suffix=dev;rm"]])
+def test_missing_or_malformed_suffix_fails_at_once(emulator, aws, extra):
+    result = run([*PLAYBOOK, *extra], env=emulator.environ())
+    assert result.returncode != 0
+    assert "Pass the environment suffix" in result.stdout
+    assert "Measure the fleet" not in result.stdout
+
+
+def test_an_unknown_suffix_is_not_an_error(emulator, aws):
+    result = run([*PLAYBOOK, "-e", "suffix=nosuch"], env=emulator.environ())
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "No functions end in -nosuch" in result.stdout
+
+
+@pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention"])
+def test_module_documentation_renders(module):
+    result = run(["ansible-doc", f"tap.lambdaopt.{module}"])
+    assert result.returncode == 0, result.stderr
+    assert "EXAMPLES:" in result.stdout and "RETURN VALUES:" in result.stdout
+    assert f"tap.lambdaopt.{module}:" in result.stdout  # examples use the FQCN
+    assert "suffix" in result.stdout and "endpoint_url" in result.stdout  # fragments resolved
+
+
+def test_the_action_group_names_every_module():
+    import yaml
+
+    from tests.test_setup import COLLECTION
+    group = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())["action_groups"]["lambdaopt"]
+    modules = sorted(path.stem for path in (COLLECTION / "plugins" / "modules").glob("*.py"))
+    assert sorted(group) == modules
