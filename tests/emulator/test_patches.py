@@ -129,3 +129,28 @@ def test_accounts_are_isolated_and_reached_by_assuming_a_role(emulator, aws, mak
     assert other.client("lambda").list_functions()["Functions"] == []
     other.client("logs").create_log_group(logGroupName="/aws/lambda/elsewhere")
     assert aws.client("logs").describe_log_groups()["logGroups"] == []
+
+
+def test_a_fleet_sized_metric_query_answers_as_single_queries_do(aws):
+    from datetime import datetime, timedelta, timezone
+    cloudwatch = aws.client("cloudwatch")
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    for index, name in enumerate(["a", "b", "c"]):
+        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+            {"MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}],
+             "Timestamp": now - timedelta(hours=hour), "Value": float(index * 10 + hour)}
+            for metric in ("Invocations", "Errors") for hour in range(1, 30)])
+
+    def query(name, metric, stat):
+        return {"Id": f"{name}{metric[0]}{stat[0]}".lower(), "MetricStat": {"Metric": {
+            "Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}]},
+            "Period": 86400, "Stat": stat}}
+
+    queries = [query(n, m, s) for n in "abc" for m in ("Invocations", "Errors") for s in ("Sum", "Maximum")]
+    window = {"StartTime": now - timedelta(days=3), "EndTime": now}
+    together = {r["Id"]: r["Values"] for r in cloudwatch.get_metric_data(MetricDataQueries=queries, **window)[
+        "MetricDataResults"]}
+    alone = {q["Id"]: cloudwatch.get_metric_data(MetricDataQueries=[q], **window)["MetricDataResults"][0]["Values"]
+             for q in queries}
+    assert together == alone
+    assert sum(together["bis"]) == sum(10 + hour for hour in range(1, 30))
