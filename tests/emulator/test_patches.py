@@ -1,5 +1,7 @@
 """Each emulator patch reproduces one documented AWS behaviour that moto's server lacks."""
 
+from datetime import UTC
+
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -132,9 +134,9 @@ def test_accounts_are_isolated_and_reached_by_assuming_a_role(emulator, aws, mak
 
 
 def test_a_fleet_sized_metric_query_answers_as_single_queries_do(aws):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     cloudwatch = aws.client("cloudwatch")
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     for index, name in enumerate(["a", "b", "c"]):
         cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
             {"MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}],
