@@ -151,3 +151,21 @@ def test_bad_fleet_selection_fails_before_any_api_call(aws, run_module, api_call
     result = run_module("lambda_rightsize", {"functions": [{"name": "x"}], "memory_size": "auto"})
     assert result.failed and "neither a function name" in result["msg"]
     assert api_calls == []
+
+
+def test_throttling_is_retried_with_backoff(aws, fleet, run_module, monkeypatch):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+    original = BaseClient._make_api_call
+    throttled = []
+
+    def throttle_first_update(client, operation, params):
+        if operation == "UpdateFunctionConfiguration" and not throttled:
+            throttled.append(params["FunctionName"])
+            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", throttle_first_update)
+    result = run_module("lambda_rightsize", {"suffix": "dev", "memory_size": "auto"})
+    assert not result.failed and throttled
+    assert by_name(result)[throttled[0]]["status"] == "changed"

@@ -12,8 +12,31 @@ SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 # Throttling answers differ by service (Lambda: TooManyRequestsException, Logs and CloudWatch:
 # ThrottlingException); all are retried with jittered backoff.
 RETRY = AWSRetry.jittered_backoff(
-    retries=8, delay=1, max_delay=30, catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException"]
+    retries=6, delay=1, max_delay=30, catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException"]
 )
+# Paginators and waiters make their own calls; botocore's standard retry mode covers those.
+BOTOCORE_RETRIES = {"retries": {"mode": "standard", "max_attempts": 4}}
+# Client attributes that are not API calls, or whose calls retry on their own.
+NOT_RETRIED = frozenset(("get_paginator", "get_waiter", "can_paginate", "exceptions", "meta"))
+
+
+class RetryingClient:
+    """A boto3 client whose every API call is retried on throttling, without callers having to ask
+    (amazon.aws's wrapper retries only calls made with aws_retry=True, which plain clients reject)."""
+
+    def __init__(self, client, retry=RETRY):
+        self._client = client
+        self._retry = retry
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name in NOT_RETRIED or not callable(attribute):
+            return attribute
+        return self._retry(attribute)
+
+
+def aws_client(module, service: str) -> RetryingClient:
+    return RetryingClient(module.client(service, config=BOTOCORE_RETRIES))
 
 FLEET_ARGUMENT_SPEC = dict(
     suffix=dict(type="str"),

@@ -188,7 +188,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import appl
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
-    RETRY,
+    aws_client,
     fleet_selection_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
@@ -273,7 +273,7 @@ class Rightsizer:
         self.module = module
         self.params = module.params
         self.requests = requests
-        self.lambda_client = module.client("lambda", retry_decorator=RETRY)
+        self.lambda_client = aws_client(module, "lambda")
         self.policy = Policy(
             memory_headroom=self.params["memory_headroom"],
             timeout_headroom=self.params["timeout_headroom"],
@@ -294,8 +294,8 @@ class Rightsizer:
             if function["function_name"] in given:
                 function.update({key: given[function["function_name"]].get(key) for key in USAGE_KEYS})
         if unmeasured:
-            measure(self.module.client("cloudwatch", retry_decorator=RETRY),
-                    self.module.client("logs", retry_decorator=RETRY), unmeasured, self.params["lookback_days"])
+            measure(aws_client(self.module, "cloudwatch"),
+                    aws_client(self.module, "logs"), unmeasured, self.params["lookback_days"])
         return functions, missing
 
     def concurrency_pool(self) -> ConcurrencyPool:

@@ -137,7 +137,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
-    RETRY,
+    aws_client,
     fleet_selection_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, measure
@@ -166,10 +166,10 @@ def main():
         module.fail_json(msg="; ".join(errors))
 
     try:
-        functions, missing = discover(module.client("lambda", retry_decorator=RETRY), module.params)
+        functions, missing = discover(aws_client(module, "lambda"), module.params)
         calls = measure(
-            module.client("cloudwatch", retry_decorator=RETRY),
-            module.client("logs", retry_decorator=RETRY),
+            aws_client(module, "cloudwatch"),
+            aws_client(module, "logs"),
             functions,
             module.params["lookback_days"],
             insights=module.params["logs_insights"],

@@ -125,7 +125,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
-    RETRY,
+    aws_client,
     fleet_selection_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
@@ -222,9 +222,9 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors))
 
-    logs = module.client("logs", retry_decorator=RETRY)
+    logs = aws_client(module, "logs")
     try:
-        functions, missing = discover(module.client("lambda", retry_decorator=RETRY), module.params)
+        functions, missing = discover(aws_client(module, "lambda"), module.params)
         entries = plan(functions, existing_groups(logs), module.params)
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's log groups")
