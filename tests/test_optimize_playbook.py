@@ -68,3 +68,20 @@ def test_the_action_group_names_every_module():
     group = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())["action_groups"]["lambdaopt"]
     modules = sorted(path.stem for path in (COLLECTION / "plugins" / "modules").glob("*.py"))
     assert sorted(group) == modules
+
+
+def test_module_defaults_reach_every_module_through_the_action_group(emulator, aws, tmp_path):
+    playbook = tmp_path / "group.yml"
+    playbook.write_text("""
+- hosts: all
+  gather_facts: false
+  module_defaults:
+    group/tap.lambdaopt.lambdaopt:
+      endpoint_url: http://127.0.0.1:9
+  tasks:
+    - tap.lambdaopt.lambda_usage_info:
+        suffix: dev
+""")
+    result = run(["ansible-playbook", str(playbook)], env=emulator.environ())
+    assert result.returncode != 0
+    assert "http://127.0.0.1:9" in result.stdout  # the group default, not the emulator, was used

@@ -28,6 +28,9 @@ def test_figures_match_the_simulated_history(aws, fleet, run_module, api_calls):
         assert entry["sources"]["memory"] == "REPORT lines (log events)"
         assert entry["sources"]["invocations"] == "AWS/Lambda metrics (GetMetricData)"
     assert result["api_calls"]["get_metric_data_calls"] == 1
+    checked = run_module("lambda_usage_info", {"suffix": "dev"}, check=True)
+    assert not checked["changed"]
+    assert [entry["invocations"] for entry in checked["functions"]] == [e["invocations"] for e in result["functions"]]
 
 
 def _end(entry):
