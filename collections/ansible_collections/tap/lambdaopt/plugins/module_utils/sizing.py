@@ -118,6 +118,14 @@ def _refuse_or_accept(policy: Policy, field_name: str, before, requested, after,
     return Decision(field_name, before, requested, before, reason, risk=risk, refused=True)
 
 
+def _auto_decision(field_name: str, current: int, target: int, evidence_text: str) -> Decision:
+    if target > current:
+        return Decision(field_name, current, AUTO, target, f"under-provisioned: {evidence_text}")
+    if target == current:
+        return Decision(field_name, current, AUTO, current, f"already right-sized: {evidence_text}")
+    return Decision(field_name, current, AUTO, target, evidence_text)
+
+
 def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) -> Decision | None:
     if requested is None:
         return None
@@ -139,12 +147,7 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
             target = min(target, current_mb)  # rounding up never makes a fitting function bigger
         if policy.max_slowdown:
             target = max(target, min(current_mb, math.ceil(FULL_VCPU_MEMORY_MB / policy.max_slowdown)))
-        target = min(target, MEMORY_LIMITS_MB[1])
-        if target > current_mb:
-            return Decision("memory_size", current_mb, requested, target, f"under-provisioned: {evidence_text}")
-        if target == current_mb:
-            return Decision("memory_size", current_mb, requested, current_mb, f"already right-sized: {evidence_text}")
-        return Decision("memory_size", current_mb, requested, target, evidence_text)
+        return _auto_decision("memory_size", current_mb, min(target, MEMORY_LIMITS_MB[1]), evidence_text)
     if requested < floor:
         return _refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
                                  f"{requested} MB is below {evidence_text}", "out of memory")
@@ -189,11 +192,7 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
         if floor > TIMEOUT_LIMITS_S[1]:
             return Decision("timeout", current_s, requested, current_s,
                             f"{evidence_text} exceeds the {TIMEOUT_LIMITS_S[1]} s limit", risk="timeout", refused=True)
-        if target > current_s:
-            return Decision("timeout", current_s, requested, target, f"under-provisioned: {evidence_text}")
-        if target == current_s:
-            return Decision("timeout", current_s, requested, current_s, f"already right-sized: {evidence_text}")
-        return Decision("timeout", current_s, requested, target, evidence_text)
+        return _auto_decision("timeout", current_s, target, evidence_text)
     if requested < floor:
         return _refuse_or_accept(policy, "timeout", current_s, requested, requested,
                                  f"{requested} s is below {evidence_text}", "timeout")
