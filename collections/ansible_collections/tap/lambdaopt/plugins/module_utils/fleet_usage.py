@@ -20,15 +20,22 @@ def configuration_of(function: dict, reserved) -> dict:
     }
 
 
-def discover(lambda_client, params: dict) -> tuple[list, list]:
-    """([{function_name, function_arn, configuration}], names asked for that do not exist)."""
+def discover(lambda_client, params: dict, need_concurrency: bool = True) -> tuple[list, list]:
+    """([{function_name, function_arn, configuration}], names asked for that do not exist).
+
+    Reserved concurrency and tags need one GetFunction per function; without `need_concurrency`
+    and a tag filter, ListFunctions alone answers and reserved_concurrency is left out."""
     selected, missing = discovery.select(
         discovery.list_functions(lambda_client),
         suffix=params.get("suffix"),
         names=params.get("functions"),
         name_pattern=params.get("name_pattern"),
     )
-    details = discovery.details(lambda_client, [function["FunctionName"] for function in selected])
+    names = [function["FunctionName"] for function in selected]
+    if need_concurrency or params.get("tags"):
+        details = discovery.details(lambda_client, names)
+    else:
+        details = {name: {"tags": {}, "reserved_concurrency": None} for name in names}
     found = []
     for function in selected:
         detail = details.get(function["FunctionName"])
@@ -37,10 +44,13 @@ def discover(lambda_client, params: dict) -> tuple[list, list]:
             continue
         if not discovery.matches_tags(detail["tags"], params.get("tags")):
             continue
+        configuration = configuration_of(function, detail["reserved_concurrency"])
+        if not need_concurrency:
+            del configuration["reserved_concurrency"]
         found.append({
             "function_name": function["FunctionName"],
             "function_arn": function["FunctionArn"],
-            "configuration": configuration_of(function, detail["reserved_concurrency"]),
+            "configuration": configuration,
         })
     return found, missing
 

@@ -224,7 +224,7 @@ def main():
 
     logs = aws_client(module, "logs")
     try:
-        functions, missing = discover(aws_client(module, "lambda"), module.params)
+        functions, missing = discover(aws_client(module, "lambda"), module.params, need_concurrency=False)
         entries = plan(functions, existing_groups(logs), module.params)
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's log groups")
