@@ -22,7 +22,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated):
     before = fleet_view.describe(aws, "dev")
     dry = run([*PLAYBOOK, "-e", "suffix=dev", "--check", "--diff"], env=emulator.environ())
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
-    assert "changed=2" in recap(dry.stdout)
+    assert "changed=3" in recap(dry.stdout)  # right-sizing, retention, tracing
     assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan
     assert fleet_view.describe(aws, "dev") == before
 
@@ -30,6 +30,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated):
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr
     after = {state.name: state for state in fleet_view.describe(aws, "dev")}
     assert after["transform-dev"].memory_size == 128 and after["transform-dev"].retention_days == 7
+    assert {state.tracing for state in after.values()} == {"Active"}
     assert after["nightly-cleanup-dev"].memory_size == 3008  # too little data to decide
     assert after["batch-processor-dev"].memory_size >= 2612 * 1.3  # memory-heavy: never cut below its need
 
@@ -52,7 +53,7 @@ def test_an_unknown_suffix_is_not_an_error(emulator, aws):
     assert "No functions end in -nosuch" in result.stdout
 
 
-@pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention"])
+@pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention", "lambda_tracing"])
 def test_module_documentation_renders(module):
     result = run(["ansible-doc", f"tap.lambdaopt.{module}"])
     assert result.returncode == 0, result.stderr

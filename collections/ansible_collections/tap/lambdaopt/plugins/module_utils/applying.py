@@ -6,7 +6,22 @@ from __future__ import annotations
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
-CONFIGURATION_FIELDS = {"memory_size": "MemorySize", "timeout": "Timeout"}
+# Result field -> (UpdateFunctionConfiguration parameter, key the value goes under, if any).
+CONFIGURATION_FIELDS = {
+    "memory_size": ("MemorySize", None),
+    "timeout": ("Timeout", None),
+    "tracing_mode": ("TracingConfig", "Mode"),
+}
+
+
+def configuration_update(changes: dict) -> dict:
+    """The UpdateFunctionConfiguration parameters for the configuration fields among `changes`."""
+    update = {}
+    for field, value in changes.items():
+        if field in CONFIGURATION_FIELDS:
+            parameter, key = CONFIGURATION_FIELDS[field]
+            update[parameter] = {key: value} if key else value
+    return update
 # function_updated_v2 polls GetFunction (its own 100/s quota) once a second.
 WAITER_CONFIG = {"Delay": 1, "MaxAttempts": 300}
 
@@ -18,8 +33,7 @@ def wait_until_updated(lambda_client, name: str) -> None:
 def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, update_in_progress: bool) -> None:
     """Apply {field: value} to one function. An update already in progress is waited for first,
     or Lambda would answer ResourceConflictException."""
-    configuration = {CONFIGURATION_FIELDS[field]: value for field, value in changes.items()
-                     if field in CONFIGURATION_FIELDS}
+    configuration = configuration_update(changes)
     if configuration:
         if update_in_progress:
             wait_until_updated(lambda_client, name)

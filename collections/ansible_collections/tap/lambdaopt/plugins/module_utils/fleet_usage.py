@@ -17,6 +17,7 @@ def configuration_of(function: dict, reserved) -> dict:
         "tracing_mode": function.get("TracingConfig", {}).get("Mode", "PassThrough"),
         "dead_letter_target": function.get("DeadLetterConfig", {}).get("TargetArn"),
         "last_update_status": function.get("LastUpdateStatus", "Successful"),
+        "role_arn": function["Role"],
     }
 
 

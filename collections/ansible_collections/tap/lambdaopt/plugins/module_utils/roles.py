@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The inline policies this collection adds to functions' execution roles."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
+
+
+def role_name(role_arn: str) -> str:
+    """arn:aws:iam::123456789012:role/some/path/name -> name"""
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def inline_policy(iam, role: str, policy_name: str) -> dict | None:
+    """The role's inline policy document, or None when the role has no policy of that name."""
+    try:
+        document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchEntity":
+            return None
+        raise
+    # IAM returns the document URL-encoded in its raw API; boto3 decodes it, some endpoints do not.
+    return json.loads(unquote(document)) if isinstance(document, str) else document
+
+
+def put_inline_policy(iam, role: str, policy_name: str, document: dict) -> None:
+    iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+
+
+def delete_inline_policy(iam, role: str, policy_name: str) -> None:
+    try:
+        iam.delete_role_policy(RoleName=role, PolicyName=policy_name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchEntity":
+            raise

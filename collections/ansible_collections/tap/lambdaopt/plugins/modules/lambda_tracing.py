@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_tracing
+short_description: Set X-Ray tracing on a fleet of Lambda functions
+version_added: 0.1.0
+description:
+  - Sets C(TracingConfig) on each selected function of one account-region, in one task.
+  - With C(Active), gives each function's execution role an inline policy (C(lambdaopt-xray-write)) with
+    the two actions tracing needs, C(xray:PutTraceSegments) and C(xray:PutTelemetryRecords), and nothing
+    more. X-Ray does not scope these actions to resources, so the policy names C(*).
+  - With C(PassThrough), removes that policy again. It never touches other policies of the role.
+  - The role is given its permission before tracing is switched on. Check mode returns the plan; C(--diff)
+    shows it. One function failing does not stop the others; the task fails at the end and names it.
+options:
+  mode:
+    description: The tracing mode to set.
+    type: str
+    choices: [Active, PassThrough]
+    default: Active
+  requests_per_second:
+    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
+    type: float
+    default: 15
+  max_workers:
+    description: Functions updated in parallel.
+    type: int
+    default: 4
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Trace every dev function
+  tap.lambdaopt.lambda_tracing:
+    suffix: dev
+
+- name: Stop tracing the batch functions
+  tap.lambdaopt.lambda_tracing:
+    suffix: prod
+    name_pattern: "batch-*"
+    mode: PassThrough
+"""
+
+RETURN = r"""
+functions:
+  description: One entry per selected function, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    function_name:
+      description: The function's name.
+      type: str
+      sample: api-handler-dev
+    status:
+      description: C(changed), C(unchanged), C(planned) (check mode) or C(failed).
+      type: str
+      sample: changed
+    before:
+      description: Tracing mode, and whether the role has the trace-write policy, before the task.
+      type: dict
+      sample: {"tracing_mode": "PassThrough", "role_policy": false}
+    after:
+      description: The same after the task (planned in check mode).
+      type: dict
+      sample: {"tracing_mode": "Active", "role_policy": true}
+    role_name:
+      description: The function's execution role.
+      type: str
+      sample: api-handler-role-dev
+    error:
+      description: Why the function failed, when it did.
+      type: str
+      returned: when status is failed
+failed_functions:
+  description: Names of functions that could not be changed or were not found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    aws_client,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+POLICY_NAME = "lambdaopt-xray-write"
+TRACE_WRITE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Sid": "WriteXRayTraces",
+        "Effect": "Allow",
+        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+        # X-Ray's trace-write actions support no resource-level scoping.
+        "Resource": "*",
+    }],
+}
+
+
+def plan(iam, functions: list, mode: str) -> list:
+    policies = {}  # roles shared by several functions are read once
+    entries = []
+    for function in functions:
+        role = roles.role_name(function["configuration"]["role_arn"])
+        if role not in policies:
+            policies[role] = roles.inline_policy(iam, role, POLICY_NAME) == TRACE_WRITE_POLICY
+        before = {"tracing_mode": function["configuration"]["tracing_mode"], "role_policy": policies[role]}
+        after = {"tracing_mode": mode, "role_policy": mode == "Active"}
+        entries.append({
+            "function_name": function["function_name"],
+            "role_name": role,
+            "before": before,
+            "after": after,
+            "status": "unchanged" if before == after else "planned",
+        })
+    return entries
+
+
+def apply(module, iam, lambda_client, entries: list) -> None:
+    pending = [entry for entry in entries if entry["status"] == "planned"]
+    role_errors = {}
+    for role in sorted({entry["role_name"] for entry in pending if entry["before"]["role_policy"]
+                        != entry["after"]["role_policy"]}):
+        try:
+            if module.params["mode"] == "Active":
+                roles.put_inline_policy(iam, role, POLICY_NAME, TRACE_WRITE_POLICY)
+            else:
+                roles.delete_inline_policy(iam, role, POLICY_NAME)
+        except (BotoCoreError, ClientError) as error:
+            role_errors[role] = error
+    # Tracing goes on only where the role can already write traces.
+    work = {
+        entry["function_name"]: {"tracing_mode": entry["after"]["tracing_mode"]}
+        for entry in pending
+        if entry["role_name"] not in role_errors and entry["before"]["tracing_mode"] != entry["after"]["tracing_mode"]
+    }
+    errors = apply_all(lambda_client, work, module.params["requests_per_second"], module.params["max_workers"], set())
+    for entry in pending:
+        error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
+        if error is not None:
+            entry["status"], entry["error"], entry["after"] = "failed", str(error), entry["before"]
+        else:
+            entry["status"] = "changed"
+
+
+def main():
+    argument_spec = dict(
+        mode=dict(type="str", choices=["Active", "PassThrough"], default="Active"),
+        requests_per_second=dict(type="float", default=15),
+        max_workers=dict(type="int", default=4),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    errors = fleet_selection_errors(module.params)
+    if not 0 < module.params["requests_per_second"] <= 15:
+        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
+    if module.params["max_workers"] < 1:
+        errors.append("max_workers must be at least 1")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
+    try:
+        functions, missing = discover(lambda_client, module.params, need_concurrency=False)
+        entries = plan(iam, functions, module.params["mode"])
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not read the fleet's tracing")
+    if not module.check_mode:
+        apply(module, iam, lambda_client, entries)
+
+    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
+    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + missing
+    result = dict(changed=bool(acted), functions=entries, failed_functions=failed)
+    if module._diff:
+        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
+                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
+    if failed:
+        module.fail_json(msg=f"could not set tracing: {', '.join(failed)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
