@@ -22,7 +22,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated):
     before = fleet_view.describe(aws, "dev")
     dry = run([*PLAYBOOK, "-e", "suffix=dev", "--check", "--diff"], env=emulator.environ())
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
-    assert "changed=3" in recap(dry.stdout)  # right-sizing, retention, tracing
+    assert "changed=4" in recap(dry.stdout)  # right-sizing, retention, tracing, dead-letter queue
     assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan
     assert fleet_view.describe(aws, "dev") == before
 
@@ -31,6 +31,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated):
     after = {state.name: state for state in fleet_view.describe(aws, "dev")}
     assert after["transform-dev"].memory_size == 128 and after["transform-dev"].retention_days == 7
     assert {state.tracing for state in after.values()} == {"Active"}
+    assert {state.dead_letter_target.rsplit(":", 1)[-1] for state in after.values()} == {"lambda-dlq-dev"}
     assert after["nightly-cleanup-dev"].memory_size == 3008  # too little data to decide
     assert after["batch-processor-dev"].memory_size >= 2612 * 1.3  # memory-heavy: never cut below its need
 
@@ -53,7 +54,8 @@ def test_an_unknown_suffix_is_not_an_error(emulator, aws):
     assert "No functions end in -nosuch" in result.stdout
 
 
-@pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention", "lambda_tracing"])
+@pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention", "lambda_tracing",
+                                    "lambda_dlq"])
 def test_module_documentation_renders(module):
     result = run(["ansible-doc", f"tap.lambdaopt.{module}"])
     assert result.returncode == 0, result.stderr

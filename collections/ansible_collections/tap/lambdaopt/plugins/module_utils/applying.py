@@ -11,6 +11,7 @@ CONFIGURATION_FIELDS = {
     "memory_size": ("MemorySize", None),
     "timeout": ("Timeout", None),
     "tracing_mode": ("TracingConfig", "Mode"),
+    "dead_letter_target": ("DeadLetterConfig", "TargetArn"),
 }
 
 

@@ -1,0 +1,326 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_dlq
+short_description: Give a fleet of Lambda functions an SQS dead-letter queue
+version_added: 0.1.0
+description:
+  - Ensures an SQS queue for failed asynchronous invocations, one for the whole suffix (C(lambda-dlq-<suffix>))
+    or one per function (C(<function>-dlq)), with 14-day message retention and server-side encryption
+    (SQS-managed keys, or a KMS key), tagged.
+  - Grants each function's execution role C(sqs:SendMessage) on its queue only, in an inline policy the module
+    owns (C(lambdaopt-dlq-send)), then sets the function's C(DeadLetterConfig).
+  - A function that already sends to a different dead-letter queue keeps it unless O(replace_existing) is set;
+    the result says so.
+  - Check mode returns the plan, C(--diff) shows it; a second run changes nothing. One function failing does
+    not stop the others; the task fails at the end and names it.
+options:
+  queue_name:
+    description: Name of the shared queue. Defaults to C(lambda-dlq-<suffix>); required without O(suffix).
+    type: str
+  per_function:
+    description: One queue per function, named C(<function>-dlq), instead of one shared queue.
+    type: bool
+    default: false
+  kms_key_id:
+    description: Encrypt with this KMS key (id, alias or ARN) instead of SQS-managed keys.
+    type: str
+  queue_tags:
+    description: Tags for the queues the module creates or manages.
+    type: dict
+    default: {}
+  replace_existing:
+    description: Point functions that already have a different dead-letter queue at this one.
+    type: bool
+    default: false
+  requests_per_second:
+    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
+    type: float
+    default: 15
+  max_workers:
+    description: Functions updated in parallel.
+    type: int
+    default: 4
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: One encrypted dead-letter queue for the dev fleet
+  tap.lambdaopt.lambda_dlq:
+    suffix: dev
+    queue_tags:
+      Environment: dev
+
+- name: A queue per function, encrypted with our own key
+  tap.lambdaopt.lambda_dlq:
+    suffix: prod
+    per_function: true
+    kms_key_id: alias/lambda-dlq
+"""
+
+RETURN = r"""
+queues:
+  description: The queues the functions send to, and what was done to them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"queue_name": "lambda-dlq-dev", "queue_arn": "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev",
+            "status": "created", "attributes": {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}}]
+functions:
+  description: One entry per selected function, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    function_name:
+      description: The function's name.
+      type: str
+      sample: api-handler-dev
+    status:
+      description: C(changed), C(unchanged), C(kept_existing), C(planned) (check mode) or C(failed).
+      type: str
+      sample: changed
+    before:
+      description: Dead-letter target and whether the role may send to the queue, before the task.
+      type: dict
+      sample: {"dead_letter_target": null, "role_policy": false}
+    after:
+      description: The same after the task (planned in check mode).
+      type: dict
+      sample: {"dead_letter_target": "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev", "role_policy": true}
+    reason:
+      description: Why a function kept its existing queue.
+      type: str
+      returned: when status is kept_existing
+    error:
+      description: Why the function failed, when it did.
+      type: str
+      returned: when status is failed
+failed_functions:
+  description: Names of functions that could not be changed or were not found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    aws_client,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+POLICY_NAME = "lambdaopt-dlq-send"
+RETENTION_SECONDS = str(14 * 24 * 3600)
+QUEUE_NAME_LIMIT = 80
+
+
+def desired_attributes(kms_key_id: str | None) -> dict:
+    attributes = {"MessageRetentionPeriod": RETENTION_SECONDS}
+    if kms_key_id:
+        attributes["KmsMasterKeyId"] = kms_key_id
+    else:
+        attributes["SqsManagedSseEnabled"] = "true"
+    return attributes
+
+
+def send_policy(queue_arns: list) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
+        "Resource": queue_arns[0] if len(queue_arns) == 1 else sorted(queue_arns),
+    }]}
+
+
+def queue_arn(function_arn: str, queue_name: str) -> str:
+    # arn:<partition>:lambda:<region>:<account>:function:<name>
+    partition, region, account = function_arn.split(":")[1], function_arn.split(":")[3], function_arn.split(":")[4]
+    return f"arn:{partition}:sqs:{region}:{account}:{queue_name}"
+
+
+class DeadLetterQueues:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.sqs = aws_client(module, "sqs")
+        self.iam = aws_client(module, "iam")
+        self.lambda_client = aws_client(module, "lambda")
+
+    def queue_for(self, function_name: str) -> str:
+        if self.params["per_function"]:
+            return f"{function_name}-dlq"
+        return self.params["queue_name"] or f"lambda-dlq-{self.params['suffix']}"
+
+    def plan_queue(self, name: str, arn: str) -> dict:
+        wanted = desired_attributes(self.params["kms_key_id"])
+        try:
+            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("AWS.SimpleQueueService.NonExistentQueue",
+                                                       "QueueDoesNotExist"):
+                raise
+            return {"queue_name": name, "queue_arn": arn, "status": "planned", "action": "create",
+                    "attributes": wanted, "tags": self.params["queue_tags"]}
+        current = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        stale = {key: value for key, value in wanted.items() if current.get(key) != value}
+        tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+        missing_tags = {key: str(value) for key, value in self.params["queue_tags"].items()
+                        if tags.get(key) != str(value)}
+        return {"queue_name": name, "queue_arn": current.get("QueueArn", arn), "url": url,
+                "status": "planned" if stale or missing_tags else "unchanged", "action": "update",
+                "attributes": {**{key: current.get(key) for key in wanted}, **stale}, "stale": stale,
+                "tags": missing_tags}
+
+    def plan(self, functions: list) -> tuple[list, list, dict]:
+        queues = {}
+        for function in functions:
+            name = self.queue_for(function["function_name"])
+            if name not in queues:
+                queues[name] = self.plan_queue(name, queue_arn(function["function_arn"], name))
+        grants: dict = {}  # role -> queue ARNs its functions send to
+        entries = []
+        for function in functions:
+            target = queues[self.queue_for(function["function_name"])]["queue_arn"]
+            current = function["configuration"]["dead_letter_target"]
+            entry = {"function_name": function["function_name"],
+                     "role_name": roles.role_name(function["configuration"]["role_arn"]),
+                     "before": {"dead_letter_target": current}}
+            if current and current != target and not self.params["replace_existing"]:
+                entry.update(status="kept_existing",
+                             reason=f"already sends to {current}; set replace_existing to use {target}")
+            else:
+                entry["target"] = target
+                grants.setdefault(entry["role_name"], set()).add(target)
+            entries.append(entry)
+        policies = {}
+        for role, arns in grants.items():
+            current = roles.inline_policy(self.iam, role, POLICY_NAME)
+            wanted = send_policy(sorted(arns))
+            policies[role] = {"current": current, "wanted": wanted}
+        for entry in entries:
+            if entry.get("status") == "kept_existing":
+                entry["after"] = entry["before"]
+                continue
+            policy = policies[entry["role_name"]]
+            entry["before"]["role_policy"] = policy["current"] == policy["wanted"]
+            entry["after"] = {"dead_letter_target": entry["target"], "role_policy": True}
+            entry["status"] = "unchanged" if entry["before"] == entry["after"] else "planned"
+        return list(queues.values()), entries, policies
+
+    def apply_queues(self, queues: list) -> None:
+        for queue in queues:
+            if queue["status"] != "planned":
+                continue
+            if queue["action"] == "create":
+                created = self.sqs.create_queue(QueueName=queue["queue_name"], Attributes=queue["attributes"],
+                                                tags={key: str(value) for key, value in queue["tags"].items()})
+                queue["url"] = created["QueueUrl"]
+                queue["queue_arn"] = self.sqs.get_queue_attributes(
+                    QueueUrl=queue["url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                queue["status"] = "created"
+                continue
+            if queue["stale"]:
+                self.sqs.set_queue_attributes(QueueUrl=queue["url"], Attributes=queue["stale"])
+            if queue["tags"]:
+                self.sqs.tag_queue(QueueUrl=queue["url"], Tags=queue["tags"])
+            queue["status"] = "changed"
+
+    def apply(self, queues: list, entries: list, policies: dict) -> None:
+        self.apply_queues(queues)
+        pending = [entry for entry in entries if entry["status"] == "planned"]
+        role_errors = {}
+        for role in sorted({entry["role_name"] for entry in pending}):
+            if policies[role]["current"] != policies[role]["wanted"]:
+                try:
+                    roles.put_inline_policy(self.iam, role, POLICY_NAME, policies[role]["wanted"])
+                except (BotoCoreError, ClientError) as error:
+                    role_errors[role] = error
+        # The queue is set only once the role may send to it.
+        work = {entry["function_name"]: {"dead_letter_target": entry["target"]} for entry in pending
+                if entry["role_name"] not in role_errors and entry["before"]["dead_letter_target"] != entry["target"]}
+        errors = apply_all(self.lambda_client, work, self.params["requests_per_second"], self.params["max_workers"],
+                           set())
+        for entry in pending:
+            error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
+            if error is not None:
+                entry.update(status="failed", error=str(error), after=entry["before"])
+            else:
+                entry["status"] = "changed"
+
+
+def input_errors(params: dict) -> list:
+    errors = fleet_selection_errors(params)
+    if params["per_function"] and params["queue_name"]:
+        errors.append("queue_name and per_function are mutually exclusive")
+    if not params["per_function"] and not params["queue_name"] and not params["suffix"]:
+        errors.append("queue_name is required when no suffix is given")
+    name = params["queue_name"] or ""
+    if name and (len(name) > QUEUE_NAME_LIMIT or not name.replace("-", "").replace("_", "").isalnum()):
+        errors.append(f"queue_name {name!r} is not a valid SQS queue name (letters, digits, - and _, up to 80)")
+    if not 0 < params["requests_per_second"] <= 15:
+        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
+    return errors
+
+
+def main():
+    argument_spec = dict(
+        queue_name=dict(type="str"),
+        per_function=dict(type="bool", default=False),
+        kms_key_id=dict(type="str", no_log=False),
+        queue_tags=dict(type="dict", default={}),
+        replace_existing=dict(type="bool", default=False),
+        requests_per_second=dict(type="float", default=15),
+        max_workers=dict(type="int", default=4),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    errors = input_errors(module.params)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    manager = DeadLetterQueues(module)
+    try:
+        functions, missing = discover(manager.lambda_client, module.params, need_concurrency=False)
+        queues, entries, policies = manager.plan(functions)
+        if not module.check_mode:
+            manager.apply(queues, entries, policies)
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not set up the dead-letter queues")
+
+    for queue in queues:
+        for internal in ("action", "stale", "url"):
+            queue.pop(internal, None)
+    for entry in entries:
+        entry.pop("target", None)
+    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
+    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + missing
+    changed = bool(acted) or any(queue["status"] in ("planned", "created", "changed") for queue in queues)
+    result = dict(changed=changed, queues=queues, functions=entries, failed_functions=failed)
+    if module._diff:
+        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
+                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
+    if failed:
+        module.fail_json(msg=f"could not set dead-letter queues: {', '.join(failed)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
