@@ -22,7 +22,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated):
     before = fleet_view.describe(aws, "dev")
     dry = run([*PLAYBOOK, "-e", "suffix=dev", "--check", "--diff"], env=emulator.environ())
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
-    assert "changed=4" in recap(dry.stdout)  # right-sizing, retention, tracing, dead-letter queue
+    assert "changed=5" in recap(dry.stdout)  # right-sizing, retention, tracing, dead-letter queue, alarms
     assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan
     assert fleet_view.describe(aws, "dev") == before
 
@@ -55,7 +55,7 @@ def test_an_unknown_suffix_is_not_an_error(emulator, aws):
 
 
 @pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention", "lambda_tracing",
-                                    "lambda_dlq"])
+                                    "lambda_dlq", "lambda_alarms"])
 def test_module_documentation_renders(module):
     result = run(["ansible-doc", f"tap.lambdaopt.{module}"])
     assert result.returncode == 0, result.stderr

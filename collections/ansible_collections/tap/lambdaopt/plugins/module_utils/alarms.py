@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CloudWatch alarms a fleet gets, as put_metric_alarm parameters (pure), and how to tell
+whether an existing alarm already is one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "lambdaopt-"
+MARKER = "Managed by tap.lambdaopt"
+SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+# The fields put_metric_alarm sets and describe_alarms returns; AWS adds state, ARNs and timestamps.
+COMPARED_FIELDS = (
+    "AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "MetricName", "Namespace", "Statistic",
+    "ExtendedStatistic", "Dimensions", "Period", "EvaluationPeriods", "Threshold", "ComparisonOperator",
+    "TreatMissingData", "Metrics",
+)
+
+
+@dataclass(frozen=True)
+class AlarmPolicy:
+    error_rate_percent: float = 1.0
+    duration_ms: float = 20000
+    duration_statistic: str = "Maximum"
+    throttles: float = 0
+    dlq_messages: float = 0
+    period: int = 300
+    evaluation_periods: int = 1
+    treat_missing_data: str = "notBreaching"
+    alarm_actions: tuple = ()
+    ok_actions: tuple = ()
+
+
+def function_alarm_names(function_name: str) -> list:
+    return [f"{PREFIX}{function_name}-{kind}" for kind in ("error-rate", "duration", "throttles")]
+
+
+def _common(name: str, description: str, policy: AlarmPolicy, threshold: float) -> dict:
+    return {
+        "AlarmName": name,
+        "AlarmDescription": f"{description}. {MARKER}.",
+        "ActionsEnabled": bool(policy.alarm_actions or policy.ok_actions),
+        "AlarmActions": list(policy.alarm_actions),
+        "OKActions": list(policy.ok_actions),
+        "EvaluationPeriods": policy.evaluation_periods,
+        "Threshold": float(threshold),
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": policy.treat_missing_data,
+    }
+
+
+def _lambda_metric(function_name: str, metric: str) -> dict:
+    return {"Namespace": "AWS/Lambda", "MetricName": metric,
+            "Dimensions": [{"Name": "FunctionName", "Value": function_name}]}
+
+
+def function_alarms(function_name: str, policy: AlarmPolicy) -> list:
+    error_rate, duration, throttles = function_alarm_names(function_name)
+    statistic = ({"ExtendedStatistic": policy.duration_statistic} if policy.duration_statistic.startswith("p")
+                 else {"Statistic": policy.duration_statistic})
+    return [
+        {
+            **_common(error_rate, f"{function_name}: more than {policy.error_rate_percent:g} % of invocations fail",
+                      policy, policy.error_rate_percent),
+            "Metrics": [
+                {"Id": "errors", "ReturnData": False,
+                 "MetricStat": {"Metric": _lambda_metric(function_name, "Errors"), "Period": policy.period,
+                                "Stat": "Sum"}},
+                {"Id": "invocations", "ReturnData": False,
+                 "MetricStat": {"Metric": _lambda_metric(function_name, "Invocations"), "Period": policy.period,
+                                "Stat": "Sum"}},
+                {"Id": "error_rate", "Expression": "100 * errors / invocations", "Label": "Error rate (%)",
+                 "ReturnData": True},
+            ],
+        },
+        {
+            **_common(duration, f"{function_name}: duration ({policy.duration_statistic}) above "
+                                f"{policy.duration_ms:g} ms", policy, policy.duration_ms),
+            **_lambda_metric(function_name, "Duration"), **statistic, "Period": policy.period,
+        },
+        {
+            **_common(throttles, f"{function_name}: throttled requests", policy, policy.throttles),
+            **_lambda_metric(function_name, "Throttles"), "Statistic": "Sum", "Period": policy.period,
+        },
+    ]
+
+
+def queue_alarm(queue_name: str, policy: AlarmPolicy) -> dict:
+    return {
+        **_common(f"{PREFIX}dlq-{queue_name}-messages", f"{queue_name}: failed invocations waiting in the "
+                                                         "dead-letter queue", policy, policy.dlq_messages),
+        "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{"Name": "QueueName", "Value": queue_name}], "Statistic": "Maximum", "Period": policy.period,
+    }
+
+
+def comparable(alarm: dict) -> dict:
+    """The fields of an alarm that this collection sets, in a stable form."""
+    fields = {key: alarm.get(key) for key in COMPARED_FIELDS}
+    for key in ("AlarmActions", "OKActions"):
+        fields[key] = sorted(fields[key] or [])
+    fields["Dimensions"] = sorted((fields["Dimensions"] or []), key=lambda d: d["Name"])
+    fields["Threshold"] = float(fields["Threshold"]) if fields["Threshold"] is not None else None
+    if fields["Metrics"]:
+        fields["Metrics"] = [{key: value for key, value in metric.items() if key != "AccountId"}
+                             for metric in fields["Metrics"]]
+    return {key: value for key, value in fields.items() if value not in (None, [], "")}
+
+
+def matches(existing: dict, wanted: dict) -> bool:
+    """Whether an alarm AWS returned is the alarm we would put, ignoring what AWS adds itself."""
+    return comparable(existing) == comparable(wanted)

@@ -1,0 +1,272 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_alarms
+short_description: CloudWatch alarms for a fleet of Lambda functions and their dead-letter queues
+version_added: 0.1.0
+description:
+  - Ensures, for each selected function, an error-rate alarm (metric math C(100 * Errors / Invocations)), a
+    duration alarm and a throttles alarm; and for each SQS dead-letter queue the functions send to, an alarm on
+    messages waiting in it.
+  - Alarm names derive from the function (C(lambdaopt-<function>-error-rate), C(-duration), C(-throttles)) and
+    the queue (C(lambdaopt-dlq-<queue>-messages)), so they are found again. An alarm that already matches is left
+    alone, ignoring the fields AWS sets itself (state, ARN, timestamps).
+  - With O(prune), deletes alarms this module created for functions (or queues) that no longer exist.
+  - Check mode returns the plan, C(--diff) shows it. Input is checked before any API call.
+options:
+  error_rate_threshold:
+    description: Alarm when more than this percentage of invocations fail (0-100).
+    type: float
+    default: 1
+  duration_threshold_ms:
+    description: Alarm when duration (O(duration_statistic)) exceeds this many milliseconds (1-900000).
+    type: float
+    default: 20000
+  duration_statistic:
+    description: The duration statistic compared with the threshold.
+    type: str
+    choices: [Average, Maximum, p90, p95, p99]
+    default: Maximum
+  throttles_threshold:
+    description: Alarm when more requests than this are throttled in a period.
+    type: float
+    default: 0
+  dlq_messages_threshold:
+    description: Alarm when more messages than this wait in a dead-letter queue.
+    type: float
+    default: 0
+  dlq_alarms:
+    description: Also alarm on the dead-letter queues the functions send to.
+    type: bool
+    default: true
+  period:
+    description: Seconds per evaluation period (10, 20, 30 or a multiple of 60).
+    type: int
+    default: 300
+  evaluation_periods:
+    description: Periods that must breach before the alarm fires.
+    type: int
+    default: 1
+  treat_missing_data:
+    description: How periods without data count.
+    type: str
+    choices: [breaching, notBreaching, ignore, missing]
+    default: notBreaching
+  alarm_actions:
+    description: SNS topic ARNs notified when an alarm fires.
+    type: list
+    elements: str
+    default: []
+  ok_actions:
+    description: SNS topic ARNs notified when an alarm recovers.
+    type: list
+    elements: str
+    default: []
+  prune:
+    description: Delete alarms this module created for functions or queues that no longer exist.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Alarm on the dev fleet, paging the on-call topic
+  tap.lambdaopt.lambda_alarms:
+    suffix: dev
+    alarm_actions:
+      - arn:aws:sns:us-east-1:123456789012:on-call
+
+- name: Stricter alarms for prod, cleaning up after deleted functions
+  tap.lambdaopt.lambda_alarms:
+    suffix: prod
+    error_rate_threshold: 0.5
+    duration_statistic: p99
+    evaluation_periods: 3
+    prune: true
+"""
+
+RETURN = r"""
+alarms:
+  description: Every alarm the module manages for the selection, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"alarm_name": "lambdaopt-api-handler-dev-error-rate", "status": "created"}]
+failed_functions:
+  description: Names given in O(functions) that do not exist.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    aws_client,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+# CloudWatch's PutMetricAlarm quota is a few calls a second per account-region.
+PUT_ALARMS_PER_SECOND = 3
+DELETE_BATCH = 100
+
+
+def input_errors(params: dict) -> list:
+    errors = fleet_selection_errors(params)
+    if not 0 <= params["error_rate_threshold"] < 100:
+        errors.append(f"error_rate_threshold must be at least 0 and below 100, got {params['error_rate_threshold']:g}")
+    if not 0 < params["duration_threshold_ms"] <= 900_000:
+        errors.append("duration_threshold_ms must be above 0 and at most 900000, "
+                      f"got {params['duration_threshold_ms']:g}")
+    for name in ("throttles_threshold", "dlq_messages_threshold"):
+        if params[name] < 0:
+            errors.append(f"{name} must not be negative")
+    if not (params["period"] in (10, 20, 30) or (params["period"] >= 60 and params["period"] % 60 == 0)):
+        errors.append(f"period must be 10, 20, 30 or a multiple of 60, got {params['period']}")
+    if params["evaluation_periods"] < 1 or params["period"] * params["evaluation_periods"] > 86400:
+        errors.append("evaluation_periods must be at least 1, and period x evaluation_periods at most a day")
+    for option in ("alarm_actions", "ok_actions"):
+        for arn in params[option]:
+            if not alarms.SNS_ARN.fullmatch(arn):
+                errors.append(f"{option} entry {arn!r} is not an SNS topic ARN "
+                              "(arn:aws:sns:<region>:<account>:<topic>)")
+    return errors
+
+
+def queue_name_of(target: str | None) -> str | None:
+    if target and ":sqs:" in target:
+        return target.rsplit(":", 1)[-1]
+    return None
+
+
+def existing_alarms(cloudwatch) -> dict:
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    return {alarm["AlarmName"]: alarm for page in paginator.paginate(AlarmNamePrefix=alarms.PREFIX, AlarmTypes=[
+        "MetricAlarm"]) for alarm in page["MetricAlarms"]}
+
+
+def prunable(existing: dict, wanted: dict, all_functions: set, queues: set, suffix: str | None) -> list:
+    """Our alarms for functions or queues that are gone (within the suffix, when one is given)."""
+    names = []
+    for name, alarm in existing.items():
+        if name in wanted or alarms.MARKER not in (alarm.get("AlarmDescription") or ""):
+            continue
+        dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions") or []}
+        for metric in alarm.get("Metrics") or []:
+            dimensions.update({d["Name"]: d["Value"] for d in metric.get("MetricStat", {}).get("Metric", {}).get(
+                "Dimensions", [])})
+        function, queue = dimensions.get("FunctionName"), dimensions.get("QueueName")
+        if function and function not in all_functions and (suffix is None or function.endswith(f"-{suffix}")):
+            names.append(name)
+        elif queue and queue not in queues and (suffix is None or queue.endswith(suffix)):
+            names.append(name)
+    return sorted(names)
+
+
+def main():
+    argument_spec = dict(
+        error_rate_threshold=dict(type="float", default=1),
+        duration_threshold_ms=dict(type="float", default=20000),
+        duration_statistic=dict(type="str", choices=["Average", "Maximum", "p90", "p95", "p99"], default="Maximum"),
+        throttles_threshold=dict(type="float", default=0),
+        dlq_messages_threshold=dict(type="float", default=0),
+        dlq_alarms=dict(type="bool", default=True),
+        period=dict(type="int", default=300),
+        evaluation_periods=dict(type="int", default=1),
+        treat_missing_data=dict(type="str", choices=["breaching", "notBreaching", "ignore", "missing"],
+                                default="notBreaching"),
+        alarm_actions=dict(type="list", elements="str", default=[]),
+        ok_actions=dict(type="list", elements="str", default=[]),
+        prune=dict(type="bool", default=False),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    params = module.params
+    errors = input_errors(params)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    policy = alarms.AlarmPolicy(
+        error_rate_percent=params["error_rate_threshold"], duration_ms=params["duration_threshold_ms"],
+        duration_statistic=params["duration_statistic"], throttles=params["throttles_threshold"],
+        dlq_messages=params["dlq_messages_threshold"], period=params["period"],
+        evaluation_periods=params["evaluation_periods"], treat_missing_data=params["treat_missing_data"],
+        alarm_actions=tuple(params["alarm_actions"]), ok_actions=tuple(params["ok_actions"]),
+    )
+    lambda_client, cloudwatch = aws_client(module, "lambda"), aws_client(module, "cloudwatch")
+    try:
+        functions, missing = discover(lambda_client, params, need_concurrency=False)
+        wanted = {}
+        for function in functions:
+            wanted.update({alarm["AlarmName"]: alarm for alarm in alarms.function_alarms(function["function_name"],
+                                                                                          policy)})
+        queues = {queue_name_of(function["configuration"]["dead_letter_target"]) for function in functions} - {None}
+        if params["dlq_alarms"]:
+            wanted.update({alarm["AlarmName"]: alarm for alarm in (alarms.queue_alarm(q, policy) for q in queues)})
+        existing = existing_alarms(cloudwatch)
+        to_delete = []
+        if params["prune"]:
+            every_function = {function["FunctionName"] for function in list_functions(lambda_client)}
+            every_queue = {queue_name_of(function.get("DeadLetterConfig", {}).get("TargetArn"))
+                           for function in list_functions(lambda_client)} - {None}
+            to_delete = prunable(existing, wanted, every_function, every_queue, params["suffix"])
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not read the fleet's alarms")
+
+    entries = []
+    for name in sorted(wanted):
+        current = existing.get(name)
+        status = "unchanged" if current and alarms.matches(current, wanted[name]) else (
+            "planned-update" if current else "planned-create")
+        entries.append({"alarm_name": name, "status": status})
+    entries += [{"alarm_name": name, "status": "planned-delete"} for name in to_delete]
+
+    if not module.check_mode:
+        limiter = RateLimiter(PUT_ALARMS_PER_SECOND)
+        try:
+            for entry in entries:
+                if entry["status"] in ("planned-create", "planned-update"):
+                    limiter.acquire()
+                    cloudwatch.put_metric_alarm(**wanted[entry["alarm_name"]])
+                    entry["status"] = "created" if entry["status"] == "planned-create" else "updated"
+            for start in range(0, len(to_delete), DELETE_BATCH):
+                cloudwatch.delete_alarms(AlarmNames=to_delete[start:start + DELETE_BATCH])
+            for entry in entries:
+                if entry["status"] == "planned-delete":
+                    entry["status"] = "deleted"
+        except (BotoCoreError, ClientError) as error:
+            module.fail_json_aws(error, msg="Could not put the fleet's alarms", alarms=entries)
+
+    acted = [entry["alarm_name"] for entry in entries if entry["status"] != "unchanged"]
+    result = dict(changed=bool(acted), alarms=entries, failed_functions=missing)
+    if module._diff:
+        result["diff"] = {
+            "before": {name: alarms.comparable(existing[name]) if name in existing else None for name in acted},
+            "after": {name: alarms.comparable(wanted[name]) if name in wanted else None for name in acted},
+        }
+    if missing:
+        module.fail_json(msg=f"functions not found: {', '.join(missing)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

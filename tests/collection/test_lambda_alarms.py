@@ -1,0 +1,95 @@
+"""lambda_alarms against the emulator: the 4-step matrix, the alarms' shape, pruning and bad input."""
+
+import pytest
+
+from tests.collection.conftest import mutating
+from tools import baseline
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:on-call"
+
+
+@pytest.fixture
+def fleet(aws):
+    baseline.provision(aws, "dev")
+
+
+def alarms(aws):
+    return {alarm["AlarmName"]: alarm for alarm in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+
+
+def test_four_step_matrix(aws, fleet, run_module, api_calls):
+    args = {"suffix": "dev", "alarm_actions": [TOPIC]}
+    checked = run_module("lambda_alarms", args, check=True, diff=True)
+    assert checked["changed"] and mutating(api_calls) == [] and alarms(aws) == {}
+    assert len(checked["alarms"]) == 18 and {entry["status"] for entry in checked["alarms"]} == {"planned-create"}
+
+    applied = run_module("lambda_alarms", args)
+    assert applied["changed"] and len(alarms(aws)) == 18
+
+    del api_calls[:]
+    assert not run_module("lambda_alarms", args, check=True)["changed"]
+    assert not run_module("lambda_alarms", args)["changed"]
+    assert mutating(api_calls) == []
+
+
+def test_alarm_shapes(aws, fleet, run_module):
+    run_module("lambda_alarms", {"functions": ["transform-dev"]})
+    found = alarms(aws)
+    rate = found["lambdaopt-transform-dev-error-rate"]
+    assert rate["Threshold"] == 1.0 and rate["ComparisonOperator"] == "GreaterThanThreshold"
+    expression = [metric for metric in rate["Metrics"] if metric.get("Expression")]
+    assert expression[0]["Expression"] == "100 * errors / invocations"
+    duration = found["lambdaopt-transform-dev-duration"]
+    assert (duration["MetricName"], duration["Statistic"], duration["Threshold"]) == ("Duration", "Maximum", 20000)
+    throttles = found["lambdaopt-transform-dev-throttles"]
+    assert (throttles["MetricName"], throttles["Threshold"]) == ("Throttles", 0)
+    assert all(alarm["TreatMissingData"] == "notBreaching" for alarm in found.values())
+
+
+def test_dead_letter_queues_get_a_depth_alarm(aws, fleet, run_module):
+    run_module("lambda_dlq", {"suffix": "dev"})
+    run_module("lambda_alarms", {"suffix": "dev"})
+    depth = alarms(aws)["lambdaopt-dlq-lambda-dlq-dev-messages"]
+    assert depth["Namespace"] == "AWS/SQS" and depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert depth["Dimensions"] == [{"Name": "QueueName", "Value": "lambda-dlq-dev"}]
+
+
+def test_a_changed_threshold_updates_only_what_differs(aws, fleet, run_module):
+    run_module("lambda_alarms", {"suffix": "dev"})
+    result = run_module("lambda_alarms", {"suffix": "dev", "duration_threshold_ms": 10000}, diff=True)
+    updated = {entry["alarm_name"] for entry in result["alarms"] if entry["status"] == "updated"}
+    assert updated == {f"lambdaopt-{name}-dev-duration" for name in (
+        "api-handler", "transform", "batch-processor", "signature-verifier", "webhook-relay", "nightly-cleanup")}
+    assert alarms(aws)["lambdaopt-transform-dev-duration"]["Threshold"] == 10000
+
+
+def test_prune_removes_alarms_of_deleted_functions_only(aws, fleet, run_module):
+    run_module("lambda_alarms", {"suffix": "dev"})
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName="lambdaopt-hand-made", MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": "gone-dev"}])
+    aws.client("lambda").delete_function(FunctionName="transform-dev")
+    kept = run_module("lambda_alarms", {"suffix": "dev"})
+    assert "lambdaopt-transform-dev-duration" in alarms(aws) and not kept["changed"]
+    pruned = run_module("lambda_alarms", {"suffix": "dev", "prune": True})
+    deleted = {entry["alarm_name"] for entry in pruned["alarms"] if entry["status"] == "deleted"}
+    assert deleted == {f"lambdaopt-transform-dev-{kind}" for kind in ("error-rate", "duration", "throttles")}
+    assert "lambdaopt-hand-made" in alarms(aws)  # not ours: no marker
+    assert len(alarms(aws)) == 5 * 3 + 1
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"alarm_actions": ["arn:aws:sqs:us-east-1:123456789012:q"]}, "is not an SNS topic ARN"),
+    ({"alarm_actions": ["on-call"]}, "is not an SNS topic ARN"),
+    ({"error_rate_threshold": 100}, "error_rate_threshold must be at least 0 and below 100"),
+    ({"error_rate_threshold": -1}, "error_rate_threshold must be at least 0 and below 100"),
+    ({"duration_threshold_ms": 1_000_000}, "duration_threshold_ms must be above 0 and at most 900000"),
+    ({"period": 45}, "period must be 10, 20, 30 or a multiple of 60"),
+    ({"evaluation_periods": 0}, "evaluation_periods must be at least 1"),
+    ({"functions": [{"FunctionName": "x"}]}, "neither a function name"),
+])
+def test_bad_input_fails_before_any_api_call(aws, run_module, api_calls, args, message):
+    result = run_module("lambda_alarms", {"suffix": "dev", **args})
+    assert result.failed and message in result["msg"]
+    assert api_calls == []
