@@ -55,7 +55,7 @@ def test_an_unknown_suffix_is_not_an_error(emulator, aws):
 
 
 @pytest.mark.parametrize("module", ["lambda_usage_info", "lambda_rightsize", "log_retention", "lambda_tracing",
-                                    "lambda_dlq", "lambda_alarms"])
+                                    "lambda_dlq", "lambda_alarms", "lambda_secrets"])
 def test_module_documentation_renders(module):
     result = run(["ansible-doc", f"tap.lambdaopt.{module}"])
     assert result.returncode == 0, result.stderr

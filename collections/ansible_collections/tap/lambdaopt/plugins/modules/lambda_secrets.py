@@ -1,0 +1,286 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_secrets
+short_description: Wire secrets from AWS Secrets Manager into a fleet of Lambda functions
+version_added: 0.1.0
+description:
+  - Ensures each named secret exists in Secrets Manager (from a value, typically a vaulted variable, or an
+    existing secret's ARN), grants each selected function's execution role C(secretsmanager:GetSecretValue)
+    on exactly those secrets' ARNs (inline policy C(lambdaopt-secrets-read)), and sets an environment
+    variable C(<NAME>_SECRET_ARN) carrying each secret's ARN, never its value.
+  - Environment updates merge with the function's existing variables; none is dropped.
+  - Secret values are never returned, shown in a diff, or logged.
+  - Check mode returns the plan, C(--diff) shows it; a second run changes nothing.
+options:
+  secrets:
+    description: The secrets to wire in.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      env:
+        description: The variable's name, e.g. C(DATABASE_URL); the function gets C(<env><env_var_suffix>).
+        type: str
+        required: true
+      value:
+        description: The secret's value. Mutually exclusive with O(secrets[].secret_arn).
+        type: str
+      secret_arn:
+        description: The ARN of an existing secret to use as it is.
+        type: str
+      secret_name:
+        description: Name for the secret; defaults to O(secrets[].env) in lowercase with dashes, plus C(-<suffix>).
+        type: str
+  env_var_suffix:
+    description: Appended to each O(secrets[].env) to name the variable that carries the ARN.
+    type: str
+    default: _SECRET_ARN
+  update_values:
+    description: Put a new version when an existing secret's value differs from O(secrets[].value).
+    type: bool
+    default: true
+  requests_per_second:
+    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
+    type: float
+    default: 15
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Give the dev fleet its database URL and API key from Secrets Manager
+  tap.lambdaopt.lambda_secrets:
+    suffix: dev
+    secrets:
+      - env: DATABASE_URL
+        value: "{{ vault_database_url }}"
+      - env: API_KEY
+        secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:api-key-dev-AbCdEf
+"""
+
+RETURN = r"""
+secrets:
+  description: Each secret, by name and ARN (never its value), and what was done to it.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"env": "DATABASE_URL", "secret_name": "database-url-dev", "status": "created",
+            "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:database-url-dev-AbCdEf"}]
+functions:
+  description: One entry per selected function, sorted by name. C(before) and C(after) show only the variables
+    this module manages.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"function_name": "api-handler-dev", "status": "changed",
+            "before": {"variables": {}, "role_policy": false},
+            "after": {"variables": {"DATABASE_URL_SECRET_ARN": "arn:aws:secretsmanager:..."}, "role_policy": true}}]
+failed_functions:
+  description: Names of functions that could not be changed or were not found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+import re
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import wait_until_updated
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    aws_client,
+    fleet_selection_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+POLICY_NAME = "lambdaopt-secrets-read"
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
+SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+
+
+def input_errors(params: dict) -> list:
+    errors = fleet_selection_errors(params)
+    for entry in params["secrets"]:
+        if not ENV_NAME.fullmatch(entry["env"]) or not ENV_NAME.fullmatch(entry["env"] + params["env_var_suffix"]):
+            errors.append(f"secrets entry env {entry['env']!r} is not a valid environment variable name")
+        if entry["secret_arn"] and not SECRET_ARN.fullmatch(entry["secret_arn"]):
+            errors.append(f"secrets entry secret_arn {entry['secret_arn']!r} is not a Secrets Manager secret ARN")
+        if entry["value"] is not None and not entry["secret_name"] and not params["suffix"]:
+            errors.append(f"secrets entry {entry['env']!r} needs secret_name when no suffix is given")
+        if entry["secret_name"] and not SECRET_NAME.fullmatch(entry["secret_name"]):
+            errors.append(f"secrets entry secret_name {entry['secret_name']!r} is not a valid secret name")
+    if len({entry["env"] for entry in params["secrets"]}) != len(params["secrets"]):
+        errors.append("each secrets entry needs its own env")
+    return errors
+
+
+def secret_name(entry: dict, suffix: str | None) -> str:
+    return entry["secret_name"] or f"{entry['env'].lower().replace('_', '-')}-{suffix}"
+
+
+def read_policy(arns: list) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ReadFunctionSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+        "Resource": sorted(arns) if len(arns) > 1 else arns[0],
+    }]}
+
+
+def plan_secrets(client, params: dict) -> list:
+    """Each secret with its ARN (a placeholder for one still to create) and the action it needs."""
+    planned = []
+    for entry in params["secrets"]:
+        if entry["secret_arn"]:
+            arn = client.describe_secret(SecretId=entry["secret_arn"])["ARN"]
+            planned.append({"env": entry["env"], "secret_name": arn.split(":secret:", 1)[1], "secret_arn": arn,
+                            "status": "unchanged", "action": None})
+            continue
+        name = secret_name(entry, params["suffix"])
+        try:
+            arn = client.describe_secret(SecretId=name)["ARN"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            planned.append({"env": entry["env"], "secret_name": name, "secret_arn": f"(new secret {name})",
+                            "status": "planned", "action": "create", "value": entry["value"]})
+            continue
+        differs = params["update_values"] and client.get_secret_value(SecretId=arn)["SecretString"] != entry["value"]
+        planned.append({"env": entry["env"], "secret_name": name, "secret_arn": arn,
+                        "status": "planned" if differs else "unchanged", "action": "update" if differs else None,
+                        "value": entry["value"]})
+    return planned
+
+
+def apply_secrets(client, planned: list, tags: dict) -> None:
+    for secret in planned:
+        if secret["action"] == "create":
+            secret["secret_arn"] = client.create_secret(
+                Name=secret["secret_name"], SecretString=secret["value"],
+                Tags=[{"Key": key, "Value": value} for key, value in tags.items()])["ARN"]
+            secret["status"] = "created"
+        elif secret["action"] == "update":
+            client.put_secret_value(SecretId=secret["secret_arn"], SecretString=secret["value"])
+            secret["status"] = "updated"
+
+
+def main():
+    argument_spec = dict(
+        secrets=dict(type="list", elements="dict", required=True, options=dict(
+            env=dict(type="str", required=True),
+            value=dict(type="str", no_log=True),
+            secret_arn=dict(type="str"),
+            secret_name=dict(type="str"),
+        ), mutually_exclusive=[["value", "secret_arn"]], required_one_of=[["value", "secret_arn"]]),
+        env_var_suffix=dict(type="str", default="_SECRET_ARN"),
+        update_values=dict(type="bool", default=True),
+        requests_per_second=dict(type="float", default=15),
+        **FLEET_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    params = module.params
+    errors = input_errors(params)
+    if not 0 < params["requests_per_second"] <= 15:
+        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
+    secrets_client = aws_client(module, "secretsmanager")
+    try:
+        # The functions' environments come from ListFunctions; they are merged, never replaced.
+        selected, missing = discovery.select(discovery.list_functions(lambda_client), suffix=params["suffix"],
+                                             names=params["functions"], name_pattern=params["name_pattern"])
+        if params["tags"]:
+            details = discovery.details(lambda_client, [function["FunctionName"] for function in selected])
+            selected = [f for f in selected if discovery.matches_tags(details.get(f["FunctionName"], {}).get(
+                "tags", {}), params["tags"])]
+        planned = plan_secrets(secrets_client, params)
+        if not module.check_mode:
+            apply_secrets(secrets_client, planned, {"ManagedBy": "tap.lambdaopt"})
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not prepare the secrets")
+
+    managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
+    wanted_policy = read_policy([secret["secret_arn"] for secret in planned])
+    entries, policies = [], {}
+    try:
+        for function in selected:
+            role = roles.role_name(function["Role"])
+            if role not in policies:
+                policies[role] = roles.inline_policy(iam, role, POLICY_NAME) == wanted_policy
+            variables = function.get("Environment", {}).get("Variables", {})
+            before = {"variables": {key: variables[key] for key in managed if key in variables},
+                      "role_policy": policies[role]}
+            after = {"variables": dict(managed), "role_policy": True}
+            entries.append({"function_name": function["FunctionName"], "role_name": role, "before": before,
+                            "after": after, "variables": variables,
+                            "status": "unchanged" if before == after else "planned"})
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not read the functions' roles")
+
+    if not module.check_mode:
+        role_errors = {}
+        for role in sorted({entry["role_name"] for entry in entries if not entry["before"]["role_policy"]}):
+            try:
+                roles.put_inline_policy(iam, role, POLICY_NAME, wanted_policy)
+            except (BotoCoreError, ClientError) as error:
+                role_errors[role] = error
+        limiter = RateLimiter(params["requests_per_second"])
+
+        by_name = {entry["function_name"]: entry for entry in entries}
+
+        def update(name):
+            limiter.acquire()
+            # Every existing variable goes back in: UpdateFunctionConfiguration replaces the whole map.
+            lambda_client.update_function_configuration(
+                FunctionName=name, Environment={"Variables": {**by_name[name]["variables"], **managed}})
+            wait_until_updated(lambda_client, name)
+
+        to_update = [entry["function_name"] for entry in entries if entry["status"] == "planned"
+                     and entry["before"]["variables"] != managed and entry["role_name"] not in role_errors]
+        results = run_bounded(update, to_update, 4)
+        for entry in entries:
+            if entry["status"] != "planned":
+                continue
+            error = role_errors.get(entry["role_name"]) or results.get(entry["function_name"], (None, None))[1]
+            if error is not None:
+                entry.update(status="failed", error=str(error), after=entry["before"])
+            else:
+                entry["status"] = "changed"
+
+    for entry in entries:
+        del entry["variables"]
+    for secret in planned:
+        secret.pop("value", None)
+        secret.pop("action", None)
+    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
+    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + missing
+    changed = bool(acted) or any(secret["status"] != "unchanged" for secret in planned)
+    result = dict(changed=changed, secrets=planned, functions=entries, failed_functions=failed)
+    if module._diff:
+        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
+                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
+    if failed:
+        module.fail_json(msg=f"could not wire secrets into: {', '.join(failed)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
