@@ -75,7 +75,8 @@ functions:
       type: dict
       sample: {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null, "architecture": "x86_64",
                "runtime": "python3.12", "tracing_mode": "PassThrough", "dead_letter_target": null,
-               "last_update_status": "Successful"}
+               "last_update_status": "Successful",
+               "role_arn": "arn:aws:iam::123456789012:role/api-handler-role-dev"}
     window:
       description: The lookback window measured.
       type: dict
