@@ -107,3 +107,24 @@ def test_bad_input_fails_before_any_api_call(aws, run_module, api_calls, args, m
     result = run_module("lambda_dlq", args)
     assert result.failed and message in result["msg"]
     assert api_calls == []
+
+
+def test_a_role_grant_still_propagating_is_waited_for(aws, fleet, run_module, monkeypatch):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+    original = BaseClient._make_api_call
+    refused = []
+
+    def lambda_not_yet_seeing_the_grant(client, operation, params):
+        if operation == "UpdateFunctionConfiguration" and not refused:
+            refused.append(params["FunctionName"])
+            raise ClientError({"Error": {"Code": "InvalidParameterValueException", "Message":
+                               "The provided execution role does not have permissions to call SendMessage on SQS"}},
+                              operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", lambda_not_yet_seeing_the_grant)
+    result = run_module("lambda_dlq", {"suffix": "dev"})
+    assert not result.failed and refused
+    assert by_name(result)[refused[0]]["status"] == "changed"
+    assert targets(aws)[refused[0]] == QUEUE_ARN

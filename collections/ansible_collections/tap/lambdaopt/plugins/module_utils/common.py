@@ -14,6 +14,12 @@ SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 RETRY = AWSRetry.jittered_backoff(
     retries=6, delay=1, max_delay=30, catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException"]
 )
+# Lambda checks a new dead-letter queue against the execution role, and IAM changes take seconds to
+# propagate: right after the role is granted sqs:SendMessage, Lambda may still refuse the queue.
+IAM_PROPAGATION_RETRY = AWSRetry.jittered_backoff(
+    retries=6, delay=2, max_delay=20,
+    catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException", "InvalidParameterValueException"],
+)
 # Paginators and waiters make their own calls; botocore's standard retry mode covers those.
 BOTOCORE_RETRIES = {"retries": {"mode": "standard", "max_attempts": 4}}
 # Client attributes that are not API calls, or whose calls retry on their own.
@@ -35,8 +41,8 @@ class RetryingClient:
         return self._retry(attribute)
 
 
-def aws_client(module, service: str) -> RetryingClient:
-    return RetryingClient(module.client(service, config=BOTOCORE_RETRIES))
+def aws_client(module, service: str, retry=RETRY) -> RetryingClient:
+    return RetryingClient(module.client(service, config=BOTOCORE_RETRIES), retry)
 
 FLEET_ARGUMENT_SPEC = dict(
     suffix=dict(type="str"),

@@ -118,6 +118,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import appl
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
+    IAM_PROPAGATION_RETRY,
     aws_client,
     fleet_selection_errors,
 )
@@ -161,7 +162,7 @@ class DeadLetterQueues:
         self.params = module.params
         self.sqs = aws_client(module, "sqs")
         self.iam = aws_client(module, "iam")
-        self.lambda_client = aws_client(module, "lambda")
+        self.lambda_client = aws_client(module, "lambda", retry=IAM_PROPAGATION_RETRY)
 
     def queue_for(self, function_name: str) -> str:
         if self.params["per_function"]:

@@ -168,9 +168,8 @@ def plan(functions: list, groups: dict, params: dict) -> list:
             "action": decision.action,
             "status": {"none": "unchanged", "refuse": "refused"}.get(decision.action, "planned"),
             "before": {"exists": group is not None, "retention_in_days": current},
-            "after": {"exists": True, "retention_in_days": current if decision.action in ("none", "refuse")
-                      else desired} if group is not None or decision.action == "create"
-            else {"exists": False, "retention_in_days": None},
+            "after": {"exists": True,
+                      "retention_in_days": current if decision.action in ("none", "refuse") else desired},
             "reason": decision.reason,
             "stored_bytes": stored,
             "bytes_at_stake": stored if decision.shortens else 0,
