@@ -52,6 +52,21 @@ FLEET_ARGUMENT_SPEC = dict(
 )
 FLEET_REQUIRED_ONE_OF = [["suffix", "functions"]]
 
+# Documented by the tap.lambdaopt.updates fragment.
+UPDATE_ARGUMENT_SPEC = dict(
+    requests_per_second=dict(type="float", default=15),
+    max_workers=dict(type="int", default=4),
+)
+
+
+def update_option_errors(params: dict) -> list:
+    errors = []
+    if not 0 < params["requests_per_second"] <= 15:
+        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
+    if params["max_workers"] < 1:
+        errors.append("max_workers must be at least 1")
+    return errors
+
 
 def fleet_selection_errors(params: dict) -> list:
     """Problems with the fleet selection options, found before any API call."""

@@ -35,16 +35,9 @@ options:
     description: Point functions that already have a different dead-letter queue at this one.
     type: bool
     default: false
-  requests_per_second:
-    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
-    type: float
-    default: 15
-  max_workers:
-    description: Functions updated in parallel.
-    type: int
-    default: 4
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
+  - tap.lambdaopt.updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -119,8 +112,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     IAM_PROPAGATION_RETRY,
+    UPDATE_ARGUMENT_SPEC,
     aws_client,
     fleet_selection_errors,
+    update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
@@ -275,9 +270,7 @@ def input_errors(params: dict) -> list:
     name = params["queue_name"] or ""
     if name and (len(name) > QUEUE_NAME_LIMIT or not name.replace("-", "").replace("_", "").isalnum()):
         errors.append(f"queue_name {name!r} is not a valid SQS queue name (letters, digits, - and _, up to 80)")
-    if not 0 < params["requests_per_second"] <= 15:
-        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
-    return errors
+    return errors + update_option_errors(params)
 
 
 def main():
@@ -287,9 +280,8 @@ def main():
         kms_key_id=dict(type="str", no_log=False),
         queue_tags=dict(type="dict", default={}),
         replace_existing=dict(type="bool", default=False),
-        requests_per_second=dict(type="float", default=15),
-        max_workers=dict(type="int", default=4),
         **FLEET_ARGUMENT_SPEC,
+        **UPDATE_ARGUMENT_SPEC,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)

@@ -82,16 +82,9 @@ options:
         account's unreserved floor is never overridden, since AWS refuses it anyway.
     type: bool
     default: false
-  requests_per_second:
-    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
-    type: float
-    default: 15
-  max_workers:
-    description: Functions updated in parallel.
-    type: int
-    default: 4
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
+  - tap.lambdaopt.updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -188,8 +181,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import appl
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
+    UPDATE_ARGUMENT_SPEC,
     aws_client,
     fleet_selection_errors,
+    update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
@@ -238,14 +233,12 @@ def policy_errors(params: dict) -> list:
     for name in ("memory_headroom", "timeout_headroom", "concurrency_headroom"):
         if params[name] < 1:
             errors.append(f"{name} must be at least 1, got {params[name]:g}")
-    for name in ("min_invocations", "memory_increment_mb", "unreserved_floor", "max_workers"):
+    for name in ("min_invocations", "memory_increment_mb", "unreserved_floor"):
         if params[name] < (0 if name in ("min_invocations", "unreserved_floor") else 1):
             errors.append(f"{name} is out of range: {params[name]}")
     if params["max_slowdown"] is not None and params["max_slowdown"] < 1:
         errors.append("max_slowdown must be at least 1")
-    if not 0 < params["requests_per_second"] <= 15:
-        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
-    return errors
+    return errors + update_option_errors(params)
 
 
 def settings_of(configuration: dict) -> dict:
@@ -395,9 +388,8 @@ def main():
         max_slowdown=dict(type="float"),
         unreserved_floor=dict(type="int", default=100),
         allow_unsafe=dict(type="bool", default=False),
-        requests_per_second=dict(type="float", default=15),
-        max_workers=dict(type="int", default=4),
         **FLEET_ARGUMENT_SPEC,
+        **UPDATE_ARGUMENT_SPEC,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)

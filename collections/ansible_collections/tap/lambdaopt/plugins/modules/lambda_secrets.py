@@ -42,12 +42,9 @@ options:
     description: Put a new version when an existing secret's value differs from O(secrets[].value).
     type: bool
     default: true
-  requests_per_second:
-    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
-    type: float
-    default: 15
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
+  - tap.lambdaopt.updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -99,8 +96,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import wait
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
+    UPDATE_ARGUMENT_SPEC,
     aws_client,
     fleet_selection_errors,
+    update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
@@ -189,15 +188,13 @@ def main():
         ), mutually_exclusive=[["value", "secret_arn"]], required_one_of=[["value", "secret_arn"]]),
         env_var_suffix=dict(type="str", default="_SECRET_ARN"),
         update_values=dict(type="bool", default=True),
-        requests_per_second=dict(type="float", default=15),
         **FLEET_ARGUMENT_SPEC,
+        **UPDATE_ARGUMENT_SPEC,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
     params = module.params
-    errors = input_errors(params)
-    if not 0 < params["requests_per_second"] <= 15:
-        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
+    errors = input_errors(params) + update_option_errors(params)
     if errors:
         module.fail_json(msg="; ".join(errors))
 
@@ -255,7 +252,7 @@ def main():
 
         to_update = [entry["function_name"] for entry in entries if entry["status"] == "planned"
                      and entry["before"]["variables"] != managed and entry["role_name"] not in role_errors]
-        results = run_bounded(update, to_update, 4)
+        results = run_bounded(update, to_update, params["max_workers"])
         for entry in entries:
             if entry["status"] != "planned":
                 continue

@@ -20,16 +20,9 @@ options:
     type: str
     choices: [Active, PassThrough]
     default: Active
-  requests_per_second:
-    description: Client-side limit on Lambda control-plane calls (Lambda allows 15 a second per account-region).
-    type: float
-    default: 15
-  max_workers:
-    description: Functions updated in parallel.
-    type: int
-    default: 4
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
+  - tap.lambdaopt.updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -94,8 +87,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import appl
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
+    UPDATE_ARGUMENT_SPEC,
     aws_client,
     fleet_selection_errors,
+    update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
@@ -166,17 +161,12 @@ def apply(module, iam, lambda_client, entries: list) -> None:
 def main():
     argument_spec = dict(
         mode=dict(type="str", choices=["Active", "PassThrough"], default="Active"),
-        requests_per_second=dict(type="float", default=15),
-        max_workers=dict(type="int", default=4),
         **FLEET_ARGUMENT_SPEC,
+        **UPDATE_ARGUMENT_SPEC,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
-    errors = fleet_selection_errors(module.params)
-    if not 0 < module.params["requests_per_second"] <= 15:
-        errors.append("requests_per_second must be above 0 and at most 15 (Lambda's control-plane quota)")
-    if module.params["max_workers"] < 1:
-        errors.append("max_workers must be at least 1")
+    errors = fleet_selection_errors(module.params) + update_option_errors(module.params)
     if errors:
         module.fail_json(msg="; ".join(errors))
 
