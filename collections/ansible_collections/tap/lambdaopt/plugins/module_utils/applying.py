@@ -4,7 +4,14 @@ with all its changed fields, within the control-plane quota, waiting for each up
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # handled by AnsibleAWSModule
+    pass
 
 # Result field -> (UpdateFunctionConfiguration parameter, key the value goes under, if any).
 CONFIGURATION_FIELDS = {
@@ -12,6 +19,8 @@ CONFIGURATION_FIELDS = {
     "timeout": ("Timeout", None),
     "tracing_mode": ("TracingConfig", "Mode"),
     "dead_letter_target": ("DeadLetterConfig", "TargetArn"),
+    # The whole map: UpdateFunctionConfiguration replaces a function's variables.
+    "environment": ("Environment", "Variables"),
 }
 
 
@@ -59,3 +68,25 @@ def apply_all(lambda_client, work: dict, requests_per_second: float, max_workers
         sorted(work), max_workers,
     )
     return {name: error for name, (_, error) in results.items()}
+
+
+def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], None],
+                     changes_of: Callable[[dict], dict], requests_per_second: float, max_workers: int) -> None:
+    """Roles first, then functions: each role gets what its functions will need (`grant_role`), and
+    a function is updated (`changes_of(entry)`, possibly empty) only once its role has it. Marks each
+    pending entry `changed`, or `failed` with the error and its `after` reset to `before`."""
+    role_errors = {}
+    for role in sorted({entry["role_name"] for entry in pending}):
+        try:
+            grant_role(role)
+        except (BotoCoreError, ClientError) as error:
+            role_errors[role] = error
+    work = {entry["function_name"]: changes_of(entry) for entry in pending if entry["role_name"] not in role_errors}
+    errors = apply_all(lambda_client, {name: changes for name, changes in work.items() if changes},
+                       requests_per_second, max_workers, set())
+    for entry in pending:
+        error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
+        if error is not None:
+            entry.update(status="failed", error=str(error), after=entry["before"])
+        else:
+            entry["status"] = "changed"

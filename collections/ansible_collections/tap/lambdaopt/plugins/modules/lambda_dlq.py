@@ -107,7 +107,7 @@ failed_functions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -240,25 +240,18 @@ class DeadLetterQueues:
 
     def apply(self, queues: list, entries: list, policies: dict) -> None:
         self.apply_queues(queues)
-        pending = [entry for entry in entries if entry["status"] == "planned"]
-        role_errors = {}
-        for role in sorted({entry["role_name"] for entry in pending}):
+
+        def grant(role):
             if policies[role]["current"] != policies[role]["wanted"]:
-                try:
-                    roles.put_inline_policy(self.iam, role, POLICY_NAME, policies[role]["wanted"])
-                except (BotoCoreError, ClientError) as error:
-                    role_errors[role] = error
+                roles.put_inline_policy(self.iam, role, POLICY_NAME, policies[role]["wanted"])
+
         # The queue is set only once the role may send to it.
-        work = {entry["function_name"]: {"dead_letter_target": entry["target"]} for entry in pending
-                if entry["role_name"] not in role_errors and entry["before"]["dead_letter_target"] != entry["target"]}
-        errors = apply_all(self.lambda_client, work, self.params["requests_per_second"], self.params["max_workers"],
-                           set())
-        for entry in pending:
-            error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
-            if error is not None:
-                entry.update(status="failed", error=str(error), after=entry["before"])
-            else:
-                entry["status"] = "changed"
+        grant_then_apply(
+            self.lambda_client, [entry for entry in entries if entry["status"] == "planned"], grant,
+            lambda entry: {"dead_letter_target": entry["target"]}
+            if entry["before"]["dead_letter_target"] != entry["target"] else {},
+            self.params["requests_per_second"], self.params["max_workers"],
+        )
 
 
 def input_errors(params: dict) -> list:

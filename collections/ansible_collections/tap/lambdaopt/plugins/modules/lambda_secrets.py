@@ -92,7 +92,7 @@ import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import wait_until_updated
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -101,7 +101,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -233,34 +232,17 @@ def main():
         module.fail_json_aws(error, msg="Could not read the functions' roles")
 
     if not module.check_mode:
-        role_errors = {}
-        for role in sorted({entry["role_name"] for entry in entries if not entry["before"]["role_policy"]}):
-            try:
+        def grant(role):
+            if not policies[role]:
                 roles.put_inline_policy(iam, role, POLICY_NAME, wanted_policy)
-            except (BotoCoreError, ClientError) as error:
-                role_errors[role] = error
-        limiter = RateLimiter(params["requests_per_second"])
 
-        by_name = {entry["function_name"]: entry for entry in entries}
-
-        def update(name):
-            limiter.acquire()
-            # Every existing variable goes back in: UpdateFunctionConfiguration replaces the whole map.
-            lambda_client.update_function_configuration(
-                FunctionName=name, Environment={"Variables": {**by_name[name]["variables"], **managed}})
-            wait_until_updated(lambda_client, name)
-
-        to_update = [entry["function_name"] for entry in entries if entry["status"] == "planned"
-                     and entry["before"]["variables"] != managed and entry["role_name"] not in role_errors]
-        results = run_bounded(update, to_update, params["max_workers"])
-        for entry in entries:
-            if entry["status"] != "planned":
-                continue
-            error = role_errors.get(entry["role_name"]) or results.get(entry["function_name"], (None, None))[1]
-            if error is not None:
-                entry.update(status="failed", error=str(error), after=entry["before"])
-            else:
-                entry["status"] = "changed"
+        # Existing variables go back in with the new ones: nothing is dropped.
+        grant_then_apply(
+            lambda_client, [entry for entry in entries if entry["status"] == "planned"], grant,
+            lambda entry: {"environment": {**entry["variables"], **managed}}
+            if entry["before"]["variables"] != managed else {},
+            params["requests_per_second"], params["max_workers"],
+        )
 
     for entry in entries:
         del entry["variables"]

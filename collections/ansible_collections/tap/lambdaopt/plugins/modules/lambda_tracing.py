@@ -83,7 +83,7 @@ failed_functions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -133,29 +133,24 @@ def plan(iam, functions: list, mode: str) -> list:
 
 def apply(module, iam, lambda_client, entries: list) -> None:
     pending = [entry for entry in entries if entry["status"] == "planned"]
-    role_errors = {}
-    for role in sorted({entry["role_name"] for entry in pending if entry["before"]["role_policy"]
-                        != entry["after"]["role_policy"]}):
-        try:
-            if module.params["mode"] == "Active":
-                roles.put_inline_policy(iam, role, POLICY_NAME, TRACE_WRITE_POLICY)
-            else:
-                roles.delete_inline_policy(iam, role, POLICY_NAME)
-        except (BotoCoreError, ClientError) as error:
-            role_errors[role] = error
-    # Tracing goes on only where the role can already write traces.
-    work = {
-        entry["function_name"]: {"tracing_mode": entry["after"]["tracing_mode"]}
-        for entry in pending
-        if entry["role_name"] not in role_errors and entry["before"]["tracing_mode"] != entry["after"]["tracing_mode"]
-    }
-    errors = apply_all(lambda_client, work, module.params["requests_per_second"], module.params["max_workers"], set())
-    for entry in pending:
-        error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
-        if error is not None:
-            entry["status"], entry["error"], entry["after"] = "failed", str(error), entry["before"]
+    policy_changes = {entry["role_name"] for entry in pending
+                      if entry["before"]["role_policy"] != entry["after"]["role_policy"]}
+
+    def grant(role):
+        if role not in policy_changes:
+            return
+        if module.params["mode"] == "Active":
+            roles.put_inline_policy(iam, role, POLICY_NAME, TRACE_WRITE_POLICY)
         else:
-            entry["status"] = "changed"
+            roles.delete_inline_policy(iam, role, POLICY_NAME)
+
+    # Tracing goes on only where the role can already write traces.
+    grant_then_apply(
+        lambda_client, pending, grant,
+        lambda entry: {"tracing_mode": entry["after"]["tracing_mode"]}
+        if entry["before"]["tracing_mode"] != entry["after"]["tracing_mode"] else {},
+        module.params["requests_per_second"], module.params["max_workers"],
+    )
 
 
 def main():
