@@ -1,7 +1,5 @@
 """lambda_tracing against the emulator: the 4-step matrix, the role's trace-write policy, and back."""
 
-import json
-
 import pytest
 
 from tests.collection.conftest import mutating
@@ -61,7 +59,6 @@ def test_pass_through_removes_only_the_policy_this_module_added(aws, fleet, run_
     assert modes(aws)["transform-dev"] == "PassThrough" and modes(aws)["api-handler-dev"] == "Active"
     policies = role_policies(aws)["transform-role-dev"]
     assert list(policies) == ["write-own-log-group"]
-    assert json.dumps(policies)  # the baseline's own policy is still readable and intact
 
 
 def test_a_missing_policy_is_restored_even_when_tracing_is_already_on(aws, fleet, run_module):

@@ -87,3 +87,19 @@ def function_name_of(entry) -> str | None:
     if isinstance(entry, dict) and isinstance(entry.get("function_name"), str) and entry["function_name"]:
         return entry["function_name"]
     return None
+
+
+def exit_with_function_results(module, entries: list, missing: list, failure: str, changed: bool = False,
+                               **extra) -> None:
+    """End a module that changes functions: `changed` when any function was (or would be) changed or
+    `changed` says something else was, a diff of the functions acted on under --diff, and a failed
+    task naming every function that failed or was not found, after all the others were done."""
+    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
+    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + list(missing)
+    result = dict(changed=changed or bool(acted), functions=entries, failed_functions=failed, **extra)
+    if module._diff:
+        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
+                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
+    if failed:
+        module.fail_json(msg=f"{failure}: {', '.join(failed)}", **result)
+    module.exit_json(**result)

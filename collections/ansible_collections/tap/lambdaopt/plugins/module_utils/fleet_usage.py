@@ -21,11 +21,14 @@ def configuration_of(function: dict, reserved) -> dict:
     }
 
 
-def discover(lambda_client, params: dict, need_concurrency: bool = True) -> tuple[list, list]:
+def discover(lambda_client, params: dict, need_concurrency: bool = True,
+             with_environment: bool = False) -> tuple[list, list]:
     """([{function_name, function_arn, configuration}], names asked for that do not exist).
 
     Reserved concurrency and tags need one GetFunction per function; without `need_concurrency`
-    and a tag filter, ListFunctions alone answers and reserved_concurrency is left out."""
+    and a tag filter, ListFunctions alone answers and reserved_concurrency is left out.
+    `with_environment` adds each function's environment variables under `environment`, kept out of
+    `configuration` so that results which return it never carry them."""
     selected, missing = discovery.select(
         discovery.list_functions(lambda_client),
         suffix=params.get("suffix"),
@@ -48,11 +51,14 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True) -> tupl
         configuration = configuration_of(function, detail["reserved_concurrency"])
         if not need_concurrency:
             del configuration["reserved_concurrency"]
-        found.append({
+        entry = {
             "function_name": function["FunctionName"],
             "function_arn": function["FunctionArn"],
             "configuration": configuration,
-        })
+        }
+        if with_environment:
+            entry["environment"] = function.get("Environment", {}).get("Variables", {})
+        found.append(entry)
     return found, missing
 
 

@@ -225,9 +225,10 @@ def main():
         existing = existing_alarms(cloudwatch)
         to_delete = []
         if params["prune"]:
-            every_function = {function["FunctionName"] for function in list_functions(lambda_client)}
+            account_functions = list_functions(lambda_client)
+            every_function = {function["FunctionName"] for function in account_functions}
             every_queue = {queue_name_of(function.get("DeadLetterConfig", {}).get("TargetArn"))
-                           for function in list_functions(lambda_client)} - {None}
+                           for function in account_functions} - {None}
             to_delete = prunable(existing, wanted, every_function, every_queue, params["suffix"])
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's alarms")

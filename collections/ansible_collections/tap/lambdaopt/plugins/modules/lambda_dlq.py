@@ -114,6 +114,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     IAM_PROPAGATION_RETRY,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
+    exit_with_function_results,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -296,16 +297,10 @@ def main():
             queue.pop(internal, None)
     for entry in entries:
         entry.pop("target", None)
-    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
-    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + missing
-    changed = bool(acted) or any(queue["status"] in ("planned", "created", "changed") for queue in queues)
-    result = dict(changed=changed, queues=queues, functions=entries, failed_functions=failed)
-    if module._diff:
-        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
-                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
-    if failed:
-        module.fail_json(msg=f"could not set dead-letter queues: {', '.join(failed)}", **result)
-    module.exit_json(**result)
+    exit_with_function_results(
+        module, entries, missing, "could not set dead-letter queues", queues=queues,
+        changed=any(queue["status"] in ("planned", "created", "changed") for queue in queues),
+    )
 
 
 if __name__ == "__main__":

@@ -91,16 +91,18 @@ failed_functions:
 import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
+    exit_with_function_results,
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -200,13 +202,8 @@ def main():
     lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
     secrets_client = aws_client(module, "secretsmanager")
     try:
-        # The functions' environments come from ListFunctions; they are merged, never replaced.
-        selected, missing = discovery.select(discovery.list_functions(lambda_client), suffix=params["suffix"],
-                                             names=params["functions"], name_pattern=params["name_pattern"])
-        if params["tags"]:
-            details = discovery.details(lambda_client, [function["FunctionName"] for function in selected])
-            selected = [f for f in selected if discovery.matches_tags(details.get(f["FunctionName"], {}).get(
-                "tags", {}), params["tags"])]
+        # The functions' environments are merged with, never replaced by, the new variables.
+        functions, missing = discover(lambda_client, params, need_concurrency=False, with_environment=True)
         planned = plan_secrets(secrets_client, params)
         if not module.check_mode:
             apply_secrets(secrets_client, planned, {"ManagedBy": "tap.lambdaopt"})
@@ -217,15 +214,15 @@ def main():
     wanted_policy = read_policy([secret["secret_arn"] for secret in planned])
     entries, policies = [], {}
     try:
-        for function in selected:
-            role = roles.role_name(function["Role"])
+        for function in functions:
+            role = roles.role_name(function["configuration"]["role_arn"])
             if role not in policies:
                 policies[role] = roles.inline_policy(iam, role, POLICY_NAME) == wanted_policy
-            variables = function.get("Environment", {}).get("Variables", {})
+            variables = function["environment"]
             before = {"variables": {key: variables[key] for key in managed if key in variables},
                       "role_policy": policies[role]}
             after = {"variables": dict(managed), "role_policy": True}
-            entries.append({"function_name": function["FunctionName"], "role_name": role, "before": before,
+            entries.append({"function_name": function["function_name"], "role_name": role, "before": before,
                             "after": after, "variables": variables,
                             "status": "unchanged" if before == after else "planned"})
     except (BotoCoreError, ClientError) as error:
@@ -249,16 +246,10 @@ def main():
     for secret in planned:
         secret.pop("value", None)
         secret.pop("action", None)
-    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
-    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + missing
-    changed = bool(acted) or any(secret["status"] != "unchanged" for secret in planned)
-    result = dict(changed=changed, secrets=planned, functions=entries, failed_functions=failed)
-    if module._diff:
-        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
-                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
-    if failed:
-        module.fail_json(msg=f"could not wire secrets into: {', '.join(failed)}", **result)
-    module.exit_json(**result)
+    exit_with_function_results(
+        module, entries, missing, "could not wire secrets into", secrets=planned,
+        changed=any(secret["status"] != "unchanged" for secret in planned),
+    )
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
+    exit_with_function_results,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -174,15 +175,7 @@ def main():
     if not module.check_mode:
         apply(module, iam, lambda_client, entries)
 
-    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
-    failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + missing
-    result = dict(changed=bool(acted), functions=entries, failed_functions=failed)
-    if module._diff:
-        result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
-                          "after": {entry["function_name"]: entry["after"] for entry in acted}}
-    if failed:
-        module.fail_json(msg=f"could not set tracing: {', '.join(failed)}", **result)
-    module.exit_json(**result)
+    exit_with_function_results(module, entries, missing, "could not set tracing")
 
 
 if __name__ == "__main__":
