@@ -115,6 +115,17 @@ def _metric_data(usage: SimulatedUsage) -> list[dict]:
     return data
 
 
+def _log_metric_data(usage: SimulatedUsage) -> list[dict]:
+    """IncomingBytes per hour, as CloudWatch Logs reports the uncompressed size of what it ingests."""
+    hourly: dict[datetime, int] = {}
+    for invocation in usage.invocations:
+        hour = invocation.start.replace(minute=0, second=0, microsecond=0)
+        hourly[hour] = hourly.get(hour, 0) + sum(len(message.encode()) for message in log_messages(invocation))
+    dimensions = [{"Name": "LogGroupName", "Value": f"/aws/lambda/{usage.function_name}"}]
+    return [{"MetricName": "IncomingBytes", "Dimensions": dimensions, "Timestamp": hour, "Unit": "Bytes",
+             "Value": size} for hour, size in sorted(hourly.items())]
+
+
 def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
     """Put one function's simulated history into its metrics and log group."""
     logs, cloudwatch = session.client("logs"), session.client("cloudwatch")
@@ -129,9 +140,9 @@ def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
             streams.add(stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-    data = _metric_data(usage)
-    for start in range(0, len(data), METRIC_DATA_PER_CALL):
-        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=data[start:start + METRIC_DATA_PER_CALL])
+    for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage))):
+        for start in range(0, len(data), METRIC_DATA_PER_CALL):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + METRIC_DATA_PER_CALL])
 
 
 def current_config(lambda_client, name: str) -> FunctionConfig:

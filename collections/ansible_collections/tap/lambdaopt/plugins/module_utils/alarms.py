@@ -96,6 +96,36 @@ def queue_alarm(queue_name: str, policy: AlarmPolicy) -> dict:
     }
 
 
+def billed_metrics(alarm: dict) -> int:
+    """CloudWatch bills an alarm per metric it evaluates: a metric-math alarm counts each of its metrics."""
+    if alarm.get("Metrics"):
+        return sum(1 for metric in alarm["Metrics"] if "MetricStat" in metric)
+    return 1
+
+
+def high_resolution(alarm: dict) -> bool:
+    periods = [metric["MetricStat"]["Period"] for metric in alarm.get("Metrics") or [] if "MetricStat" in metric]
+    return min(periods or [alarm.get("Period") or 60]) < 60
+
+
+def subject_of(alarm: dict) -> dict:
+    """{"function_name": ...} or {"queue_name": ...}: what the alarm watches, from its dimensions."""
+    dimensions = alarm.get("Dimensions") or next(
+        (metric["MetricStat"]["Metric"].get("Dimensions") for metric in alarm.get("Metrics") or []
+         if "MetricStat" in metric), [])
+    names = {dimension["Name"]: dimension["Value"] for dimension in dimensions}
+    if "FunctionName" in names:
+        return {"function_name": names["FunctionName"]}
+    if "QueueName" in names:
+        return {"queue_name": names["QueueName"]}
+    return {}
+
+
+def billing_of(alarm: dict) -> dict:
+    """What an alarm adds to the bill, for the savings report."""
+    return {**subject_of(alarm), "metrics": billed_metrics(alarm), "high_resolution": high_resolution(alarm)}
+
+
 def comparable(alarm: dict) -> dict:
     """The fields of an alarm that this collection sets, in a stable form."""
     fields = {key: alarm.get(key) for key in COMPARED_FIELDS}

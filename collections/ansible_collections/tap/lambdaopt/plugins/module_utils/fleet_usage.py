@@ -93,6 +93,8 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
                                  "max": report.max_init_duration_ms},
             "avg_billed_duration_ms": report.avg_billed_duration_ms,
+            "log_ingested_bytes": int(figures["log_ingested_bytes"]) if figures.get("log_ingested_bytes") is not None
+            else None,
             "peak_concurrency": int(figures["peak_concurrency"]) if figures.get("peak_concurrency") is not None
             else None,
             "samples": {"report_lines": report.report_lines, "duration_datapoints": int(samples),
@@ -106,6 +108,7 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
                 "memory": report.source,
                 "init_duration": report.source,
                 "peak_concurrency": usage.METRIC_SOURCE,
+                "log_ingested_bytes": usage.LOG_METRIC_SOURCE,
             },
         })
     return {"get_metric_data_calls": metric_calls}

@@ -18,17 +18,20 @@ except ImportError:  # handled by AnsibleAWSModule
 MAX_QUERIES_PER_CALL = 500
 MAX_GROUPS_PER_INSIGHTS_QUERY = 50
 DAY_SECONDS = 86400
-# (result key, AWS/Lambda metric, statistic) per function; daily points are combined client-side.
+# (result key, namespace, metric, statistic) per function; daily points are combined client-side.
 METRICS = (
-    ("invocations", "Invocations", "Sum"),
-    ("errors", "Errors", "Sum"),
-    ("throttles", "Throttles", "Sum"),
-    ("duration_sum", "Duration", "Sum"),
-    ("duration_samples", "Duration", "SampleCount"),
-    ("duration_max", "Duration", "Maximum"),
-    ("peak_concurrency", "ConcurrentExecutions", "Maximum"),
+    ("invocations", "AWS/Lambda", "Invocations", "Sum"),
+    ("errors", "AWS/Lambda", "Errors", "Sum"),
+    ("throttles", "AWS/Lambda", "Throttles", "Sum"),
+    ("duration_sum", "AWS/Lambda", "Duration", "Sum"),
+    ("duration_samples", "AWS/Lambda", "Duration", "SampleCount"),
+    ("duration_max", "AWS/Lambda", "Duration", "Maximum"),
+    ("peak_concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum"),
+    # Uncompressed bytes the function's log group ingested: what CloudWatch Logs bills ingestion on.
+    ("log_ingested_bytes", "AWS/Logs", "IncomingBytes", "Sum"),
 )
 METRIC_SOURCE = "AWS/Lambda metrics (GetMetricData)"
+LOG_METRIC_SOURCE = "AWS/Logs IncomingBytes (GetMetricData)"
 
 
 def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -36,12 +39,15 @@ def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, d
     return end - timedelta(days=lookback_days), end
 
 
-def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int) -> dict:
+def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int,
+           namespace: str = "AWS/Lambda") -> dict:
+    # Lambda metrics are per function; log metrics per log group, which Lambda names after the function.
+    dimension = ({"Name": "FunctionName", "Value": function_name} if namespace == "AWS/Lambda"
+                 else {"Name": "LogGroupName", "Value": f"/aws/lambda/{function_name}"})
     return {
         "Id": query_id,
         "MetricStat": {
-            "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric,
-                       "Dimensions": [{"Name": "FunctionName", "Value": function_name}]},
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": [dimension]},
             "Period": period,
             "Stat": statistic,
         },
@@ -60,9 +66,9 @@ def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime) -> tu
     500 queries. A metric with no data points is None."""
     queries, keys = [], {}
     for index, name in enumerate(names):
-        for position, (key, metric, statistic) in enumerate(METRICS):
+        for position, (key, namespace, metric, statistic) in enumerate(METRICS):
             query_id = f"f{index}m{position}"
-            queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS))
+            queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS, namespace))
             keys[query_id] = (name, key, statistic)
     values: dict = {name: {} for name in names}
     calls = 0

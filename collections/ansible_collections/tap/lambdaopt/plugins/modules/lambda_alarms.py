@@ -99,7 +99,34 @@ alarms:
   returned: always
   type: list
   elements: dict
-  sample: [{"alarm_name": "lambdaopt-api-handler-dev-error-rate", "status": "created"}]
+  contains:
+    alarm_name:
+      description: The alarm's name.
+      type: str
+      sample: lambdaopt-api-handler-dev-error-rate
+    status:
+      description: C(unchanged), C(created), C(updated), C(deleted), or C(planned-create), C(planned-update),
+        C(planned-delete) in check mode.
+      type: str
+      sample: created
+    function_name:
+      description: The function the alarm watches.
+      type: str
+      returned: for function alarms
+      sample: api-handler-dev
+    queue_name:
+      description: The dead-letter queue the alarm watches.
+      type: str
+      returned: for queue alarms
+      sample: lambda-dlq-dev
+    metrics:
+      description: Metrics the alarm evaluates; CloudWatch bills each of them as an alarm metric.
+      type: int
+      sample: 2
+    high_resolution:
+      description: Whether the alarm evaluates a period under 60 seconds, billed at the high-resolution price.
+      type: bool
+      sample: false
 failed_functions:
   description: Names given in O(functions) that do not exist.
   returned: always
@@ -238,8 +265,9 @@ def main():
         current = existing.get(name)
         status = "unchanged" if current and alarms.matches(current, wanted[name]) else (
             "planned-update" if current else "planned-create")
-        entries.append({"alarm_name": name, "status": status})
-    entries += [{"alarm_name": name, "status": "planned-delete"} for name in to_delete]
+        entries.append({"alarm_name": name, "status": status, **alarms.billing_of(wanted[name])})
+    entries += [{"alarm_name": name, "status": "planned-delete", **alarms.billing_of(existing[name])}
+                for name in to_delete]
 
     if not module.check_mode:
         limiter = RateLimiter(PUT_ALARMS_PER_SECOND)

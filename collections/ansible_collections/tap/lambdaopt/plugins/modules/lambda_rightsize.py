@@ -151,13 +151,12 @@ functions:
                 "reason": "50 is below the observed peak concurrency 85", "risk": "throttling"}]
     projection:
       description:
-        - Average billed duration and monthly cost as measured in the window, and at the new memory from
-          best case (I/O-bound) to worst case (CPU-bound). Absent where the region's prices are unknown or
-          usage is missing.
+        - Average billed duration as measured in the window, and at the new memory from best case (I/O-bound)
+          to worst case (CPU-bound), with the invocations scaled to a month. Absent where usage is missing.
+          M(tap.lambdaopt.savings_report) turns these into dollars.
       type: dict
       sample: {"avg_billed_duration_ms": {"measured": 129.5, "best": 129.5, "worst": 1788.4},
-               "monthly_invocations": 12590,
-               "monthly_cost_usd": {"measured": 0.0822, "best": 0.0059, "worst": 0.0493}}
+               "monthly_invocations": 12590}
     error:
       description: Why the function failed, when it did.
       type: str
@@ -176,7 +175,7 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import pricing
+from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -204,7 +203,7 @@ except ImportError:
 SETTINGS = ("memory_size", "timeout", "reserved_concurrency")
 LIMITS = {"memory_size": MEMORY_LIMITS_MB, "timeout": TIMEOUT_LIMITS_S, "reserved_concurrency": (0, None)}
 USAGE_KEYS = ("invocations", "errors", "throttles", "duration_ms", "max_memory_used_mb", "init_duration_ms",
-              "avg_billed_duration_ms", "peak_concurrency", "samples", "sources", "window")
+              "avg_billed_duration_ms", "log_ingested_bytes", "peak_concurrency", "samples", "sources", "window")
 
 
 def parse_requests(params: dict) -> tuple[dict, list]:
@@ -243,22 +242,6 @@ def policy_errors(params: dict) -> list:
 
 def settings_of(configuration: dict) -> dict:
     return {setting: configuration[setting] for setting in SETTINGS}
-
-
-def projection_for(region: str, function: dict, new_memory: int):
-    billed = function.get("avg_billed_duration_ms") or function.get("duration_ms", {}).get("avg")
-    if not function.get("invocations") or not billed:
-        return None
-    measured = pricing.MeasuredUsage(
-        invocations=function["invocations"], window_days=function["window"]["days"], avg_billed_duration_ms=billed,
-        memory_size_mb=function.get("samples", {}).get("observed_memory_size_mb")
-        or function["configuration"]["memory_size"],
-        architecture=function["configuration"]["architecture"],
-    )
-    try:
-        return pricing.project(region, measured, new_memory)
-    except pricing.UnknownRegion:
-        return None
 
 
 class Rightsizer:
@@ -316,9 +299,9 @@ class Rightsizer:
                 "refused": [decision.as_dict() for decision in plan.refused],
                 "status": "planned" if plan.changes else "unchanged",
             }
-            projection = projection_for(self.module.region, function, after["memory_size"])
-            if projection is not None:
-                entry["projection"] = projection
+            measured = projection.measured_usage_of(function)
+            if measured is not None:
+                entry["projection"] = projection.project(measured, after["memory_size"])
             entries.append((entry, configuration["last_update_status"]))
         return entries
 

@@ -109,6 +109,11 @@ functions:
       description: Average billed duration per invocation (init included where billed).
       type: float
       sample: 129.4
+    log_ingested_bytes:
+      description: Uncompressed bytes the function's log group ingested in the window (C(IncomingBytes)); C(null)
+        where CloudWatch has no data.
+      type: int
+      sample: 1843200
     peak_concurrency:
       description: Highest concurrent executions seen in the window.
       type: int

@@ -1,33 +1,37 @@
-"""Cost projection, retention decisions and the client-side rate limit, without AWS."""
+"""Duration projection, retention decisions and the client-side rate limit, without AWS."""
 
 import threading
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import pricing
+from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import VALID_RETENTION_DAYS, plan_retention
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 
-def test_monthly_cost_by_hand():
-    # 1,000,000 invocations x 0.1 s x 1 GB = 100,000 GB-s x $0.0000166667 = $1.66667, + $0.20 requests
-    assert pricing.monthly_cost("us-east-1", "x86_64", 1_000_000, 100, 1024) == pytest.approx(1.8667, abs=1e-4)
-    assert pricing.monthly_cost("us-east-1", "arm64", 1_000_000, 100, 1024) == pytest.approx(1.5333, abs=1e-4)
-
-
 def test_projection_is_a_range_from_io_bound_to_cpu_bound():
-    measured = pricing.MeasuredUsage(invocations=14 * 24 * 100, window_days=14, avg_billed_duration_ms=200,
-                                     memory_size_mb=3008)
-    projection = pricing.project("us-east-1", measured, 884)
-    durations = projection["avg_billed_duration_ms"]
-    assert durations["best"] == 200 and durations["worst"] == pytest.approx(200 * 1769 / 884, rel=1e-3)
-    costs = projection["monthly_cost_usd"]
-    assert costs["best"] < costs["worst"] < costs["measured"]
-    assert projection["monthly_invocations"] == 73_000
+    measured = projection.MeasuredUsage(invocations=14 * 24 * 100, window_days=14, avg_billed_duration_ms=200,
+                                        memory_size_mb=3008)
+    projected = projection.project(measured, 884)
+    durations = projected["avg_billed_duration_ms"]
+    assert durations["measured"] == 200 and durations["best"] == 200
+    assert durations["worst"] == pytest.approx(200 * 1769 / 884, rel=1e-3)
+    assert projected["monthly_invocations"] == 73_000  # 100 an hour for 730 hours
 
 
-def test_an_unknown_region_has_no_prices_rather_than_a_guess():
-    with pytest.raises(pricing.UnknownRegion, match="eu-central-1"):
-        pricing.monthly_cost("eu-central-1", "x86_64", 1, 1, 128)
+def test_raising_memory_can_only_speed_cpu_bound_code_up():
+    measured = projection.MeasuredUsage(invocations=100, window_days=1, avg_billed_duration_ms=1000,
+                                        memory_size_mb=512)
+    durations = projection.project(measured, 1024)["avg_billed_duration_ms"]
+    assert durations["best"] == 500 and durations["worst"] == 1000
+
+
+@pytest.mark.parametrize("function", [
+    {},
+    {"invocations": 0, "avg_billed_duration_ms": 10, "window": {"days": 14}},
+    {"invocations": 5, "avg_billed_duration_ms": None, "duration_ms": {"avg": None}, "window": {"days": 14}},
+])
+def test_no_usage_is_no_projection(function):
+    assert projection.measured_usage_of(function) is None
 
 
 def test_retention_values_are_the_22_aws_accepts():

@@ -1,0 +1,346 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A run's monthly cost before and after, per function and in total: Lambda compute and requests, log
+ingestion and storage, and what the hardening adds. Everything comes from the usage measured in the
+window and one price table.
+
+Every line is rounded to the cent on its own, so each total is exactly the sum of what it totals.
+Where the duration at a new memory size is uncertain there are three scenarios: the code is I/O-bound
+(duration unchanged), CPU-bound (duration scales with the CPU share), or in between (expected)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils.projection import HOURS_PER_MONTH
+from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import describe as describe_retention
+from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import FULL_VCPU_MEMORY_MB
+
+SCENARIOS = ("io_bound", "expected", "cpu_bound")
+COMPONENTS = ("lambda", "log_ingestion", "log_storage", "hardening")
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+SECONDS_PER_MONTH = Decimal(HOURS_PER_MONTH * 3600)
+DAYS_PER_MONTH = Decimal(HOURS_PER_MONTH) / 24
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the report assumes where measurements cannot tell; every one is stated in the report."""
+
+    cpu_bound_share: Decimal = Decimal("0.5")
+    xray_reservoir_per_second: Decimal = Decimal(1)
+    xray_fixed_rate: Decimal = Decimal("0.05")
+    secret_reads_per_cold_start: Decimal = Decimal(1)
+    sqs_requests_per_error: Decimal = Decimal(1)
+
+    def describe(self) -> dict:
+        reservoir, reads = float(self.xray_reservoir_per_second), float(self.secret_reads_per_cold_start)
+        return {
+            "expected_duration": f"the expected case takes {self.cpu_bound_share:%} of the billed time as CPU-bound "
+                                 "(it scales with the CPU share, which is proportional to memory up to "
+                                 f"{FULL_VCPU_MEMORY_MB} MB) and the rest as I/O-bound (unchanged)",
+            "xray": f"X-Ray records {reservoir:g} request(s) a second and {self.xray_fixed_rate:%} of the rest; "
+                    "retrieving and scanning traces is not counted",
+            "secrets": f"each function reads each of its secrets {reads:g} time(s) per cold start and caches it",
+            "dead_letter_queue": f"every error costs {float(self.sqs_requests_per_error):g} SQS request(s), an upper "
+                                 "bound since only failed asynchronous invocations reach the queue",
+            "log_storage": "a never-expiring group grows by what it ingests; a group with a retention period holds "
+                           "at most that many days of ingestion (uncompressed, so an upper bound)",
+            "unchanged": "costs the run does not change (existing alarms, tracing, data transfer) are left out of "
+                         "both sides; free tiers are not deducted",
+        }
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def same(value: Decimal) -> dict:
+    return dict.fromkeys(SCENARIOS, cents(value))
+
+
+def add(*triples: dict) -> dict:
+    return {scenario: sum((triple[scenario] for triple in triples), ZERO) for scenario in SCENARIOS}
+
+
+def subtract(minuend: dict, subtrahend: dict) -> dict:
+    return {scenario: minuend[scenario] - subtrahend[scenario] for scenario in SCENARIOS}
+
+
+def size(byte_count) -> str:
+    value = Decimal(byte_count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _cpu_share(memory_mb: int) -> Decimal:
+    return min(Decimal(1), Decimal(memory_mb) / FULL_VCPU_MEMORY_MB)
+
+
+def duration_factors(measured_at_mb: int, memory_mb: int, cpu_bound_share: Decimal) -> dict:
+    """Per scenario, how much longer (or shorter) a function runs at `memory_mb` than it was measured."""
+    ratio = _cpu_share(measured_at_mb) / _cpu_share(memory_mb)
+    return {"io_bound": Decimal(1), "expected": 1 + cpu_bound_share * (ratio - 1), "cpu_bound": ratio}
+
+
+@dataclass
+class Line:
+    component: str
+    item: str
+    before: dict
+    after: dict
+    basis: str
+    detail: dict | None = None
+
+    def as_dict(self) -> dict:
+        entry = {"component": self.component, "item": self.item, "before": self.before, "after": self.after,
+                 "savings": subtract(self.before, self.after), "basis": self.basis}
+        if self.detail is not None:
+            entry["detail"] = self.detail
+        return entry
+
+
+class Unknown(Exception):
+    """A line that cannot be costed for lack of data; reported as unknown, never as zero."""
+
+    def __init__(self, component: str, item: str, reason: str):
+        super().__init__(reason)
+        self.entry = {"component": component, "item": item, "reason": reason}
+
+
+class FunctionUsage:
+    """One function's measured usage, scaled to a month."""
+
+    def __init__(self, function: dict):
+        self.function = function
+        days = (function.get("window") or {}).get("days")
+        self.month = Decimal(HOURS_PER_MONTH) / (Decimal(str(days)) * 24) if days else None
+        billed = function.get("avg_billed_duration_ms") or (function.get("duration_ms") or {}).get("avg")
+        self.billed_ms = Decimal(str(billed)) if billed else None
+        self.measured_at_mb = ((function.get("samples") or {}).get("observed_memory_size_mb")
+                               or (function.get("configuration") or {}).get("memory_size"))
+
+    def per_month(self, key: str) -> Decimal | None:
+        value = self.function.get(key)
+        return None if value is None or self.month is None else Decimal(value) * self.month
+
+    @property
+    def has_compute(self) -> bool:
+        return bool(self.function.get("invocations")) and self.billed_ms is not None and self.month is not None
+
+    def cold_starts_per_month(self) -> Decimal | None:
+        count = (self.function.get("init_duration_ms") or {}).get("cold_starts")
+        return None if count is None or self.month is None else Decimal(count) * self.month
+
+
+class Costing:
+    def __init__(self, prices, assumptions: Assumptions):
+        self.prices = prices
+        self.assumptions = assumptions
+
+    def _per_gb(self, byte_count: Decimal, price: Decimal) -> Decimal:
+        return byte_count / self.prices.bytes_per_gb * price
+
+    def compute(self, usage: FunctionUsage, before_mb: int, after_mb: int) -> Line:
+        item = "Lambda compute and requests"
+        if not usage.has_compute:
+            raise Unknown("lambda", item, "no invocations or billed duration measured in the window")
+        invocations = Decimal(usage.function["invocations"]) * usage.month
+        architecture = (usage.function.get("configuration") or {}).get("architecture") or "x86_64"
+        gb_second = self.prices.gb_second_for(architecture)
+
+        def at(memory_mb: int) -> dict:
+            factors = duration_factors(usage.measured_at_mb, memory_mb, self.assumptions.cpu_bound_share)
+            return {scenario: cents(invocations * usage.billed_ms * factors[scenario] / 1000 * memory_mb / 1024
+                                    * gb_second + invocations * self.prices.request)
+                    for scenario in SCENARIOS}
+
+        basis = (f"{invocations:.0f} invocations a month, {usage.billed_ms} ms average billed at "
+                 f"{usage.measured_at_mb} MB ({architecture}); {before_mb} MB -> {after_mb} MB")
+        return Line("lambda", item, at(before_mb), at(after_mb), basis)
+
+    def ingestion(self, usage: FunctionUsage) -> Line:
+        item = "Log ingestion"
+        monthly = usage.per_month("log_ingested_bytes")
+        if monthly is None:
+            raise Unknown("log_ingestion", item, "no IncomingBytes data for the log group")
+        cost = same(self._per_gb(monthly, self.prices.log_ingestion_per_gb))
+        return Line("log_ingestion", item, cost, dict(cost), f"{size(monthly)} ingested a month")
+
+    def storage(self, usage: FunctionUsage, retention: dict | None) -> Line:
+        item = "Log storage"
+        if retention is None:
+            raise Unknown("log_storage", item, "log retention was not part of the run")
+        stored = Decimal(retention["stored_bytes"])
+        ingested = usage.per_month("log_ingested_bytes")
+        if ingested is None and retention["before"] != retention["after"]:
+            raise Unknown("log_storage", item, "retention changes, but the group's ingestion is unknown")
+
+        def held(days: int | None) -> Decimal:
+            """Average bytes held over the coming month."""
+            if ingested is None:
+                return stored
+            growing = stored + ingested / 2
+            return growing if days is None else min(growing, ingested / DAYS_PER_MONTH * days)
+
+        def growth(days: int | None) -> Decimal | None:
+            return None if ingested is None else (ingested if days is None else ZERO)
+
+        before, after = held(retention["before"]), held(retention["after"])
+        detail = {
+            "stored_bytes": int(stored),
+            "ingested_bytes_per_month": None if ingested is None else int(ingested),
+            "retention_days": {"before": retention["before"], "after": retention["after"]},
+            "average_stored_bytes": {"before": int(before), "after": int(after)},
+            "growth_bytes_per_month": {"before": growth(retention["before"]), "after": growth(retention["after"])},
+        }
+        detail["growth_bytes_per_month"] = {side: None if value is None else int(value)
+                                            for side, value in detail["growth_bytes_per_month"].items()}
+        basis = (f"{size(stored)} stored now; {describe_retention(retention['before'])} -> "
+                 f"{describe_retention(retention['after'])}")
+        if retention["before"] is None and ingested:
+            basis += f"; never expiring, it grows {size(ingested)} a month"
+        return Line("log_storage", item,
+                    same(self._per_gb(before, self.prices.log_storage_per_gb_month)),
+                    same(self._per_gb(after, self.prices.log_storage_per_gb_month)), basis, detail)
+
+    def tracing(self, usage: FunctionUsage, before: bool, after: bool) -> Line:
+        item = "X-Ray traces"
+        invocations = usage.per_month("invocations")
+        if not invocations:
+            raise Unknown("hardening", item, "no invocations measured in the window")
+        reservoir = self.assumptions.xray_reservoir_per_second * SECONDS_PER_MONTH
+        traced = min(invocations, reservoir + self.assumptions.xray_fixed_rate * max(ZERO, invocations - reservoir))
+        cost = same(traced * self.prices.trace_recorded)
+        return Line("hardening", item, cost if before else same(ZERO), cost if after else same(ZERO),
+                    f"{traced:.0f} traces recorded a month")
+
+    def dead_letter(self, usage: FunctionUsage) -> Line:
+        item = "Dead-letter queue requests"
+        errors = usage.per_month("errors")
+        if errors is None:
+            raise Unknown("hardening", item, "no error count measured in the window")
+        requests = errors * self.assumptions.sqs_requests_per_error
+        return Line("hardening", item, same(ZERO), same(requests * self.prices.sqs_request),
+                    f"{requests:.0f} SQS requests a month")
+
+    def secret_reads(self, usage: FunctionUsage, secrets: int) -> Line:
+        item = "Secrets Manager reads"
+        cold_starts = usage.cold_starts_per_month()
+        if cold_starts is None:
+            raise Unknown("hardening", item, "no cold starts measured in the window")
+        calls = cold_starts * secrets * self.assumptions.secret_reads_per_cold_start
+        return Line("hardening", item, same(ZERO), same(calls * self.prices.secret_api_call),
+                    f"{calls:.0f} API calls a month ({secrets} secret(s) per cold start)")
+
+    def alarm(self, change) -> Line:
+        price = (self.prices.high_resolution_alarm_metric_month if change.high_resolution
+                 else self.prices.alarm_metric_month)
+        cost = same(change.metrics * price)
+        return Line("hardening", f"Alarm {change.alarm_name}", same(ZERO) if change.added else cost,
+                    cost if change.added else same(ZERO),
+                    f"{change.metrics} alarm metric(s), {'added' if change.added else 'deleted'}")
+
+    def secret(self, name: str) -> Line:
+        return Line("hardening", f"Secret {name}", same(ZERO), same(self.prices.secret_month), "secret created")
+
+    def function_lines(self, function: dict, outcome) -> tuple[list, list]:
+        usage = FunctionUsage(function)
+        builders = [
+            lambda: self.compute(usage, outcome.memory_before, outcome.memory_after),
+            lambda: self.ingestion(usage),
+            lambda: self.storage(usage, outcome.retention),
+        ]
+        if outcome.tracing_before != outcome.tracing_after:
+            builders.append(lambda: self.tracing(usage, outcome.tracing_before, outcome.tracing_after))
+        if outcome.dead_letter_added:
+            builders.append(lambda: self.dead_letter(usage))
+        if outcome.secrets_added:
+            builders.append(lambda: self.secret_reads(usage, outcome.secrets_added))
+        builders += [lambda change=change: self.alarm(change) for change in outcome.alarms]
+        lines, unknown = [], []
+        for build in builders:
+            try:
+                lines.append(build())
+            except Unknown as missing:
+                unknown.append(missing.entry)
+        return lines, unknown
+
+
+def summed(lines: list) -> dict:
+    before = add(*(line.before for line in lines))
+    after = add(*(line.after for line in lines))
+    return {"before": before, "after": after, "savings": subtract(before, after)}
+
+
+def by_component(lines: list) -> dict:
+    return {component: summed([line for line in lines if line.component == component]) for component in COMPONENTS}
+
+
+def function_row(function: dict, outcome, lines: list, unknown: list) -> dict:
+    usage = FunctionUsage(function)
+    return {
+        "function_name": function["function_name"],
+        "status": "measured" if usage.has_compute else "no_data",
+        "architecture": (function.get("configuration") or {}).get("architecture") or "x86_64",
+        "memory_size": {"before": outcome.memory_before, "after": outcome.memory_after},
+        "log_retention_days": None if outcome.retention is None else {
+            "before": outcome.retention["before"], "after": outcome.retention["after"]},
+        "usage": {
+            "invocations": function.get("invocations"),
+            "monthly_invocations": int(Decimal(function["invocations"]) * usage.month)
+            if usage.has_compute else None,
+            "avg_billed_duration_ms": float(usage.billed_ms) if usage.billed_ms is not None else None,
+            "measured_at_memory_mb": usage.measured_at_mb,
+        },
+        **summed(lines),
+        "by_component": by_component(lines),
+        "lines": [line.as_dict() for line in lines],
+        "unknown": unknown,
+        "changes": outcome.changes,
+        "refused": outcome.refused,
+        "failed": outcome.failed,
+    }
+
+
+def totals(rows: list, shared: dict) -> dict:
+    figures = {side: add(*(row[side] for row in rows), shared[side]) for side in ("before", "after")}
+    figures["savings"] = subtract(figures["before"], figures["after"])
+    components = {
+        component: {side: add(*(row["by_component"][component][side] for row in rows),
+                              shared["by_component"][component][side]) for side in ("before", "after", "savings")}
+        for component in COMPONENTS
+    }
+    savings = figures["savings"]
+    return {
+        **figures,
+        "annual_savings": {scenario: savings[scenario] * 12 for scenario in SCENARIOS},
+        "net_monthly_savings": {"expected": savings["expected"], "low": min(savings.values()),
+                                "high": max(savings.values())},
+        "by_component": components,
+        "functions": len(rows),
+        "functions_without_data": [row["function_name"] for row in rows if row["status"] == "no_data"],
+        "unknown_lines": sum(len(row["unknown"]) for row in rows),
+        "changes": sum(len(row["changes"]) for row in rows),
+        "refused": sum(len(row["refused"]) for row in rows),
+        "failed": sum(len(row["failed"]) for row in rows),
+    }
+
+
+def build(usage: list, run, prices, assumptions: Assumptions) -> dict:
+    """{functions, shared, totals}: the money of a report, in Decimals."""
+    costing = Costing(prices, assumptions)
+    rows = []
+    for function in sorted(usage, key=lambda entry: entry["function_name"]):
+        outcome = run.functions[function["function_name"]]
+        lines, unknown = costing.function_lines(function, outcome)
+        rows.append(function_row(function, outcome, lines, unknown))
+    shared_lines = [costing.alarm(change) for change in run.shared_alarms]
+    shared_lines += [costing.secret(name) for name in run.secrets_created]
+    shared = {**summed(shared_lines), "by_component": by_component(shared_lines),
+              "lines": [line.as_dict() for line in shared_lines]}
+    return {"functions": rows, "shared": shared, "totals": totals(rows, shared)}
