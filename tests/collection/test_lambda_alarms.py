@@ -22,6 +22,10 @@ def test_four_step_matrix(aws, fleet, run_module, api_calls):
     checked = run_module("lambda_alarms", args, check=True, diff=True)
     assert checked["changed"] and mutating(api_calls) == [] and alarms(aws) == {}
     assert len(checked["alarms"]) == 18 and {entry["status"] for entry in checked["alarms"]} == {"planned-create"}
+    billing = {entry["alarm_name"]: (entry["function_name"], entry["metrics"], entry["high_resolution"])
+               for entry in checked["alarms"]}
+    assert billing["lambdaopt-transform-dev-error-rate"] == ("transform-dev", 2, False)  # errors and invocations
+    assert billing["lambdaopt-transform-dev-duration"] == ("transform-dev", 1, False)
 
     applied = run_module("lambda_alarms", args)
     assert applied["changed"] and len(alarms(aws)) == 18
@@ -49,6 +53,10 @@ def test_alarm_shapes(aws, fleet, run_module):
 def test_dead_letter_queues_get_a_depth_alarm(aws, fleet, run_module):
     run_module("lambda_dlq", {"suffix": "dev"})
     run_module("lambda_alarms", {"suffix": "dev"})
+    result = run_module("lambda_alarms", {"suffix": "dev", "period": 10}, check=True)
+    depth_entry = next(entry for entry in result["alarms"] if entry["alarm_name"].startswith("lambdaopt-dlq-"))
+    assert (depth_entry["queue_name"], depth_entry["metrics"], depth_entry["high_resolution"]) == (
+        "lambda-dlq-dev", 1, True)
     depth = alarms(aws)["lambdaopt-dlq-lambda-dlq-dev-messages"]
     assert depth["Namespace"] == "AWS/SQS" and depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert depth["Dimensions"] == [{"Name": "QueueName", "Value": "lambda-dlq-dev"}]

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.collection.conftest import mutating
+from tools import simulator
 
 
 def by_name(result):
@@ -27,6 +28,9 @@ def test_figures_match_the_simulated_history(aws, fleet, run_module, api_calls):
         assert entry["configuration"]["memory_size"] == 3008
         assert entry["sources"]["memory"] == "REPORT lines (log events)"
         assert entry["sources"]["invocations"] == "AWS/Lambda metrics (GetMetricData)"
+        written = sum(len(message.encode()) for i in usage.invocations for message in simulator.log_messages(i))
+        assert entry["log_ingested_bytes"] == pytest.approx(written, rel=0.02)
+        assert entry["sources"]["log_ingested_bytes"] == "AWS/Logs IncomingBytes (GetMetricData)"
     assert result["api_calls"]["get_metric_data_calls"] == 1
     checked = run_module("lambda_usage_info", {"suffix": "dev"}, check=True)
     assert not checked["changed"]
@@ -53,6 +57,7 @@ def test_a_function_without_history_has_no_figures_but_says_where_they_would_com
     (entry,) = run_module("lambda_usage_info", {"suffix": "dev"})["functions"]
     assert entry["invocations"] == 0 and entry["max_memory_used_mb"]["max"] is None
     assert entry["samples"]["report_lines"] == 0 and entry["peak_concurrency"] is None
+    assert entry["log_ingested_bytes"] is None  # unknown, not zero
 
 
 def test_named_functions_that_do_not_exist_fail_the_task_after_the_rest(aws, run_module, make_function):
@@ -63,7 +68,7 @@ def test_named_functions_that_do_not_exist_fail_the_task_after_the_rest(aws, run
 
 
 def test_a_large_fleet_is_read_in_batches_of_500_queries(aws, run_module, make_function, api_calls):
-    for index in range(80):  # 80 functions x 7 metrics = 560 queries: two calls
+    for index in range(80):  # 80 functions x 8 metrics = 640 queries: two calls
         make_function(f"bulk-{index:02d}-dev")
     result = run_module("lambda_usage_info", {"suffix": "dev", "logs_insights": "never"})
     assert len(result["functions"]) == 80
