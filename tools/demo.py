@@ -1,9 +1,11 @@
 """The demo behind `make demo`: start the emulator, provision the baseline fleet, simulate two
 weeks of usage, then run playbooks/optimize.yml as a dry run and for real, show the fleet before
-and after, and stop the emulator."""
+and after, stop the emulator, and end with the savings and the report files."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,19 +16,52 @@ from tools.emulator import Emulator
 SUFFIX = "dev"
 ROOT = Path(__file__).resolve().parent.parent
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+DEFAULT_REPORTS = ROOT / "reports"
 
 
 def heading(text: str) -> None:
     print(f"\n=== {text} ===\n", flush=True)
 
 
-def optimize(emulator: Emulator, *flags: str) -> None:
-    command = [ANSIBLE_PLAYBOOK, "playbooks/optimize.yml", "-e", f"suffix={SUFFIX}", *flags]
+def optimize(emulator: Emulator, reports: Path, *flags: str) -> None:
+    command = [ANSIBLE_PLAYBOOK, "playbooks/optimize.yml", "-e", f"suffix={SUFFIX}",
+               "-e", f"lambdaopt_report_dir={reports}", *flags]
     print("$ " + " ".join(["ansible-playbook", *command[1:]]), flush=True)
     subprocess.run(command, cwd=ROOT, env=emulator.environ(), check=True)
 
 
-def main() -> int:
+def dollars(amount: float) -> str:
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+
+
+def savings_summary(report_json: Path) -> str:
+    """The closing lines: what the real run saves, net of the hardening, and where the reports are."""
+    report = json.loads(report_json.read_text())
+    totals = report["totals"]
+    components = totals["by_component"]
+    gross = sum(components[part]["savings"]["expected"] for part in ("lambda", "log_ingestion", "log_storage"))
+    net = totals["net_monthly_savings"]
+    return "\n".join([
+        f"{report['label']} ({report['account_id']}, {report['region']}), a month, expected case:",
+        f"  right-sizing and log retention save   {dollars(gross)}",
+        f"  the hardening adds                    {dollars(-components['hardening']['savings']['expected'])}",
+        f"Net monthly savings: {dollars(net['expected'])} (from {dollars(net['low'])} if CPU-bound "
+        f"to {dollars(net['high'])} if I/O-bound)",
+        f"Net annual savings:  {dollars(totals['annual_savings']['expected'])}",
+        "Reports:",
+        *(f"  {report_json.with_suffix(suffix)}" for suffix in (".json", ".md", ".html")),
+    ])
+
+
+def newest_applied_report(reports: Path) -> Path:
+    applied = [path for path in reports.glob("lambdaopt-savings-*.json") if not path.stem.endswith("-dry-run")]
+    return max(applied, key=lambda path: path.stat().st_mtime)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where the savings reports go")
+    reports = parser.parse_args(argv).reports.resolve()
     with Emulator() as emulator:
         print(f"AWS emulator running at {emulator.endpoint}")
         session = emulator.session()
@@ -41,14 +76,16 @@ def main() -> int:
         print(fleet_view.render(fleet_view.describe(session, SUFFIX)))
 
         heading("Dry run: the plan, nothing changed")
-        optimize(emulator, "--check", "--diff")
+        optimize(emulator, reports, "--check", "--diff")
 
         heading("Real run")
-        optimize(emulator)
+        optimize(emulator, reports)
 
         heading("The optimized fleet")
         print(fleet_view.render(fleet_view.describe(session, SUFFIX)))
     print("\nEmulator stopped.")
+    heading("Savings")
+    print(savings_summary(newest_applied_report(reports)))
     return 0
 
 

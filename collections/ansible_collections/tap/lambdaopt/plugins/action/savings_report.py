@@ -96,6 +96,7 @@ def summary_of(data: dict) -> dict:
     totals = data["totals"]
     return {
         "mode": data["mode"],
+        "headline": report_render.headline(data),
         "account_id": data["account_id"],
         "region": data["region"],
         "currency": data["currency"],

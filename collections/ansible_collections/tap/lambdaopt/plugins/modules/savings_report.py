@@ -118,7 +118,8 @@ summary:
   description: The headline figures (expected case unless a range is given), small enough for C(set_stats).
   returned: always
   type: dict
-  sample: {"mode": "applied", "account_id": "123456789012", "region": "us-east-1", "currency": "USD",
+  sample: {"mode": "applied", "headline": "Net savings: $35.75 a month expected ($30.02 to $41.48), $429.00 a year.",
+           "account_id": "123456789012", "region": "us-east-1", "currency": "USD",
            "monthly_cost_before": 41.87, "monthly_cost_after": 6.12,
            "net_monthly_savings": {"expected": 35.75, "low": 30.02, "high": 41.48}, "net_annual_savings": 429.0,
            "hardening_monthly_cost": 2.3, "functions": 6, "functions_without_data": [], "changes": 21,
