@@ -67,8 +67,10 @@ def test_bad_input_is_refused_with_its_reason(tmp_path):
         check(["savings is failed", "'the functions are in eu-west-1, but region is us-west-2' in savings.msg"]),
         report_task(price_file=str(tmp_path / "missing.yaml")),
         check(["savings is failed", "'cannot read the price table' in savings.msg"]),
+        report_task(price_region="us-east-1", rightsize={"functions": [{"function_name": "api-dev"}]}),
+        check(["savings is failed", "'pass the results the collection' in savings.msg"]),
         {"tap.lambdaopt.savings_report": {"usage": [{"invocations": 1}], "region": "us-east-1"},
          "register": "savings", "ignore_errors": True},
-        check(["savings is failed", "'have no function_name' in savings.msg"]),
+        check(["savings is failed", "'entries [0] have no function_name' in savings.msg"]),
     ])
     assert result.returncode == 0, result.stdout[-3000:]

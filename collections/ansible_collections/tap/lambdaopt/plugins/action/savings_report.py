@@ -71,14 +71,19 @@ class ActionModule(ActionBase):
         dry_run = bool(self._task.check_mode)
         assumptions = assumptions_of(params)
         usage = params["usage"]
-        missing_names = [index for index, entry in enumerate(usage) if not entry.get("function_name")]
-        if missing_names:
+        malformed = [index for index, entry in enumerate(usage)
+                     if not entry.get("function_name") or not (entry.get("configuration") or {}).get("memory_size")]
+        if malformed:
             raise AnsibleActionFail("usage must be the functions lambda_usage_info returned; entries "
-                                    f"{missing_names} have no function_name")
+                                    f"{malformed} have no function_name or configuration.memory_size")
         try:
             account_id, region = report.account_and_region(usage, params["region"])
             price_table = prices.load(region, params["price_file"], params["price_region"])
-            run = read_run(usage, {task: params[task] for task in TASKS}, dry_run)
+            try:
+                run = read_run(usage, {task: params[task] for task in TASKS}, dry_run)
+            except (KeyError, TypeError, AttributeError) as error:
+                raise AnsibleActionFail(f"{', '.join(task for task in TASKS if params[task])}: pass the results the "
+                                        f"collection's modules registered, as they are (no {error} found)") from None
             data = report.assemble(usage, run, price_table, assumptions, account_id, region)
         except (report.FleetMismatch, prices.PriceTableError) as error:
             raise AnsibleActionFail(str(error)) from None
