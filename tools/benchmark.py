@@ -1,5 +1,6 @@
 """Benchmark: one module call handles a whole synthetic fleet. Reports wall time and AWS calls per
-function for measuring usage, the dry run and the real run, against the local emulator.
+function for measuring usage, the dry run and the real run, against the local emulator, and the
+time the savings report takes for the plan.
 
     python -m tools.benchmark --functions 1000
 
@@ -14,6 +15,9 @@ import os
 import sys
 import time
 from collections import Counter
+
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, report_render, savings
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
 
 from tools import baseline, simulator
 from tools.emulator import Emulator
@@ -34,6 +38,19 @@ def timed(label: str, functions: int, name: str, args: dict, check: bool = False
     print(f"{label:<34} {elapsed:8.1f} s  {len(calls):6d} calls  {len(calls) / functions:5.2f} calls/function"
           f"  ({top})", flush=True)
     return result
+
+
+def timed_report(functions: int, usage: list, rightsize: dict) -> None:
+    """savings_report makes no AWS call: its cost is computing and rendering on the controller."""
+    started = time.perf_counter()
+    account_id, region = report.account_and_region(usage, None)
+    data = report.assemble(usage, read_run(usage, {"rightsize": rightsize}, dry_run=True),
+                           prices.load(region), savings.Assumptions(), account_id, region)
+    sizes = {kind: len(render(data)) for kind, render in (
+        ("json", report.to_json), ("markdown", report_render.markdown), ("html", report_render.html))}
+    elapsed = time.perf_counter() - started
+    print(f"{'savings_report (dry run)':<34} {elapsed:8.1f} s  {0:6d} calls  for {functions} functions  "
+          f"({', '.join(f'{kind} {size / 1e6:.1f} MB' for kind, size in sizes.items())})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         sizing = {"functions": usage["functions"], "usage": usage["functions"], "memory_size": "auto",
                   "timeout": "auto"}
         planned = timed("lambda_rightsize (dry run)", count, "lambda_rightsize", sizing, check=True)
+        timed_report(count, usage["functions"], planned)
         applied = timed("lambda_rightsize (real run)", count, "lambda_rightsize", sizing)
         timed("lambda_rightsize (again, no-op)", count, "lambda_rightsize", sizing)
         retention = {"functions": usage["functions"], "retention_days": 7, "allow_data_loss": True}
