@@ -22,6 +22,7 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest
+	$(BIN)/molecule test --all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
