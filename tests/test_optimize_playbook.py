@@ -110,3 +110,9 @@ def test_module_defaults_reach_every_module_through_the_action_group(emulator, a
     result = run(["ansible-playbook", str(playbook)], env=emulator.environ())
     assert result.returncode != 0
     assert "http://127.0.0.1:9" in result.stdout  # the group default, not the emulator, was used
+
+
+def test_ansible_lint_passes_the_production_profile():
+    result = run(["ansible-lint", "--profile", "production", "--offline"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
