@@ -88,3 +88,16 @@ def test_emulator_starts_in_the_background_and_stops(tmp_path):
     assert not state.exists()
     refused = run([sys.executable, "-c", "import boto3; boto3.client('lambda').list_functions()"], env=environment)
     assert refused.returncode != 0 and "Could not connect" in refused.stderr
+
+
+def test_molecule_leaves_the_collection_source_alone():
+    def tree():
+        return {str(path.relative_to(COLLECTION)): path.read_bytes() for path in COLLECTION.rglob("*")
+                if path.is_file() and "__pycache__" not in path.parts}
+
+    before = tree()
+    for scenario in ("default", "dry_run"):
+        result = run(["molecule", "dependency", "--scenario-name", scenario])
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert tree() == before
+    assert not (ROOT / "collections" / "ansible_collections" / "amazon").exists()  # nothing installed beside it
