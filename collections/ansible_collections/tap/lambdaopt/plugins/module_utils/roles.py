@@ -40,3 +40,10 @@ def delete_inline_policy(iam, role: str, policy_name: str) -> None:
     except ClientError as error:
         if error.response["Error"]["Code"] != "NoSuchEntity":
             raise
+
+
+def policy_changes(documents: dict, policy_name: str) -> list:
+    """The `role_policies` a module returns: each role whose inline policy the run changes (or would), with
+    the document before and after (None where there is none), so that a change record can undo it."""
+    return [{"role_name": role, "policy_name": policy_name, "before": before, "after": after}
+            for role, (before, after) in sorted(documents.items()) if before != after]

@@ -103,6 +103,16 @@ failed_functions:
   type: list
   elements: str
   sample: []
+role_policies:
+  description:
+    - Each execution role whose inline policy of this module the task changed (or would change), with the
+      policy document before and after (C(null) where the role had or keeps none), so that the change can be
+      undone.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-dlq-send", "before": null,
+            "after": {"Version": "2012-10-17", "Statement": []}}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -300,6 +310,8 @@ def main():
     exit_with_function_results(
         module, entries, missing, "could not set dead-letter queues", queues=queues,
         changed=any(queue["status"] in ("planned", "created", "changed") for queue in queues),
+        role_policies=roles.policy_changes(
+            {role: (policy["current"], policy["wanted"]) for role, policy in policies.items()}, POLICY_NAME),
     )
 
 

@@ -69,7 +69,7 @@ secrets:
   returned: always
   type: list
   elements: dict
-  sample: [{"env": "DATABASE_URL", "secret_name": "database-url-dev", "status": "created",
+  sample: [{"env": "DATABASE_URL", "secret_name": "database-url-dev", "status": "created", "action": "create",
             "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:database-url-dev-AbCdEf"}]
 functions:
   description: One entry per selected function, sorted by name. C(before) and C(after) show only the variables
@@ -86,6 +86,16 @@ failed_functions:
   type: list
   elements: str
   sample: []
+role_policies:
+  description:
+    - Each execution role whose inline policy of this module the task changed (or would change), with the
+      policy document before and after (C(null) where the role had or keeps none), so that the change can be
+      undone.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-secrets-read", "before": null,
+            "after": {"Version": "2012-10-17", "Statement": []}}]
 """
 
 import re
@@ -212,12 +222,13 @@ def main():
 
     managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
     wanted_policy = read_policy([secret["secret_arn"] for secret in planned])
-    entries, policies = [], {}
+    entries, policies, documents = [], {}, {}
     try:
         for function in functions:
             role = roles.role_name(function["configuration"]["role_arn"])
             if role not in policies:
-                policies[role] = roles.inline_policy(iam, role, POLICY_NAME) == wanted_policy
+                documents[role] = (roles.inline_policy(iam, role, POLICY_NAME), wanted_policy)
+                policies[role] = documents[role][0] == wanted_policy
             variables = function["environment"]
             before = {"variables": {key: variables[key] for key in managed if key in variables},
                       "role_policy": policies[role]}
@@ -245,10 +256,10 @@ def main():
         del entry["variables"]
     for secret in planned:
         secret.pop("value", None)
-        secret.pop("action", None)
     exit_with_function_results(
         module, entries, missing, "could not wire secrets into", secrets=planned,
         changed=any(secret["status"] != "unchanged" for secret in planned),
+        role_policies=roles.policy_changes(documents, POLICY_NAME),
     )
 
 

@@ -79,6 +79,16 @@ failed_functions:
   type: list
   elements: str
   sample: []
+role_policies:
+  description:
+    - Each execution role whose inline policy of this module the task changed (or would change), with the
+      policy document before and after (C(null) where the role had or keeps none), so that the change can be
+      undone.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-xray-write", "before": null,
+            "after": {"Version": "2012-10-17", "Statement": []}}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -113,14 +123,17 @@ TRACE_WRITE_POLICY = {
 }
 
 
-def plan(iam, functions: list, mode: str) -> list:
-    policies = {}  # roles shared by several functions are read once
+def plan(iam, functions: list, mode: str) -> tuple[list, dict]:
+    """(entries, {role: (policy document now, document wanted)})."""
+    documents = {}  # roles shared by several functions are read once
     entries = []
     for function in functions:
         role = roles.role_name(function["configuration"]["role_arn"])
-        if role not in policies:
-            policies[role] = roles.inline_policy(iam, role, POLICY_NAME) == TRACE_WRITE_POLICY
-        before = {"tracing_mode": function["configuration"]["tracing_mode"], "role_policy": policies[role]}
+        if role not in documents:
+            documents[role] = (roles.inline_policy(iam, role, POLICY_NAME),
+                               TRACE_WRITE_POLICY if mode == "Active" else None)
+        before = {"tracing_mode": function["configuration"]["tracing_mode"],
+                  "role_policy": documents[role][0] == TRACE_WRITE_POLICY}
         after = {"tracing_mode": mode, "role_policy": mode == "Active"}
         entries.append({
             "function_name": function["function_name"],
@@ -129,7 +142,7 @@ def plan(iam, functions: list, mode: str) -> list:
             "after": after,
             "status": "unchanged" if before == after else "planned",
         })
-    return entries
+    return entries, documents
 
 
 def apply(module, iam, lambda_client, entries: list) -> None:
@@ -169,13 +182,14 @@ def main():
     lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
     try:
         functions, missing = discover(lambda_client, module.params, need_concurrency=False)
-        entries = plan(iam, functions, module.params["mode"])
+        entries, documents = plan(iam, functions, module.params["mode"])
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
     if not module.check_mode:
         apply(module, iam, lambda_client, entries)
 
-    exit_with_function_results(module, entries, missing, "could not set tracing")
+    exit_with_function_results(module, entries, missing, "could not set tracing",
+                               role_policies=roles.policy_changes(documents, POLICY_NAME))
 
 
 if __name__ == "__main__":
