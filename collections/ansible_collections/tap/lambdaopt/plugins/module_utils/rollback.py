@@ -1,0 +1,126 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Deciding, from a change record and what the account holds now, what a rollback puts back (pure).
+
+A recorded value is put back only where it is still what the run left. Where it is already the
+"before" value there is nothing to do; where someone changed it since, it is drift: reported, and kept
+unless forced."""
+
+from __future__ import annotations
+
+FUNCTION_FIELDS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target",
+                   "environment")
+KEPT_ALARM_REASON = "the record does not hold the alarm's earlier definition; it stays as it is"
+KEPT_RESOURCE_REASONS = {
+    "created": "created by the run and kept: a queue may hold failed events and a secret's value would be lost; "
+               "delete it by hand once nothing uses it",
+    "updated": "changed by the run and kept: its earlier settings or value are not recorded (secret values never are)",
+}
+
+
+class RecordError(ValueError):
+    """The record cannot be rolled back here."""
+
+
+def check_record(record: dict) -> None:
+    if not isinstance(record, dict) or record.get("kind") != "tap.lambdaopt change record":
+        raise RecordError("record is not a tap.lambdaopt change record (read the file with from_json)")
+    if record.get("schema_version") != 1:
+        raise RecordError(f"record schema_version {record.get('schema_version')!r} is not supported (1 is)")
+    if record.get("mode") != "applied":
+        raise RecordError("record is of a dry run, which changed nothing; there is nothing to roll back")
+
+
+def managed_environment(variables: dict, change: dict) -> dict:
+    """The variables of `variables` that the recorded environment change is about."""
+    keys = set(change["before"] or {}) | set(change["after"] or {})
+    return {key: variables[key] for key in sorted(keys) if key in variables}
+
+
+def restored_environment(variables: dict, change: dict) -> dict:
+    """The function's whole environment with the recorded variables as they were before the run."""
+    restored = {key: value for key, value in variables.items() if key not in (change["after"] or {})}
+    restored.update(change["before"] or {})
+    return restored
+
+
+def decide(current, before, after, force: bool) -> str:
+    """"restore", "unchanged" (already the before value), "drifted" (kept) or "force" (drift overwritten)."""
+    if current == before:
+        return "unchanged"
+    if current == after:
+        return "restore"
+    return "force" if force else "drifted"
+
+
+def item(kind: str, name: str, field: str, before, after, current, decision: str, **extra) -> dict:
+    return {"kind": kind, "name": name, "field": field, "before": before, "after": after, "current": current,
+            "decision": decision, **extra}
+
+
+def plan_functions(changes: list, current: dict, force: bool) -> tuple[list, dict]:
+    """(items, {function: {field: value to restore}}) for the recorded function fields. `current` maps each
+    function that exists to its configuration, with its whole environment under "environment"."""
+    items, work = [], {}
+    for change in changes:
+        name, field = change["function_name"], change["field"]
+        if field not in FUNCTION_FIELDS:
+            continue
+        if name not in current:
+            items.append(item("function", name, field, change["before"], change["after"], None, "missing"))
+            continue
+        configuration = current[name]
+        now = (managed_environment(configuration["environment"], change) if field == "environment"
+               else configuration[field])
+        decision = decide(now, change["before"], change["after"], force)
+        items.append(item("function", name, field, change["before"], change["after"], now, decision))
+        if decision in ("restore", "force"):
+            value = (restored_environment(configuration["environment"], change) if field == "environment"
+                     else change["before"])
+            if field == "dead_letter_target" and value is None:
+                value = ""  # Lambda removes a dead-letter target given an empty ARN
+            work.setdefault(name, {})[field] = value
+    return items, work
+
+
+def plan_retention(changes: list, current: dict, force: bool) -> list:
+    """Items for the recorded log retention changes; `current` maps log group names to retention days."""
+    items = []
+    for change in changes:
+        if change["field"] != "log_retention_days":
+            continue
+        group = change["log_group_name"]
+        if group not in current:
+            items.append(item("log_group", group, "retention_in_days", change["before"], change["after"], None,
+                              "missing"))
+            continue
+        items.append(item("log_group", group, "retention_in_days", change["before"], change["after"],
+                          current[group], decide(current[group], change["before"], change["after"], force)))
+    return items
+
+
+def plan_policies(policies: list, current: dict, force: bool) -> list:
+    """Items for the recorded role policies; `current` maps (role, policy name) to the document now."""
+    return [item("role_policy", policy["role_name"], policy["policy_name"], policy["before"], policy["after"],
+                 current[(policy["role_name"], policy["policy_name"])],
+                 decide(current[(policy["role_name"], policy["policy_name"])], policy["before"], policy["after"],
+                        force))
+            for policy in policies]
+
+
+def plan_alarms(alarms: list, existing: set) -> list:
+    items = []
+    for alarm in alarms:
+        if alarm["change"] == "created":
+            decision = "restore" if alarm["alarm_name"] in existing else "unchanged"
+            items.append(item("alarm", alarm["alarm_name"], "exists", False, True,
+                              alarm["alarm_name"] in existing, decision))
+        else:
+            items.append(item("alarm", alarm["alarm_name"], alarm["change"], None, None, None, "kept",
+                              reason=KEPT_ALARM_REASON))
+    return items
+
+
+def plan_resources(resources: list) -> list:
+    return [item(entry["kind"], entry["name"], entry["change"], None, None, None, "kept",
+                 reason=KEPT_RESOURCE_REASONS.get(entry["change"], KEPT_RESOURCE_REASONS["updated"]))
+            for entry in resources]

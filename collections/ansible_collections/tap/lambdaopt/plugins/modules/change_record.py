@@ -1,0 +1,79 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: change_record
+short_description: Record every change an optimization run made, so that it can be rolled back
+version_added: 0.1.0
+description:
+  - Turns the results the optimizing tasks registered into the run's change record for one account-region:
+    for each function and each field, the value before and after and the module that changed it; the role
+    policies (documents before and after), alarms, queues and secrets the run added or changed (never a secret's
+    value); every refused change with its reason and risk; and what failed.
+  - Each change carries the time the record was made; the modules' registered results carry no time of their own.
+  - After a real run it writes the record as JSON to O(dest), named
+    C(lambdaopt-changes-<account>-<region>-<UTC time>.json). In check mode it writes nothing and returns what the
+    record would contain, from the plan.
+  - M(tap.lambdaopt.lambda_rollback) puts back every recorded "before" value from such a file.
+  - Runs on the controller and makes no AWS call; it never reports a change.
+options:
+  usage:
+    description: The C(functions) returned by M(tap.lambdaopt.lambda_usage_info); they name the account-region.
+    type: list
+    elements: dict
+    required: true
+  rightsize:
+    description: The registered result of M(tap.lambdaopt.lambda_rightsize).
+    type: dict
+  log_retention:
+    description: The registered result of M(tap.lambdaopt.log_retention).
+    type: dict
+  tracing:
+    description: The registered result of M(tap.lambdaopt.lambda_tracing).
+    type: dict
+  dead_letter_queues:
+    description: The registered result of M(tap.lambdaopt.lambda_dlq).
+    type: dict
+  alarms:
+    description: The registered result of M(tap.lambdaopt.lambda_alarms).
+    type: dict
+  secrets:
+    description: The registered result of M(tap.lambdaopt.lambda_secrets). Secret values are never in it.
+    type: dict
+  dest:
+    description: Directory to write the record to; created when missing.
+    type: path
+    required: true
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Record what the run changed
+  tap.lambdaopt.change_record:
+    usage: "{{ usage.functions }}"
+    rightsize: "{{ rightsize }}"
+    log_retention: "{{ retention }}"
+    dest: "{{ playbook_dir }}/../records"
+"""
+
+RETURN = r"""
+record:
+  description: The change record (what it would be, in check mode).
+  returned: always
+  type: dict
+  sample: {"schema_version": 1, "kind": "tap.lambdaopt change record", "mode": "applied",
+           "recorded_at": "2026-11-23T12:00:00+00:00", "account_id": "123456789012", "region": "us-east-1",
+           "changes": [{"function_name": "transform-dev", "field": "memory_size", "before": 3008, "after": 128,
+                        "module": "tap.lambdaopt.lambda_rightsize", "reason": "max memory used 91 MB x 1.3"}],
+           "role_policies": [], "alarms": [], "resources": [], "refused": [], "failed": []}
+path:
+  description: The file written.
+  returned: when not in check mode
+  type: str
+  sample: records/lambdaopt-changes-123456789012-us-east-1-20261123T120000Z.json
+"""

@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_rollback
+short_description: Put back what an optimization run changed, from its change record
+version_added: 0.1.0
+description:
+  - Restores every "before" value of a change record written by M(tap.lambdaopt.change_record), in the
+    account-region it was written for - memory, timeout, reserved concurrency, tracing, dead-letter target, the
+    environment variables the run managed, log retention, the role policies the run added or changed - and
+    deletes the alarms the run created.
+  - A value is put back only where it is still what the run left. A value someone changed since the record is
+    drift - reported and kept, unless O(force) is set. A value already back as it was is left alone, so running
+    the rollback twice changes nothing the second time.
+  - Queues and secrets the run created are kept and reported (a queue may hold failed events, a secret's value
+    would be lost), as are alarms the run updated or deleted, whose earlier definition the record does not hold.
+  - Functions are changed before role policies are, so that no function is left with a setting its role no
+    longer allows. Check mode returns the plan. One item failing does not stop the others; the task fails at the
+    end and names it.
+options:
+  record:
+    description: The change record, e.g. C("{{ lookup('ansible.builtin.file', path) | from_json }}").
+    type: dict
+    required: true
+  force:
+    description: Put back values that were changed since the record as well.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - tap.lambdaopt.updates
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Roll back a run
+  tap.lambdaopt.lambda_rollback:
+    record: "{{ lookup('ansible.builtin.file', 'records/lambdaopt-changes-123456789012-us-east-1-20261123T120000Z.json')
+             | from_json }}"
+"""
+
+RETURN = r"""
+items:
+  description: Each recorded value, what it is now, and what the rollback did with it.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: C(function), C(log_group), C(role_policy), C(alarm), C(sqs_queue) or C(secret).
+      type: str
+    name:
+      description: The function, log group, role, alarm, queue or secret.
+      type: str
+    field:
+      description: The setting (for a role policy, the policy's name).
+      type: str
+    before:
+      description: The recorded value before the run.
+      type: raw
+    after:
+      description: The recorded value after the run.
+      type: raw
+    current:
+      description: The value now, before the rollback.
+      type: raw
+    status:
+      description: C(restored), C(unchanged) (already as before), C(drifted) (changed since the record, kept),
+        C(forced) (changed since the record, restored by O(force)), C(kept), C(missing), C(failed), or C(planned)
+        in check mode.
+      type: str
+      sample: restored
+failed_items:
+  description: Names of the items that could not be restored.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: How many items ended in each status.
+  returned: always
+  type: dict
+  sample: {"restored": 31, "drifted": 1, "kept": 1}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    UPDATE_ARGUMENT_SPEC,
+    aws_client,
+    update_option_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+ACTED = {"restore": "restored", "force": "forced"}
+
+
+class Rollback:
+    def __init__(self, module: AnsibleAWSModule):
+        self.module = module
+        self.record = module.params["record"]
+        self.force = module.params["force"]
+        self.lambda_client = aws_client(module, "lambda")
+        self.logs = aws_client(module, "logs")
+        self.iam = aws_client(module, "iam")
+        self.cloudwatch = aws_client(module, "cloudwatch")
+
+    def current_functions(self) -> dict:
+        names = sorted({change["function_name"] for change in self.record["changes"]
+                        if change["field"] in plan.FUNCTION_FIELDS})
+        if not names:
+            return {}
+        functions, _ = discover(self.lambda_client, {"functions": names}, with_environment=True)
+        accounts = {function["function_arn"].split(":")[4] for function in functions}
+        if self.record.get("account_id") and accounts - {self.record["account_id"]}:
+            self.module.fail_json(msg=f"the record is for account {self.record['account_id']}, but these credentials "
+                                      f"reach account {', '.join(sorted(accounts))}")
+        return {function["function_name"]: {**function["configuration"], "environment": function["environment"]}
+                for function in functions}
+
+    def current_retention(self) -> dict:
+        paginator = self.logs.get_paginator("describe_log_groups")
+        return {group["logGroupName"]: group.get("retentionInDays")
+                for page in paginator.paginate(logGroupNamePrefix="/aws/lambda/") for group in page["logGroups"]}
+
+    def current_policies(self) -> dict:
+        return {(policy["role_name"], policy["policy_name"]):
+                roles.inline_policy(self.iam, policy["role_name"], policy["policy_name"])
+                for policy in self.record["role_policies"]}
+
+    def existing_alarms(self) -> set:
+        names = [alarm["alarm_name"] for alarm in self.record["alarms"] if alarm["change"] == "created"]
+        found = set()
+        for start in range(0, len(names), 100):
+            response = self.cloudwatch.describe_alarms(AlarmNames=names[start:start + 100])
+            found |= {alarm["AlarmName"] for alarm in response["MetricAlarms"]
+                      if alarms.MARKER in (alarm.get("AlarmDescription") or "")}
+        return found
+
+    def run(self) -> list:
+        function_items, work = plan.plan_functions(self.record["changes"], self.current_functions(), self.force)
+        retention_items = plan.plan_retention(self.record["changes"], self.current_retention(), self.force)
+        policy_items = plan.plan_policies(self.record["role_policies"], self.current_policies(), self.force)
+        alarm_items = plan.plan_alarms(self.record["alarms"], self.existing_alarms())
+        items = function_items + retention_items + policy_items + alarm_items + plan.plan_resources(
+            self.record["resources"])
+        if self.module.check_mode:
+            for entry in items:
+                entry["status"] = "planned" if entry["decision"] in ACTED else entry["decision"]
+            return items
+        # Functions first: tracing and dead-letter targets go before the permissions they need.
+        errors = apply_all(self.lambda_client, work, self.module.params["requests_per_second"],
+                           self.module.params["max_workers"], set())
+        for entry in function_items:
+            self.settle(entry, errors.get(entry["name"]))
+        for entry in retention_items:
+            self.settle(entry, self.attempt(entry, self.restore_retention))
+        for entry in policy_items:
+            self.settle(entry, self.attempt(entry, self.restore_policy))
+        for entry in alarm_items:
+            self.settle(entry, self.attempt(entry, lambda e: self.cloudwatch.delete_alarms(AlarmNames=[e["name"]])))
+        for entry in items:
+            entry.setdefault("status", entry["decision"])  # kept, missing: nothing was attempted
+        return items
+
+    @staticmethod
+    def attempt(entry: dict, restore):
+        if entry["decision"] not in ACTED:
+            return None
+        try:
+            restore(entry)
+        except (BotoCoreError, ClientError) as error:
+            return error
+        return None
+
+    @staticmethod
+    def settle(entry: dict, error) -> None:
+        if entry["decision"] in ACTED and error is not None:
+            entry.update(status="failed", error=str(error))
+        else:
+            entry["status"] = ACTED.get(entry["decision"], entry["decision"])
+
+    def restore_retention(self, entry: dict) -> None:
+        if entry["before"] is None:
+            self.logs.delete_retention_policy(logGroupName=entry["name"])
+        else:
+            self.logs.put_retention_policy(logGroupName=entry["name"], retentionInDays=entry["before"])
+
+    def restore_policy(self, entry: dict) -> None:
+        if entry["before"] is None:
+            roles.delete_inline_policy(self.iam, entry["name"], entry["field"])
+        else:
+            roles.put_inline_policy(self.iam, entry["name"], entry["field"], entry["before"])
+
+
+def main():
+    argument_spec = dict(record=dict(type="dict", required=True), force=dict(type="bool", default=False),
+                         **UPDATE_ARGUMENT_SPEC)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    errors = update_option_errors(module.params)
+    try:
+        plan.check_record(module.params["record"])
+    except plan.RecordError as error:
+        errors.append(str(error))
+    if not errors and module.params["record"].get("region") not in (None, module.region):
+        errors.append(f"the record is for region {module.params['record']['region']}, not {module.region}")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    try:
+        items = Rollback(module).run()
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not read what the record changed")
+    for entry in items:
+        entry.pop("decision")
+    summary = {}
+    for entry in items:
+        summary[entry["status"]] = summary.get(entry["status"], 0) + 1
+    failed = [f"{entry['kind']} {entry['name']} {entry['field']}" for entry in items if entry["status"] == "failed"]
+    result = dict(changed=any(entry["status"] in ("restored", "forced", "planned") for entry in items), items=items,
+                  failed_items=failed, summary=summary)
+    if failed:
+        module.fail_json(msg=f"could not roll back: {', '.join(failed)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

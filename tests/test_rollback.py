@@ -1,0 +1,99 @@
+"""Every run recorded, and undone from its record: optimize, then roll back to the baseline, field by
+field; rolling back twice changes nothing; a value changed by hand since the run is reported and kept."""
+
+import json
+
+import pytest
+
+from tests.test_setup import run
+from tools import baseline, fleet_view, simulator
+
+
+def account_state(aws, suffix="dev"):
+    """Everything the optimizer may touch, as plain data."""
+    lambda_client, iam, cloudwatch = aws.client("lambda"), aws.client("iam"), aws.client("cloudwatch")
+    functions = {}
+    for state in fleet_view.describe(aws, suffix):
+        configuration = lambda_client.get_function_configuration(FunctionName=state.name)
+        role = configuration["Role"].rsplit("/", 1)[-1]
+        functions[state.name] = {
+            "view": state,
+            "environment": configuration.get("Environment", {}).get("Variables", {}),
+            "role_policies": sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]),
+        }
+    alarms = [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]]
+    return {"functions": functions, "alarms": alarms}
+
+
+@pytest.fixture
+def optimized(emulator, aws, tmp_path):
+    """(baseline state, change record path) after a real run of optimize.yml with secrets wired in."""
+    baseline.provision(aws, "dev")
+    simulator.simulate_fleet(aws, "dev", traffic_scale=0.25)
+    before = account_state(aws)
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"lambdaopt_secrets": [{"env": "API_KEY", "value": "rollback-test-api-key-1234"}]}))
+    result = run(["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev", "-e", f"@{secrets}",
+                  "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+                  "-e", f"lambdaopt_report_dir={tmp_path / 'reports'}"], env=emulator.environ())
+    assert result.returncode == 0, result.stdout[-3000:]
+    [record] = (tmp_path / "records").glob("lambdaopt-changes-123456789012-us-east-1-*.json")
+    return before, record
+
+
+def rollback(emulator, record, *extra):
+    return run(["ansible-playbook", "playbooks/rollback.yml", "-e", f"record={record}", *extra], env=emulator.environ())
+
+
+def test_the_record_holds_every_change_with_its_module(optimized):
+    _, path = optimized
+    record = json.loads(path.read_text())
+    assert record["mode"] == "applied" and record["account_id"] == "123456789012"
+    fields = {(change["function_name"], change["field"]): change for change in record["changes"]}
+    assert fields["transform-dev", "memory_size"]["before"] == 3008
+    assert fields["transform-dev", "memory_size"]["module"] == "tap.lambdaopt.lambda_rightsize"
+    assert fields["transform-dev", "log_retention_days"] == {**fields["transform-dev", "log_retention_days"],
+                                                             "before": None, "after": 7}
+    assert fields["transform-dev", "tracing_mode"]["after"] == "Active"
+    assert set(fields["transform-dev", "environment"]["after"]) == {"API_KEY_SECRET_ARN"}
+    assert {policy["policy_name"] for policy in record["role_policies"]} == {
+        "lambdaopt-xray-write", "lambdaopt-dlq-send", "lambdaopt-secrets-read"}
+    assert len([alarm for alarm in record["alarms"] if alarm["change"] == "created"]) == 19
+    assert {(entry["kind"], entry["change"]) for entry in record["resources"]} == {
+        ("sqs_queue", "created"), ("secret", "updated")}  # the baseline already holds the secret
+    assert {refusal["function_name"] for refusal in record["refused"]} == {"nightly-cleanup-dev"}
+    assert "rollback-test-api-key-1234" not in path.read_text()
+
+
+def test_rollback_restores_the_baseline_and_a_second_rollback_changes_nothing(emulator, aws, optimized):
+    before, record = optimized
+    assert account_state(aws) != before
+    planned = rollback(emulator, record, "--check")
+    assert planned.returncode == 0 and "changed=1" in planned.stdout, planned.stdout[-3000:]
+    assert account_state(aws) != before  # check mode changed nothing
+
+    first = rollback(emulator, record)
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert account_state(aws) == before
+    second = rollback(emulator, record)
+    assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
+    assert account_state(aws) == before
+
+
+def test_a_value_changed_by_hand_since_the_run_is_reported_and_kept(emulator, aws, optimized):
+    before, record = optimized
+    lambda_client = aws.client("lambda")
+    lambda_client.update_function_configuration(FunctionName="transform-dev", MemorySize=256)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName="transform-dev")
+
+    result = rollback(emulator, record)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed since the record, kept: ['transform-dev']" in result.stdout
+    after = account_state(aws)
+    assert after["functions"]["transform-dev"]["view"].memory_size == 256  # kept
+    assert after["functions"]["transform-dev"]["view"].timeout == 300  # the rest is back
+    assert {name: state for name, state in after["functions"].items() if name != "transform-dev"} == {
+        name: state for name, state in before["functions"].items() if name != "transform-dev"}
+
+    forced = rollback(emulator, record, "-e", "force=true")
+    assert forced.returncode == 0 and account_state(aws) == before
