@@ -8,11 +8,16 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from fleet_spec import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME, FleetSpec, build_spec, validate_suffix
+from fleet_spec import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME, FleetSpec, build_spec, load_fleet, validate_suffix
+from tuned_settings import parse as parse_tunings
 
 DEFAULT_REGION = "us-east-1"
 # Services the fleet uses; an endpoint override sends all of them to the same place.
 ENDPOINT_SERVICES = ("iam", "lambda_", "cloudwatchlogs", "s3", "secretsmanager", "sts")
+# The inline policies tap.lambdaopt gives a role for tracing and a dead-letter queue, under the same
+# names, so that the program and the optimizer describe one policy rather than two.
+XRAY_POLICY_NAME = "lambdaopt-xray-write"
+DLQ_POLICY_NAME = "lambdaopt-dlq-send"
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,7 @@ class Settings:
     suffix: str
     region: str
     endpoint: str | None
+    tunings: dict
 
 
 def read_settings() -> Settings:
@@ -31,6 +37,8 @@ def read_settings() -> Settings:
         suffix=validate_suffix(suffix),
         region=pulumi.Config("aws").get("region") or DEFAULT_REGION,
         endpoint=config.get("endpoint"),
+        tunings=parse_tunings(config.get_object("functions"),
+                              [entry["name"] for entry in load_fleet()["functions"]]),
     )
 
 
@@ -55,6 +63,7 @@ def deploy(settings: Settings) -> FleetSpec:
         account_id=aws.get_caller_identity(opts=invoke).account_id,
         region=settings.region,
         partition=aws.get_partition(opts=invoke).partition,
+        tunings=settings.tunings,
     )
     opts = pulumi.ResourceOptions(provider=provider)
 
@@ -138,8 +147,40 @@ def _secrets(spec: FleetSpec, opts) -> None:
         )
 
 
+def _tuned(function) -> dict:
+    """The Function arguments of the settings the optimizer found; none for the baseline."""
+    arguments = {}
+    if function.reserved_concurrency is not None:
+        arguments["reserved_concurrent_executions"] = function.reserved_concurrency
+    if function.tracing_mode is not None:
+        arguments["tracing_config"] = {"mode": function.tracing_mode}
+    if function.dead_letter_target is not None:
+        arguments["dead_letter_config"] = {"target_arn": function.dead_letter_target}
+    return arguments
+
+
+def _tuned_policies(function, role, opts) -> list:
+    """What a tuned function's role needs: trace writing when tracing is on, sending to its dead-letter queue."""
+    policies = []
+    if function.tracing_mode == "Active":
+        policies.append(aws.iam.RolePolicy(
+            f"{function.role_name}-{XRAY_POLICY_NAME}", name=XRAY_POLICY_NAME, role=role.id, opts=opts,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "WriteXRayTraces", "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}]})))
+    if function.dead_letter_target is not None:
+        policies.append(aws.iam.RolePolicy(
+            f"{function.role_name}-{DLQ_POLICY_NAME}", name=DLQ_POLICY_NAME, role=role.id, opts=opts,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
+                "Resource": function.dead_letter_target}]})))
+    return policies
+
+
 def _function(spec: FleetSpec, function, bucket, layer, opts) -> aws.lambda_.Function:
-    log_group = aws.cloudwatch.LogGroup(function.log_group, name=function.log_group, tags=spec.tags, opts=opts)
+    retention = {} if function.log_retention_days is None else {"retention_in_days": function.log_retention_days}
+    log_group = aws.cloudwatch.LogGroup(function.log_group, name=function.log_group, tags=spec.tags, opts=opts,
+                                        **retention)
     role = aws.iam.Role(
         function.role_name,
         name=function.role_name,
@@ -154,6 +195,7 @@ def _function(spec: FleetSpec, function, bucket, layer, opts) -> aws.lambda_.Fun
         policy=json.dumps(spec.role_policy(function)),
         opts=opts,
     )
+    tuned_policies = _tuned_policies(function, role, opts)
     package = _package(spec, function.package_key, function.code_dir, bucket, opts)
     return aws.lambda_.Function(
         function.name,
@@ -171,6 +213,9 @@ def _function(spec: FleetSpec, function, bucket, layer, opts) -> aws.lambda_.Fun
         layers=[layer.arn],
         environment={"variables": function.environment},
         tags=spec.tags,
-        # The log group exists first, so Lambda never creates one without our settings.
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[log_group, policy])),
+        **_tuned(function),
+        # The log group exists first, so Lambda never creates one without our settings; the role can do
+        # what the function's settings need before they are set.
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[log_group, policy, *tuned_policies])),
     )

@@ -10,7 +10,7 @@ import io
 import json
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -44,6 +44,11 @@ class FunctionSpec:
     role_name: str
     log_group: str
     package_key: str
+    # Settings the optimizer found (tuned_settings.py); None keeps AWS's default, as the baseline does.
+    reserved_concurrency: int | None = None
+    log_retention_days: int | None = None
+    tracing_mode: str | None = None
+    dead_letter_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,15 +130,18 @@ def build_spec(
     region: str,
     partition: str = "aws",
     fleet: dict | None = None,
+    tunings: dict | None = None,
 ) -> FleetSpec:
-    """Resolve the fleet description into concrete names, settings and policies."""
+    """Resolve the fleet description into concrete names, settings and policies; `tunings` (checked by
+    tuned_settings.parse) override the baseline's settings function by function."""
     validate_suffix(suffix)
     fleet = fleet if fleet is not None else load_fleet()
     defaults = fleet["function_defaults"]
     tags = {**fleet["tags"], "Environment": suffix}
+    tunings = tunings or {}
 
     functions = tuple(
-        FunctionSpec(
+        replace(FunctionSpec(
             name=f"{entry['name']}-{suffix}",
             description=entry["description"],
             runtime=entry.get("runtime", defaults["runtime"]),
@@ -146,7 +154,7 @@ def build_spec(
             role_name=f"{entry['name']}-role-{suffix}",
             log_group=f"/aws/lambda/{entry['name']}-{suffix}",
             package_key=f"functions/{entry['name']}-{suffix}.zip",
-        )
+        ), **tunings.get(entry["name"], {}))
         for entry in fleet["functions"]
     )
     layer_entry = fleet["layer"]

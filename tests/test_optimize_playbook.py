@@ -27,13 +27,15 @@ def reports(folder, suffix):
 
 def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tmp_path):
     before = fleet_view.describe(aws, "dev")
-    options = ["-e", "suffix=dev", "-e", f"lambdaopt_report_dir={tmp_path}"]
+    options = ["-e", "suffix=dev", "-e", f"lambdaopt_report_dir={tmp_path}",
+               "-e", f"lambdaopt_record_dir={tmp_path / 'records'}"]
     environment = {**emulator.environ(), "ANSIBLE_SHOW_CUSTOM_STATS": "true"}
     dry = run([*PLAYBOOK, *options, "--check", "--diff"], env=environment)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
     assert "changed=5" in recap(dry.stdout)  # right-sizing, retention, tracing, dead-letter queue, alarms
     assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan
     assert fleet_view.describe(aws, "dev") == before
+    assert not (tmp_path / "records").exists() and "not written (dry run); it would hold" in dry.stdout
     [plan] = reports(tmp_path, "-dry-run")
     assert plan["mode"] == "dry_run" and len(plan["functions"]) == 6 and plan["totals"]["changes"] > 0
     assert plan["totals"]["by_component"]["lambda"]["savings"]["expected"] > 0
@@ -42,6 +44,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
     applied = run([*PLAYBOOK, *options], env=environment)
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr
     [done] = reports(tmp_path, "Z")
+    assert len(list((tmp_path / "records").glob("lambdaopt-changes-*.json"))) == 1
     assert done["mode"] == "applied"
     assert {row["function_name"]: row["memory_size"] for row in done["functions"]} == {
         row["function_name"]: row["memory_size"] for row in plan["functions"]}  # applied as planned
@@ -60,6 +63,7 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
     nothing_left = reports(tmp_path, "Z")[-1]
     assert nothing_left["totals"]["changes"] == 0 and nothing_left["totals"]["net_monthly_savings"]["expected"] == 0
     assert len(reports(tmp_path, "")) == 4  # no run overwrote another's report
+    assert len(list((tmp_path / "records").glob("*.json"))) == 2  # one per real run, even a no-op
 
 
 @pytest.mark.parametrize("extra", [[], ["-e", "suffix=DEV"], ["-e", "suffix=dev;rm"]])

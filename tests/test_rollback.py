@@ -3,42 +3,8 @@ field; rolling back twice changes nothing; a value changed by hand since the run
 
 import json
 
-import pytest
-
+from tests.conftest import account_state
 from tests.test_setup import run
-from tools import baseline, fleet_view, simulator
-
-
-def account_state(aws, suffix="dev"):
-    """Everything the optimizer may touch, as plain data."""
-    lambda_client, iam, cloudwatch = aws.client("lambda"), aws.client("iam"), aws.client("cloudwatch")
-    functions = {}
-    for state in fleet_view.describe(aws, suffix):
-        configuration = lambda_client.get_function_configuration(FunctionName=state.name)
-        role = configuration["Role"].rsplit("/", 1)[-1]
-        functions[state.name] = {
-            "view": state,
-            "environment": configuration.get("Environment", {}).get("Variables", {}),
-            "role_policies": sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]),
-        }
-    alarms = [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]]
-    return {"functions": functions, "alarms": alarms}
-
-
-@pytest.fixture
-def optimized(emulator, aws, tmp_path):
-    """(baseline state, change record path) after a real run of optimize.yml with secrets wired in."""
-    baseline.provision(aws, "dev")
-    simulator.simulate_fleet(aws, "dev", traffic_scale=0.25)
-    before = account_state(aws)
-    secrets = tmp_path / "secrets.json"
-    secrets.write_text(json.dumps({"lambdaopt_secrets": [{"env": "API_KEY", "value": "rollback-test-api-key-1234"}]}))
-    result = run(["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev", "-e", f"@{secrets}",
-                  "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
-                  "-e", f"lambdaopt_report_dir={tmp_path / 'reports'}"], env=emulator.environ())
-    assert result.returncode == 0, result.stdout[-3000:]
-    [record] = (tmp_path / "records").glob("lambdaopt-changes-123456789012-us-east-1-*.json")
-    return before, record
 
 
 def rollback(emulator, record, *extra):

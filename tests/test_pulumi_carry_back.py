@@ -1,0 +1,63 @@
+"""A run's change record carried into the Pulumi stack config: the program then declares exactly the
+optimized settings, so the next `pulumi up` keeps them instead of restoring the baseline."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from tests.pulumi.mocks import declare, of_type
+from tests.test_setup import ROOT, run
+from tools import fleet_view, pulumi_config
+
+
+def test_record_to_stack_config_to_program_declares_the_optimized_fleet(emulator, aws, optimized, tmp_path):
+    _, record = optimized
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    shutil.copy(ROOT / "infra_pulumi" / "Pulumi.dev.yaml", stack_file)
+
+    result = run(["ansible-playbook", "playbooks/pulumi_config.yml", "-e", f"record={record}", "-e", "stack=dev",
+                  "-e", f"lambdaopt_stack_file={stack_file}"])
+    assert result.returncode == 0 and "changed=1" in result.stdout, result.stdout[-3000:]
+    again = run(["ansible-playbook", "playbooks/pulumi_config.yml", "-e", f"record={record}", "-e", "stack=dev",
+                 "-e", f"lambdaopt_stack_file={stack_file}"])
+    assert "changed=0" in again.stdout  # the same record twice: nothing more to carry
+    text = stack_file.read_text()
+    assert text.startswith("# The `dev` stack.")  # the file's own comments stay
+    config = yaml.safe_load(text)["config"]
+
+    resources = declare({key.split(":", 1)[1] if key.startswith("lambdaopt-baseline:") else key:
+                         json.dumps(value) if isinstance(value, dict) else value for key, value in config.items()}
+                        | {"DATABASE_URL": "postgres://declared", "API_KEY": "declared-api-key"})
+    functions = {resource.name: resource.inputs for resource in of_type(resources, "aws:lambda/function:Function")}
+    groups = {resource.name: resource.inputs for resource in of_type(resources, "aws:cloudwatch/logGroup:LogGroup")}
+    for state in fleet_view.describe(aws, "dev"):
+        declared = functions[state.name]
+        assert declared["memorySize"] == state.memory_size, state.name
+        assert declared["timeout"] == state.timeout, state.name
+        assert declared.get("reservedConcurrentExecutions") == state.reserved_concurrency, state.name
+        assert declared.get("tracingConfig", {}).get("mode", "PassThrough") == state.tracing, state.name
+        assert (declared.get("deadLetterConfig") or {}).get("targetArn") == state.dead_letter_target, state.name
+        assert groups[f"/aws/lambda/{state.name}"].get("retentionInDays") == state.retention_days, state.name
+    policies = {resource.name for resource in of_type(resources, "aws:iam/rolePolicy:RolePolicy")}
+    assert "transform-role-dev-lambdaopt-xray-write" in policies and "transform-role-dev-lambdaopt-dlq-send" in policies
+
+
+@pytest.mark.parametrize("functions, message", [
+    ({"nosuch": {"memory_size": 128}}, "not in fleet.yaml"),
+    ({"transform": {"memory": 128}}, "unknown settings"),
+    ({"transform": {"memory_size": 64}}, "128-10240"),
+    ({"transform": {"log_retention_days": 8}}, "must be null or one of"),
+    ({"transform": {"tracing_mode": "On"}}, "Active or PassThrough"),
+])
+def test_bad_stack_config_is_refused_by_name(functions, message):
+    with pytest.raises(Exception, match=message):
+        declare({"suffix": "dev", "functions": json.dumps(functions), "DATABASE_URL": "x", "API_KEY": "y"})
+
+
+def test_a_dry_run_record_is_not_carried(tmp_path):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text("config:\n  lambdaopt-baseline:suffix: dev\n")
+    with pytest.raises(ValueError, match="real tap.lambdaopt run"):
+        pulumi_config.write_stack(stack_file, {"kind": "tap.lambdaopt change record", "mode": "dry_run"})
