@@ -3,17 +3,21 @@ field; rolling back twice changes nothing; a value changed by hand since the run
 
 import json
 
+import jsonschema
+
 from tests.conftest import account_state
-from tests.test_setup import run
+from tests.test_setup import COLLECTION, run
+
+SCHEMA = COLLECTION / "data" / "change_record.schema.json"
 
 
 def rollback(emulator, record, *extra):
     return run(["ansible-playbook", "playbooks/rollback.yml", "-e", f"record={record}", *extra], env=emulator.environ())
 
 
-def test_the_record_holds_every_change_with_its_module(optimized):
-    _, path = optimized
+def check_record_holds_every_change_with_its_module(path):
     record = json.loads(path.read_text())
+    jsonschema.validate(record, json.loads(SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
     assert record["mode"] == "applied" and record["account_id"] == "123456789012"
     fields = {(change["function_name"], change["field"]): change for change in record["changes"]}
     assert fields["transform-dev", "memory_size"]["before"] == 3008
@@ -31,8 +35,9 @@ def test_the_record_holds_every_change_with_its_module(optimized):
     assert "rollback-test-api-key-1234" not in path.read_text()
 
 
-def test_rollback_restores_the_baseline_and_a_second_rollback_changes_nothing(emulator, aws, optimized):
+def test_the_record_holds_every_change_and_rollback_restores_the_baseline_once(emulator, aws, optimized):
     before, record = optimized
+    check_record_holds_every_change_with_its_module(record)
     assert account_state(aws) != before
     planned = rollback(emulator, record, "--check")
     assert planned.returncode == 0 and "changed=1" in planned.stdout, planned.stdout[-3000:]

@@ -13,7 +13,8 @@ description:
     value); every refused change with its reason and risk; and what failed.
   - Each change carries the time the record was made; the modules' registered results carry no time of their own.
   - After a real run it writes the record as JSON to O(dest), named
-    C(lambdaopt-changes-<account>-<region>-<UTC time>.json). In check mode it writes nothing and returns what the
+    C(lambdaopt-changes-<account>-<region>-<UTC time>.json), in the form C(data/change_record.schema.json) of this
+    collection describes. In check mode it writes nothing and returns what the
     record would contain, from the plan.
   - M(tap.lambdaopt.lambda_rollback) puts back every recorded "before" value from such a file.
   - Runs on the controller and makes no AWS call; it never reports a change.

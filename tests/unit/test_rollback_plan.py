@@ -1,0 +1,39 @@
+"""Rollback decisions without AWS: restore only what is still as the run left it."""
+
+import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback
+
+
+@pytest.mark.parametrize("current, force, decision", [
+    (3008, False, "unchanged"),  # already back
+    (128, False, "restore"),  # as the run left it
+    (256, False, "drifted"),  # changed by hand since: kept
+    (256, True, "force"),
+])
+def test_decide(current, force, decision):
+    assert rollback.decide(current, 3008, 128, force) == decision
+
+
+def test_the_environment_loses_only_the_variables_the_run_added():
+    change = {"before": {"API_KEY_SECRET_ARN": "arn:old"}, "after": {"API_KEY_SECRET_ARN": "arn:new",
+                                                                     "DATABASE_URL_SECRET_ARN": "arn:db"}}
+    now = {"LOG_LEVEL": "info", "API_KEY_SECRET_ARN": "arn:new", "DATABASE_URL_SECRET_ARN": "arn:db"}
+    assert rollback.managed_environment(now, change) == change["after"]
+    assert rollback.restored_environment(now, change) == {"LOG_LEVEL": "info", "API_KEY_SECRET_ARN": "arn:old"}
+
+
+def test_a_removed_dead_letter_target_is_put_back_as_none():
+    changes = [{"function_name": "f-dev", "field": "dead_letter_target", "before": None, "after": "arn:aws:sqs:q"}]
+    items, work = rollback.plan_functions(changes, {"f-dev": {"dead_letter_target": "arn:aws:sqs:q",
+                                                              "environment": {}}}, force=False)
+    assert work == {"f-dev": {"dead_letter_target": ""}} and items[0]["decision"] == "restore"
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"kind": "something else"}, "not a tap.lambdaopt change record"),
+    ({"kind": "tap.lambdaopt change record", "schema_version": 2}, "schema_version 2"),
+    ({"kind": "tap.lambdaopt change record", "schema_version": 1, "mode": "dry_run"}, "dry run"),
+])
+def test_records_that_cannot_be_rolled_back(record, message):
+    with pytest.raises(rollback.RecordError, match=message):
+        rollback.check_record(record)
