@@ -9,7 +9,8 @@ from tools.demo import dollars
 
 
 def test_the_demo_ends_with_the_net_savings_and_the_report_files(tmp_path):
-    result = run([sys.executable, "-m", "tools.demo", "--reports", str(tmp_path)])
+    result = run([sys.executable, "-m", "tools.demo", "--reports", str(tmp_path),
+                  "--records", str(tmp_path / "records")])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     ending = result.stdout[result.stdout.index("=== Savings ==="):].strip().splitlines()
     paths = [Path(line.strip()) for line in ending[-3:]]

@@ -35,7 +35,8 @@ def test_each_account_is_optimized_and_reported_alone(emulator, aws, tmp_path):
     reports = tmp_path / "reports"
 
     result = run(["ansible-playbook", "-i", str(inventory), "playbooks/optimize.yml", "-e", "suffix=dev",
-                  "-e", f"lambdaopt_report_dir={reports}", "--forks", "4"], env=emulator.environ())
+                  "-e", f"lambdaopt_report_dir={reports}", "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+                  "--forks", "4"], env=emulator.environ())
 
     assert result.returncode != 0  # the run ends failed ...
     recap = dict(re.findall(r"^(\S+)\s+: (ok=.*)$", result.stdout[result.stdout.index("PLAY RECAP"):], re.M))

@@ -17,15 +17,16 @@ SUFFIX = "dev"
 ROOT = Path(__file__).resolve().parent.parent
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 DEFAULT_REPORTS = ROOT / "reports"
+DEFAULT_RECORDS = ROOT / "records"
 
 
 def heading(text: str) -> None:
     print(f"\n=== {text} ===\n", flush=True)
 
 
-def optimize(emulator: Emulator, reports: Path, *flags: str) -> None:
+def optimize(emulator: Emulator, reports: Path, records: Path, *flags: str) -> None:
     command = [ANSIBLE_PLAYBOOK, "playbooks/optimize.yml", "-e", f"suffix={SUFFIX}",
-               "-e", f"lambdaopt_report_dir={reports}", *flags]
+               "-e", f"lambdaopt_report_dir={reports}", "-e", f"lambdaopt_record_dir={records}", *flags]
     print("$ " + " ".join(["ansible-playbook", *command[1:]]), flush=True)
     subprocess.run(command, cwd=ROOT, env=emulator.environ(), check=True)
 
@@ -61,7 +62,9 @@ def newest_applied_report(reports: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where the savings reports go")
-    reports = parser.parse_args(argv).reports.resolve()
+    parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS, help="where the change records go")
+    args = parser.parse_args(argv)
+    reports, records = args.reports.resolve(), args.records.resolve()
     with Emulator() as emulator:
         print(f"AWS emulator running at {emulator.endpoint}")
         session = emulator.session()
@@ -76,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         print(fleet_view.render(fleet_view.describe(session, SUFFIX)))
 
         heading("Dry run: the plan, nothing changed")
-        optimize(emulator, reports, "--check", "--diff")
+        optimize(emulator, reports, records, "--check", "--diff")
 
         heading("Real run")
-        optimize(emulator, reports)
+        optimize(emulator, reports, records)
 
         heading("The optimized fleet")
         print(fleet_view.render(fleet_view.describe(session, SUFFIX)))
