@@ -7,15 +7,14 @@ module: change_record
 short_description: Record every change an optimization run made, so that it can be rolled back
 version_added: 0.1.0
 description:
-  - Turns the results the optimizing tasks registered into the run's change record for one account-region:
+  - Turns the results the optimizing tasks registered into the run's change record for one account-region -
     for each function and each field, the value before and after and the module that changed it; the role
     policies (documents before and after), alarms, queues and secrets the run added or changed (never a secret's
     value); every refused change with its reason and risk; and what failed.
   - Each change carries the time the record was made; the modules' registered results carry no time of their own.
   - After a real run it writes the record as JSON to O(dest), named
-    C(lambdaopt-changes-<account>-<region>-<UTC time>.json), in the form C(data/change_record.schema.json) of this
-    collection describes. In check mode it writes nothing and returns what the
-    record would contain, from the plan.
+    C(lambdaopt-changes-<account>-<region>-<UTC time>.json). C(data/change_record.schema.json) in this collection
+    is its schema. In check mode it writes nothing and returns what the record would contain, from the plan.
   - M(tap.lambdaopt.lambda_rollback) puts back every recorded "before" value from such a file.
   - Runs on the controller and makes no AWS call; it never reports a change.
 options:
