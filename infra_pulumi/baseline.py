@@ -13,7 +13,7 @@ from tuned_settings import parse as parse_tunings
 
 DEFAULT_REGION = "us-east-1"
 # Services the fleet uses; an endpoint override sends all of them to the same place.
-ENDPOINT_SERVICES = ("iam", "lambda_", "cloudwatchlogs", "s3", "secretsmanager", "sts")
+ENDPOINT_SERVICES = ("iam", "lambda_", "cloudwatchlogs", "s3", "secretsmanager", "sts", "dynamodb")
 # The inline policies tap.lambdaopt gives a role for tracing and a dead-letter queue, under the same
 # names, so that the program and the optimizer describe one policy rather than two.
 XRAY_POLICY_NAME = "lambdaopt-xray-write"
@@ -70,13 +70,56 @@ def deploy(settings: Settings) -> FleetSpec:
     bucket = _artifact_bucket(spec, opts)
     layer = _layer(spec, bucket, opts)
     _secrets(spec, opts)
+    table = _data_table(spec, opts)
     functions = [_function(spec, function, bucket, layer, opts) for function in spec.functions]
+    for function_spec, function in zip(spec.functions, functions, strict=True):
+        if function_spec.alias:
+            _alias(function_spec, function, opts)
 
     pulumi.export("suffix", spec.suffix)
     pulumi.export("artifact_bucket", bucket.bucket)
     pulumi.export("layer_arn", layer.arn)
+    pulumi.export("data_table", table.name)
     pulumi.export("functions", [function.name for function in functions])
     return spec
+
+
+def _data_table(spec: FleetSpec, opts: pulumi.ResourceOptions) -> aws.dynamodb.Table:
+    table = spec.table
+    return aws.dynamodb.Table(
+        table.name,
+        name=table.name,
+        hash_key=table.hash_key,
+        range_key=table.range_key,
+        attributes=[{"name": table.hash_key, "type": "S"}, {"name": table.range_key, "type": "S"}],
+        billing_mode=table.billing_mode,
+        read_capacity=table.read_capacity,
+        write_capacity=table.write_capacity,
+        # Destroyable with the stack: nothing is retained.
+        deletion_protection_enabled=False,
+        tags=spec.tags,
+        opts=opts,
+    )
+
+
+def _alias(function_spec, function: aws.lambda_.Function, opts) -> aws.lambda_.Alias:
+    """The alias callers use, on the version `publish` made, with its provisioned concurrency."""
+    alias = aws.lambda_.Alias(
+        f"{function_spec.name}-{function_spec.alias}",
+        name=function_spec.alias,
+        function_name=function.name,
+        function_version=function.version,
+        opts=opts,
+    )
+    if function_spec.provisioned_concurrency:
+        aws.lambda_.ProvisionedConcurrencyConfig(
+            f"{function_spec.name}-{function_spec.alias}-provisioned-concurrency",
+            function_name=function.name,
+            qualifier=alias.name,
+            provisioned_concurrent_executions=function_spec.provisioned_concurrency,
+            opts=opts,
+        )
+    return alias
 
 
 def _artifact_bucket(spec: FleetSpec, opts: pulumi.ResourceOptions) -> aws.s3.Bucket:
@@ -213,6 +256,8 @@ def _function(spec: FleetSpec, function, bucket, layer, opts) -> aws.lambda_.Fun
         layers=[layer.arn],
         environment={"variables": function.environment},
         tags=spec.tags,
+        # A function served through an alias needs a published version for the alias to point at.
+        publish=bool(function.alias),
         **_tuned(function),
         # The log group exists first, so Lambda never creates one without our settings; the role can do
         # what the function's settings need before they are set.

@@ -49,6 +49,21 @@ class FunctionSpec:
     log_retention_days: int | None = None
     tracing_mode: str | None = None
     dead_letter_target: str | None = None
+    # Served through this alias of a published version, with this much provisioned concurrency on the alias.
+    alias: str | None = None
+    provisioned_concurrency: int | None = None
+    # What the function may do on the data table.
+    table_actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    hash_key: str
+    range_key: str
+    billing_mode: str
+    read_capacity: int
+    write_capacity: int
 
 
 @dataclass(frozen=True)
@@ -76,24 +91,32 @@ class FleetSpec:
     bucket: str
     layer: LayerSpec
     functions: tuple[FunctionSpec, ...]
+    table: TableSpec
     secrets: tuple[SecretSpec, ...] = field(default=())
 
     def log_group_arn(self, log_group: str) -> str:
         return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{log_group}"
 
+    @property
+    def table_arn(self) -> str:
+        return f"arn:{self.partition}:dynamodb:{self.region}:{self.account_id}:table/{self.table.name}"
+
     def role_policy(self, function: FunctionSpec) -> dict:
-        """Least privilege for the baseline: write to the function's own log group, nothing else."""
-        return {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "WriteOwnLogGroup",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{self.log_group_arn(function.log_group)}:*",
-                }
-            ],
-        }
+        """Least privilege for the baseline: write to the function's own log group and do on the data table
+        exactly what its code does there. Business metrics go out as log lines (EMF), so no role needs
+        cloudwatch:PutMetricData."""
+        statements = [
+            {
+                "Sid": "WriteOwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{self.log_group_arn(function.log_group)}:*",
+            }
+        ]
+        if function.table_actions:
+            statements.append({"Sid": "UseDataTable", "Effect": "Allow", "Action": list(function.table_actions),
+                               "Resource": self.table_arn})
+        return {"Version": "2012-10-17", "Statement": statements}
 
 
 # Name of the inline policy each function's role carries in the baseline.
@@ -140,6 +163,22 @@ def build_spec(
     tags = {**fleet["tags"], "Environment": suffix}
     tunings = tunings or {}
 
+    table_entry = fleet["data_table"]
+    table = TableSpec(
+        name=f"{table_entry['name']}-{suffix}",
+        hash_key=table_entry["hash_key"],
+        range_key=table_entry["range_key"],
+        billing_mode=table_entry["billing_mode"],
+        read_capacity=int(table_entry["read_capacity"]),
+        write_capacity=int(table_entry["write_capacity"]),
+    )
+
+    def environment_of(entry: dict) -> dict[str, str]:
+        variables = {**defaults.get("environment", {}), **entry.get("environment", {})}
+        if entry.get("table_actions"):
+            variables["TABLE_NAME"] = table.name
+        return {key: str(value) for key, value in variables.items()}
+
     functions = tuple(
         replace(FunctionSpec(
             name=f"{entry['name']}-{suffix}",
@@ -150,10 +189,13 @@ def build_spec(
             timeout=int(entry.get("timeout", defaults["timeout"])),
             handler=entry["handler"],
             code_dir=PROGRAM_DIR / entry["code"],
-            environment={key: str(value) for key, value in entry.get("environment", {}).items()},
+            environment=environment_of(entry),
             role_name=f"{entry['name']}-role-{suffix}",
             log_group=f"/aws/lambda/{entry['name']}-{suffix}",
             package_key=f"functions/{entry['name']}-{suffix}.zip",
+            alias=entry.get("alias"),
+            provisioned_concurrency=entry.get("provisioned_concurrency"),
+            table_actions=tuple(entry.get("table_actions", ())),
         ), **tunings.get(entry["name"], {}))
         for entry in fleet["functions"]
     )
@@ -175,13 +217,22 @@ def build_spec(
         bucket=f"{fleet['artifact_bucket']['name']}-{account_id}-{suffix}",
         layer=layer,
         functions=functions,
+        table=table,
         secrets=tuple(
             SecretSpec(name=f"{entry['name']}-{suffix}", config_key=entry["config_key"])
             for entry in fleet["secrets"]
         ),
     )
     _check_name_lengths(spec)
+    _check_aliases(spec)
     return spec
+
+
+def _check_aliases(spec: FleetSpec) -> None:
+    for function in spec.functions:
+        if function.provisioned_concurrency is not None and not function.alias:
+            raise FleetError(f"{function.name} has provisioned_concurrency but no alias: AWS provisions concurrency "
+                             "on an alias or a published version, never on $LATEST")
 
 
 def _check_name_lengths(spec: FleetSpec) -> None:

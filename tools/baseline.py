@@ -42,7 +42,8 @@ def spec_for(session: boto3.Session, suffix: str) -> FleetSpec:
 
 
 def synthetic_functions(spec: FleetSpec, count: int) -> tuple[FunctionSpec, ...]:
-    """`count` more functions shaped like the fleet's first, named `synthetic-NNNNN-{suffix}`, for scale work."""
+    """`count` more functions shaped like the fleet's first, named `synthetic-NNNNN-{suffix}`, for scale work.
+    They are served on $LATEST: a thousand copies of its provisioned concurrency would exceed any account's."""
     template = spec.functions[0]
     return tuple(
         replace(
@@ -51,6 +52,8 @@ def synthetic_functions(spec: FleetSpec, count: int) -> tuple[FunctionSpec, ...]
             description=f"Synthetic copy of {template.name} for scale tests",
             role_name=f"synthetic-{index:05d}-role-{spec.suffix}",
             log_group=f"/aws/lambda/synthetic-{index:05d}-{spec.suffix}",
+            alias=None,
+            provisioned_concurrency=None,
         )
         for index in range(count)
     )
@@ -71,6 +74,7 @@ def provision(
     _ensure_bucket(s3, spec)
     layer_arn = _ensure_layer(s3, lambda_, spec)
     _ensure_secrets(session.client("secretsmanager"), spec, secret_values or {})
+    _ensure_table(session.client("dynamodb"), spec)
 
     existing = {
         function["FunctionName"]
@@ -87,7 +91,44 @@ def provision(
             uploaded = s3.put_object(Bucket=spec.bucket, Key=function.package_key, Body=package(function.code_dir))
             package_versions[function.package_key] = uploaded["VersionId"]
         _ensure_function(clients, spec, function, layer_arn, package_versions[function.package_key])
+    for function in spec.functions:
+        if function.alias:
+            _ensure_alias(lambda_, function)
     return spec, len(missing)
+
+
+def _ensure_table(dynamodb, spec: FleetSpec) -> None:
+    table = spec.table
+    try:
+        dynamodb.create_table(
+            TableName=table.name,
+            KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"},
+                       {"AttributeName": table.range_key, "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": table.hash_key, "AttributeType": "S"},
+                                  {"AttributeName": table.range_key, "AttributeType": "S"}],
+            BillingMode=table.billing_mode,
+            ProvisionedThroughput={"ReadCapacityUnits": table.read_capacity,
+                                   "WriteCapacityUnits": table.write_capacity},
+            DeletionProtectionEnabled=False,
+            Tags=_tag_list(spec.tags),
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        pass
+
+
+def _ensure_alias(lambda_, function: FunctionSpec) -> None:
+    """The alias on a published version and its provisioned concurrency, as `publish` and the alias
+    resources of the Pulumi program make them; an existing alias is left as it is."""
+    try:
+        lambda_.get_alias(FunctionName=function.name, Name=function.alias)
+        return
+    except lambda_.exceptions.ResourceNotFoundException:
+        pass
+    version = lambda_.publish_version(FunctionName=function.name)["Version"]
+    lambda_.create_alias(FunctionName=function.name, Name=function.alias, FunctionVersion=version)
+    if function.provisioned_concurrency:
+        lambda_.put_provisioned_concurrency_config(FunctionName=function.name, Qualifier=function.alias,
+                                                   ProvisionedConcurrentExecutions=function.provisioned_concurrency)
 
 
 def _ensure_layer(s3, lambda_, spec: FleetSpec) -> str:

@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from moto.awslambda import urls as lambda_urls
-from moto.awslambda.exceptions import ValidationException
+from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, ValidationException
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.logs.exceptions import InvalidParameterException
 from moto.logs.models import LogsBackend
 
@@ -46,6 +51,8 @@ def apply() -> None:
     _patch_list_functions_paging()
     _patch_account_settings()
     _patch_metric_data_lookup()
+    _patch_provisioned_concurrency()
+    _patch_billing_mode_switches()
     _applied = True
 
 
@@ -155,7 +162,7 @@ def _patch_account_settings() -> None:
     def get_account_settings(self: LambdaResponse) -> str:
         quota = int(os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"])
         functions = list(self.backend.list_functions())
-        reserved = sum(int(function.reserved_concurrency or 0) for function in functions)
+        reserved = _claimed_concurrency(self.backend)
         code_size = sum(int(getattr(function, "code_size", 0) or 0) for function in functions)
         return json.dumps(
             {
@@ -206,3 +213,162 @@ def _patch_metric_data_lookup() -> None:
         return results
 
     CloudWatchBackend.get_metric_data = get_metric_data
+
+
+class ProvisionedConcurrencyConfigNotFoundException(LambdaClientError):
+    code = 404
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ProvisionedConcurrencyConfigNotFoundException", message)
+
+
+def _provisioned_configs(backend: LambdaBackend) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(function name, qualifier): config}, kept on the backend so that a reset forgets them."""
+    if not hasattr(backend, "lambdaopt_provisioned"):
+        backend.lambdaopt_provisioned = {}
+    return backend.lambdaopt_provisioned
+
+
+def _claimed_concurrency(backend: LambdaBackend, leave_out: tuple[str, str] | None = None) -> int:
+    """What functions take out of the account's unreserved pool: their reserved concurrency, or for a function
+    without a reservation, the provisioned concurrency of its aliases and versions."""
+    claimed = 0
+    configs = _provisioned_configs(backend)
+    for function in backend.list_functions():
+        if function.reserved_concurrency:
+            claimed += int(function.reserved_concurrency)
+            continue
+        claimed += sum(config["requested"] for key, config in configs.items()
+                       if key[0] == function.function_name and key != leave_out)
+    return claimed
+
+
+def _patch_provisioned_concurrency() -> None:
+    """AWS keeps provisioned concurrency per alias or version (Put/Get/Delete/ListProvisionedConcurrencyConfigs):
+    IN_PROGRESS until the environments are allocated, then READY; refused on $LATEST, above the function's
+    reserved concurrency, or when it would leave the account less than 100 unreserved. moto has no such API.
+    Here allocation completes by the next read, so callers see IN_PROGRESS once, as AWS answers a Put."""
+    lambda_urls.url_paths[
+        r"{0}/(?P<api_version>[^/]+)/functions/(?P<function_name>[\w_:%-]+)/provisioned-concurrency/?$"
+    ] = LambdaResponse.dispatch
+
+    def target(response: LambdaResponse) -> tuple[LambdaFunction, str, str]:
+        name = unquote(response.path.rstrip("/").split("/")[-2]).split(":")[-1]
+        function = response.backend.get_function(name)
+        qualifier = response.querystring.get("Qualifier", [""])[0]
+        return function, name, qualifier
+
+    def view(backend: LambdaBackend, function: LambdaFunction, qualifier: str, config: dict[str, Any],
+             with_arn: bool = False) -> dict[str, Any]:
+        allocated = config["requested"] if config["status"] == "READY" else 0
+        answer = {
+            "RequestedProvisionedConcurrentExecutions": config["requested"],
+            "AvailableProvisionedConcurrentExecutions": allocated,
+            "AllocatedProvisionedConcurrentExecutions": allocated,
+            "Status": config["status"],
+            "LastModified": config["last_modified"],
+        }
+        if with_arn:
+            answer["FunctionArn"] = f"{function.function_arn}:{qualifier}"
+        return answer
+
+    def put(self: LambdaResponse) -> tuple[int, dict, str]:
+        function, name, qualifier = target(self)
+        if not qualifier or qualifier == "$LATEST":
+            raise InvalidParameterValueException("Provisioned Concurrency Configs cannot be applied to unpublished "
+                                                 "function versions.")
+        if not qualifier.isdigit():
+            self.backend.get_alias(qualifier, name)  # ResourceNotFoundException when there is no such alias
+        requested = int(json.loads(self.body)["ProvisionedConcurrentExecutions"])
+        configs = _provisioned_configs(self.backend)
+        if function.reserved_concurrency:
+            others = sum(config["requested"] for key, config in configs.items()
+                         if key[0] == name and key[1] != qualifier)
+            if others + requested > int(function.reserved_concurrency):
+                raise InvalidParameterValueException(
+                    "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution "
+                    "for function")
+        else:
+            quota = int(os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"])
+            if quota - _claimed_concurrency(self.backend, leave_out=(name, qualifier)) - requested < \
+                    UNRESERVED_CONCURRENCY_FLOOR:
+                raise InvalidParameterValueException(
+                    "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+                    f"below its minimum value of [{UNRESERVED_CONCURRENCY_FLOOR}].")
+        config = {"requested": requested, "status": "IN_PROGRESS",
+                  "last_modified": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+        configs[(name, qualifier)] = config
+        answer = view(self.backend, function, qualifier, config)
+        config["status"] = "READY"
+        return 202, {}, json.dumps(answer)
+
+    def get(self: LambdaResponse) -> tuple[int, dict, str]:
+        function, name, qualifier = target(self)
+        configs = _provisioned_configs(self.backend)
+        if self.querystring.get("List"):
+            found = [view(self.backend, function, key[1], config, with_arn=True)
+                     for key, config in sorted(configs.items()) if key[0] == name]
+            return 200, {}, json.dumps({"ProvisionedConcurrencyConfigs": found})
+        if (name, qualifier) not in configs:
+            raise ProvisionedConcurrencyConfigNotFoundException(
+                "No Provisioned Concurrency Config found for this function")
+        return 200, {}, json.dumps(view(self.backend, function, qualifier, configs[(name, qualifier)]))
+
+    def delete(self: LambdaResponse) -> tuple[int, dict, str]:
+        _, name, qualifier = target(self)
+        _provisioned_configs(self.backend).pop((name, qualifier), None)
+        return 204, {}, ""
+
+    LambdaResponse.put_provisioned_concurrency_config = put
+    LambdaResponse.get_provisioned_concurrency_config = get
+    LambdaResponse.list_provisioned_concurrency_configs = get
+    LambdaResponse.delete_provisioned_concurrency_config = delete
+
+
+class LimitExceededException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("LimitExceededException", message)
+
+
+# AWS allows this many switches of a table to on-demand in any 24 hours; switching to provisioned is not limited.
+SWITCHES_TO_ON_DEMAND_PER_DAY = 4
+
+
+def _patch_billing_mode_switches() -> None:
+    """AWS records when a table last switched to on-demand (BillingModeSummary.LastUpdateToPayPerRequestDateTime),
+    refuses a fifth switch to on-demand within 24 hours, and shows an on-demand table's provisioned throughput
+    as 0 read and 0 write units; moto does none of these."""
+    original_update = DynamoDBBackend.update_table
+    original_describe = Table.describe
+
+    def update_table(self: DynamoDBBackend, name: str, **changes: Any) -> Table:
+        table = self.get_table(name)
+        now = datetime.now(UTC)
+        if changes.get("billing_mode") == "PAY_PER_REQUEST" and table.billing_mode != "PAY_PER_REQUEST":
+            recent = [moment for moment in getattr(table, "lambdaopt_switches_to_on_demand", [])
+                      if now - moment < timedelta(hours=24)]
+            if len(recent) >= SWITCHES_TO_ON_DEMAND_PER_DAY:
+                raise LimitExceededException(
+                    f"Subscriber limit exceeded: Update to PayPerRequest mode are limited to "
+                    f"{SWITCHES_TO_ON_DEMAND_PER_DAY} times in 24 hours for table {name}")
+            table.lambdaopt_switches_to_on_demand = [*recent, now]
+        previous = dict(table.throughput)
+        updated = original_update(self, name, **changes)
+        if updated.billing_mode == "PAY_PER_REQUEST":
+            updated.throughput = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0}
+        elif changes.get("throughput"):
+            decreased = any(int(updated.throughput.get(key, 0)) < int(previous.get(key, 0))
+                            for key in ("ReadCapacityUnits", "WriteCapacityUnits"))
+            updated.throughput = {**updated.throughput,
+                                  "NumberOfDecreasesToday": previous.get("NumberOfDecreasesToday", 0) + decreased}
+        return updated
+
+    def describe(self: Table, base_key: str = "TableDescription") -> dict[str, Any]:
+        described = original_describe(self, base_key)
+        switches = getattr(self, "lambdaopt_switches_to_on_demand", [])
+        if switches:
+            described[base_key]["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"] = switches[-1].timestamp()
+        return described
+
+    DynamoDBBackend.update_table = update_table
+    Table.describe = describe

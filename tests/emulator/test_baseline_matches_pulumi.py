@@ -80,6 +80,21 @@ def declared_fleet(resources) -> dict:
             for name, secret in named("aws:secretsmanager/secret:Secret").items()
         },
         "alarms": [r.name for r in resources if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"],
+        "tables": {
+            name: {"keys": (table["hashKey"], table["rangeKey"]), "billing_mode": table["billingMode"],
+                   "capacity": (table["readCapacity"], table["writeCapacity"]), "tags": table["tags"]}
+            for name, table in named("aws:dynamodb/table:Table").items()
+        },
+        "aliases": {
+            alias["functionName"]: {
+                "alias": alias["name"],
+                "provisioned_concurrency": next(
+                    (config["provisionedConcurrentExecutions"]
+                     for config in named("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+                     .values() if config["functionName"] == alias["functionName"]), None),
+            }
+            for alias in named("aws:lambda/alias:Alias").values()
+        },
     }
 
 
@@ -150,6 +165,26 @@ def emulator_fleet(session, suffix: str) -> dict:
     secrets = {
         secret["Name"]: {"tags": _tags(secret["Tags"])} for secret in secrets_manager.list_secrets()["SecretList"]
     }
+    dynamodb = session.client("dynamodb")
+    tables = {}
+    for name in dynamodb.list_tables()["TableNames"]:
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        keys = {key["KeyType"]: key["AttributeName"] for key in table["KeySchema"]}
+        tables[name] = {
+            "keys": (keys["HASH"], keys["RANGE"]),
+            "billing_mode": table["BillingModeSummary"]["BillingMode"],
+            "capacity": (table["ProvisionedThroughput"]["ReadCapacityUnits"],
+                         table["ProvisionedThroughput"]["WriteCapacityUnits"]),
+            "tags": _tags(dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]),
+        }
+    aliases = {}
+    for name in functions:
+        for alias in lambda_.list_aliases(FunctionName=name)["Aliases"]:
+            assert alias["FunctionVersion"] != "$LATEST"
+            configs = lambda_.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+            aliases[name] = {"alias": alias["Name"], "provisioned_concurrency": next(
+                (config["RequestedProvisionedConcurrentExecutions"] for config in configs
+                 if config["FunctionArn"].endswith(f":{alias['Name']}")), None)}
     return {
         "functions": functions,
         "log_groups": log_groups,
@@ -158,6 +193,8 @@ def emulator_fleet(session, suffix: str) -> dict:
         "layers": layers,
         "secrets": secrets,
         "alarms": [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]],
+        "tables": tables,
+        "aliases": aliases,
     }
 
 
@@ -182,7 +219,7 @@ def test_functions_match(both_fleets):
     assert actual["functions"] == declared["functions"]
 
 
-@pytest.mark.parametrize("part", ["log_groups", "roles", "bucket", "secrets", "alarms"])
+@pytest.mark.parametrize("part", ["log_groups", "roles", "bucket", "secrets", "alarms", "tables", "aliases"])
 def test_supporting_resources_match(both_fleets, part):
     declared, actual = both_fleets
     assert actual[part] == declared[part]
@@ -221,6 +258,7 @@ def test_provisioning_twice_changes_nothing(aws, both_fleets):
     assert after == before
     assert len(aws.client("secretsmanager").list_secret_version_ids(SecretId="api-key-dev")["Versions"]) == 1
     assert len(aws.client("lambda").list_layer_versions(LayerName="shared-lib-dev")["LayerVersions"]) == 1
+    assert len(aws.client("lambda").list_versions_by_function(FunctionName="api-handler-dev")["Versions"]) == 2
 
 
 def test_a_synthetic_fleet_adds_functions_shaped_like_the_baseline(aws):
@@ -233,6 +271,13 @@ def test_a_synthetic_fleet_adds_functions_shaped_like_the_baseline(aws):
     assert (configuration["MemorySize"], configuration["Timeout"]) == (3008, 300)
     assert configuration["Role"].endswith("/synthetic-00059-role-scale")
     assert aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/synthetic-00059-scale")["logGroups"]
+
+
+def test_the_baseline_has_one_table_and_one_alias(both_fleets):
+    # Guards the comparisons above against two empty sides.
+    declared, actual = both_fleets
+    assert set(actual["tables"]) == {"data-table-dev"}
+    assert actual["aliases"] == {"api-handler-dev": {"alias": "live", "provisioned_concurrency": 150}}
 
 
 def test_of_type_helper_sees_every_function():

@@ -156,3 +156,90 @@ def test_a_fleet_sized_metric_query_answers_as_single_queries_do(aws):
              for q in queries}
     assert together == alone
     assert sum(together["bis"]) == sum(10 + hour for hour in range(1, 30))
+
+
+@pytest.fixture
+def aliased(aws, make_function):
+    """A function with version 1 behind the alias `live`."""
+    make_function("aliased")
+    lambda_ = aws.client("lambda")
+    version = lambda_.publish_version(FunctionName="aliased")["Version"]
+    lambda_.create_alias(FunctionName="aliased", Name="live", FunctionVersion=version)
+    return lambda_
+
+
+def test_provisioned_concurrency_is_allocated_on_an_alias(aliased):
+    put = aliased.put_provisioned_concurrency_config(FunctionName="aliased", Qualifier="live",
+                                                     ProvisionedConcurrentExecutions=20)
+    assert (put["Status"], put["RequestedProvisionedConcurrentExecutions"]) == ("IN_PROGRESS", 20)
+    got = aliased.get_provisioned_concurrency_config(FunctionName="aliased", Qualifier="live")
+    assert (got["Status"], got["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 20)
+    (listed,) = aliased.list_provisioned_concurrency_configs(FunctionName="aliased")["ProvisionedConcurrencyConfigs"]
+    assert listed["FunctionArn"].endswith(":function:aliased:live")
+    # Without a reservation of its own, the function takes it from the account's unreserved pool.
+    assert aliased.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 1000 - 20
+    aliased.delete_provisioned_concurrency_config(FunctionName="aliased", Qualifier="live")
+    with pytest.raises(aliased.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        aliased.get_provisioned_concurrency_config(FunctionName="aliased", Qualifier="live")
+
+
+@pytest.mark.parametrize("qualifier, requested, error", [
+    ("$LATEST", 5, "InvalidParameterValueException"),       # never on unpublished code
+    ("missing", 5, "ResourceNotFoundException"),            # the alias must exist
+    ("live", 901, "InvalidParameterValueException"),        # the unreserved pool keeps its floor of 100
+])
+def test_provisioned_concurrency_is_refused_where_aws_refuses_it(aliased, qualifier, requested, error):
+    with pytest.raises(ClientError) as raised:
+        aliased.put_provisioned_concurrency_config(FunctionName="aliased", Qualifier=qualifier,
+                                                   ProvisionedConcurrentExecutions=requested)
+    assert error_code(raised) == error
+
+
+def test_provisioned_concurrency_stays_within_the_functions_reservation(aliased):
+    aliased.put_function_concurrency(FunctionName="aliased", ReservedConcurrentExecutions=10)
+    with pytest.raises(aliased.exceptions.InvalidParameterValueException):
+        aliased.put_provisioned_concurrency_config(FunctionName="aliased", Qualifier="live",
+                                                   ProvisionedConcurrentExecutions=11)
+    aliased.put_provisioned_concurrency_config(FunctionName="aliased", Qualifier="live",
+                                               ProvisionedConcurrentExecutions=10)
+
+
+def _table(aws, mode="PROVISIONED"):
+    client = aws.client("dynamodb", config=Config(retries={"max_attempts": 1}))
+    throughput = {"ProvisionedThroughput": {"ReadCapacityUnits": 50, "WriteCapacityUnits": 50}} \
+        if mode == "PROVISIONED" else {}
+    client.create_table(TableName="switching", BillingMode=mode, **throughput,
+                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    return client
+
+
+def test_a_switch_to_on_demand_is_recorded_and_clears_the_capacity(aws):
+    client = _table(aws)
+    assert "LastUpdateToPayPerRequestDateTime" not in client.describe_table(TableName="switching")["Table"][
+        "BillingModeSummary"]
+    client.update_table(TableName="switching", BillingMode="PAY_PER_REQUEST")
+    table = client.describe_table(TableName="switching")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"].year >= 2025
+    assert (table["ProvisionedThroughput"]["ReadCapacityUnits"],
+            table["ProvisionedThroughput"]["WriteCapacityUnits"]) == (0, 0)
+
+
+def test_at_most_four_switches_to_on_demand_a_day(aws):
+    client = _table(aws)
+    for _ in range(4):
+        client.update_table(TableName="switching", BillingMode="PAY_PER_REQUEST")
+        client.update_table(TableName="switching", BillingMode="PROVISIONED",
+                            ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
+    with pytest.raises(client.exceptions.LimitExceededException):
+        client.update_table(TableName="switching", BillingMode="PAY_PER_REQUEST")
+
+
+def test_capacity_decreases_are_counted(aws):
+    client = _table(aws)
+    for read, write in ((60, 50), (10, 5)):  # a rise, then a decrease
+        client.update_table(TableName="switching",
+                            ProvisionedThroughput={"ReadCapacityUnits": read, "WriteCapacityUnits": write})
+    assert client.describe_table(TableName="switching")["Table"]["ProvisionedThroughput"][
+        "NumberOfDecreasesToday"] == 1

@@ -29,6 +29,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["versionId"] = f"v-{args.name}"
         if args.typ.startswith("aws:lambda/") or args.typ.startswith("aws:iam/"):
             state.setdefault("arn", f"arn:aws:mock:::{args.name}")
+        if args.typ == "aws:lambda/function:Function":
+            # As AWS answers: the number `publish` gave the new version, else $LATEST.
+            state["version"] = "1" if args.inputs.get("publish") else "$LATEST"
         return args.name, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):

@@ -96,12 +96,59 @@ def test_one_least_privilege_role_per_function(resources):
                                        "Action": "sts:AssumeRole"}]
         (policy,) = [p for p in policies.values() if p["role"] == role_name]
         statements = json.loads(policy["policy"])["Statement"]
-        assert statements == [{
+        expected = [{
             "Sid": "WriteOwnLogGroup",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/lambda/{name}:*",
         }]
+        if name == "batch-processor-dev":
+            # Exactly the table action its code performs, on that one table.
+            expected.append({"Sid": "UseDataTable", "Effect": "Allow", "Action": ["dynamodb:BatchWriteItem"],
+                             "Resource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/data-table-dev"})
+        assert statements == expected
+
+
+def test_the_data_table_is_over_provisioned_and_destroyable(resources):
+    (table,) = by_name(resources, "aws:dynamodb/table:Table").values()
+    assert table["name"] == "data-table-dev"
+    assert (table["hashKey"], table["rangeKey"]) == ("id", "timestamp")
+    assert {attribute["name"]: attribute["type"] for attribute in table["attributes"]} == {"id": "S", "timestamp": "S"}
+    assert table["billingMode"] == "PROVISIONED"
+    assert table["readCapacity"] == table["writeCapacity"] == 100
+    assert table["deletionProtectionEnabled"] is False
+
+
+def test_only_the_table_writer_knows_the_table(resources):
+    functions = by_name(resources, "aws:lambda/function:Function")
+    knows = {name for name, inputs in functions.items() if "TABLE_NAME" in inputs["environment"]["variables"]}
+    assert knows == {"batch-processor-dev"}
+    assert functions["batch-processor-dev"]["environment"]["variables"]["TABLE_NAME"] == "data-table-dev"
+    assert {inputs["environment"]["variables"]["METRICS_NAMESPACE"] for inputs in functions.values()} == {
+        "lambdaopt/pipeline"}
+
+
+def test_no_role_may_put_metric_data_outside_the_project_namespace(resources):
+    # Handlers publish business metrics as EMF log lines; a role that could call PutMetricData must be held
+    # to the project's namespace by condition.
+    for policy in by_name(resources, "aws:iam/rolePolicy:RolePolicy").values():
+        for statement in json.loads(policy["policy"])["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(action in ("cloudwatch:PutMetricData", "cloudwatch:*", "*") for action in actions):
+                condition = statement.get("Condition", {}).get("StringEquals", {})
+                assert condition.get("cloudwatch:namespace") == "lambdaopt/pipeline", policy
+
+
+def test_the_api_handler_is_served_through_a_live_alias_with_provisioned_concurrency(resources):
+    functions = by_name(resources, "aws:lambda/function:Function")
+    assert functions["api-handler-dev"]["publish"] is True
+    assert not any(inputs.get("publish") for name, inputs in functions.items() if name != "api-handler-dev")
+    (alias,) = by_name(resources, "aws:lambda/alias:Alias").values()
+    assert alias["name"] == "live" and alias["functionName"] == "api-handler-dev"
+    assert alias["functionVersion"] == "1"  # the version `publish` made, not $LATEST
+    (config,) = by_name(resources, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").values()
+    assert config["functionName"] == "api-handler-dev" and config["qualifier"] == "live"
+    assert config["provisionedConcurrentExecutions"] == 150
 
 
 def test_log_groups_keep_logs_forever_and_no_alarms_exist(resources):
@@ -143,8 +190,9 @@ def test_cost_tags_on_every_taggable_resource(resources):
     taggable = [r for r in resources if r.type in {
         "aws:lambda/function:Function", "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup",
         "aws:s3/bucket:Bucket", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:secretsmanager/secret:Secret",
+        "aws:dynamodb/table:Table",
     }]
-    assert len(taggable) == len(EXPECTED_FUNCTIONS) * 4 + 1 + 1 + 2
+    assert len(taggable) == len(EXPECTED_FUNCTIONS) * 4 + 1 + 1 + 2 + 1
     for resource in taggable:
         assert set(resource.inputs["tags"]) == COST_TAGS, resource.name
         assert resource.inputs["tags"]["Environment"] == "dev"
@@ -190,7 +238,7 @@ def test_endpoint_override_sends_every_service_to_the_emulator(resources):
     local = declare({"suffix": "dev", "endpoint": "http://127.0.0.1:5000", **SECRETS})
     (provider,) = of_type(local, "pulumi:providers:aws")
     (endpoints,) = json.loads(provider.inputs["endpoints"])
-    assert set(endpoints) == {"cloudwatchlogs", "iam", "lambda", "s3", "secretsmanager", "sts"}
+    assert set(endpoints) == {"cloudwatchlogs", "iam", "lambda", "s3", "secretsmanager", "sts", "dynamodb"}
     assert set(endpoints.values()) == {"http://127.0.0.1:5000"}
     assert provider.inputs["s3UsePathStyle"] == "true"
 
