@@ -18,7 +18,15 @@ from datetime import UTC, datetime, timedelta
 import boto3
 
 from tools.emulator import emulator_session, require_local_endpoint
-from tools.usage_model import FunctionConfig, Invocation, SimulatedUsage, load_profiles, simulate
+from tools.usage_model import (
+    AliasHour,
+    FunctionConfig,
+    Invocation,
+    SimulatedUsage,
+    alias_hours,
+    load_profiles,
+    simulate,
+)
 
 # CloudWatch and CloudWatch Logs limits per request.
 METRIC_DATA_PER_CALL = 1000
@@ -126,6 +134,56 @@ def _log_metric_data(usage: SimulatedUsage) -> list[dict]:
              "Value": size} for hour, size in sorted(hourly.items())]
 
 
+def _statistic_datum(name: str, dimensions: list[dict], timestamp: datetime, value: float, unit: str) -> dict:
+    """A gauge read once in the period: its maximum is the value."""
+    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Unit": unit,
+            "StatisticValues": {"SampleCount": 1, "Sum": value, "Minimum": value, "Maximum": value}}
+
+
+def alias_metric_data(function_name: str, alias: str, hours: tuple[AliasHour, ...]) -> list[dict]:
+    """What Lambda publishes per alias (dimensions FunctionName and Resource `function:alias`)."""
+    dimensions = [{"Name": "FunctionName", "Value": function_name},
+                  {"Name": "Resource", "Value": f"{function_name}:{alias}"}]
+    data = []
+    for hour in hours:
+        if not hour.invocations:
+            continue
+        data += [
+            _count_datum("Invocations", dimensions, hour.start, hour.invocations),
+            _count_datum("ProvisionedConcurrencyInvocations", dimensions, hour.start,
+                         hour.invocations - hour.spillover_invocations),
+            _count_datum("ProvisionedConcurrencySpilloverInvocations", dimensions, hour.start,
+                         hour.spillover_invocations),
+            _statistic_datum("ConcurrentExecutions", dimensions, hour.start, hour.peak_concurrency, "Count"),
+            _statistic_datum("ProvisionedConcurrentExecutions", dimensions, hour.start,
+                             hour.peak_provisioned_executions, "Count"),
+            _statistic_datum("ProvisionedConcurrencyUtilization", dimensions, hour.start, hour.max_utilization,
+                             "None"),
+            {"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": hour.start, "Unit": "Milliseconds",
+             "StatisticValues": {"SampleCount": hour.invocations, "Sum": hour.duration_sum_ms,
+                                 "Minimum": 0.0, "Maximum": hour.duration_sum_ms}},
+        ]
+    return data
+
+
+def provisioned_aliases(lambda_client, name: str) -> dict[str, int]:
+    """{alias: provisioned concurrency} of a function's aliases that have some."""
+    configs = lambda_client.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+    return {config["FunctionArn"].rsplit(":", 1)[-1]: config["RequestedProvisionedConcurrentExecutions"]
+            for config in configs}
+
+
+def _put_metric_data(cloudwatch, namespace: str, data: list[dict]) -> None:
+    for start in range(0, len(data), METRIC_DATA_PER_CALL):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + METRIC_DATA_PER_CALL])
+
+
+def write_alias_usage(session: boto3.Session, usage: SimulatedUsage, alias: str, provisioned: int) -> None:
+    """Put the metrics of the alias that serves `usage`'s traffic with `provisioned` concurrency."""
+    _put_metric_data(session.client("cloudwatch"), "AWS/Lambda",
+                     alias_metric_data(usage.function_name, alias, alias_hours(usage, provisioned)))
+
+
 def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
     """Put one function's simulated history into its metrics and log group."""
     logs, cloudwatch = session.client("logs"), session.client("cloudwatch")
@@ -141,8 +199,7 @@ def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
             streams.add(stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage))):
-        for start in range(0, len(data), METRIC_DATA_PER_CALL):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + METRIC_DATA_PER_CALL])
+        _put_metric_data(cloudwatch, namespace, data)
 
 
 def current_config(lambda_client, name: str) -> FunctionConfig:
@@ -178,6 +235,9 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
         usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed,
                          traffic_scale=traffic_scale)
         write_usage(session, usage)
+        # A function with provisioned concurrency takes its traffic through that alias.
+        for alias, provisioned in provisioned_aliases(lambda_, name).items():
+            write_alias_usage(session, usage, alias, provisioned)
         results[name] = usage
     return results
 

@@ -113,6 +113,41 @@ class SimulatedUsage:
         return bool(self.out_of_memory or self.timeouts or self.throttles)
 
 
+@dataclass(frozen=True)
+class AliasHour:
+    """One hour of an alias with provisioned concurrency, as Lambda's metrics for the alias report it."""
+
+    start: datetime
+    invocations: int
+    spillover_invocations: int
+    peak_concurrency: int
+    peak_provisioned_executions: int
+    max_utilization: float
+    duration_sum_ms: float
+
+
+def alias_hours(usage: SimulatedUsage, provisioned: int) -> tuple[AliasHour, ...]:
+    """The hours of `usage` served through an alias with `provisioned` concurrency: requests run on the
+    provisioned environments up to their number and spill over to on-demand concurrency beyond it; the share
+    that spills is the share of the hour's peak above the allocation (as throttles are modelled above)."""
+    hours = []
+    for hour in usage.hours:
+        spillover = 0
+        if provisioned and hour.peak_concurrency > provisioned:
+            spillover = round(hour.invocations * (1 - provisioned / hour.peak_concurrency))
+        used = min(hour.peak_concurrency, provisioned)
+        hours.append(AliasHour(
+            start=hour.start,
+            invocations=hour.invocations,
+            spillover_invocations=spillover if provisioned else hour.invocations,
+            peak_concurrency=hour.peak_concurrency,
+            peak_provisioned_executions=used,
+            max_utilization=round(used / provisioned, 4) if provisioned else 0.0,
+            duration_sum_ms=hour.duration_sum_ms,
+        ))
+    return tuple(hours)
+
+
 def load_profiles(path: Path = PROFILES_FILE) -> tuple[dict[str, UsageProfile], dict[str, str]]:
     """The profiles by name, and which profile each fleet function (name without suffix) follows."""
     document = yaml.safe_load(path.read_text())

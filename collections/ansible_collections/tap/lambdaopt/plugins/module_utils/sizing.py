@@ -112,7 +112,8 @@ def _round_up(value: float, step: int) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def _refuse_or_accept(policy: Policy, field_name: str, before, requested, after, reason: str, risk: str) -> Decision:
+def refuse_or_accept(policy, field_name: str, before, requested, after, reason: str, risk: str) -> Decision:
+    """Refuse a change that breaks a guard, or make it when `policy.allow_unsafe` says so, saying which."""
     if policy.allow_unsafe:
         return Decision(field_name, before, requested, after, f"{reason} (allowed by allow_unsafe)", risk=risk)
     return Decision(field_name, before, requested, before, reason, risk=risk, refused=True)
@@ -135,7 +136,7 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
     if shortfall:
         if requested == AUTO:
             return Decision("memory_size", current_mb, requested, current_mb, shortfall, risk=shortfall, refused=True)
-        return _refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
+        return refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
                                  f"cannot check {requested} MB against usage", shortfall)
 
     floor = math.ceil(evidence.max_memory_used_mb * policy.memory_headroom)
@@ -149,7 +150,7 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
             target = max(target, min(current_mb, math.ceil(FULL_VCPU_MEMORY_MB / policy.max_slowdown)))
         return _auto_decision("memory_size", current_mb, min(target, MEMORY_LIMITS_MB[1]), evidence_text)
     if requested < floor:
-        return _refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
+        return refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
                                  f"{requested} MB is below {evidence_text}", "out of memory")
     return Decision("memory_size", current_mb, requested, requested, f"{requested} MB covers {evidence_text}")
 
@@ -171,7 +172,7 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
     if shortfall:
         if requested == AUTO:
             return Decision("timeout", current_s, requested, current_s, shortfall, risk=shortfall, refused=True)
-        return _refuse_or_accept(policy, "timeout", current_s, requested, requested,
+        return refuse_or_accept(policy, "timeout", current_s, requested, requested,
                                  f"cannot check {requested} s against usage", shortfall)
 
     _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
@@ -182,7 +183,7 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
         evidence_text += f", {projected_ms:.0f} ms if CPU-bound at {memory_mb} MB"
     evidence_text += f" x headroom {policy.timeout_headroom:g} = {floor} s"
     if observed >= current_s * 1000 * 0.99 and (requested == AUTO or requested < current_s):
-        return _refuse_or_accept(policy, "timeout", current_s, requested, current_s if requested == AUTO else requested,
+        return refuse_or_accept(policy, "timeout", current_s, requested, current_s if requested == AUTO else requested,
                                  f"the function already runs into its {current_s} s timeout",
                                  "timeout: durations are cut off, the real need is unknown")
     if requested == AUTO:
@@ -194,7 +195,7 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
                             f"{evidence_text} exceeds the {TIMEOUT_LIMITS_S[1]} s limit", risk="timeout", refused=True)
         return _auto_decision("timeout", current_s, target, evidence_text)
     if requested < floor:
-        return _refuse_or_accept(policy, "timeout", current_s, requested, requested,
+        return refuse_or_accept(policy, "timeout", current_s, requested, requested,
                                  f"{requested} s is below {evidence_text}", "timeout")
     return Decision("timeout", current_s, requested, requested, f"{requested} s covers {evidence_text}")
 
@@ -230,10 +231,10 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
     else:
         target = requested
         if shortfall:
-            decision = _refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
+            decision = refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
                                          f"cannot check {target} against usage", shortfall)
         elif target < peak:
-            decision = _refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
+            decision = refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
                                          f"{target} is below the {peak_text}", "throttling")
         else:
             decision = Decision("reserved_concurrency", current, requested, target, f"{target} covers the {peak_text}")
@@ -278,7 +279,7 @@ def _check_memory_against_reservation(memory: Decision, reserved: int, evidence:
     peak = projected_peak(evidence, memory.after)
     if peak is None or peak <= reserved:
         return memory
-    return _refuse_or_accept(
+    return refuse_or_accept(
         policy, "memory_size", memory.before, memory.requested, memory.after,
         f"at {memory.after} MB the observed peak concurrency {evidence.peak_concurrency} could grow to {peak} "
         f"(CPU-bound), above the {reserved} reserved",
@@ -295,7 +296,7 @@ def _check_memory_against_timeout(memory: Decision, timeout_s: int, evidence: Ev
     projected_s = observed * worst * policy.timeout_headroom / 1000
     if projected_s <= timeout_s:
         return memory
-    return _refuse_or_accept(
+    return refuse_or_accept(
         policy, "memory_size", memory.before, memory.requested, memory.after,
         f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {observed * worst:.0f} ms "
         f"(CPU-bound), which with headroom {policy.timeout_headroom:g} exceeds the {timeout_s} s timeout",

@@ -55,10 +55,25 @@ def _query(query_id: str, function_name: str, metric: str, statistic: str, perio
     }
 
 
-def _combine(statistic: str, values: list):
+def combine(statistic: str, values: list):
+    """Daily points of the window as one figure: the largest of maxima, the sum of sums."""
     if not values:
         return None
     return max(values) if statistic == "Maximum" else sum(values)
+
+
+def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime) -> tuple[dict, int]:
+    """({query id: every value of every period}, GetMetricData calls made), in calls of up to 500 queries."""
+    collected: dict = {}
+    calls = 0
+    paginator = cloudwatch.get_paginator("get_metric_data")
+    for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
+        batch = queries[offset:offset + MAX_QUERIES_PER_CALL]
+        for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
+            calls += 1
+            for result in page["MetricDataResults"]:
+                collected.setdefault(result["Id"], []).extend(result.get("Values", []))
+    return collected, calls
 
 
 def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime) -> tuple[dict, int]:
@@ -70,19 +85,10 @@ def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime) -> tu
             query_id = f"f{index}m{position}"
             queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS, namespace))
             keys[query_id] = (name, key, statistic)
+    collected, calls = run_metric_queries(cloudwatch, queries, start, end)
     values: dict = {name: {} for name in names}
-    calls = 0
-    paginator = cloudwatch.get_paginator("get_metric_data")
-    for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
-        batch = queries[offset:offset + MAX_QUERIES_PER_CALL]
-        collected: dict = {}
-        for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
-            calls += 1
-            for result in page["MetricDataResults"]:
-                collected.setdefault(result["Id"], []).extend(result.get("Values", []))
-        for query in batch:
-            name, key, statistic = keys[query["Id"]]
-            values[name][key] = _combine(statistic, collected.get(query["Id"], []))
+    for query_id, (name, key, statistic) in keys.items():
+        values[name][key] = combine(statistic, collected.get(query_id, []))
     return values, calls
 
 

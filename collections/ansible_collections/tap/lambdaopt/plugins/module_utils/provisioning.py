@@ -1,0 +1,150 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Provisioned concurrency decisions: policy + an alias's allocation + how much of it was used -> what to set.
+
+Pure functions over plain data, no AWS. Provisioned concurrency is billed for every second it is allocated,
+used or not, so an idle allocation is lowered to the observed peak use times headroom; spillover (requests
+served by on-demand concurrency because the allocation was full) shows it is too small.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO, Decision, refuse_or_accept
+
+FIELD = "provisioned_concurrency"
+SPILLOVER_RISK = "spillover: requests beyond the allocation get on-demand environments and their cold starts"
+
+
+@dataclass(frozen=True)
+class ProvisioningPolicy:
+    headroom: float = 1.2
+    min_invocations: int = 50
+    # Spillover above this share of the alias's invocations means the allocation is too small.
+    spillover_threshold: float = 0.01
+    raise_on_spillover: bool = False
+    unreserved_floor: int = 100
+    allow_unsafe: bool = False
+
+
+@dataclass(frozen=True)
+class AliasEvidence:
+    """What an alias did in the lookback window."""
+
+    invocations: int
+    spillover_invocations: int = 0
+    peak_provisioned_executions: int | None = None  # ProvisionedConcurrentExecutions, maximum
+    peak_concurrency: int | None = None  # ConcurrentExecutions of the alias, maximum: spillover included
+
+    @property
+    def spillover_share(self) -> float:
+        return self.spillover_invocations / self.invocations if self.invocations else 0.0
+
+
+@dataclass
+class Headroom:
+    """Where more provisioned concurrency can come from: the function's own reservation when it has one
+    (what its other aliases and versions do not already hold), else the account's unreserved pool, which
+    must keep its floor. Raises planned so far are taken out as they are decided."""
+
+    reserved: int | None
+    provisioned_elsewhere: int
+    unreserved: int
+    floor: int
+
+    def refusal(self, increase: int, target: int) -> str | None:
+        if self.reserved is not None:
+            if self.provisioned_elsewhere + target > self.reserved:
+                return (f"{target} with the {self.provisioned_elsewhere} provisioned on its other aliases exceeds "
+                        f"the function's reserved concurrency of {self.reserved}")
+            return None
+        if self.unreserved - increase < self.floor:
+            return (f"adding {increase} would leave {self.unreserved - increase} unreserved in the account, below "
+                    f"its floor of {self.floor}")
+        return None
+
+    def take(self, increase: int) -> None:
+        if self.reserved is None:
+            self.unreserved -= increase
+
+
+def _needed(evidence: AliasEvidence, policy: ProvisioningPolicy) -> tuple[int, str]:
+    peak = evidence.peak_provisioned_executions or 0
+    needed = max(1, math.ceil(peak * policy.headroom))
+    return needed, f"observed peak use {peak} x headroom {policy.headroom:g} = {needed}"
+
+
+def _raise_for_spillover(evidence: AliasEvidence, policy: ProvisioningPolicy) -> tuple[int, str]:
+    """What covers the alias's whole observed demand: its peak concurrency, spillover included. Computed from
+    demand alone, so that a run after the raise, whose window still holds the spillover, does not raise again."""
+    demand = max(evidence.peak_concurrency or 0, evidence.peak_provisioned_executions or 0)
+    target = max(1, math.ceil(demand * policy.headroom))
+    return target, (f"{evidence.spillover_share:.1%} of {evidence.invocations} invocations spilled over to on-demand "
+                    f"concurrency; observed peak concurrency {demand} x headroom {policy.headroom:g} = {target}")
+
+
+def plan_provisioned_concurrency(current: int, requested, evidence: AliasEvidence, headroom: Headroom,
+                                 policy: ProvisioningPolicy) -> Decision:
+    """The decision for one alias. `requested`: 'auto' or a number (0 removes the allocation)."""
+    shortfall = None
+    if evidence.invocations < policy.min_invocations:
+        shortfall = (f"insufficient data: {evidence.invocations} invocations of the alias in the window, "
+                     f"{policy.min_invocations} needed")
+    elif evidence.peak_provisioned_executions is None:
+        shortfall = "insufficient data: no ProvisionedConcurrentExecutions in the window"
+
+    saturated = shortfall is None and evidence.spillover_share > policy.spillover_threshold
+    risk = None
+    if requested == AUTO:
+        if shortfall:
+            return Decision(FIELD, current, requested, current, shortfall, risk=shortfall, refused=True)
+        if saturated:
+            target, reason = _raise_for_spillover(evidence, policy)
+            if target <= current:
+                return Decision(FIELD, current, requested, current, f"already covers the spillover: {reason}")
+            if not policy.raise_on_spillover:
+                return Decision(FIELD, current, requested, current,
+                                f"too small: {reason}; raise it with raise_on_spillover", risk=SPILLOVER_RISK,
+                                refused=True)
+        else:
+            target, reason = _needed(evidence, policy)
+            if target >= current:
+                return Decision(FIELD, current, requested, current, f"already right-sized: {reason}")
+            reason = f"idle: {reason}"
+    elif requested == 0:
+        return Decision(FIELD, current, requested, 0, "removed as the task asks: every request is served by "
+                        "on-demand concurrency", risk="cold starts" if current else None)
+    else:
+        target = requested
+        if shortfall:
+            decision = refuse_or_accept(policy, FIELD, current, requested, target,
+                                        f"cannot check {target} against usage", shortfall)
+            if decision.refused:
+                return decision
+            reason, risk = decision.reason, decision.risk
+        else:
+            needed, needed_reason = _needed(evidence, policy)
+            if target < needed:
+                decision = refuse_or_accept(policy, FIELD, current, requested, target,
+                                            f"{target} is below the {needed_reason}", SPILLOVER_RISK)
+                if decision.refused:
+                    return decision
+                reason, risk = decision.reason, decision.risk
+            else:
+                reason = f"{target} covers the {needed_reason}"
+    if target > current:
+        # AWS itself refuses these, so allow_unsafe cannot override them.
+        refusal = headroom.refusal(target - current, target)
+        if refusal:
+            return Decision(FIELD, current, requested, current, refusal, risk="not enough concurrency to allocate",
+                            refused=True)
+        headroom.take(target - current)
+    return Decision(FIELD, current, requested, target, reason, risk=risk)
+
+
+def recommend(current: int, evidence: AliasEvidence, policy: ProvisioningPolicy) -> Decision:
+    """What 'auto' would set if raising on spillover were allowed and concurrency were no object."""
+    unlimited = Headroom(reserved=None, provisioned_elsewhere=0, unreserved=math.inf, floor=0)
+    return plan_provisioned_concurrency(current, AUTO, evidence, unlimited,
+                                        ProvisioningPolicy(**{**policy.__dict__, "raise_on_spillover": True}))

@@ -1,0 +1,426 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: lambda_provisioned_concurrency
+short_description: Right-size the provisioned concurrency of a fleet's Lambda aliases from their real use
+version_added: 0.2.0
+description:
+  - Finds every alias and version of the selected functions that has provisioned concurrency, measures how much
+    of it was used over the lookback window (C(ProvisionedConcurrentExecutions) and
+    C(ProvisionedConcurrencyUtilization), maximum) and how many requests spilled over to on-demand concurrency
+    (C(ProvisionedConcurrencySpilloverInvocations)), and sets the allocation in one task for the whole fleet.
+  - C(auto) lowers an idle allocation to the observed peak use times O(headroom), never below it and never
+    below 1, so it never removes provisioned concurrency. When more than O(spillover_threshold) of the alias's
+    invocations spilled over, the allocation is too small; C(auto) then raises it to the observed peak
+    concurrency times O(headroom) if O(raise_on_spillover) is set, and otherwise reports it as refused.
+  - An explicit number passes the same guard (never below peak use times headroom) unless O(allow_unsafe) is
+    set. C(0) removes the allocation, the only way this module removes one.
+  - A raise needs concurrency to allocate - within the function's reserved concurrency when it has one, else
+    from the account's unreserved pool, which keeps O(unreserved_floor). AWS refuses anything else, so
+    O(allow_unsafe) does not override it.
+  - Aliases with fewer than O(min_invocations) invocations in the window get no automatic change.
+  - Each change is one C(PutProvisionedConcurrencyConfig) (or C(DeleteProvisionedConcurrencyConfig)) within a
+    client-side rate limit, then waits until the allocation is C(READY). One alias failing does not stop the
+    others; the task fails at the end and names it.
+  - Every entry carries the C(recommendation) of C(auto), also when O(provisioned_concurrency) is not given and
+    nothing is changed. In check mode nothing is changed and the plan is returned, with a diff under C(--diff).
+options:
+  provisioned_concurrency:
+    description: Provisioned concurrency for each alias (0 removes it), or C(auto). Nothing is changed when omitted.
+    type: str
+  aliases:
+    description: Only these aliases (or version numbers). By default every one that has provisioned concurrency.
+    type: list
+    elements: str
+  headroom:
+    description: The allocation is kept at least this multiple of the observed peak use.
+    type: float
+    default: 1.2
+  spillover_threshold:
+    description: Share of the alias's invocations (0 to 1) that may spill over before the allocation is too small.
+    type: float
+    default: 0.01
+  raise_on_spillover:
+    description: Let C(auto) raise an allocation that is too small, instead of reporting it.
+    type: bool
+    default: false
+  lookback_days:
+    description: Window of usage to decide from.
+    type: int
+    default: 14
+  min_invocations:
+    description: Fewer invocations of the alias than this in the window is too little data for any change.
+    type: int
+    default: 50
+  unreserved_floor:
+    description: Unreserved concurrency the account must keep (AWS requires 100; lower on small accounts).
+    type: int
+    default: 100
+  allow_unsafe:
+    description: Apply explicit values even below the observed peak use or without the data to check them.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for each changed allocation to become C(READY).
+    type: int
+    default: 900
+extends_documentation_fragment:
+  - tap.lambdaopt.fleet
+  - tap.lambdaopt.updates
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - tap.lambdaopt maintainers
+"""
+
+EXAMPLES = r"""
+- name: Lower idle provisioned concurrency across the dev fleet
+  tap.lambdaopt.lambda_provisioned_concurrency:
+    suffix: dev
+    provisioned_concurrency: auto
+
+- name: Also raise allocations that requests spill over from
+  tap.lambdaopt.lambda_provisioned_concurrency:
+    suffix: prod
+    provisioned_concurrency: auto
+    raise_on_spillover: true
+
+- name: Only report what auto would do
+  tap.lambdaopt.lambda_provisioned_concurrency:
+    suffix: prod
+  register: provisioned
+
+- name: Remove the allocation of one alias
+  tap.lambdaopt.lambda_provisioned_concurrency:
+    functions: [api-handler-dev]
+    aliases: [live]
+    provisioned_concurrency: 0
+"""
+
+RETURN = r"""
+aliases:
+  description: One entry per alias or version with provisioned concurrency, sorted by function and qualifier.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    function_name:
+      description: The function's name.
+      type: str
+      sample: api-handler-dev
+    qualifier:
+      description: The alias name or version number.
+      type: str
+      sample: live
+    function_arn:
+      description: The qualified ARN of the alias or version.
+      type: str
+      sample: arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev:live
+    status:
+      description: C(changed), C(unchanged), C(planned) (check mode) or C(failed).
+      type: str
+      sample: changed
+    before:
+      description: The allocation before the task.
+      type: dict
+      sample: {"provisioned_concurrency": 150}
+    after:
+      description: The allocation after the task (planned in check mode); 0 when removed.
+      type: dict
+      sample: {"provisioned_concurrency": 102}
+    allocation_status:
+      description: C(READY), C(IN_PROGRESS) or C(FAILED) as Lambda last reported it.
+      type: str
+      sample: READY
+    memory_size:
+      description: Memory of the version the alias serves, in MB, which the allocation is billed at.
+      type: int
+      sample: 3008
+    architecture:
+      description: Architecture of that version.
+      type: str
+      sample: x86_64
+    usage:
+      description: What the alias did in the window.
+      type: dict
+      sample: {"window": {"start": "2026-11-10T04:00:00+00:00", "end": "2026-11-24T04:00:00+00:00", "days": 14},
+               "invocations": 7011, "spillover_invocations": 0, "peak_provisioned_executions": 85,
+               "max_utilization": 0.5667, "peak_concurrency": 85, "avg_duration_ms": 380.5,
+               "source": "AWS/Lambda metrics of the alias (GetMetricData)"}
+    recommendation:
+      description: What C(auto) would set, and why, whatever the task asked.
+      type: dict
+      sample: {"provisioned_concurrency": 102, "reason": "idle: observed peak use 85 x headroom 1.2 = 102"}
+    changes:
+      description: The change made (or planned), with its reason.
+      type: list
+      elements: dict
+      sample: [{"field": "provisioned_concurrency", "before": 150, "after": 102, "requested": "auto",
+                "reason": "idle: observed peak use 85 x headroom 1.2 = 102", "risk": null}]
+    refused:
+      description: The requested change not made, with the reason and the risk it would have run.
+      type: list
+      elements: dict
+      sample: []
+    error:
+      description: Why the alias failed, when it did.
+      type: str
+      returned: when status is failed
+failed_aliases:
+  description: C(function:qualifier) of every alias that could not be changed, and functions that were not found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+summary:
+  description: How many aliases were changed, unchanged, refused something, or failed.
+  returned: always
+  type: dict
+  sample: {"aliases": 1, "changed": 1, "unchanged": 0, "with_refusals": 0, "failed": 0}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alias_usage, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    BOTOCORE_RETRIES,
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_ONE_OF,
+    UPDATE_ARGUMENT_SPEC,
+    aws_client,
+    fleet_selection_errors,
+    update_option_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import (
+    allocations,
+    apply_allocation,
+    version_settings,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioning import (
+    AUTO,
+    AliasEvidence,
+    Headroom,
+    ProvisioningPolicy,
+    plan_provisioned_concurrency,
+    recommend,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+
+def parse_request(raw) -> tuple[object, list]:
+    if raw is None or str(raw).strip().lower() == AUTO:
+        return (None if raw is None else AUTO), []
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        return None, [f"provisioned_concurrency must be 'auto' or a whole number, got {raw!r}"]
+    if value < 0:
+        return None, [f"provisioned_concurrency must be 0 or more, got {value}"]
+    return value, []
+
+
+def option_errors(params: dict) -> list:
+    errors = fleet_selection_errors(params) + update_option_errors(params)
+    if params["headroom"] < 1:
+        errors.append(f"headroom must be at least 1, got {params['headroom']:g}")
+    if not 0 <= params["spillover_threshold"] <= 1:
+        errors.append(f"spillover_threshold must be between 0 and 1, got {params['spillover_threshold']:g}")
+    if not 1 <= params["lookback_days"] <= 455:
+        errors.append("lookback_days must be between 1 and 455")
+    for name in ("min_invocations", "unreserved_floor"):
+        if params[name] < 0:
+            errors.append(f"{name} must be 0 or more, got {params[name]}")
+    if params["wait_timeout"] < 1:
+        errors.append("wait_timeout must be at least 1 second")
+    return errors
+
+
+class ProvisionedConcurrency:
+    def __init__(self, module: AnsibleAWSModule, requested):
+        self.module = module
+        self.params = module.params
+        self.requested = requested
+        self.lambda_client = aws_client(module, "lambda")
+        self.limiter = RateLimiter(self.params["requests_per_second"])
+        self.policy = ProvisioningPolicy(
+            headroom=self.params["headroom"],
+            min_invocations=self.params["min_invocations"],
+            spillover_threshold=self.params["spillover_threshold"],
+            raise_on_spillover=self.params["raise_on_spillover"],
+            unreserved_floor=self.params["unreserved_floor"],
+            allow_unsafe=self.params["allow_unsafe"],
+        )
+
+    def found(self) -> tuple[list, list]:
+        """(entries for every allocation of the selected functions, names not found)."""
+        functions, missing = discover(self.lambda_client, self.params)
+        reserved = {function["function_name"]: function["configuration"]["reserved_concurrency"]
+                    for function in functions}
+        listed = run_bounded(lambda name: allocations(self.lambda_client, self.limiter, name), sorted(reserved),
+                             self.params["max_workers"])
+        wanted = set(self.params["aliases"] or [])
+        entries = []
+        for name, (configs, error) in sorted(listed.items()):
+            if error is not None:
+                raise error
+            for config in configs:
+                if wanted and config["qualifier"] not in wanted:
+                    continue
+                entries.append({"function_name": name, "reserved": reserved[name], "configs": configs, **config})
+        settings = run_bounded(lambda key: version_settings(self.lambda_client, self.limiter, *key),
+                               [_key(entry) for entry in entries], self.params["max_workers"])
+        for entry in entries:
+            result, error = settings[_key(entry)]
+            if error is not None:
+                raise error
+            entry.update(result)
+        return entries, missing
+
+    def measure(self, entries: list) -> None:
+        start, end = usage.window(self.params["lookback_days"])
+        figures = alias_usage.fetch_alias_metrics(aws_client(self.module, "cloudwatch"),
+                                                  [(entry["function_name"], entry["qualifier"]) for entry in entries],
+                                                  start, end)
+        window = {"start": start.isoformat(), "end": end.isoformat(), "days": self.params["lookback_days"]}
+        for entry in entries:
+            entry["usage"] = alias_usage.usage_of(figures[(entry["function_name"], entry["qualifier"])], window)
+
+    def unreserved_pool(self) -> tuple[int, int]:
+        if self.requested is None:
+            return 0, 0
+        limits = self.lambda_client.get_account_settings()["AccountLimit"]
+        return limits["UnreservedConcurrentExecutions"], min(self.params["unreserved_floor"],
+                                                              limits["ConcurrentExecutions"])
+
+    def plan(self, entries: list) -> list:
+        unreserved, floor = self.unreserved_pool()
+        results = []
+        for entry in entries:
+            current = entry["requested"]
+            evidence = AliasEvidence(
+                invocations=entry["usage"]["invocations"],
+                spillover_invocations=entry["usage"]["spillover_invocations"],
+                peak_provisioned_executions=entry["usage"]["peak_provisioned_executions"],
+                peak_concurrency=entry["usage"]["peak_concurrency"],
+            )
+            recommendation = recommend(current, evidence, self.policy)
+            result = {
+                "function_name": entry["function_name"],
+                "qualifier": entry["qualifier"],
+                "function_arn": entry["function_arn"],
+                "before": {"provisioned_concurrency": current},
+                "after": {"provisioned_concurrency": current},
+                "allocation_status": entry["status"],
+                "memory_size": entry["memory_size"],
+                "architecture": entry["architecture"],
+                "usage": entry["usage"],
+                "recommendation": {"provisioned_concurrency": recommendation.after, "reason": recommendation.reason},
+                "changes": [],
+                "refused": [],
+                "status": "unchanged",
+            }
+            if self.requested is not None:
+                elsewhere = sum(config["requested"] for config in entry["configs"]
+                                if config["qualifier"] != entry["qualifier"])
+                headroom = Headroom(entry["reserved"], elsewhere, unreserved, floor)
+                decision = plan_provisioned_concurrency(current, self.requested, evidence, headroom, self.policy)
+                unreserved = headroom.unreserved
+                if decision.refused:
+                    result["refused"].append(decision.as_dict())
+                elif decision.changed:
+                    result["changes"].append(decision.as_dict())
+                    result["after"] = {"provisioned_concurrency": decision.after}
+                    result["status"] = "planned"
+            results.append(result)
+        return results
+
+    def apply(self, results: list) -> None:
+        pending = {_key(result): result for result in results if result["status"] == "planned"}
+        waiter_client = self.module.client("lambda", config=BOTOCORE_RETRIES)
+        outcomes = run_bounded(
+            lambda key: apply_allocation(self.lambda_client, waiter_client, self.limiter, *key,
+                                         pending[key]["after"]["provisioned_concurrency"], self.params["wait_timeout"]),
+            sorted(pending), self.params["max_workers"])
+        for key, result in pending.items():
+            status, error = outcomes[key]
+            if error is not None:
+                result.update(status="failed", error=str(error), after=dict(result["before"]))
+            else:
+                result.update(status="changed", allocation_status=status)
+
+    def run(self) -> dict:
+        entries, missing = self.found()
+        self.measure(entries)
+        results = self.plan(entries)
+        if not self.module.check_mode:
+            self.apply(results)
+        acted = [result for result in results if result["status"] in ("planned", "changed")]
+        failed = [f"{result['function_name']}:{result['qualifier']}" for result in results
+                  if result["status"] == "failed"] + missing
+        outcome = {
+            "changed": bool(acted),
+            "aliases": results,
+            "failed_aliases": failed,
+            "summary": {
+                "aliases": len(results),
+                "changed": len(acted),
+                "unchanged": sum(1 for result in results if result["status"] == "unchanged"),
+                "with_refusals": sum(1 for result in results if result["refused"]),
+                "failed": len(failed),
+            },
+        }
+        if self.module._diff:
+            outcome["diff"] = {
+                "before": {f"{r['function_name']}:{r['qualifier']}": r["before"] for r in acted},
+                "after": {f"{r['function_name']}:{r['qualifier']}": r["after"] for r in acted},
+            }
+        if not results and not missing:
+            self.module.warn("no provisioned concurrency found on the selected functions; nothing to do")
+        return outcome
+
+
+def _key(entry: dict) -> tuple:
+    return entry["function_name"], entry["qualifier"]
+
+
+def main():
+    argument_spec = dict(
+        provisioned_concurrency=dict(type="str"),
+        aliases=dict(type="list", elements="str"),
+        headroom=dict(type="float", default=1.2),
+        spillover_threshold=dict(type="float", default=0.01),
+        raise_on_spillover=dict(type="bool", default=False),
+        lookback_days=dict(type="int", default=14),
+        min_invocations=dict(type="int", default=50),
+        unreserved_floor=dict(type="int", default=100),
+        allow_unsafe=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=900),
+        **FLEET_ARGUMENT_SPEC,
+        **UPDATE_ARGUMENT_SPEC,
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+                              supports_check_mode=True)
+    requested, errors = parse_request(module.params["provisioned_concurrency"])
+    errors += option_errors(module.params)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    try:
+        result = ProvisionedConcurrency(module, requested).run()
+    except (BotoCoreError, ClientError) as error:
+        module.fail_json_aws(error, msg="Could not right-size provisioned concurrency")
+    if result["failed_aliases"]:
+        module.fail_json(msg=f"could not change provisioned concurrency of: {', '.join(result['failed_aliases'])}",
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
