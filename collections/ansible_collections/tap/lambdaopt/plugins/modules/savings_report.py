@@ -15,6 +15,9 @@ description:
     (duration scales with the CPU share), with an expected value in between (O(cpu_bound_share)).
   - Log costs are ingestion, and storage under the old and the new retention, including how a never-expiring
     group grows.
+  - Provisioned concurrency is priced per alias at the memory of the version it serves, billed every second it is
+    allocated, less what the requests it serves save at its lower duration rate. DynamoDB tables are priced by the
+    capacity-hour when provisioned and by the request units they consumed when on demand.
   - What the hardening adds is subtracted - alarms per alarm metric, X-Ray traces at the sampled rate, Secrets
     Manager secrets and their reads, dead-letter queue requests - so the net figure is what is claimed.
     Alarms the run deletes count as savings.
@@ -50,6 +53,12 @@ options:
     type: dict
   secrets:
     description: The registered result of M(tap.lambdaopt.lambda_secrets).
+    type: dict
+  provisioned_concurrency:
+    description: The registered result of M(tap.lambdaopt.lambda_provisioned_concurrency).
+    type: dict
+  tables:
+    description: The registered result of M(tap.lambdaopt.dynamodb_capacity).
     type: dict
   dest:
     description:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -23,6 +23,16 @@ REQUIRED = (
     ("secrets_manager", "per_secret_month"),
     ("secrets_manager", "per_10k_api_calls"),
     ("sqs", "per_million_requests"),
+)
+
+
+# Prices only some runs need: a table without them still prices everything else, and the lines that would need
+# them are reported as unknown.
+OPTIONAL = (
+    ("dynamodb", "read_capacity_unit_hour"),
+    ("dynamodb", "write_capacity_unit_hour"),
+    ("dynamodb", "per_million_read_request_units"),
+    ("dynamodb", "per_million_write_request_units"),
 )
 
 
@@ -50,6 +60,9 @@ class Prices:
     secret_month: Decimal
     secret_api_call: Decimal
     sqs_request: Decimal
+    provisioned_concurrency_gb_second: dict = field(default_factory=dict)
+    provisioned_duration_gb_second: dict = field(default_factory=dict)
+    dynamodb: dict = field(default_factory=dict)  # per unit-hour and per request unit; empty when not listed
 
     @property
     def is_fallback(self) -> bool:
@@ -124,6 +137,16 @@ def resolve(table: dict, path: str | Path, fleet_region: str, fallback_region: s
             raise PriceTableError(f"{where} is missing") from None
 
     amounts = {(section, key): price(section, key) for section, key in REQUIRED}
+    optional = {(section, key): price(section, key) for section, key in OPTIONAL
+                if key in (entry.get(section) or {})}
+
+    def per_architecture(key: str) -> dict:
+        listed = (entry.get("lambda") or {}).get(key) or {}
+        if not isinstance(listed, dict):
+            raise PriceTableError(f"{path}: regions.{region}.lambda.{key} must map architectures to prices")
+        return {architecture: _amount(value, f"{path}: regions.{region}.lambda.{key}.{architecture}")
+                for architecture, value in listed.items()}
+
     compute = (entry.get("lambda") or {}).get("gb_second")
     if not isinstance(compute, dict) or not compute:
         raise PriceTableError(f"{path}: regions.{region}.lambda.gb_second must map architectures to prices")
@@ -145,6 +168,15 @@ def resolve(table: dict, path: str | Path, fleet_region: str, fallback_region: s
         secret_month=amounts["secrets_manager", "per_secret_month"],
         secret_api_call=amounts["secrets_manager", "per_10k_api_calls"] / Decimal(10_000),
         sqs_request=amounts["sqs", "per_million_requests"] / MILLION,
+        provisioned_concurrency_gb_second=per_architecture("provisioned_concurrency_gb_second"),
+        provisioned_duration_gb_second=per_architecture("provisioned_duration_gb_second"),
+        dynamodb={
+            **{name: optional["dynamodb", name] for name in ("read_capacity_unit_hour", "write_capacity_unit_hour")
+               if ("dynamodb", name) in optional},
+            **{name.replace("per_million_", ""): optional["dynamodb", name] / MILLION
+               for name in ("per_million_read_request_units", "per_million_write_request_units")
+               if ("dynamodb", name) in optional},
+        },
     )
 
 

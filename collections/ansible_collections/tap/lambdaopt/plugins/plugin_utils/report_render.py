@@ -11,6 +11,8 @@ COMPONENT_NAMES = {
     "log_ingestion": "Log ingestion",
     "log_storage": "Log storage",
     "hardening": "Hardening (alarms, X-Ray, secrets, dead-letter queue)",
+    "provisioned_concurrency": "Provisioned concurrency",
+    "data_store": "Data store (DynamoDB throughput)",
 }
 
 

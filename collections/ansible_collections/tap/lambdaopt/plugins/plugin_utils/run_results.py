@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # The registered results the report reads, by the task option that carries each.
-TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "alarms", "secrets")
+TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "alarms", "secrets",
+         "provisioned_concurrency", "tables")
 APPLIED = ("changed", "created", "updated", "deleted")
 
 
@@ -43,6 +44,8 @@ class Outcome:
     dead_letter_added: bool = False
     secrets_added: int = 0
     alarms: list = field(default_factory=list)
+    # {"entry": the alias's result, "before": n, "after": n} per alias with provisioned concurrency
+    provisioned: list = field(default_factory=list)
     changes: list = field(default_factory=list)
     refused: list = field(default_factory=list)
     failed: list = field(default_factory=list)
@@ -55,6 +58,9 @@ class RunOutcome:
     shared_alarms: list
     secrets_created: list
     tasks: dict  # task -> whether it ran
+    # {"entry": the table's result, "before": {...}, "after": {...}} per table
+    tables: list = field(default_factory=list)
+    table_changes: list = field(default_factory=list)
 
 
 def _by_function(result, key: str = "functions") -> dict:
@@ -159,6 +165,40 @@ def _created_secrets(result, dry_run: bool) -> list:
     return created
 
 
+def _settled(entry: dict, dry_run: bool) -> dict:
+    """The entry's settings once the run is over: its planned or applied `after`, else its `before`."""
+    return entry["after"] if took_effect(entry.get("status"), dry_run) else entry["before"]
+
+
+def _refusals(setting: str, entry: dict) -> list:
+    return [{"setting": setting, "requested": refusal.get("requested"), "reason": refusal["reason"],
+             "risk": refusal.get("risk")} for refusal in entry.get("refused") or []]
+
+
+def _provisioned(outcome: Outcome, entries: list, dry_run: bool) -> None:
+    for entry in entries:
+        setting = f"provisioned_concurrency ({entry['qualifier']})"
+        before = entry["before"]["provisioned_concurrency"]
+        after = _settled(entry, dry_run)["provisioned_concurrency"]
+        outcome.provisioned.append({"entry": entry, "before": before, "after": after})
+        if after != before:
+            outcome.changes += [{"setting": setting, "before": before, "after": after, "reason": change["reason"]}
+                                for change in entry.get("changes") or []]
+        outcome.refused += _refusals(setting, entry)
+        _note_failure(outcome, "lambda_provisioned_concurrency", entry)
+
+
+def _tables(result, dry_run: bool) -> tuple[list, list]:
+    tables, changes = [], []
+    for entry in (result or {}).get("tables") or []:
+        after = _settled(entry, dry_run)
+        tables.append({"entry": entry, "before": entry["before"], "after": after})
+        if after != entry["before"]:
+            changes += [{"setting": f"{entry['table_name']} {change['field']}", "before": change["before"],
+                         "after": change["after"], "reason": change["reason"]} for change in entry.get("changes") or []]
+    return tables, changes
+
+
 def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
     """Each function's Outcome from the registered results (a task that did not run is None or skipped)."""
     results = {task: results.get(task) if ran(results.get(task)) else None for task in TASKS}
@@ -168,6 +208,9 @@ def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
     dead_letter = _by_function(results["dead_letter_queues"])
     secrets = _by_function(results["secrets"])
     alarm_changes = _alarm_changes(results["alarms"], dry_run)
+    aliases: dict = {}
+    for entry in (results["provisioned_concurrency"] or {}).get("aliases") or []:
+        aliases.setdefault(entry["function_name"], []).append(entry)
     functions = {}
     for function in usage:
         name = function["function_name"]
@@ -179,16 +222,20 @@ def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
         _tracing(outcome, tracing.get(name), dry_run, configuration.get("tracing_mode"))
         _dead_letter(outcome, dead_letter.get(name), dry_run)
         _secrets(outcome, secrets.get(name), dry_run)
+        _provisioned(outcome, aliases.get(name, []), dry_run)
         outcome.alarms = [change for owner, change in alarm_changes if owner == name]
         added = [change.alarm_name for change in outcome.alarms if change.added]
         if added:
             outcome.changes.append({"setting": "alarms", "before": None, "after": added,
                                     "reason": "alarms on error rate, duration and throttles"})
         functions[name] = outcome
+    tables, table_changes = _tables(results["tables"], dry_run)
     return RunOutcome(
         dry_run=dry_run,
         functions=functions,
         shared_alarms=[change for owner, change in alarm_changes if owner not in functions],
         secrets_created=_created_secrets(results["secrets"], dry_run),
         tasks={task: results[task] is not None for task in TASKS},
+        tables=tables,
+        table_changes=table_changes,
     )

@@ -17,7 +17,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import des
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import FULL_VCPU_MEMORY_MB
 
 SCENARIOS = ("io_bound", "expected", "cpu_bound")
-COMPONENTS = ("lambda", "log_ingestion", "log_storage", "hardening")
+COMPONENTS = ("lambda", "log_ingestion", "log_storage", "hardening", "provisioned_concurrency", "data_store")
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 SECONDS_PER_MONTH = Decimal(HOURS_PER_MONTH * 3600)
@@ -245,6 +245,75 @@ class Costing:
                     cost if change.added else same(ZERO),
                     f"{change.metrics} alarm metric(s), {'added' if change.added else 'deleted'}")
 
+    def provisioned_concurrency(self, alias: dict) -> Line:
+        """An alias's allocation, billed every second at the memory of the version it serves, less what the
+        requests it serves save against the on-demand duration rate the compute line charges them."""
+        entry, before, after = alias["entry"], alias["before"], alias["after"]
+        item = f"Provisioned concurrency {entry['qualifier']}"
+        architecture = entry.get("architecture") or "x86_64"
+        allocation_rate = self.prices.provisioned_concurrency_gb_second.get(architecture)
+        duration_rate = self.prices.provisioned_duration_gb_second.get(architecture)
+        if allocation_rate is None or duration_rate is None:
+            raise Unknown("provisioned_concurrency", item,
+                          f"the price table has no provisioned concurrency prices for {architecture}")
+        gigabytes = Decimal(entry["memory_size"]) / 1024
+        usage = entry.get("usage") or {}
+        days = (usage.get("window") or {}).get("days")
+        served_gb_seconds = ZERO
+        spillover = ZERO
+        if usage.get("invocations") and usage.get("avg_duration_ms") and days:
+            invocations = Decimal(usage["invocations"]) * Decimal(HOURS_PER_MONTH) / (Decimal(str(days)) * 24)
+            served_gb_seconds = invocations * Decimal(str(usage["avg_duration_ms"])) / 1000 * gigabytes
+            spillover = Decimal(usage.get("spillover_invocations") or 0) / Decimal(usage["invocations"])
+        discount = self.prices.gb_second_for(architecture) - duration_rate
+
+        def served_share(allocated: int) -> Decimal:
+            """None of it without an allocation; all of it after a raise, which covers the observed peak; else
+            as measured."""
+            if not allocated:
+                return ZERO
+            return Decimal(1) if allocated > before else 1 - spillover
+
+        def cost(allocated: int) -> dict:
+            return same(allocated * gigabytes * SECONDS_PER_MONTH * allocation_rate
+                        - served_gb_seconds * served_share(allocated) * discount)
+
+        basis = (f"{before} -> {after} provisioned at {entry['memory_size']} MB ({architecture}), billed every "
+                 f"second; {served_gb_seconds:.0f} GB-seconds a month of requests, {1 - spillover:.1%} of them served "
+                 "on provisioned environments at the lower duration rate")
+        return Line("provisioned_concurrency", item, cost(before), cost(after), basis)
+
+    def table(self, table: dict) -> Line:
+        """A table's throughput: provisioned capacity by the unit-hour, or on demand by the request units it
+        consumed in the window, scaled to a month."""
+        entry = table["entry"]
+        item = f"DynamoDB table {entry['table_name']}"
+        prices = self.prices.dynamodb
+        if len(prices) < 4:
+            raise Unknown("data_store", item, "the price table has no DynamoDB prices")
+        consumed = table_consumption(entry.get("usage") or {})
+
+        def cost(settings: dict) -> Decimal:
+            if settings["billing_mode"] == "PAY_PER_REQUEST":
+                if consumed is None:
+                    raise Unknown("data_store", item, "no consumed capacity measured in the window")
+                return SECONDS_PER_MONTH * (consumed["read"] * prices["read_request_units"]
+                                            + consumed["write"] * prices["write_request_units"])
+            read_units, write_units = Decimal(settings["read_capacity"] or 0), Decimal(settings["write_capacity"] or 0)
+            return Decimal(HOURS_PER_MONTH) * (read_units * prices["read_capacity_unit_hour"]
+                                               + write_units * prices["write_capacity_unit_hour"])
+
+        def describe(settings: dict) -> str:
+            if settings["billing_mode"] == "PAY_PER_REQUEST":
+                return "on demand"
+            return f"{settings['read_capacity']} RCU / {settings['write_capacity']} WCU provisioned"
+
+        basis = f"{describe(table['before'])} -> {describe(table['after'])}"
+        if consumed is not None:
+            basis += (f"; consumed {consumed['read']:.2f} read and {consumed['write']:.2f} write units a second "
+                      "on average")
+        return Line("data_store", item, same(cost(table["before"])), same(cost(table["after"])), basis)
+
     def secret(self, name: str) -> Line:
         return Line("hardening", f"Secret {name}", same(ZERO), same(self.prices.secret_month), "secret created")
 
@@ -262,13 +331,27 @@ class Costing:
         if outcome.secrets_added:
             builders.append(lambda: self.secret_reads(usage, outcome.secrets_added))
         builders += [lambda change=change: self.alarm(change) for change in outcome.alarms]
-        lines, unknown = [], []
-        for build in builders:
-            try:
-                lines.append(build())
-            except Unknown as missing:
-                unknown.append(missing.entry)
-        return lines, unknown
+        builders += [lambda alias=alias: self.provisioned_concurrency(alias) for alias in outcome.provisioned]
+        return collect(builders)
+
+
+def collect(builders: list) -> tuple[list, list]:
+    """(lines, unknown lines) from functions that each build one line or raise Unknown."""
+    lines, unknown = [], []
+    for build in builders:
+        try:
+            lines.append(build())
+        except Unknown as missing:
+            unknown.append(missing.entry)
+    return lines, unknown
+
+
+def table_consumption(usage: dict) -> dict | None:
+    """Average read and write units consumed a second over the window, or None where not measured."""
+    read, write = (usage.get("read") or {}).get("average"), (usage.get("write") or {}).get("average")
+    if read is None or write is None:
+        return None
+    return {"read": Decimal(str(read)), "write": Decimal(str(write))}
 
 
 def summed(lines: list) -> dict:
@@ -324,8 +407,8 @@ def totals(rows: list, shared: dict) -> dict:
         "by_component": components,
         "functions": len(rows),
         "functions_without_data": [row["function_name"] for row in rows if row["status"] == "no_data"],
-        "unknown_lines": sum(len(row["unknown"]) for row in rows),
-        "changes": sum(len(row["changes"]) for row in rows),
+        "unknown_lines": sum(len(row["unknown"]) for row in rows) + len(shared["unknown"]),
+        "changes": sum(len(row["changes"]) for row in rows) + len(shared["changes"]),
         "refused": sum(len(row["refused"]) for row in rows),
         "failed": sum(len(row["failed"]) for row in rows),
     }
@@ -341,6 +424,8 @@ def build(usage: list, run, prices, assumptions: Assumptions) -> dict:
         rows.append(function_row(function, outcome, lines, unknown))
     shared_lines = [costing.alarm(change) for change in run.shared_alarms]
     shared_lines += [costing.secret(name) for name in run.secrets_created]
+    table_lines, unknown = collect([lambda table=table: costing.table(table) for table in run.tables])
+    shared_lines += table_lines
     shared = {**summed(shared_lines), "by_component": by_component(shared_lines),
-              "lines": [line.as_dict() for line in shared_lines]}
+              "lines": [line.as_dict() for line in shared_lines], "unknown": unknown, "changes": run.table_changes}
     return {"functions": rows, "shared": shared, "totals": totals(rows, shared)}
