@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 from fleet_spec import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME, FleetSpec, build_spec, load_fleet, validate_suffix
 from tuned_settings import parse as parse_tunings
+from tuned_settings import parse_table
 
 DEFAULT_REGION = "us-east-1"
 # Services the fleet uses; an endpoint override sends all of them to the same place.
@@ -26,6 +27,7 @@ class Settings:
     region: str
     endpoint: str | None
     tunings: dict
+    table_tuning: dict
 
 
 def read_settings() -> Settings:
@@ -39,6 +41,7 @@ def read_settings() -> Settings:
         endpoint=config.get("endpoint"),
         tunings=parse_tunings(config.get_object("functions"),
                               [entry["name"] for entry in load_fleet()["functions"]]),
+        table_tuning=parse_table(config.get_object("data_table")),
     )
 
 
@@ -64,6 +67,7 @@ def deploy(settings: Settings) -> FleetSpec:
         region=settings.region,
         partition=aws.get_partition(opts=invoke).partition,
         tunings=settings.tunings,
+        table_tuning=settings.table_tuning,
     )
     opts = pulumi.ResourceOptions(provider=provider)
 
@@ -93,8 +97,9 @@ def _data_table(spec: FleetSpec, opts: pulumi.ResourceOptions) -> aws.dynamodb.T
         range_key=table.range_key,
         attributes=[{"name": table.hash_key, "type": "S"}, {"name": table.range_key, "type": "S"}],
         billing_mode=table.billing_mode,
-        read_capacity=table.read_capacity,
-        write_capacity=table.write_capacity,
+        # An on-demand table has no capacity to declare.
+        **({"read_capacity": table.read_capacity, "write_capacity": table.write_capacity}
+           if table.billing_mode == "PROVISIONED" else {}),
         # Destroyable with the stack: nothing is retained.
         deletion_protection_enabled=False,
         tags=spec.tags,

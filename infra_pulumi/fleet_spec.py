@@ -62,8 +62,9 @@ class TableSpec:
     hash_key: str
     range_key: str
     billing_mode: str
-    read_capacity: int
-    write_capacity: int
+    # None for an on-demand table.
+    read_capacity: int | None
+    write_capacity: int | None
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,11 @@ def build_spec(
     partition: str = "aws",
     fleet: dict | None = None,
     tunings: dict | None = None,
+    table_tuning: dict | None = None,
 ) -> FleetSpec:
     """Resolve the fleet description into concrete names, settings and policies; `tunings` (checked by
-    tuned_settings.parse) override the baseline's settings function by function."""
+    tuned_settings.parse) override the baseline's settings function by function, `table_tuning` (checked by
+    tuned_settings.parse_table) the data table's throughput."""
     validate_suffix(suffix)
     fleet = fleet if fleet is not None else load_fleet()
     defaults = fleet["function_defaults"]
@@ -172,6 +175,7 @@ def build_spec(
         read_capacity=int(table_entry["read_capacity"]),
         write_capacity=int(table_entry["write_capacity"]),
     )
+    table = replace(table, **(table_tuning or {}))
 
     def environment_of(entry: dict) -> dict[str, str]:
         variables = {**defaults.get("environment", {}), **entry.get("environment", {})}

@@ -11,6 +11,12 @@ In Pulumi.<stack>.yaml, by function name without the suffix; every setting is op
         log_retention_days: 7            # a value CloudWatch Logs accepts; null: never expire
         tracing_mode: Active             # or PassThrough
         dead_letter_target: arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev   # null: none
+      api-handler:
+        provisioned_concurrency: 102     # on the function's alias; null: none
+    lambdaopt-baseline:data_table:
+      billing_mode: PROVISIONED          # or PAY_PER_REQUEST, without capacities
+      read_capacity: 7
+      write_capacity: 4
 
 A change record of tap.lambdaopt (`tools/pulumi_config.py`, `playbooks/pulumi_config.yml`) writes it.
 Pure: no Pulumi or boto3 import.
@@ -21,7 +27,8 @@ from __future__ import annotations
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
 SETTINGS = ("memory_size", "timeout", "reserved_concurrency", "log_retention_days", "tracing_mode",
-            "dead_letter_target")
+            "dead_letter_target", "provisioned_concurrency")
+TABLE_SETTINGS = ("billing_mode", "read_capacity", "write_capacity")
 
 
 class TuningError(ValueError):
@@ -44,6 +51,8 @@ def check_setting(name: str, value, where: str):
         return _whole(value, 1, 900, where)
     if name == "reserved_concurrency":
         return _whole(value, 0, None, where, nullable=True)
+    if name == "provisioned_concurrency":
+        return _whole(value, 1, None, where, nullable=True)
     if name == "log_retention_days":
         if value is not None and value not in RETENTION_DAYS:
             raise TuningError(f"{where} must be null or one of {', '.join(map(str, RETENTION_DAYS))}, got {value!r}")
@@ -79,6 +88,24 @@ def parse(raw, functions: list[str]) -> dict[str, dict]:
     return tunings
 
 
+def parse_table(raw) -> dict:
+    """{setting: value} from the stack's `data_table` config, checked: a provisioned table has both capacities,
+    an on-demand table none."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - set(TABLE_SETTINGS):
+        raise TuningError(f"config `data_table` must map some of {', '.join(TABLE_SETTINGS)} to values")
+    mode = raw.get("billing_mode", "PROVISIONED")
+    if mode not in ("PROVISIONED", "PAY_PER_REQUEST"):
+        raise TuningError(f"config `data_table.billing_mode` must be PROVISIONED or PAY_PER_REQUEST, got {mode!r}")
+    if mode == "PAY_PER_REQUEST":
+        if raw.get("read_capacity") is not None or raw.get("write_capacity") is not None:
+            raise TuningError("config `data_table` of an on-demand table must not set capacities")
+        return {"billing_mode": mode, "read_capacity": None, "write_capacity": None}
+    return {"billing_mode": mode, **{key: _whole(raw.get(key), 1, None, f"config `data_table.{key}`")
+                                     for key in ("read_capacity", "write_capacity") if key in raw}}
+
+
 def from_record(record: dict, suffix: str) -> dict[str, dict]:
     """The settings a tap.lambdaopt change record leaves each function of the suffix with."""
     tail = f"-{suffix}"
@@ -86,8 +113,20 @@ def from_record(record: dict, suffix: str) -> dict[str, dict]:
     for change in record.get("changes", []):
         if change["field"] in SETTINGS and change["function_name"].endswith(tail):
             base = change["function_name"][: -len(tail)]
-            tunings.setdefault(base, {})[change["field"]] = change["after"]
+            after = change["after"]
+            if change["field"] == "provisioned_concurrency" and after == 0:
+                after = None  # removed: the program declares no allocation
+            tunings.setdefault(base, {})[change["field"]] = after
     return tunings
+
+
+def table_from_record(record: dict, table_name: str) -> dict:
+    """The throughput settings a change record leaves the data table with; empty if it did not change it."""
+    settings = {}
+    for table in record.get("tables", []):
+        if table["table_name"] == table_name:
+            settings = dict(table["after"])
+    return settings
 
 
 def merged(existing: dict | None, new: dict) -> dict:

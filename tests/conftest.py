@@ -5,6 +5,7 @@ import json
 import zipfile
 
 import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import table_settings
 from botocore.config import Config
 
 from tests.test_setup import run
@@ -69,7 +70,16 @@ def account_state(aws, suffix="dev"):
             "role_policies": sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]),
         }
     alarms = [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]]
-    return {"functions": functions, "alarms": alarms}
+    provisioned = {
+        config["FunctionArn"].split(":", 6)[-1]: config["RequestedProvisionedConcurrentExecutions"]
+        for name in functions
+        for config in lambda_client.list_provisioned_concurrency_configs(FunctionName=name)[
+            "ProvisionedConcurrencyConfigs"]
+    }
+    dynamodb = aws.client("dynamodb")
+    tables = {name: table_settings(dynamodb.describe_table(TableName=name)["Table"])
+              for name in dynamodb.list_tables()["TableNames"] if name.endswith(f"-{suffix}")}
+    return {"functions": functions, "alarms": alarms, "provisioned_concurrency": provisioned, "tables": tables}
 
 
 @pytest.fixture

@@ -61,3 +61,51 @@ def test_a_dry_run_record_is_not_carried(tmp_path):
     stack_file.write_text("config:\n  lambdaopt-baseline:suffix: dev\n")
     with pytest.raises(ValueError, match="real tap.lambdaopt run"):
         pulumi_config.write_stack(stack_file, {"kind": "tap.lambdaopt change record", "mode": "dry_run"})
+
+
+def _declared_from(record: dict, tmp_path) -> list:
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text("config:\n  lambdaopt-baseline:suffix: dev\n")
+    assert pulumi_config.write_stack(stack_file, record)
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    return declare({key.split(":", 1)[1]: json.dumps(value) if isinstance(value, dict) else value
+                    for key, value in config.items()} | {"DATABASE_URL": "x", "API_KEY": "y"})
+
+
+def _record(provisioned_after: int, table_after: dict) -> dict:
+    return {"kind": "tap.lambdaopt change record", "mode": "applied", "changes": [
+        {"function_name": "api-handler-dev", "qualifier": "live", "field": "provisioned_concurrency", "before": 150,
+         "after": provisioned_after}],
+        "tables": [{"table_name": "data-table-dev", "before": {"billing_mode": "PROVISIONED", "read_capacity": 100,
+                                                                "write_capacity": 100}, "after": table_after}]}
+
+
+def test_provisioned_concurrency_and_table_capacity_are_carried_into_the_program(tmp_path):
+    resources = _declared_from(_record(102, {"billing_mode": "PROVISIONED", "read_capacity": 7,
+                                             "write_capacity": 4}), tmp_path)
+    (config,) = of_type(resources, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+    assert config.inputs["provisionedConcurrentExecutions"] == 102
+    (table,) = of_type(resources, "aws:dynamodb/table:Table")
+    assert (table.inputs["billingMode"], table.inputs["readCapacity"], table.inputs["writeCapacity"]) == (
+        "PROVISIONED", 7, 4)
+
+
+def test_a_removed_allocation_and_an_on_demand_table_are_declared_as_such(tmp_path):
+    resources = _declared_from(_record(0, {"billing_mode": "PAY_PER_REQUEST", "read_capacity": None,
+                                           "write_capacity": None}), tmp_path)
+    assert of_type(resources, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig") == []
+    assert len(of_type(resources, "aws:lambda/alias:Alias")) == 1  # the alias itself stays
+    (table,) = of_type(resources, "aws:dynamodb/table:Table")
+    assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert "readCapacity" not in table.inputs and "writeCapacity" not in table.inputs
+
+
+@pytest.mark.parametrize("data_table, message", [
+    ({"billing_mode": "SOMETIMES"}, "PROVISIONED or PAY_PER_REQUEST"),
+    ({"billing_mode": "PAY_PER_REQUEST", "read_capacity": 5}, "must not set capacities"),
+    ({"read_capacity": 0}, "read_capacity"),
+    ({"size": 1}, "must map some of"),
+])
+def test_bad_table_config_is_refused_by_name(data_table, message):
+    with pytest.raises(Exception, match=message):
+        declare({"suffix": "dev", "data_table": json.dumps(data_table), "DATABASE_URL": "x", "API_KEY": "y"})

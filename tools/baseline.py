@@ -107,8 +107,9 @@ def _ensure_table(dynamodb, spec: FleetSpec) -> None:
             AttributeDefinitions=[{"AttributeName": table.hash_key, "AttributeType": "S"},
                                   {"AttributeName": table.range_key, "AttributeType": "S"}],
             BillingMode=table.billing_mode,
-            ProvisionedThroughput={"ReadCapacityUnits": table.read_capacity,
-                                   "WriteCapacityUnits": table.write_capacity},
+            **({"ProvisionedThroughput": {"ReadCapacityUnits": table.read_capacity,
+                                          "WriteCapacityUnits": table.write_capacity}}
+               if table.billing_mode == "PROVISIONED" else {}),
             DeletionProtectionEnabled=False,
             Tags=_tag_list(spec.tags),
         )

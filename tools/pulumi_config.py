@@ -1,5 +1,6 @@
 """Carry a change record back into a Pulumi stack: the settings the run left each function with go into
-the stack's `lambdaopt-baseline:functions` config, so that the next `pulumi up` keeps them.
+the stack's `lambdaopt-baseline:functions` config, and the data table's throughput into
+`lambdaopt-baseline:data_table`, so that the next `pulumi up` keeps them.
 
     python -m tools.pulumi_config --record records/lambdaopt-changes-....json --stack-file infra_pulumi/Pulumi.dev.yaml
 
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import yaml
 from fleet_spec import load_fleet
-from tuned_settings import from_record, merged, parse
+from tuned_settings import from_record, merged, parse, parse_table, table_from_record
 
 PROJECT = "lambdaopt-baseline"
 KEY = f"{PROJECT}:functions"
+TABLE_KEY = f"{PROJECT}:data_table"
 
 
 def updated_stack(stack: dict, record: dict) -> dict:
@@ -30,10 +32,15 @@ def updated_stack(stack: dict, record: dict) -> dict:
         raise ValueError(f"the stack has no {PROJECT}:suffix, so its functions cannot be told apart")
     if record.get("kind") != "tap.lambdaopt change record" or record.get("mode") != "applied":
         raise ValueError("not the change record of a real tap.lambdaopt run")
-    names = [entry["name"] for entry in load_fleet()["functions"]]
+    fleet = load_fleet()
+    names = [entry["name"] for entry in fleet["functions"]]
     tunings = parse(merged(config.get(KEY), from_record(record, suffix)), names)
     if tunings:
         config[KEY] = tunings
+    table = parse_table({**(config.get(TABLE_KEY) or {}),
+                         **table_from_record(record, f"{fleet['data_table']['name']}-{suffix}")})
+    if table:
+        config[TABLE_KEY] = table
     return {**(stack or {}), "config": config}
 
 

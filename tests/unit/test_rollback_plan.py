@@ -37,3 +37,36 @@ def test_a_removed_dead_letter_target_is_put_back_as_none():
 def test_records_that_cannot_be_rolled_back(record, message):
     with pytest.raises(rollback.RecordError, match=message):
         rollback.check_record(record)
+
+
+PROVISIONED = {"billing_mode": "PROVISIONED", "read_capacity": 100, "write_capacity": 100}
+LOWERED = {"billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 4}
+ON_DEMAND = {"billing_mode": "PAY_PER_REQUEST", "read_capacity": None, "write_capacity": None}
+
+
+@pytest.mark.parametrize("now, force, decision", [
+    (102, False, "restore"), (150, False, "unchanged"), (120, False, "drifted"), (120, True, "force"),
+    (0, False, "drifted"),  # removed by hand since: kept
+])
+def test_provisioned_concurrency_is_put_back_only_where_the_run_left_it(now, force, decision):
+    changes = [{"function_name": "api-dev", "qualifier": "live", "field": "provisioned_concurrency", "before": 150,
+                "after": 102},
+               {"function_name": "api-dev", "field": "memory_size", "before": 3008, "after": 128}]
+    (entry,) = rollback.settle_decisions(rollback.plan_provisioned(changes, {("api-dev", "live"): now}), force)
+    assert (entry["kind"], entry["name"], entry["decision"]) == ("alias", "api-dev:live", decision)
+
+
+def test_an_alias_whose_function_is_gone_is_missing():
+    change = {"function_name": "api-dev", "qualifier": "live", "field": "provisioned_concurrency", "before": 150,
+              "after": 102}
+    (entry,) = rollback.settle_decisions(rollback.plan_provisioned([change], {}), force=True)
+    assert entry["decision"] == "missing"
+
+
+@pytest.mark.parametrize("now, decision", [
+    (LOWERED, "restore"), (PROVISIONED, "unchanged"), (ON_DEMAND, "drifted"),
+])
+def test_a_table_is_put_back_as_a_whole(now, decision):
+    record = [{"table_name": "data-dev", "before": PROVISIONED, "after": LOWERED}]
+    (entry,) = rollback.settle_decisions(rollback.plan_tables(record, {"data-dev": now}), force=False)
+    assert (entry["kind"], entry["field"], entry["decision"]) == ("table", "throughput", decision)

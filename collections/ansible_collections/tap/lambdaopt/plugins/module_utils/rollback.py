@@ -124,3 +124,31 @@ def plan_resources(resources: list) -> list:
     return [item(entry["kind"], entry["name"], entry["change"], None, None, None, "kept",
                  reason=KEPT_RESOURCE_REASONS.get(entry["change"], KEPT_RESOURCE_REASONS["updated"]))
             for entry in resources]
+
+
+def plan_provisioned(changes: list, current: dict) -> list:
+    """Items for the recorded provisioned concurrency changes; `current` maps (function, qualifier) to the
+    allocation now (0 for none), or lacks the key when the function is gone. Drift is decided later, with force."""
+    items = []
+    for change in changes:
+        if change["field"] != "provisioned_concurrency":
+            continue
+        key = (change["function_name"], change["qualifier"])
+        items.append(item("alias", f"{key[0]}:{key[1]}", "provisioned_concurrency", change["before"], change["after"],
+                          current.get(key), "missing" if key not in current else None))
+    return items
+
+
+def plan_tables(tables: list, current: dict) -> list:
+    """Items for the recorded table throughput changes; `current` maps table names to their settings now."""
+    return [item("table", table["table_name"], "throughput", table["before"], table["after"],
+                 current.get(table["table_name"]), "missing" if table["table_name"] not in current else None)
+            for table in tables]
+
+
+def settle_decisions(items: list, force: bool) -> list:
+    """Decide every item the planners left undecided."""
+    for entry in items:
+        if entry["decision"] is None:
+            entry["decision"] = decide(entry["current"], entry["before"], entry["after"], force)
+    return items

@@ -8,9 +8,12 @@ short_description: Put back what an optimization run changed, from its change re
 version_added: 0.1.0
 description:
   - Restores every "before" value of a change record written by M(tap.lambdaopt.change_record), in the
-    account-region it was written for - memory, timeout, reserved concurrency, tracing, dead-letter target, the
-    environment variables the run managed, log retention, the role policies the run added or changed - and
-    deletes the alarms the run created.
+    account-region it was written for - memory, timeout, reserved concurrency, provisioned concurrency of each
+    alias, tracing, dead-letter target, the environment variables the run managed, log retention, the role
+    policies the run added or changed, DynamoDB tables' billing mode and capacity - and deletes the alarms the
+    run created.
+  - Putting a table back on demand counts against DynamoDB's limit of four switches to on demand a day; where
+    DynamoDB refuses it, the item fails with its answer and the others go on.
   - A value is put back only where it is still what the run left. A value someone changed since the record is
     drift - reported and kept, unless O(force) is set. A value already back as it was is left alone, so running
     the rollback twice changes nothing the second time.
@@ -52,10 +55,10 @@ items:
   elements: dict
   contains:
     kind:
-      description: C(function), C(log_group), C(role_policy), C(alarm), C(sqs_queue) or C(secret).
+      description: C(function), C(alias), C(log_group), C(role_policy), C(alarm), C(table), C(sqs_queue) or C(secret).
       type: str
     name:
-      description: The function, log group, role, alarm, queue or secret.
+      description: The function, C(function:alias), log group, role, alarm, table, queue or secret.
       type: str
     field:
       description: The setting (for a role policy, the policy's name).
@@ -92,11 +95,15 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    BOTOCORE_RETRIES,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import apply_allocation
+from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import table_settings, update_throughput
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -104,6 +111,8 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 ACTED = {"restore": "restored", "force": "forced"}
+# How long a restored provisioned concurrency allocation may take to become READY.
+WAIT_SECONDS = 900
 
 
 class Rollback:
@@ -115,6 +124,7 @@ class Rollback:
         self.logs = aws_client(module, "logs")
         self.iam = aws_client(module, "iam")
         self.cloudwatch = aws_client(module, "cloudwatch")
+        self.dynamodb = aws_client(module, "dynamodb")
 
     def current_functions(self) -> dict:
         names = sorted({change["function_name"] for change in self.record["changes"]
@@ -122,10 +132,6 @@ class Rollback:
         if not names:
             return {}
         functions, _ = discover(self.lambda_client, {"functions": names}, with_environment=True)
-        accounts = {function["function_arn"].split(":")[4] for function in functions}
-        if self.record.get("account_id") and accounts - {self.record["account_id"]}:
-            self.module.fail_json(msg=f"the record is for account {self.record['account_id']}, but these credentials "
-                                      f"reach account {', '.join(sorted(accounts))}")
         return {function["function_name"]: {**function["configuration"], "environment": function["environment"]}
                 for function in functions}
 
@@ -148,13 +154,60 @@ class Rollback:
                       if alarms.MARKER in (alarm.get("AlarmDescription") or "")}
         return found
 
+    def current_allocations(self) -> dict:
+        """{(function, qualifier): provisioned concurrency now, 0 for none}; functions that are gone are left out."""
+        found = {}
+        for change in self.record["changes"]:
+            if change["field"] != "provisioned_concurrency":
+                continue
+            key = (change["function_name"], change["qualifier"])
+            try:
+                found[key] = self.lambda_client.get_provisioned_concurrency_config(
+                    FunctionName=key[0], Qualifier=key[1])["RequestedProvisionedConcurrentExecutions"]
+            except self.lambda_client.exceptions.ProvisionedConcurrencyConfigNotFoundException:
+                found[key] = 0
+            except self.lambda_client.exceptions.ResourceNotFoundException:
+                pass
+        return found
+
+    def current_tables(self) -> dict:
+        found = {}
+        for table in self.record.get("tables", []):
+            try:
+                found[table["table_name"]] = table_settings(self.dynamodb.describe_table(
+                    TableName=table["table_name"])["Table"])
+            except self.dynamodb.exceptions.ResourceNotFoundException:
+                pass
+        return found
+
+    def restore_allocation(self, entry: dict) -> None:
+        function_name, qualifier = entry["name"].rsplit(":", 1)
+        apply_allocation(self.lambda_client, self.module.client("lambda", config=BOTOCORE_RETRIES),
+                         RateLimiter(self.module.params["requests_per_second"]), function_name, qualifier,
+                         entry["before"], WAIT_SECONDS)
+
+    def restore_table(self, entry: dict) -> None:
+        update_throughput(self.dynamodb, entry["name"], entry["before"])
+
+    def check_account(self) -> None:
+        """Before anything is read: tables, log groups and roles of the same name may exist in other accounts."""
+        account = aws_client(self.module, "sts").get_caller_identity()["Account"]
+        if self.record.get("account_id") and account != self.record["account_id"]:
+            self.module.fail_json(msg=f"the record is for account {self.record['account_id']}, but these credentials "
+                                      f"reach account {account}")
+
     def run(self) -> list:
+        self.check_account()
         function_items, work = plan.plan_functions(self.record["changes"], self.current_functions(), self.force)
+        alias_items = plan.settle_decisions(plan.plan_provisioned(self.record["changes"], self.current_allocations()),
+                                            self.force)
+        table_items = plan.settle_decisions(plan.plan_tables(self.record.get("tables", []), self.current_tables()),
+                                            self.force)
         retention_items = plan.plan_retention(self.record["changes"], self.current_retention(), self.force)
         policy_items = plan.plan_policies(self.record["role_policies"], self.current_policies(), self.force)
         alarm_items = plan.plan_alarms(self.record["alarms"], self.existing_alarms())
-        items = function_items + retention_items + policy_items + alarm_items + plan.plan_resources(
-            self.record["resources"])
+        items = function_items + alias_items + retention_items + policy_items + alarm_items + table_items + \
+            plan.plan_resources(self.record["resources"])
         if self.module.check_mode:
             for entry in items:
                 entry["status"] = "planned" if entry["decision"] in ACTED else entry["decision"]
@@ -164,6 +217,10 @@ class Rollback:
                            self.module.params["max_workers"], set())
         for entry in function_items:
             self.settle(entry, errors.get(entry["name"]))
+        for entry in alias_items:
+            self.settle(entry, self.attempt(entry, self.restore_allocation))
+        for entry in table_items:
+            self.settle(entry, self.attempt(entry, self.restore_table))
         for entry in retention_items:
             self.settle(entry, self.attempt(entry, self.restore_retention))
         for entry in policy_items:

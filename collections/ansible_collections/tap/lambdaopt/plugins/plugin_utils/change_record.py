@@ -16,6 +16,8 @@ MODULES = {
     "dead_letter_queues": "tap.lambdaopt.lambda_dlq",
     "alarms": "tap.lambdaopt.lambda_alarms",
     "secrets": "tap.lambdaopt.lambda_secrets",
+    "provisioned_concurrency": "tap.lambdaopt.lambda_provisioned_concurrency",
+    "tables": "tap.lambdaopt.dynamodb_capacity",
 }
 
 
@@ -23,14 +25,21 @@ class Recorder:
     def __init__(self, results: dict, dry_run: bool):
         self.results = {task: results.get(task) for task in TASKS if ran(results.get(task))}
         self.dry_run = dry_run
-        self.record = {"changes": [], "role_policies": [], "alarms": [], "resources": [], "refused": [], "failed": []}
+        self.record = {"changes": [], "role_policies": [], "alarms": [], "resources": [], "tables": [], "refused": [],
+                       "failed": []}
 
     def entries(self, task: str, key: str = "functions"):
         for entry in (self.results.get(task) or {}).get(key) or []:
             if entry.get("status") == "failed":
-                self.record["failed"].append({"function_name": entry.get("function_name"), "module": MODULES[task],
-                                              "error": entry.get("error")})
+                self.record["failed"].append({"function_name": entry.get("function_name") or entry.get("table_name"),
+                                              "module": MODULES[task], "error": entry.get("error")})
             yield entry, took_effect(entry.get("status"), self.dry_run)
+
+    def refusals(self, task: str, name: str, entry: dict, **extra) -> None:
+        self.record["refused"] += [{"function_name": name, "field": refusal["field"],
+                                    "requested": refusal.get("requested"), "reason": refusal["reason"],
+                                    "risk": refusal.get("risk"), "module": MODULES[task], **extra}
+                                   for refusal in entry.get("refused") or []]
 
     def change(self, task: str, name: str, field: str, before, after, reason: str | None = None, **extra) -> None:
         self.record["changes"].append({"function_name": name, "field": field, "before": before, "after": after,
@@ -43,10 +52,25 @@ class Recorder:
                     if change["before"] != change["after"]:
                         self.change("rightsize", entry["function_name"], change["field"], change["before"],
                                     change["after"], change.get("reason"))
-            self.record["refused"] += [{"function_name": entry["function_name"], "field": refusal["field"],
-                                        "requested": refusal.get("requested"), "reason": refusal["reason"],
-                                        "risk": refusal.get("risk"), "module": MODULES["rightsize"]}
-                                       for refusal in entry.get("refused") or []]
+            self.refusals("rightsize", entry["function_name"], entry)
+
+    def provisioned_concurrency(self) -> None:
+        for entry, applied in self.entries("provisioned_concurrency", "aliases"):
+            before = entry["before"]["provisioned_concurrency"]
+            after = entry["after"]["provisioned_concurrency"]
+            if applied and before != after:
+                reason = next((change.get("reason") for change in entry.get("changes") or []), None)
+                self.change("provisioned_concurrency", entry["function_name"], "provisioned_concurrency", before,
+                            after, reason, qualifier=entry["qualifier"])
+            self.refusals("provisioned_concurrency", entry["function_name"], entry, qualifier=entry["qualifier"])
+
+    def tables(self) -> None:
+        for entry, applied in self.entries("tables", "tables"):
+            if applied and entry["before"] != entry["after"]:
+                reasons = "; ".join(change["reason"] for change in entry.get("changes") or [] if change.get("reason"))
+                self.record["tables"].append({"table_name": entry["table_name"], "before": entry["before"],
+                                              "after": entry["after"], "module": MODULES["tables"],
+                                              "reason": reasons or None})
 
     def retention(self) -> None:
         for entry, applied in self.entries("log_retention", "log_groups"):
@@ -110,8 +134,10 @@ class Recorder:
 def build(results: dict, dry_run: bool, account_id: str | None, region: str, now: datetime | None = None) -> dict:
     recorder = Recorder(results, dry_run)
     recorder.rightsize()
+    recorder.provisioned_concurrency()
     recorder.retention()
     recorder.hardening()
+    recorder.tables()
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "tap.lambdaopt change record",

@@ -1,0 +1,50 @@
+"""The change record holds provisioned concurrency and table throughput changes, as applied or planned."""
+
+import json
+
+import jsonschema
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record
+
+from tests.test_setup import COLLECTION
+
+SCHEMA = json.loads((COLLECTION / "data" / "change_record.schema.json").read_text())
+ALIAS = {"function_name": "api-handler-dev", "qualifier": "live", "status": "changed",
+         "before": {"provisioned_concurrency": 150}, "after": {"provisioned_concurrency": 102},
+         "changes": [{"field": "provisioned_concurrency", "before": 150, "after": 102, "requested": "auto",
+                      "reason": "idle: observed peak use 85 x headroom 1.2 = 102", "risk": None}], "refused": []}
+TABLE = {"table_name": "data-table-dev", "status": "changed",
+         "before": {"billing_mode": "PROVISIONED", "read_capacity": 100, "write_capacity": 100},
+         "after": {"billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 4},
+         "changes": [{"field": "read_capacity", "before": 100, "after": 7, "reason": "peak 4.1 x 1.5"},
+                     {"field": "write_capacity", "before": 100, "after": 4, "reason": "peak 2.3 x 1.5"}],
+         "refused": []}
+
+
+def build(status="changed", dry_run=False):
+    results = {"provisioned_concurrency": {"aliases": [{**ALIAS, "status": status}]},
+               "tables": {"tables": [{**TABLE, "status": status}]}}
+    return change_record.build(results, dry_run, "123456789012", "us-east-1")
+
+
+def test_applied_changes_are_recorded_with_their_module():
+    record = build()
+    jsonschema.validate(record, SCHEMA)
+    (change,) = record["changes"]
+    assert change == {"function_name": "api-handler-dev", "field": "provisioned_concurrency", "before": 150,
+                      "after": 102, "module": "tap.lambdaopt.lambda_provisioned_concurrency",
+                      "reason": ALIAS["changes"][0]["reason"], "qualifier": "live"}
+    (table,) = record["tables"]
+    assert (table["before"], table["after"]) == (TABLE["before"], TABLE["after"])
+    assert table["module"] == "tap.lambdaopt.dynamodb_capacity"
+    assert table["reason"] == "peak 4.1 x 1.5; peak 2.3 x 1.5"
+
+
+def test_a_failed_change_is_recorded_as_failed_not_as_a_change():
+    record = build(status="failed")
+    assert record["changes"] == [] and record["tables"] == []
+    assert {entry["function_name"] for entry in record["failed"]} == {"api-handler-dev", "data-table-dev"}
+
+
+def test_a_dry_run_record_shows_the_plan():
+    record = build(status="planned", dry_run=True)
+    assert record["mode"] == "dry_run" and len(record["changes"]) == 1 and len(record["tables"]) == 1
