@@ -53,6 +53,17 @@ def timed_report(functions: int, usage: list, rightsize: dict) -> None:
           f"({', '.join(f'{kind} {size / 1e6:.1f} MB' for kind, size in sizes.items())})", flush=True)
 
 
+def give_aliases(session, names: list) -> None:
+    """Put each function behind an alias `live` of a published version with 1 provisioned, as aliased
+    functions of a real fleet are; 1 each keeps a large count within the account's concurrency."""
+    lambda_ = session.client("lambda")
+    for name in names:
+        version = lambda_.publish_version(FunctionName=name)["Version"]
+        lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+        lambda_.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live",
+                                                   ProvisionedConcurrentExecutions=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--functions", type=int, default=1000)
@@ -61,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=2, help="days of simulated history (the window is 14)")
     parser.add_argument("--logs-requests-per-second", type=float, default=50,
                         help="FilterLogEvents rate; AWS's default quota is lower, the emulator has none")
+    parser.add_argument("--aliases", type=int, default=200,
+                        help="synthetic functions also served through an alias with provisioned concurrency")
     args = parser.parse_args(argv)
+    if not 0 <= args.aliases <= min(args.functions, 700):
+        parser.error("--aliases must be between 0 and --functions, and at most 700 (the account's concurrency)")
 
     with Emulator() as emulator:
         os.environ.update(emulator.environ({}))
@@ -69,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         spec, _ = baseline.provision(session, SUFFIX, synthetic=args.functions)
         count = len(spec.functions)
-        print(f"provisioned {count} functions in {time.perf_counter() - started:.0f} s", flush=True)
+        give_aliases(session, [function.name for function in spec.functions if function.name.startswith("synthetic-")]
+                     [:args.aliases])
+        print(f"provisioned {count} functions ({args.aliases} more behind aliases with provisioned concurrency) "
+              f"in {time.perf_counter() - started:.0f} s", flush=True)
         started = time.perf_counter()
         simulator.simulate_fleet(session, SUFFIX, days=args.days, traffic_scale=args.traffic_scale)
         print(f"simulated {args.days} days of usage in {time.perf_counter() - started:.0f} s\n", flush=True)
@@ -87,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         retention = {"functions": usage["functions"], "retention_days": 7, "allow_data_loss": True}
         timed("log_retention (dry run)", count, "log_retention", retention, check=True)
         timed("log_retention (real run)", count, "log_retention", retention)
+        provisioned = {"suffix": SUFFIX, "provisioned_concurrency": "auto", "raise_on_spillover": True}
+        timed("lambda_provisioned_concurrency (dry)", count, "lambda_provisioned_concurrency", provisioned, check=True)
+        timed("lambda_provisioned_concurrency (real)", count, "lambda_provisioned_concurrency", provisioned)
+        timed("lambda_provisioned_concurrency (no-op)", count, "lambda_provisioned_concurrency", provisioned)
         print(f"\nplanned changes for {planned['summary']['changed']} functions, "
               f"applied {applied['summary']['changed']}, refused for {planned['summary']['with_refusals']}")
     return 0
