@@ -37,6 +37,8 @@ VALID_RETENTION_DAYS = (
 )
 
 _applied = False
+# The CloudWatch patches swap a narrowed lookup in on the backend for one call, so such calls take turns.
+_metrics_lookup = threading.Lock()
 
 
 def apply() -> None:
@@ -51,6 +53,7 @@ def apply() -> None:
     _patch_list_functions_paging()
     _patch_account_settings()
     _patch_metric_data_lookup()
+    _patch_exact_statistics_dimensions()
     _patch_provisioned_concurrency()
     _patch_billing_mode_switches()
     _applied = True
@@ -187,8 +190,6 @@ def _patch_metric_data_lookup() -> None:
     thousands of points) take hours. Each plain query is answered by moto itself, over only the
     points of its own metric and dimensions, so the answers are moto's own."""
     original = CloudWatchBackend.get_metric_data
-    # The narrowed lookup is swapped in on the backend for the call, so calls take turns.
-    one_at_a_time = threading.Lock()
 
     def get_metric_data(self: CloudWatchBackend, queries: list[dict[str, Any]], start_time: Any, end_time: Any,
                         scan_by: str = "TimestampAscending") -> list[dict[str, Any]]:
@@ -200,7 +201,7 @@ def _patch_metric_data_lookup() -> None:
             by_metric.setdefault(key, []).append(datum)
         results = []
         unpatched = self.get_all_metrics
-        with one_at_a_time:
+        with _metrics_lookup:
             try:
                 for query in queries:
                     metric = query["MetricStat"]["Metric"]
@@ -213,6 +214,30 @@ def _patch_metric_data_lookup() -> None:
         return results
 
     CloudWatchBackend.get_metric_data = get_metric_data
+
+
+def _dimension_set(datum: Any) -> frozenset:
+    return frozenset((dimension.name, dimension.value) for dimension in datum.dimensions)
+
+
+def _patch_exact_statistics_dimensions() -> None:
+    """AWS answers GetMetricStatistics from the data points published with exactly the dimensions asked for (a
+    metric is its namespace, name and whole dimension set); moto also counts points that carry more dimensions,
+    so a function's Invocations would include those Lambda publishes per alias as well."""
+    original = CloudWatchBackend.get_metric_statistics
+
+    def get_metric_statistics(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
+        dimensions = kwargs["dimensions"] if "dimensions" in kwargs else args[6]
+        wanted = frozenset((dimension["Name"], dimension["Value"]) for dimension in dimensions or [])
+        unpatched = self.get_all_metrics
+        with _metrics_lookup:
+            try:
+                self.get_all_metrics = lambda: [datum for datum in unpatched() if _dimension_set(datum) == wanted]
+                return original(self, *args, **kwargs)
+            finally:
+                self.get_all_metrics = unpatched
+
+    CloudWatchBackend.get_metric_statistics = get_metric_statistics
 
 
 class ProvisionedConcurrencyConfigNotFoundException(LambdaClientError):

@@ -1,6 +1,6 @@
 """Each emulator patch reproduces one documented AWS behaviour that moto's server lacks."""
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.config import Config
@@ -243,3 +243,22 @@ def test_capacity_decreases_are_counted(aws):
                             ProvisionedThroughput={"ReadCapacityUnits": read, "WriteCapacityUnits": write})
     assert client.describe_table(TableName="switching")["Table"]["ProvisionedThroughput"][
         "NumberOfDecreasesToday"] == 1
+
+
+def test_statistics_count_only_the_exact_dimensions_asked_for(aws):
+    cloudwatch = aws.client("cloudwatch")
+    now = datetime.now(UTC).replace(microsecond=0)
+    function = [{"Name": "FunctionName", "Value": "api"}]
+    alias = [*function, {"Name": "Resource", "Value": "api:live"}]
+    cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": function, "Timestamp": now, "Value": 10},
+        {"MetricName": "Invocations", "Dimensions": alias, "Timestamp": now, "Value": 10}])
+
+    def total(dimensions):
+        points = cloudwatch.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Invocations",
+                                                  Dimensions=dimensions, StartTime=now - timedelta(hours=1),
+                                                  EndTime=now + timedelta(hours=1), Period=7200,
+                                                  Statistics=["Sum"])["Datapoints"]
+        return sum(point["Sum"] for point in points)
+
+    assert (total(function), total(alias)) == (10, 10)
