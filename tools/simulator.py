@@ -13,23 +13,25 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import boto3
 
 from tools.emulator import emulator_session, require_local_endpoint
+from tools.metric_data import put_metric_data
+from tools.table_simulator import simulate_tables
 from tools.usage_model import (
     AliasHour,
     FunctionConfig,
     Invocation,
     SimulatedUsage,
     alias_hours,
+    default_end,
     load_profiles,
     simulate,
 )
 
-# CloudWatch and CloudWatch Logs limits per request.
-METRIC_DATA_PER_CALL = 1000
+# CloudWatch Logs limits per request.
 LOG_EVENTS_PER_CALL = 10_000
 LOG_BYTES_PER_CALL = 1_048_576
 LOG_EVENT_OVERHEAD_BYTES = 26
@@ -173,14 +175,9 @@ def provisioned_aliases(lambda_client, name: str) -> dict[str, int]:
             for config in configs}
 
 
-def _put_metric_data(cloudwatch, namespace: str, data: list[dict]) -> None:
-    for start in range(0, len(data), METRIC_DATA_PER_CALL):
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + METRIC_DATA_PER_CALL])
-
-
 def write_alias_usage(session: boto3.Session, usage: SimulatedUsage, alias: str, provisioned: int) -> None:
     """Put the metrics of the alias that serves `usage`'s traffic with `provisioned` concurrency."""
-    _put_metric_data(session.client("cloudwatch"), "AWS/Lambda",
+    put_metric_data(session.client("cloudwatch"), "AWS/Lambda",
                      alias_metric_data(usage.function_name, alias, alias_hours(usage, provisioned)))
 
 
@@ -199,7 +196,7 @@ def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
             streams.add(stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage))):
-        _put_metric_data(cloudwatch, namespace, data)
+        put_metric_data(cloudwatch, namespace, data)
 
 
 def current_config(lambda_client, name: str) -> FunctionConfig:
@@ -208,17 +205,9 @@ def current_config(lambda_client, name: str) -> FunctionConfig:
     return FunctionConfig(configuration["MemorySize"], configuration["Timeout"], reserved)
 
 
-def default_end(now: datetime | None = None) -> datetime:
-    """The end of the next whole hour. A window of up to 14 days that ends there starts after
-    now - 14 days, and CloudWatch Logs refuses events older than that; events in the current
-    hour may lie up to an hour ahead, which it accepts (up to 2 hours)."""
-    now = now or datetime.now(UTC)
-    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-
-
 def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: int = 0,
                    end: datetime | None = None, traffic_scale: float = 1.0) -> dict[str, SimulatedUsage]:
-    """Simulate and write the history of every function named `*-{suffix}`."""
+    """Simulate and write the history of every function named `*-{suffix}`, and of its tables."""
     profiles, assigned = load_profiles()
     in_turn = sorted(profiles)
     lambda_ = session.client("lambda")
@@ -239,6 +228,7 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
         for alias, provisioned in provisioned_aliases(lambda_, name).items():
             write_alias_usage(session, usage, alias, provisioned)
         results[name] = usage
+    simulate_tables(session, suffix, days, seed, end)
     return results
 
 

@@ -158,6 +158,14 @@ def load_profiles(path: Path = PROFILES_FILE) -> tuple[dict[str, UsageProfile], 
     return profiles, dict(document["functions"])
 
 
+def default_end(now: datetime | None = None) -> datetime:
+    """The end of the next whole hour. A window of up to 14 days that ends there starts after
+    now - 14 days, and CloudWatch Logs refuses events older than that; events in the current
+    hour may lie up to an hour ahead, which it accepts (up to 2 hours)."""
+    now = now or datetime.now(UTC)
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
 def _poisson(rng: random.Random, mean: float) -> int:
     if mean <= 0:
         return 0

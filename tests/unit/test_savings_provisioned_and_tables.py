@@ -109,6 +109,14 @@ def test_switching_a_table_to_on_demand_by_hand(round_prices):
     assert line(data, "DynamoDB table data-dev")["after"] == Decimal("3.68")
 
 
+def test_on_demand_requests_are_counted_over_the_whole_span_not_only_busy_hours(round_prices):
+    half_idle = table(provisioned(100, 100), ON_DEMAND)
+    half_idle["usage"].update(hours=168, span_hours=336)
+    data = build({"tables": {"tables": [half_idle]}}, round_prices)
+    # Busy half the hours: 2,628,000 s x (2 x $0.10 + 1 x $0.50) / million = $1.8396 -> $1.84.
+    assert line(data, "DynamoDB table data-dev")["after"] == Decimal("1.84")
+
+
 def test_an_on_demand_table_without_consumption_is_unknown_not_zero(round_prices):
     unmeasured = table(provisioned(100, 100), ON_DEMAND)
     unmeasured["usage"] = {}

@@ -347,11 +347,16 @@ def collect(builders: list) -> tuple[list, list]:
 
 
 def table_consumption(usage: dict) -> dict | None:
-    """Average read and write units consumed a second over the window, or None where not measured."""
+    """Read and write units consumed a second, on average over the time the table was in use, or None where
+    not measured. dynamodb_capacity averages over the hours that had data; hours without any consumed nothing,
+    so the average over the whole span (from the first hour with data to the end of the window) is lower."""
     read, write = (usage.get("read") or {}).get("average"), (usage.get("write") or {}).get("average")
     if read is None or write is None:
         return None
-    return {"read": Decimal(str(read)), "write": Decimal(str(write))}
+    busy = Decimal(1)
+    if usage.get("hours") and usage.get("span_hours"):
+        busy = Decimal(usage["hours"]) / Decimal(usage["span_hours"])
+    return {"read": Decimal(str(read)) * busy, "write": Decimal(str(write)) * busy}
 
 
 def summed(lines: list) -> dict:

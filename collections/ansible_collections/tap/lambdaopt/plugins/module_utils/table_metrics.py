@@ -1,0 +1,108 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What DynamoDB tables consumed over a lookback window: AWS/DynamoDB metrics of every table, read in batched
+GetMetricData calls, reduced to the average, peak and spikiness of each side and the throttle events."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils import usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import SideUsage, TableEvidence
+
+NAMESPACE = "AWS/DynamoDB"
+# (result key, metric); each read as its Sum per period.
+METRICS = (
+    ("read", "ConsumedReadCapacityUnits"),
+    ("write", "ConsumedWriteCapacityUnits"),
+    ("read_throttle_events", "ReadThrottleEvents"),
+    ("write_throttle_events", "WriteThrottleEvents"),
+)
+# How long CloudWatch keeps data points of each period, in days.
+RETENTION_DAYS = {60: 15, 300: 63, 3600: 455}
+HOUR_SECONDS = 3600
+
+
+def window(lookback_days: int, period_seconds: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The lookback window ending now, its start on a period boundary so periods line up with whole hours."""
+    start, end = usage.window(lookback_days, now)
+    epoch = int(start.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % period_seconds, UTC), end
+
+
+def fetch_table_metrics(cloudwatch, table_names: list, start: datetime, end: datetime, period_seconds: int) -> dict:
+    """{table: {key: [(period start, Sum), ...]}} for every table, in calls of up to 500 queries through
+    GetMetricData's paginator. A period without a data point is left out, as CloudWatch leaves it out."""
+    queries, keys = [], {}
+    for index, name in enumerate(table_names):
+        for position, (key, metric) in enumerate(METRICS):
+            query_id = f"t{index}m{position}"
+            queries.append({"Id": query_id, "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
+                           "Dimensions": [{"Name": "TableName", "Value": name}]},
+                "Period": period_seconds, "Stat": "Sum"}})
+            keys[query_id] = (name, key)
+    series: dict = {name: {key: [] for key, _ in METRICS} for name in table_names}
+    paginator = cloudwatch.get_paginator("get_metric_data")
+    for offset in range(0, len(queries), usage.MAX_QUERIES_PER_CALL):
+        batch = queries[offset:offset + usage.MAX_QUERIES_PER_CALL]
+        for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
+            for result in page["MetricDataResults"]:
+                name, key = keys[result["Id"]]
+                series[name][key] += zip(result.get("Timestamps", []), result.get("Values", []), strict=True)
+    return series
+
+
+def _hour_of(timestamp: datetime) -> datetime:
+    return timestamp.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _side(points: list, hours: int, period_seconds: int) -> dict:
+    if not hours:
+        return {"average": None, "peak": None, "spikiness": None}
+    average = sum(value for _, value in points) / (hours * HOUR_SECONDS)
+    peak = max((value for _, value in points), default=0.0) / period_seconds
+    return {"average": round(average, 4), "peak": round(peak, 4),
+            "spikiness": round(peak / average, 2) if average > 0 else None}
+
+
+def usage_of(series: dict, start: datetime, end: datetime, lookback_days: int, period_seconds: int) -> dict:
+    """A table's usage as the module returns it: consumed units a second on each side, averaged over the hours with
+    data, the busiest period's rate as the peak, and throttle events over the window."""
+    with_data = {_hour_of(timestamp) for key in ("read", "write") for timestamp, _ in series[key]}
+    hours = len(with_data)
+    span = math.ceil((end - min(with_data)).total_seconds() / HOUR_SECONDS) if with_data else 0
+    return {
+        "window": {"start": start.isoformat(), "end": end.isoformat(), "days": lookback_days},
+        "period_seconds": period_seconds,
+        "hours": hours,
+        "span_hours": max(span, hours),
+        "read": _side(series["read"], hours, period_seconds),
+        "write": _side(series["write"], hours, period_seconds),
+        "throttle_events": {side: int(round(sum(value for _, value in series[f"{side}_throttle_events"])))
+                            for side in ("read", "write")},
+    }
+
+
+def evidence_of(table_usage: dict) -> TableEvidence:
+    """The decisions' view of a usage entry."""
+    def side(name: str) -> SideUsage:
+        figures = table_usage[name]
+        return SideUsage(average=figures["average"], peak=figures["peak"])
+
+    return TableEvidence(
+        hours=table_usage["hours"],
+        read=side("read"),
+        write=side("write"),
+        read_throttle_events=table_usage["throttle_events"]["read"],
+        write_throttle_events=table_usage["throttle_events"]["write"],
+        span_hours=table_usage["span_hours"],
+    )
+
+
+def measure(cloudwatch, table_names: list, lookback_days: int, period_seconds: int,
+            now: datetime | None = None) -> dict:
+    """{table: usage} for every table."""
+    start, end = window(lookback_days, period_seconds, now)
+    series = fetch_table_metrics(cloudwatch, table_names, start, end, period_seconds)
+    return {name: usage_of(series[name], start, end, lookback_days, period_seconds) for name in table_names}
