@@ -32,7 +32,8 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
     environment = {**emulator.environ(), "ANSIBLE_SHOW_CUSTOM_STATS": "true"}
     dry = run([*PLAYBOOK, *options, "--check", "--diff"], env=environment)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
-    assert "changed=5" in recap(dry.stdout)  # right-sizing, retention, tracing, dead-letter queue, alarms
+    # provisioned concurrency, right-sizing, retention, tracing, dead-letter queue, alarms, the data table
+    assert "changed=7" in recap(dry.stdout)
     assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan
     assert fleet_view.describe(aws, "dev") == before
     assert not (tmp_path / "records").exists() and "not written (dry run); it would hold" in dry.stdout
@@ -40,6 +41,9 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
     assert plan["mode"] == "dry_run" and len(plan["functions"]) == 6 and plan["totals"]["changes"] > 0
     assert plan["totals"]["by_component"]["lambda"]["savings"]["expected"] > 0
     assert plan["totals"]["by_component"]["hardening"]["after"]["expected"] > 0  # alarms, X-Ray: a cost
+    # The idle alias's allocation and the over-provisioned table are priced and lowered.
+    assert plan["totals"]["by_component"]["provisioned_concurrency"]["savings"]["expected"] > 0
+    assert plan["totals"]["by_component"]["data_store"]["savings"]["expected"] > 0
 
     applied = run([*PLAYBOOK, *options], env=environment)
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr
@@ -56,6 +60,11 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
     assert {state.dead_letter_target.rsplit(":", 1)[-1] for state in after.values()} == {"lambda-dlq-dev"}
     assert after["nightly-cleanup-dev"].memory_size == 3008  # too little data to decide
     assert after["batch-processor-dev"].memory_size >= 2612 * 1.3  # memory-heavy: never cut below its need
+    assert done["totals"]["by_component"]["provisioned_concurrency"] == plan["totals"]["by_component"][
+        "provisioned_concurrency"]
+    table = aws.client("dynamodb").describe_table(TableName="data-table-dev")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PROVISIONED"  # steady: provisioned is cheaper
+    assert table["ProvisionedThroughput"]["ReadCapacityUnits"] < 100
 
     again_dry = run([*PLAYBOOK, *options, "--check"], env=emulator.environ())
     again = run([*PLAYBOOK, *options], env=emulator.environ())

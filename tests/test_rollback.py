@@ -33,12 +33,18 @@ def check_record_holds_every_change_with_its_module(path):
         ("sqs_queue", "created"), ("secret", "updated")}  # the baseline already holds the secret
     assert {refusal["function_name"] for refusal in record["refused"]} == {"nightly-cleanup-dev"}
     assert "rollback-test-api-key-1234" not in path.read_text()
+    provisioned = fields["api-handler-dev", "provisioned_concurrency"]
+    assert (provisioned["qualifier"], provisioned["before"]) == ("live", 150) and provisioned["after"] < 150
+    [table] = record["tables"]
+    assert table["table_name"] == "data-table-dev" and table["before"]["read_capacity"] == 100
 
 
 def test_the_record_holds_every_change_and_rollback_restores_the_baseline_once(emulator, aws, optimized):
     before, record = optimized
     check_record_holds_every_change_with_its_module(record)
-    assert account_state(aws) != before
+    optimized_state = account_state(aws)
+    assert optimized_state["provisioned_concurrency"] != before["provisioned_concurrency"]
+    assert optimized_state["tables"] != before["tables"]
     planned = rollback(emulator, record, "--check")
     assert planned.returncode == 0 and "changed=1" in planned.stdout, planned.stdout[-3000:]
     assert account_state(aws) != before  # check mode changed nothing

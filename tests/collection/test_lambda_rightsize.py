@@ -85,6 +85,8 @@ def test_allow_unsafe_applies_an_explicit_value_despite_the_guard(aws, fleet, ru
 
 
 def test_the_unreserved_pool_keeps_its_floor(aws, fleet, run_module):
+    # Without the baseline's provisioned concurrency, which holds 150 of the pool outside any reservation.
+    aws.client("lambda").delete_provisioned_concurrency_config(FunctionName="api-handler-dev", Qualifier="live")
     result = by_name(run_module("lambda_rightsize", {"suffix": "dev", "reserved_concurrency": "300",
                                                      "allow_unsafe": True}))
     reserved = [name for name, entry in result.items() if entry["after"]["reserved_concurrency"] == 300]
