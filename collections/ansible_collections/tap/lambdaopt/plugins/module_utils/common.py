@@ -103,3 +103,27 @@ def exit_with_function_results(module, entries: list, missing: list, failure: st
     if failed:
         module.fail_json(msg=f"{failure}: {', '.join(failed)}", **result)
     module.exit_json(**result)
+
+
+def bulk_result(module, kind: str, entries: list, missing: list, key) -> dict:
+    """The result of a module that acts on many resources of one kind: `changed`, the entries under `kind`,
+    `failed_<kind>` (those that failed, then those not found), a summary, and under --diff the settings before
+    and after of every resource acted on, named by `key(entry)`."""
+    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
+    failed = [key(entry) for entry in entries if entry["status"] == "failed"] + list(missing)
+    result = {
+        "changed": bool(acted),
+        kind: entries,
+        f"failed_{kind}": failed,
+        "summary": {
+            kind: len(entries),
+            "changed": len(acted),
+            "unchanged": sum(1 for entry in entries if entry["status"] == "unchanged"),
+            "with_refusals": sum(1 for entry in entries if entry["refused"]),
+            "failed": len(failed),
+        },
+    }
+    if module._diff:
+        result["diff"] = {"before": {key(entry): entry["before"] for entry in acted},
+                          "after": {key(entry): entry["after"] for entry in acted}}
+    return result

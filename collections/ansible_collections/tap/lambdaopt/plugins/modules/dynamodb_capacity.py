@@ -247,7 +247,7 @@ from datetime import UTC, datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import table_metrics
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import SUFFIX_PATTERN, aws_client
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import SUFFIX_PATTERN, aws_client, bulk_result
 from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import (
     AUTO,
     TablePolicy,
@@ -421,23 +421,7 @@ class TableCapacity:
         entries = self.plan(described)
         if not self.module.check_mode:
             self.apply(entries, described)
-        acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
-        failed = [entry["table_name"] for entry in entries if entry["status"] == "failed"] + missing
-        result = {
-            "changed": bool(acted),
-            "tables": entries,
-            "failed_tables": failed,
-            "summary": {
-                "tables": len(entries),
-                "changed": len(acted),
-                "unchanged": sum(1 for entry in entries if entry["status"] == "unchanged"),
-                "with_refusals": sum(1 for entry in entries if entry["refused"]),
-                "failed": len(failed),
-            },
-        }
-        if self.module._diff:
-            result["diff"] = {"before": {entry["table_name"]: entry["before"] for entry in acted},
-                              "after": {entry["table_name"]: entry["after"] for entry in acted}}
+        result = bulk_result(self.module, "tables", entries, missing, lambda entry: entry["table_name"])
         if not entries and not missing:
             self.module.warn("no tables matched the selection; nothing to do")
         return result

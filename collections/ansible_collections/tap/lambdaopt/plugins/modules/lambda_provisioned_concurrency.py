@@ -190,6 +190,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
+    bulk_result,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -362,26 +363,8 @@ class ProvisionedConcurrency:
         results = self.plan(entries)
         if not self.module.check_mode:
             self.apply(results)
-        acted = [result for result in results if result["status"] in ("planned", "changed")]
-        failed = [f"{result['function_name']}:{result['qualifier']}" for result in results
-                  if result["status"] == "failed"] + missing
-        outcome = {
-            "changed": bool(acted),
-            "aliases": results,
-            "failed_aliases": failed,
-            "summary": {
-                "aliases": len(results),
-                "changed": len(acted),
-                "unchanged": sum(1 for result in results if result["status"] == "unchanged"),
-                "with_refusals": sum(1 for result in results if result["refused"]),
-                "failed": len(failed),
-            },
-        }
-        if self.module._diff:
-            outcome["diff"] = {
-                "before": {f"{r['function_name']}:{r['qualifier']}": r["before"] for r in acted},
-                "after": {f"{r['function_name']}:{r['qualifier']}": r["after"] for r in acted},
-            }
+        outcome = bulk_result(self.module, "aliases", results, missing,
+                              lambda result: f"{result['function_name']}:{result['qualifier']}")
         if not results and not missing:
             self.module.warn("no provisioned concurrency found on the selected functions; nothing to do")
         return outcome
