@@ -29,11 +29,12 @@ description:
   - Guards, each reported under C(refused) with its risk. A table with throttle events is never lowered and never
     switched to provisioned. A spiky table is never switched to provisioned. Capacity never goes below the peak
     times the headroom. A table with fewer than O(min_hours) hours of data gets no automatic change. Those guards
-    let explicit values through when O(allow_unsafe) is set, never C(auto). The limits AWS itself enforces are never
-    overridden - no billing-mode switch within O(min_hours_between_switches) hours of the table's last switch to on
-    demand, no decrease after the 27 a table may have in a day, and no switch to provisioned for a table with
-    global secondary indexes (their capacity would need sizing too). When a table's capacity is lowered, its global
-    secondary indexes keep theirs, and the change says so.
+    let explicit values through when O(allow_unsafe) is set, never C(auto). Never overridden are the limits on how
+    often AWS lets a table change - no billing-mode switch within O(min_hours_between_switches) hours of the
+    table's last switch to on demand, no decrease after the 27 a table may have in a day - and the refusal to switch
+    a table with global secondary indexes to provisioned, since their capacity would need sizing too, which this
+    module does not do. When a table's capacity is lowered, its global secondary indexes keep theirs, and the change
+    says so.
   - Capacity is decided from consumed units, not from utilization, which depends on the capacity in force; so
     a table once sized, or switched, is decided the same by the next run, and a second run changes nothing.
   - Each changed table gets one C(UpdateTable) with all its changes, then the module waits until it is C(ACTIVE).
