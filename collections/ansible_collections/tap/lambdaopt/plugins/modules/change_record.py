@@ -8,10 +8,12 @@ short_description: Record every change an optimization run made, so that it can 
 version_added: 0.1.0
 description:
   - Turns the results the optimizing tasks registered into the run's change record for one account-region -
-    for each function and each field, the value before and after and the module that changed it; the role
-    policies (documents before and after), alarms, queues and secrets the run added or changed (never a secret's
-    value); every refused change with its reason and risk; and what failed.
-  - Each change carries the time the record was made; the modules' registered results carry no time of their own.
+    for each function and each field, the value before and after and the module that changed it; each alias's
+    provisioned concurrency and each DynamoDB table's billing mode and capacity; the role policies (documents before
+    and after), alarms, queues and secrets the run added or changed (never a secret's value); every refused change
+    with its reason and risk; and what failed.
+  - The record's C(recorded_at) is when its changes were made, at the end of the run. The modules' registered
+    results carry no time of their own, so no change has a time apart from its run's.
   - After a real run it writes the record as JSON to O(dest), named
     C(lambdaopt-changes-<account>-<region>-<UTC time>.json). C(data/change_record.schema.json) in this collection
     is its schema. In check mode it writes nothing and returns what the record would contain, from the plan.
@@ -40,6 +42,12 @@ options:
     type: dict
   secrets:
     description: The registered result of M(tap.lambdaopt.lambda_secrets). Secret values are never in it.
+    type: dict
+  provisioned_concurrency:
+    description: The registered result of M(tap.lambdaopt.lambda_provisioned_concurrency).
+    type: dict
+  tables:
+    description: The registered result of M(tap.lambdaopt.dynamodb_capacity).
     type: dict
   dest:
     description: Directory to write the record to; created when missing.
