@@ -55,6 +55,8 @@ def test_the_record_holds_every_change_and_rollback_restores_the_baseline_once(e
     second = rollback(emulator, record)
     assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
     assert account_state(aws) == before
+    checked_again = rollback(emulator, record, "--check")
+    assert checked_again.returncode == 0 and "changed=0" in checked_again.stdout, checked_again.stdout[-3000:]
 
 
 def test_a_value_changed_by_hand_since_the_run_is_reported_and_kept(emulator, aws, optimized):
