@@ -44,8 +44,11 @@ def savings_summary(report_json: Path) -> str:
     net = totals["net_monthly_savings"]
     return "\n".join([
         f"{report['label']} ({report['account_id']}, {report['region']}), a month, expected case:",
-        f"  right-sizing and log retention save   {dollars(gross)}",
-        f"  the hardening adds                    {dollars(-components['hardening']['savings']['expected'])}",
+        f"  right-sizing and log retention save        {dollars(gross)}",
+        f"  lowering provisioned concurrency saves     "
+        f"{dollars(components['provisioned_concurrency']['savings']['expected'])}",
+        f"  right-sizing the data table saves          {dollars(components['data_store']['savings']['expected'])}",
+        f"  the hardening adds                         {dollars(-components['hardening']['savings']['expected'])}",
         f"Net monthly savings: {dollars(net['expected'])} (from {dollars(net['low'])} if CPU-bound "
         f"to {dollars(net['high'])} if I/O-bound)",
         f"Net annual savings:  {dollars(totals['annual_savings']['expected'])}",
