@@ -163,7 +163,7 @@ def alias_metric_data(function_name: str, alias: str, hours: tuple[AliasHour, ..
                              "None"),
             {"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": hour.start, "Unit": "Milliseconds",
              "StatisticValues": {"SampleCount": hour.invocations, "Sum": hour.duration_sum_ms,
-                                 "Minimum": 0.0, "Maximum": hour.duration_sum_ms}},
+                                 "Minimum": hour.duration_min_ms, "Maximum": hour.duration_max_ms}},
         ]
     return data
 

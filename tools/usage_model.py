@@ -124,6 +124,8 @@ class AliasHour:
     peak_provisioned_executions: int
     max_utilization: float
     duration_sum_ms: float
+    duration_min_ms: float
+    duration_max_ms: float
 
 
 def alias_hours(usage: SimulatedUsage, provisioned: int) -> tuple[AliasHour, ...]:
@@ -144,6 +146,8 @@ def alias_hours(usage: SimulatedUsage, provisioned: int) -> tuple[AliasHour, ...
             peak_provisioned_executions=used,
             max_utilization=round(used / provisioned, 4) if provisioned else 0.0,
             duration_sum_ms=hour.duration_sum_ms,
+            duration_min_ms=hour.duration_min_ms,
+            duration_max_ms=hour.duration_max_ms,
         ))
     return tuple(hours)
 

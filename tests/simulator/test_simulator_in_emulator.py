@@ -88,3 +88,23 @@ def test_replaying_a_profile_needs_no_emulator():
     profile = PROFILES[ASSIGNED["signature-verifier"]]
     replay = simulate("signature-verifier-dev", profile, FunctionConfig(512, 5), end=END)
     assert replay.timeouts > 0
+
+
+def test_the_alias_reports_its_own_use_of_the_allocation(reader, fleet):
+    usage = fleet["api-handler-dev"]
+    cloudwatch = reader.client("cloudwatch")
+    dimensions = [{"Name": "FunctionName", "Value": "api-handler-dev"},
+                  {"Name": "Resource", "Value": "api-handler-dev:live"}]
+
+    def statistic(metric, name):
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName=metric, Dimensions=dimensions, StartTime=END - timedelta(days=15),
+            EndTime=END + timedelta(hours=1), Period=86400, Statistics=[name])["Datapoints"]
+        return [point[name] for point in points]
+
+    assert sum(statistic("Invocations", "Sum")) == len(usage.invocations)  # all its traffic goes through `live`
+    assert max(statistic("ProvisionedConcurrentExecutions", "Maximum")) == usage.peak_concurrency  # 150 covers it
+    assert sum(statistic("ProvisionedConcurrencySpilloverInvocations", "Sum")) == 0
+    utilization = max(statistic("ProvisionedConcurrencyUtilization", "Maximum"))
+    assert utilization == pytest.approx(usage.peak_concurrency / 150, abs=1e-4)
+    assert max(statistic("Duration", "Maximum")) == pytest.approx(max(i.duration_ms for i in usage.invocations))
