@@ -40,6 +40,8 @@ RISK_NOT_APPLICABLE = "not applied: an on-demand table has no provisioned capaci
 class TablePolicy:
     capacity_headroom: float = 1.5
     breakeven_utilization: float = 0.29
+    # A table leaves its billing mode only when the other mode wins by this share of the breakeven.
+    switch_margin: float = 0.1
     spiky_ratio: float = 4.0
     min_hours: int = 24
     min_hours_between_switches: int = 24
@@ -200,13 +202,21 @@ def recommend(state: TableState, evidence: TableEvidence, policy: TablePolicy) -
             "either mode)")
     if evidence.duty < 0.99:
         text += f", counting the {evidence.duty:.0%} of the billed hours with any use"
-    if weighted >= policy.breakeven_utilization:
+    breakeven = policy.breakeven_utilization
+    # Hysteresis: near the breakeven the two modes cost about the same, and a table whose use wavers around it
+    # would otherwise switch back and forth from run to run.
+    leave_at = breakeven * (1 - policy.switch_margin if state.billing_mode == PROVISIONED else 1 + policy.switch_margin)
+    if (weighted >= leave_at) != (weighted >= breakeven):
+        reason = (f"near the breakeven: {text}, within {policy.switch_margin:.0%} of the breakeven {breakeven:.0%}, "
+                  f"so the table stays {state.billing_mode}")
+        if state.billing_mode == PROVISIONED:
+            return Recommendation(PROVISIONED, capacity["read"], capacity["write"], reason)
+        return Recommendation(ON_DEMAND, None, None, reason)
+    if weighted >= breakeven:
         return Recommendation(PROVISIONED, capacity["read"], capacity["write"],
-                              f"steady: {text}, at or above the breakeven {policy.breakeven_utilization:.0%}, so "
-                              "provisioned costs less")
+                              f"steady: {text}, at or above the breakeven {breakeven:.0%}, so provisioned costs less")
     return Recommendation(ON_DEMAND, None, None,
-                          f"mostly idle: {text}, below the breakeven {policy.breakeven_utilization:.0%}, so on demand "
-                          "costs less")
+                          f"mostly idle: {text}, below the breakeven {breakeven:.0%}, so on demand costs less")
 
 
 def switch_refusal(state: TableState, target: str, requested, policy: TablePolicy, now: datetime) -> Decision | None:

@@ -95,6 +95,14 @@ options:
         0.29 is the us-east-1 ratio of a capacity unit-hour to an hour of request units at one unit a second.
     type: float
     default: 0.29
+  switch_margin:
+    description:
+      - A table leaves its billing mode only when its utilization is beyond the breakeven by this share of it (0 to
+        1) - below 0.29 x 0.9 for a provisioned table to go on demand, above 0.29 x 1.1 for an on-demand one to go
+        provisioned with the defaults - so that a table whose use wavers near the breakeven does not switch back and
+        forth from run to run.
+    type: float
+    default: 0.1
   spiky_ratio:
     description: A table whose peak exceeds this multiple of its average, on either side, is spiky (1 or more).
     type: float
@@ -296,8 +304,9 @@ def option_errors(params: dict) -> list:
         errors.append("read_capacity and write_capacity need provisioned tables, not billing_mode PAY_PER_REQUEST")
     if params["capacity_headroom"] < 1:
         errors.append(f"capacity_headroom must be at least 1, got {params['capacity_headroom']:g}")
-    if not 0 <= params["breakeven_utilization"] <= 1:
-        errors.append(f"breakeven_utilization must be between 0 and 1, got {params['breakeven_utilization']:g}")
+    for name in ("breakeven_utilization", "switch_margin"):
+        if not 0 <= params[name] <= 1:
+            errors.append(f"{name} must be between 0 and 1, got {params[name]:g}")
     if params["spiky_ratio"] < 1:
         errors.append(f"spiky_ratio must be at least 1, got {params['spiky_ratio']:g}")
     for name in ("min_hours", "min_hours_between_switches"):
@@ -334,6 +343,7 @@ class TableCapacity:
         self.policy = TablePolicy(
             capacity_headroom=self.params["capacity_headroom"],
             breakeven_utilization=self.params["breakeven_utilization"],
+            switch_margin=self.params["switch_margin"],
             spiky_ratio=self.params["spiky_ratio"],
             min_hours=self.params["min_hours"],
             min_hours_between_switches=self.params["min_hours_between_switches"],
@@ -440,6 +450,7 @@ def main():
         lookback_days=dict(type="int", default=14),
         period_seconds=dict(type="int", choices=[60, 300, 3600], default=3600),
         breakeven_utilization=dict(type="float", default=0.29),
+        switch_margin=dict(type="float", default=0.1),
         spiky_ratio=dict(type="float", default=4),
         min_hours=dict(type="int", default=24),
         min_hours_between_switches=dict(type="int", default=24),
