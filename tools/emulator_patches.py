@@ -283,7 +283,7 @@ def _patch_provisioned_concurrency() -> None:
         qualifier = response.querystring.get("Qualifier", [""])[0]
         return function, name, qualifier
 
-    def view(backend: LambdaBackend, function: LambdaFunction, qualifier: str, config: dict[str, Any],
+    def view(function: LambdaFunction, qualifier: str, config: dict[str, Any],
              with_arn: bool = False) -> dict[str, Any]:
         allocated = config["requested"] if config["status"] == "READY" else 0
         answer = {
@@ -323,7 +323,7 @@ def _patch_provisioned_concurrency() -> None:
         config = {"requested": requested, "status": "IN_PROGRESS",
                   "last_modified": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
         configs[(name, qualifier)] = config
-        answer = view(self.backend, function, qualifier, config)
+        answer = view(function, qualifier, config)
         config["status"] = "READY"
         return 202, {}, json.dumps(answer)
 
@@ -331,13 +331,13 @@ def _patch_provisioned_concurrency() -> None:
         function, name, qualifier = target(self)
         configs = _provisioned_configs(self.backend)
         if self.querystring.get("List"):
-            found = [view(self.backend, function, key[1], config, with_arn=True)
+            found = [view(function, key[1], config, with_arn=True)
                      for key, config in sorted(configs.items()) if key[0] == name]
             return 200, {}, json.dumps({"ProvisionedConcurrencyConfigs": found})
         if (name, qualifier) not in configs:
             raise ProvisionedConcurrencyConfigNotFoundException(
                 "No Provisioned Concurrency Config found for this function")
-        return 200, {}, json.dumps(view(self.backend, function, qualifier, configs[(name, qualifier)]))
+        return 200, {}, json.dumps(view(function, qualifier, configs[(name, qualifier)]))
 
     def delete(self: LambdaResponse) -> tuple[int, dict, str]:
         _, name, qualifier = target(self)

@@ -18,11 +18,12 @@ from datetime import datetime
 import boto3
 
 from tools.emulator import emulator_session, require_local_endpoint
-from tools.metric_data import put_metric_data
+from tools.metric_data import gauge_datum, put_metric_data
 from tools.table_simulator import simulate_tables
 from tools.usage_model import (
     AliasHour,
     FunctionConfig,
+    HourlyMetrics,
     Invocation,
     SimulatedUsage,
     alias_hours,
@@ -101,6 +102,12 @@ def _count_datum(name: str, dimensions: list[dict], timestamp: datetime, value: 
     }
 
 
+def _duration_datum(dimensions: list[dict], hour: HourlyMetrics) -> dict:
+    return {"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": hour.start, "Unit": "Milliseconds",
+            "StatisticValues": {"SampleCount": hour.invocations, "Sum": hour.duration_sum_ms,
+                                "Minimum": hour.duration_min_ms, "Maximum": hour.duration_max_ms}}
+
+
 def _metric_data(usage: SimulatedUsage) -> list[dict]:
     dimensions = [{"Name": "FunctionName", "Value": usage.function_name}]
     data = []
@@ -114,14 +121,8 @@ def _metric_data(usage: SimulatedUsage) -> list[dict]:
                                 ("Throttles", hour.throttles))
         ]
         if hour.invocations:
-            data.append({"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": hour.start,
-                         "Unit": "Milliseconds",
-                         "StatisticValues": {"SampleCount": hour.invocations, "Sum": hour.duration_sum_ms,
-                                             "Minimum": hour.duration_min_ms, "Maximum": hour.duration_max_ms}})
-        data.append({"MetricName": "ConcurrentExecutions", "Dimensions": dimensions, "Timestamp": hour.start,
-                     "Unit": "Count",
-                     "StatisticValues": {"SampleCount": 1, "Sum": hour.peak_concurrency,
-                                         "Minimum": hour.peak_concurrency, "Maximum": hour.peak_concurrency}})
+            data.append(_duration_datum(dimensions, hour))
+        data.append(gauge_datum("ConcurrentExecutions", dimensions, hour.start, hour.peak_concurrency))
     return data
 
 
@@ -136,34 +137,27 @@ def _log_metric_data(usage: SimulatedUsage) -> list[dict]:
              "Value": size} for hour, size in sorted(hourly.items())]
 
 
-def _statistic_datum(name: str, dimensions: list[dict], timestamp: datetime, value: float, unit: str) -> dict:
-    """A gauge read once in the period: its maximum is the value."""
-    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Unit": unit,
-            "StatisticValues": {"SampleCount": 1, "Sum": value, "Minimum": value, "Maximum": value}}
-
-
 def alias_metric_data(function_name: str, alias: str, hours: tuple[AliasHour, ...]) -> list[dict]:
     """What Lambda publishes per alias (dimensions FunctionName and Resource `function:alias`)."""
     dimensions = [{"Name": "FunctionName", "Value": function_name},
                   {"Name": "Resource", "Value": f"{function_name}:{alias}"}]
     data = []
-    for hour in hours:
+    for alias_hour in hours:
+        hour = alias_hour.hour
         if not hour.invocations:
             continue
         data += [
             _count_datum("Invocations", dimensions, hour.start, hour.invocations),
             _count_datum("ProvisionedConcurrencyInvocations", dimensions, hour.start,
-                         hour.invocations - hour.spillover_invocations),
+                         hour.invocations - alias_hour.spillover_invocations),
             _count_datum("ProvisionedConcurrencySpilloverInvocations", dimensions, hour.start,
-                         hour.spillover_invocations),
-            _statistic_datum("ConcurrentExecutions", dimensions, hour.start, hour.peak_concurrency, "Count"),
-            _statistic_datum("ProvisionedConcurrentExecutions", dimensions, hour.start,
-                             hour.peak_provisioned_executions, "Count"),
-            _statistic_datum("ProvisionedConcurrencyUtilization", dimensions, hour.start, hour.max_utilization,
-                             "None"),
-            {"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": hour.start, "Unit": "Milliseconds",
-             "StatisticValues": {"SampleCount": hour.invocations, "Sum": hour.duration_sum_ms,
-                                 "Minimum": hour.duration_min_ms, "Maximum": hour.duration_max_ms}},
+                         alias_hour.spillover_invocations),
+            gauge_datum("ConcurrentExecutions", dimensions, hour.start, hour.peak_concurrency),
+            gauge_datum("ProvisionedConcurrentExecutions", dimensions, hour.start,
+                        alias_hour.peak_provisioned_executions),
+            gauge_datum("ProvisionedConcurrencyUtilization", dimensions, hour.start, alias_hour.max_utilization,
+                        "None"),
+            _duration_datum(dimensions, hour),
         ]
     return data
 

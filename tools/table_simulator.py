@@ -22,7 +22,7 @@ import boto3
 import yaml
 
 from tools.emulator import emulator_session, require_local_endpoint
-from tools.metric_data import put_metric_data
+from tools.metric_data import gauge_datum, put_metric_data
 from tools.usage_model import HOUR, PROFILES_FILE, _diurnal, default_end
 
 NAMESPACE = "AWS/DynamoDB"
@@ -143,11 +143,6 @@ def _consumed_datum(name: str, dimensions: list[dict], timestamp: datetime, unit
                                 "Maximum": units / requests}}
 
 
-def _gauge_datum(name: str, dimensions: list[dict], timestamp: datetime, value: float) -> dict:
-    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Unit": "Count",
-            "StatisticValues": {"SampleCount": 1, "Sum": value, "Minimum": value, "Maximum": value}}
-
-
 def table_metric_data(usage: SimulatedTableUsage) -> list[dict]:
     """The AWS/DynamoDB metrics of the history. Like DynamoDB, nothing for a side in an hour without use, throttle
     events only when there were some, provisioned capacity only for a provisioned table."""
@@ -161,9 +156,9 @@ def table_metric_data(usage: SimulatedTableUsage) -> list[dict]:
                 data.append(_consumed_datum(f"Consumed{metric}CapacityUnits", dimensions, hour.start, units))
             events = getattr(hour, f"{side}_throttle_events")
             if events:
-                data.append(_gauge_datum(f"{metric}ThrottleEvents", dimensions, hour.start, events))
+                data.append(gauge_datum(f"{metric}ThrottleEvents", dimensions, hour.start, events))
             if capacity.billing_mode == PROVISIONED:
-                data.append(_gauge_datum(f"Provisioned{metric}CapacityUnits", dimensions, hour.start,
+                data.append(gauge_datum(f"Provisioned{metric}CapacityUnits", dimensions, hour.start,
                                          getattr(capacity, f"{side}_capacity")))
     return data
 

@@ -115,17 +115,13 @@ class SimulatedUsage:
 
 @dataclass(frozen=True)
 class AliasHour:
-    """One hour of an alias with provisioned concurrency, as Lambda's metrics for the alias report it."""
+    """One hour of an alias with provisioned concurrency: the function's hour, all of whose requests the alias
+    serves, and how the allocation served them, as Lambda's metrics for the alias report it."""
 
-    start: datetime
-    invocations: int
+    hour: HourlyMetrics
     spillover_invocations: int
-    peak_concurrency: int
     peak_provisioned_executions: int
     max_utilization: float
-    duration_sum_ms: float
-    duration_min_ms: float
-    duration_max_ms: float
 
 
 def alias_hours(usage: SimulatedUsage, provisioned: int) -> tuple[AliasHour, ...]:
@@ -139,15 +135,10 @@ def alias_hours(usage: SimulatedUsage, provisioned: int) -> tuple[AliasHour, ...
             spillover = round(hour.invocations * (1 - provisioned / hour.peak_concurrency))
         used = min(hour.peak_concurrency, provisioned)
         hours.append(AliasHour(
-            start=hour.start,
-            invocations=hour.invocations,
+            hour=hour,
             spillover_invocations=spillover if provisioned else hour.invocations,
-            peak_concurrency=hour.peak_concurrency,
             peak_provisioned_executions=used,
             max_utilization=round(used / provisioned, 4) if provisioned else 0.0,
-            duration_sum_ms=hour.duration_sum_ms,
-            duration_min_ms=hour.duration_min_ms,
-            duration_max_ms=hour.duration_max_ms,
         ))
     return tuple(hours)
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.usage import DAY_SECONDS, combine, run_metric_queries
+from ansible_collections.tap.lambdaopt.plugins.module_utils.usage import (
+    DAY_SECONDS,
+    combine,
+    metric_query,
+    run_metric_queries,
+)
 
 # (result key, metric, statistic) per alias; Lambda publishes them with dimensions FunctionName and Resource.
 ALIAS_METRICS = (
@@ -28,9 +33,7 @@ def fetch_alias_metrics(cloudwatch, aliases: list, start: datetime, end: datetim
                       {"Name": "Resource", "Value": f"{function_name}:{qualifier}"}]
         for position, (key, metric, statistic) in enumerate(ALIAS_METRICS):
             query_id = f"a{index}m{position}"
-            queries.append({"Id": query_id, "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions},
-                "Period": DAY_SECONDS, "Stat": statistic}})
+            queries.append(metric_query(query_id, "AWS/Lambda", metric, dimensions, statistic, DAY_SECONDS))
             keys[query_id] = ((function_name, qualifier), key, statistic)
     collected, _ = run_metric_queries(cloudwatch, queries, start, end)
     figures: dict = {alias: {} for alias in aliases}

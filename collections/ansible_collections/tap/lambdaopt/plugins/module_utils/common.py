@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO
 
 SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
@@ -68,12 +69,29 @@ def update_option_errors(params: dict) -> list:
     return errors
 
 
+def suffix_errors(suffix: str | None) -> list:
+    if suffix is not None and not SUFFIX_PATTERN.fullmatch(suffix):
+        return [f"suffix {suffix!r} is not valid: use lowercase letters, digits and inner hyphens, e.g. 'dev'"]
+    return []
+
+
+def auto_or_whole(name: str, raw, low: int, high: int | None) -> tuple:
+    """(None | 'auto' | the number, error or None) for an option that takes 'auto' or a whole number in range."""
+    if raw is None or str(raw).strip().lower() == AUTO:
+        return (None if raw is None else AUTO), None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        return None, f"{name} must be 'auto' or a whole number, got {raw!r}"
+    if value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f"{low} or more"
+        return value, f"{name} must be {span}, got {value}"
+    return value, None
+
+
 def fleet_selection_errors(params: dict) -> list:
     """Problems with the fleet selection options, found before any API call."""
-    errors = []
-    suffix = params.get("suffix")
-    if suffix is not None and not SUFFIX_PATTERN.fullmatch(suffix):
-        errors.append(f"suffix {suffix!r} is not valid: use lowercase letters, digits and inner hyphens, e.g. 'dev'")
+    errors = suffix_errors(params.get("suffix"))
     for entry in params.get("functions") or []:
         if not function_name_of(entry):
             errors.append(f"functions entry {entry!r} is neither a function name nor a result with function_name")

@@ -9,7 +9,7 @@ served by on-demand concurrency because the allocation was full) shows it is too
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO, Decision, refuse_or_accept
 
@@ -118,21 +118,16 @@ def plan_provisioned_concurrency(current: int, requested, evidence: AliasEvidenc
     else:
         target = requested
         if shortfall:
-            decision = refuse_or_accept(policy, FIELD, current, requested, target,
-                                        f"cannot check {target} against usage", shortfall)
+            broken = (f"cannot check {target} against usage", shortfall)
+        else:
+            needed, needed_reason = _needed(evidence, policy)
+            reason = f"{target} covers the {needed_reason}"
+            broken = (f"{target} is below the {needed_reason}", SPILLOVER_RISK) if target < needed else None
+        if broken:
+            decision = refuse_or_accept(policy, FIELD, current, requested, target, *broken)
             if decision.refused:
                 return decision
             reason, risk = decision.reason, decision.risk
-        else:
-            needed, needed_reason = _needed(evidence, policy)
-            if target < needed:
-                decision = refuse_or_accept(policy, FIELD, current, requested, target,
-                                            f"{target} is below the {needed_reason}", SPILLOVER_RISK)
-                if decision.refused:
-                    return decision
-                reason, risk = decision.reason, decision.risk
-            else:
-                reason = f"{target} covers the {needed_reason}"
     if target > current:
         # AWS itself refuses these, so allow_unsafe cannot override them.
         refusal = headroom.refusal(target - current, target)
@@ -146,5 +141,4 @@ def plan_provisioned_concurrency(current: int, requested, evidence: AliasEvidenc
 def recommend(current: int, evidence: AliasEvidence, policy: ProvisioningPolicy) -> Decision:
     """What 'auto' would set if raising on spillover were allowed and concurrency were no object."""
     unlimited = Headroom(reserved=None, provisioned_elsewhere=0, unreserved=math.inf, floor=0)
-    return plan_provisioned_concurrency(current, AUTO, evidence, unlimited,
-                                        ProvisioningPolicy(**{**policy.__dict__, "raise_on_spillover": True}))
+    return plan_provisioned_concurrency(current, AUTO, evidence, unlimited, replace(policy, raise_on_spillover=True))

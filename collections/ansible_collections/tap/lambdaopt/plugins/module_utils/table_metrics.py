@@ -37,19 +37,13 @@ def fetch_table_metrics(cloudwatch, table_names: list, start: datetime, end: dat
     for index, name in enumerate(table_names):
         for position, (key, metric) in enumerate(METRICS):
             query_id = f"t{index}m{position}"
-            queries.append({"Id": query_id, "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
-                           "Dimensions": [{"Name": "TableName", "Value": name}]},
-                "Period": period_seconds, "Stat": "Sum"}})
+            queries.append(usage.metric_query(query_id, NAMESPACE, metric, [{"Name": "TableName", "Value": name}],
+                                              "Sum", period_seconds))
             keys[query_id] = (name, key)
+    collected, _ = usage.run_metric_queries(cloudwatch, queries, start, end)
     series: dict = {name: {key: [] for key, _ in METRICS} for name in table_names}
-    paginator = cloudwatch.get_paginator("get_metric_data")
-    for offset in range(0, len(queries), usage.MAX_QUERIES_PER_CALL):
-        batch = queries[offset:offset + usage.MAX_QUERIES_PER_CALL]
-        for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
-            for result in page["MetricDataResults"]:
-                name, key = keys[result["Id"]]
-                series[name][key] += zip(result.get("Timestamps", []), result.get("Values", []), strict=True)
+    for query_id, (name, key) in keys.items():
+        series[name][key] = collected.get(query_id, [])
     return series
 
 

@@ -39,15 +39,12 @@ def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, d
     return end - timedelta(days=lookback_days), end
 
 
-def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int,
-           namespace: str = "AWS/Lambda") -> dict:
-    # Lambda metrics are per function; log metrics per log group, which Lambda names after the function.
-    dimension = ({"Name": "FunctionName", "Value": function_name} if namespace == "AWS/Lambda"
-                 else {"Name": "LogGroupName", "Value": f"/aws/lambda/{function_name}"})
+def metric_query(query_id: str, namespace: str, metric: str, dimensions: list, statistic: str, period: int) -> dict:
+    """One GetMetricData query: `statistic` of the metric with exactly these dimensions, per `period` seconds."""
     return {
         "Id": query_id,
         "MetricStat": {
-            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": [dimension]},
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
             "Period": period,
             "Stat": statistic,
         },
@@ -55,15 +52,25 @@ def _query(query_id: str, function_name: str, metric: str, statistic: str, perio
     }
 
 
-def combine(statistic: str, values: list):
-    """Daily points of the window as one figure: the largest of maxima, the sum of sums."""
-    if not values:
+def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int,
+           namespace: str = "AWS/Lambda") -> dict:
+    # Lambda metrics are per function; log metrics per log group, which Lambda names after the function.
+    dimension = ({"Name": "FunctionName", "Value": function_name} if namespace == "AWS/Lambda"
+                 else {"Name": "LogGroupName", "Value": f"/aws/lambda/{function_name}"})
+    return metric_query(query_id, namespace, metric, [dimension], statistic, period)
+
+
+def combine(statistic: str, points: list):
+    """The (timestamp, value) points of the window as one figure: the largest of maxima, the sum of sums."""
+    if not points:
         return None
+    values = [value for _, value in points]
     return max(values) if statistic == "Maximum" else sum(values)
 
 
 def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime) -> tuple[dict, int]:
-    """({query id: every value of every period}, GetMetricData calls made), in calls of up to 500 queries."""
+    """({query id: [(period start, value), ...]}, GetMetricData calls made), in calls of up to 500 queries.
+    A period without a data point is left out, as CloudWatch leaves it out."""
     collected: dict = {}
     calls = 0
     paginator = cloudwatch.get_paginator("get_metric_data")
@@ -72,7 +79,8 @@ def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime
         for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
             calls += 1
             for result in page["MetricDataResults"]:
-                collected.setdefault(result["Id"], []).extend(result.get("Values", []))
+                collected.setdefault(result["Id"], []).extend(
+                    zip(result.get("Timestamps", []), result.get("Values", []), strict=True))
     return collected, calls
 
 

@@ -25,35 +25,12 @@ options:
     type: list
     elements: dict
     required: true
-  rightsize:
-    description: The registered result of M(tap.lambdaopt.lambda_rightsize).
-    type: dict
-  log_retention:
-    description: The registered result of M(tap.lambdaopt.log_retention).
-    type: dict
-  tracing:
-    description: The registered result of M(tap.lambdaopt.lambda_tracing).
-    type: dict
-  dead_letter_queues:
-    description: The registered result of M(tap.lambdaopt.lambda_dlq).
-    type: dict
-  alarms:
-    description: The registered result of M(tap.lambdaopt.lambda_alarms).
-    type: dict
-  secrets:
-    description: The registered result of M(tap.lambdaopt.lambda_secrets). Secret values are never in it.
-    type: dict
-  provisioned_concurrency:
-    description: The registered result of M(tap.lambdaopt.lambda_provisioned_concurrency).
-    type: dict
-  tables:
-    description: The registered result of M(tap.lambdaopt.dynamodb_capacity).
-    type: dict
   dest:
     description: Directory to write the record to; created when missing.
     type: path
     required: true
 extends_documentation_fragment:
+  - tap.lambdaopt.run_results
   - amazon.aws.common.modules
   - amazon.aws.region.modules
 author:

@@ -256,7 +256,7 @@ from datetime import UTC, datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import table_metrics
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import SUFFIX_PATTERN, aws_client, bulk_result
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import aws_client, bulk_result, suffix_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import (
     AUTO,
     TablePolicy,
@@ -290,10 +290,7 @@ def table_name_of(entry) -> str | None:
 
 def option_errors(params: dict) -> list:
     """Problems with the options, found before any API call."""
-    errors = []
-    suffix = params.get("suffix")
-    if suffix is not None and not SUFFIX_PATTERN.fullmatch(suffix):
-        errors.append(f"suffix {suffix!r} is not valid: use lowercase letters, digits and inner hyphens, e.g. 'dev'")
+    errors = suffix_errors(params.get("suffix"))
     for entry in params.get("tables") or []:
         if table_name_of(entry) is None:
             errors.append(f"tables entry {entry!r} is neither a table name nor a result with table_name")

@@ -189,6 +189,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
+    auto_or_whole,
     aws_client,
     bulk_result,
     fleet_selection_errors,
@@ -201,7 +202,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import (
     version_settings,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioning import (
-    AUTO,
     AliasEvidence,
     Headroom,
     ProvisioningPolicy,
@@ -214,18 +214,6 @@ try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
     pass  # handled by AnsibleAWSModule
-
-
-def parse_request(raw) -> tuple[object, list]:
-    if raw is None or str(raw).strip().lower() == AUTO:
-        return (None if raw is None else AUTO), []
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        return None, [f"provisioned_concurrency must be 'auto' or a whole number, got {raw!r}"]
-    if value < 0:
-        return None, [f"provisioned_concurrency must be 0 or more, got {value}"]
-    return value, []
 
 
 def option_errors(params: dict) -> list:
@@ -262,8 +250,10 @@ class ProvisionedConcurrency:
 
     def found(self) -> tuple[list, list]:
         """(entries for every allocation of the selected functions, names not found)."""
-        functions, missing = discover(self.lambda_client, self.params)
-        reserved = {function["function_name"]: function["configuration"]["reserved_concurrency"]
+        # Reserved concurrency (one GetFunction per function) matters only to a raise, so only to a task that asks
+        # for a change; a recommendation needs ListFunctions alone.
+        functions, missing = discover(self.lambda_client, self.params, need_concurrency=self.requested is not None)
+        reserved = {function["function_name"]: function["configuration"].get("reserved_concurrency")
                     for function in functions}
         listed = run_bounded(lambda name: allocations(self.lambda_client, self.limiter, name), sorted(reserved),
                              self.params["max_workers"])
@@ -391,8 +381,8 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
-    requested, errors = parse_request(module.params["provisioned_concurrency"])
-    errors += option_errors(module.params)
+    requested, error = auto_or_whole("provisioned_concurrency", module.params["provisioned_concurrency"], 0, None)
+    errors = ([error] if error else []) + option_errors(module.params)
     if errors:
         module.fail_json(msg="; ".join(errors))
     try:

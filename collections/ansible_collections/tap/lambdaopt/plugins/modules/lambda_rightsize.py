@@ -181,13 +181,13 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
+    auto_or_whole,
     aws_client,
     fleet_selection_errors,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
-    AUTO,
     MEMORY_LIMITS_MB,
     TIMEOUT_LIMITS_S,
     ConcurrencyPool,
@@ -210,20 +210,9 @@ def parse_requests(params: dict) -> tuple[dict, list]:
     """({setting: 'auto' | int | None}, errors), checked before any API call."""
     requests, errors = {}, []
     for setting in SETTINGS:
-        raw = params.get(setting)
-        if raw is None or str(raw).strip().lower() == AUTO:
-            requests[setting] = None if raw is None else AUTO
-            continue
-        try:
-            value = int(str(raw).strip())
-        except ValueError:
-            errors.append(f"{setting} must be 'auto' or a whole number, got {raw!r}")
-            continue
-        low, high = LIMITS[setting]
-        if value < low or (high is not None and value > high):
-            span = f"between {low} and {high}" if high is not None else f"{low} or more"
-            errors.append(f"{setting} must be {span}, got {value}")
-        requests[setting] = value
+        requests[setting], error = auto_or_whole(setting, params.get(setting), *LIMITS[setting])
+        if error:
+            errors.append(error)
     return requests, errors
 
 

@@ -125,6 +125,9 @@ class Rollback:
         self.iam = aws_client(module, "iam")
         self.cloudwatch = aws_client(module, "cloudwatch")
         self.dynamodb = aws_client(module, "dynamodb")
+        # For restoring provisioned concurrency: one rate limit across aliases, and a plain client for its waiter.
+        self.limiter = RateLimiter(module.params["requests_per_second"])
+        self.waiter_client = module.client("lambda", config=BOTOCORE_RETRIES)
 
     def current_functions(self) -> dict:
         names = sorted({change["function_name"] for change in self.record["changes"]
@@ -182,8 +185,7 @@ class Rollback:
 
     def restore_allocation(self, entry: dict) -> None:
         function_name, qualifier = entry["name"].rsplit(":", 1)
-        apply_allocation(self.lambda_client, self.module.client("lambda", config=BOTOCORE_RETRIES),
-                         RateLimiter(self.module.params["requests_per_second"]), function_name, qualifier,
+        apply_allocation(self.lambda_client, self.waiter_client, self.limiter, function_name, qualifier,
                          entry["before"], WAIT_SECONDS)
 
     def restore_table(self, entry: dict) -> None:

@@ -36,30 +36,6 @@ options:
     type: list
     elements: dict
     required: true
-  rightsize:
-    description: The registered result of M(tap.lambdaopt.lambda_rightsize).
-    type: dict
-  log_retention:
-    description: The registered result of M(tap.lambdaopt.log_retention).
-    type: dict
-  tracing:
-    description: The registered result of M(tap.lambdaopt.lambda_tracing).
-    type: dict
-  dead_letter_queues:
-    description: The registered result of M(tap.lambdaopt.lambda_dlq).
-    type: dict
-  alarms:
-    description: The registered result of M(tap.lambdaopt.lambda_alarms).
-    type: dict
-  secrets:
-    description: The registered result of M(tap.lambdaopt.lambda_secrets).
-    type: dict
-  provisioned_concurrency:
-    description: The registered result of M(tap.lambdaopt.lambda_provisioned_concurrency).
-    type: dict
-  tables:
-    description: The registered result of M(tap.lambdaopt.dynamodb_capacity).
-    type: dict
   dest:
     description:
       - Directory to write the report to, as C(lambdaopt-savings-<account>-<region>-<UTC time>.json), C(.md) and
@@ -92,6 +68,7 @@ notes:
   - The region comes from the functions' ARNs; when O(region) is set too, the two must agree.
   - Results of tasks that were skipped may be passed as they are; they count as not run.
 extends_documentation_fragment:
+  - tap.lambdaopt.run_results
   - amazon.aws.common.modules
   - amazon.aws.region.modules
 author:

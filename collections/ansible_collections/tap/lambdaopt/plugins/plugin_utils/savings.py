@@ -21,6 +21,9 @@ COMPONENTS = ("lambda", "log_ingestion", "log_storage", "hardening", "provisione
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 SECONDS_PER_MONTH = Decimal(HOURS_PER_MONTH * 3600)
+# What pricing a table takes, per unit-hour provisioned and per request unit on demand (prices.Prices.dynamodb).
+TABLE_PRICES = frozenset(("read_capacity_unit_hour", "write_capacity_unit_hour", "read_request_units",
+                          "write_request_units"))
 DAYS_PER_MONTH = Decimal(HOURS_PER_MONTH) / 24
 
 
@@ -289,7 +292,7 @@ class Costing:
         entry = table["entry"]
         item = f"DynamoDB table {entry['table_name']}"
         prices = self.prices.dynamodb
-        if len(prices) < 4:
+        if not TABLE_PRICES <= set(prices):
             raise Unknown("data_store", item, "the price table has no DynamoDB prices")
         consumed = table_consumption(entry.get("usage") or {})
 
