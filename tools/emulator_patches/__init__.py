@@ -1,0 +1,23 @@
+"""Where moto's server differs from AWS in ways tap.lambdaopt depends on, make it behave as AWS does.
+
+Every patch reproduces a documented AWS behaviour and is pinned by a test in tests/emulator/. None exists to
+make the project's code pass where AWS would fail. Patches change moto's classes in this process, so they apply
+to the server the launcher starts in-process (tools/emulator.py). One module per service or concern, each with
+an `apply()`; `apply()` here installs them all, once.
+"""
+
+from __future__ import annotations
+
+from tools.emulator_patches import cloudwatch, dynamodb, lambda_concurrency, lambda_configuration, logs
+
+_applied = False
+
+
+def apply() -> None:
+    """Install every patch once."""
+    global _applied
+    if _applied:
+        return
+    for patches in (lambda_configuration, lambda_concurrency, cloudwatch, logs, dynamodb):
+        patches.apply()
+    _applied = True
