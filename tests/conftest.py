@@ -44,8 +44,9 @@ def make_function(aws):
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
 
-    def create(name: str, **settings) -> dict:
-        return lambda_.create_function(
+    def create(name: str, active: bool = False, **settings) -> dict:
+        """`active`: wait until Lambda has created it (a new function is Pending, and cannot be updated yet)."""
+        created = lambda_.create_function(
             FunctionName=name,
             Role=role_arn,
             Runtime="python3.12",
@@ -53,6 +54,9 @@ def make_function(aws):
             Code={"ZipFile": _tiny_package()},
             **settings,
         )
+        if active:
+            lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+        return created
 
     return create
 

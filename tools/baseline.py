@@ -125,6 +125,8 @@ def _ensure_alias(lambda_, function: FunctionSpec) -> None:
         return
     except lambda_.exceptions.ResourceNotFoundException:
         pass
+    # A new function is Pending until Lambda has created it, and Pending functions cannot be published.
+    lambda_.get_waiter("function_active_v2").wait(FunctionName=function.name, WaiterConfig={"Delay": 1})
     version = lambda_.publish_version(FunctionName=function.name)["Version"]
     lambda_.create_alias(FunctionName=function.name, Name=function.alias, FunctionVersion=version)
     if function.provisioned_concurrency:

@@ -58,6 +58,8 @@ def give_aliases(session, names: list) -> None:
     functions of a real fleet are; 1 each keeps a large count within the account's concurrency."""
     lambda_ = session.client("lambda")
     for name in names:
+        # Pending functions (just created) cannot be published.
+        lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
         version = lambda_.publish_version(FunctionName=name)["Version"]
         lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
         lambda_.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live",

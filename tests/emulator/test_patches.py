@@ -26,10 +26,11 @@ def test_dead_letter_config_from_create_is_returned_by_get_and_list(aws, make_fu
 
 
 def test_dead_letter_config_is_set_and_removed_by_update(aws, make_function):
-    make_function("plain")
+    make_function("plain", active=True)
     lambda_ = aws.client("lambda")
     assert "DeadLetterConfig" not in lambda_.get_function_configuration(FunctionName="plain")
     lambda_.update_function_configuration(FunctionName="plain", DeadLetterConfig={"TargetArn": QUEUE_ARN})
+    lambda_.get_waiter("function_updated_v2").wait(FunctionName="plain", WaiterConfig={"Delay": 1})
     assert lambda_.get_function_configuration(FunctionName="plain")["DeadLetterConfig"]["TargetArn"] == QUEUE_ARN
     # AWS removes the queue when the target is empty.
     lambda_.update_function_configuration(FunctionName="plain", DeadLetterConfig={"TargetArn": ""})
@@ -37,7 +38,7 @@ def test_dead_letter_config_is_set_and_removed_by_update(aws, make_function):
 
 
 def test_tracing_config_is_changed_by_update(aws, make_function):
-    make_function("traced")
+    make_function("traced", active=True)
     lambda_ = aws.client("lambda")
     assert lambda_.get_function_configuration(FunctionName="traced")["TracingConfig"] == {"Mode": "PassThrough"}
     lambda_.update_function_configuration(FunctionName="traced", TracingConfig={"Mode": "Active"})
@@ -45,7 +46,7 @@ def test_tracing_config_is_changed_by_update(aws, make_function):
 
 
 def test_an_update_leaves_unnamed_fields_alone(aws, make_function):
-    make_function("keep", DeadLetterConfig={"TargetArn": QUEUE_ARN}, TracingConfig={"Mode": "Active"})
+    make_function("keep", active=True, DeadLetterConfig={"TargetArn": QUEUE_ARN}, TracingConfig={"Mode": "Active"})
     lambda_ = aws.client("lambda")
     lambda_.update_function_configuration(FunctionName="keep", MemorySize=1024)
     configuration = lambda_.get_function_configuration(FunctionName="keep")
@@ -97,7 +98,7 @@ def test_list_functions_pages_at_most_fifty(aws, make_function):
     ({"Timeout": 901}, "timeout"),
 ])
 def test_out_of_range_memory_and_timeout_are_rejected(emulator, aws, make_function, settings, field):
-    make_function("limited")
+    make_function("limited", active=True)
     lambda_ = aws.client("lambda", config=UNVALIDATED)
     with pytest.raises(ClientError) as excinfo:
         lambda_.update_function_configuration(FunctionName="limited", **settings)
@@ -109,7 +110,7 @@ def test_out_of_range_memory_and_timeout_are_rejected(emulator, aws, make_functi
 
 
 def test_the_limits_themselves_are_accepted(aws, make_function):
-    make_function("edges", MemorySize=10240, Timeout=900)
+    make_function("edges", active=True, MemorySize=10240, Timeout=900)
     aws.client("lambda").update_function_configuration(FunctionName="edges", MemorySize=128, Timeout=1)
 
 
@@ -161,7 +162,7 @@ def test_a_fleet_sized_metric_query_answers_as_single_queries_do(aws):
 @pytest.fixture
 def aliased(aws, make_function):
     """A function with version 1 behind the alias `live`."""
-    make_function("aliased")
+    make_function("aliased", active=True)
     lambda_ = aws.client("lambda")
     version = lambda_.publish_version(FunctionName="aliased")["Version"]
     lambda_.create_alias(FunctionName="aliased", Name="live", FunctionVersion=version)

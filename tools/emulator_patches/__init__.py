@@ -8,7 +8,14 @@ an `apply()`; `apply()` here installs them all, once.
 
 from __future__ import annotations
 
-from tools.emulator_patches import cloudwatch, dynamodb, lambda_concurrency, lambda_configuration, logs
+from tools.emulator_patches import (
+    cloudwatch,
+    dynamodb,
+    lambda_concurrency,
+    lambda_configuration,
+    lambda_states,
+    logs,
+)
 
 _applied = False
 
@@ -18,6 +25,8 @@ def apply() -> None:
     global _applied
     if _applied:
         return
-    for patches in (lambda_configuration, lambda_concurrency, cloudwatch, logs, dynamodb):
+    # lambda_configuration's checks of the values sent wrap lambda_states's, so an invalid update is refused as
+    # invalid before it could conflict, as AWS validates a request before acting on it.
+    for patches in (lambda_states, lambda_configuration, lambda_concurrency, cloudwatch, logs, dynamodb):
         patches.apply()
     _applied = True

@@ -13,6 +13,10 @@ from moto.awslambda.responses import LambdaResponse
 MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
 LIST_FUNCTIONS_PAGE_LIMIT = 50
+# ListFunctions "returns a subset of the FunctionConfiguration fields"; these come only from GetFunction or
+# GetFunctionConfiguration (Lambda API reference, ListFunctions).
+NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
+              "LastUpdateStatusReasonCode")
 
 
 def apply() -> None:
@@ -85,7 +89,8 @@ def configuration_limits() -> None:
 
 
 def list_functions_paging() -> None:
-    """AWS returns at most 50 functions a page with a NextMarker; moto returns everything at once."""
+    """AWS returns at most 50 functions a page with a NextMarker, and no state or update status; moto returns
+    everything at once, with both."""
 
     def list_functions(self: LambdaResponse) -> str:
         version = self.querystring.get("FunctionVersion", [None])[0]
@@ -94,9 +99,13 @@ def list_functions_paging() -> None:
         page_size = min(requested, LIST_FUNCTIONS_PAGE_LIMIT)
         functions = list(self.backend.list_functions(version))
         page = functions[start:start + page_size]
-        result: dict[str, Any] = {"Functions": [function.get_configuration() for function in page]}
+        result: dict[str, Any] = {"Functions": [_listed(function.get_configuration()) for function in page]}
         if start + page_size < len(functions):
             result["NextMarker"] = str(start + page_size)
         return json.dumps(result)
 
     LambdaResponse.list_functions = list_functions
+
+
+def _listed(configuration: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in configuration.items() if key not in NOT_LISTED}
