@@ -23,6 +23,7 @@ def apply() -> None:
     os.environ.setdefault("MOTO_LAMBDA_CONCURRENCY_QUOTA", str(DEFAULT_CONCURRENCY_QUOTA))
     account_settings()
     provisioned_concurrency()
+    reservation_covers_provisioned()
 
 
 def account_settings() -> None:
@@ -160,3 +161,22 @@ def provisioned_concurrency() -> None:
     LambdaResponse.get_provisioned_concurrency_config = get
     LambdaResponse.list_provisioned_concurrency_configs = get
     LambdaResponse.delete_provisioned_concurrency_config = delete
+
+
+def reservation_covers_provisioned() -> None:
+    """AWS refuses PutFunctionConcurrency below the provisioned concurrency the function's aliases and versions
+    hold together: a reservation caps every execution of the function, provisioned ones included (Lambda developer
+    guide, "Configuring provisioned concurrency": provisioned concurrency cannot exceed reserved concurrency).
+    moto knows no provisioned concurrency, so it accepts any reservation."""
+    original = LambdaBackend.put_function_concurrency
+
+    def put_function_concurrency(self: LambdaBackend, function_name: str, reserved_concurrency: str) -> str:
+        name = self.get_function(function_name).function_name
+        provisioned = sum(config["requested"] for key, config in _provisioned_configs(self).items() if key[0] == name)
+        if int(reserved_concurrency) < provisioned:
+            raise InvalidParameterValueException(
+                f"ReservedConcurrentExecutions [{reserved_concurrency}] should not be lower than the function's "
+                f"total provisioned concurrency [{provisioned}]")
+        return original(self, function_name, reserved_concurrency)
+
+    LambdaBackend.put_function_concurrency = put_function_concurrency

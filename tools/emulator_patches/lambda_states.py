@@ -125,12 +125,16 @@ class Lifecycle:
         self.transition = Transition.lasting(timing.update_reads)
 
 
-_refusals: list = []
+def refusals(account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> list:
+    """(function name, error code) of every update the emulator refused since its last reset, in order."""
+    return list(_refusals_of(lambda_backends[account_id][region]))
 
 
-def refusals() -> list:
-    """(function name, error code) of every update the emulator refused, in order."""
-    return list(_refusals)
+def _refusals_of(backend: LambdaBackend) -> list:
+    """Kept on the backend, so that a reset forgets them."""
+    if not hasattr(backend, "lambdaopt_refusals"):
+        backend.lambdaopt_refusals = []
+    return backend.lambdaopt_refusals
 
 
 def configure(update_reads: int = DEFAULT_UPDATE_READS, pending_reads: int = DEFAULT_PENDING_READS,
@@ -221,10 +225,10 @@ def _configuration_fields() -> None:
     LambdaFunction.get_configuration = get_configuration
 
 
-def _refuse_if_busy(function: LambdaFunction) -> None:
+def _refuse_if_busy(backend: LambdaBackend, function: LambdaFunction) -> None:
     reason = lifecycle_of(function).busy()
     if reason is not None:
-        _refusals.append((function.function_name, "ResourceConflictException"))
+        _refusals_of(backend).append((function.function_name, "ResourceConflictException"))
         raise ResourceConflictException(f"The operation cannot be performed at this time. {reason}: "
                                         f"{function.function_arn}")
 
@@ -242,9 +246,9 @@ def _updates_wait_for_the_state_machine() -> None:
             interference, lifecycle.next_interference = lifecycle.next_interference, None
             LambdaFunction.update_configuration(function, interference)
             lifecycle.revision = str(uuid.uuid4())
-        _refuse_if_busy(function)
+        _refuse_if_busy(self, function)
         if body.get("RevisionId") not in (None, lifecycle.revision):
-            _refusals.append((function_name, "PreconditionFailedException"))
+            _refusals_of(self).append((function.function_name, "PreconditionFailedException"))
             raise PreconditionFailedException("The Revision Id provided does not match the latest Revision Id. "
                                               "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
         if "Environment" in body:
@@ -255,13 +259,13 @@ def _updates_wait_for_the_state_machine() -> None:
     def update_function_code(self: LambdaBackend, function_name: str, qualifier: str,
                              body: dict[str, Any]) -> dict[str, Any] | None:
         function = self.get_function(function_name)
-        _refuse_if_busy(function)
+        _refuse_if_busy(self, function)
         lifecycle_of(function).updated()
         return original_update_code(self, function_name, qualifier, body)
 
     def publish_version(self: LambdaBackend, function_name: str, description: str = "") -> LambdaFunction | None:
         latest = self.get_function(function_name)
-        _refuse_if_busy(latest)
+        _refuse_if_busy(self, latest)
         version = original_publish(self, function_name, description)
         if version is not None and version is not latest:
             # moto copies $LATEST shallowly; a published version is immutable and never in transition.
