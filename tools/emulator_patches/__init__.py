@@ -13,6 +13,7 @@ from tools.emulator_patches import (
     dynamodb,
     lambda_concurrency,
     lambda_configuration,
+    lambda_logging,
     lambda_states,
     logs,
 )
@@ -27,6 +28,8 @@ def apply() -> None:
         return
     # lambda_configuration's checks of the values sent wrap lambda_states's, so an invalid update is refused as
     # invalid before it could conflict, as AWS validates a request before acting on it.
-    for patches in (lambda_states, lambda_configuration, lambda_concurrency, cloudwatch, logs, dynamodb):
+    # lambda_logging's checks likewise come after both, so they wrap them.
+    for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_concurrency, cloudwatch, logs,
+                    dynamodb):
         patches.apply()
     _applied = True
