@@ -1,5 +1,7 @@
 """Write realistic usage history for a fleet into the emulator: AWS/Lambda metrics and the
-START/END/REPORT lines Lambda writes to each function's log group.
+START/END/REPORT lines Lambda writes to each function's log group, or the JSON platform records
+(`platform.start`, `platform.runtimeDone`, `platform.report`) of a function whose LoggingConfig
+says JSON, in the log group its LoggingConfig names.
 
     python -m tools.simulator --suffix dev [--days 14] [--seed 0]
 
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import boto3
@@ -56,7 +60,77 @@ def report_line(invocation: Invocation) -> str:
     return "\t".join(fields) + "\t"
 
 
-def log_messages(invocation: Invocation) -> list[str]:
+@dataclass(frozen=True)
+class LogDestination:
+    """Where and how Lambda writes a function's logs (its LoggingConfig).
+
+    Lambda developer guide, "Configuring CloudWatch log groups": a function logs to `/aws/lambda/<function name>`
+    unless LoggingConfig.LogGroup names another group, which several functions may share; in such a custom group
+    "the log streams Lambda creates include the function name and function version", named
+    `YYYY/MM/DD/<function_name>[<function_version>]<execution environment GUID>`, while the default group's streams
+    are `YYYY/MM/DD/[<function_version>]<GUID>`.
+    """
+
+    function_name: str
+    group: str
+    log_format: str = "Text"
+
+    @classmethod
+    def default(cls, function_name: str) -> LogDestination:
+        return cls(function_name, f"/aws/lambda/{function_name}")
+
+    @classmethod
+    def of(cls, configuration: dict) -> LogDestination:
+        """From a function configuration as GetFunctionConfiguration or ListFunctions return it."""
+        logging = configuration.get("LoggingConfig") or {}
+        name = configuration["FunctionName"]
+        return cls(name, logging.get("LogGroup") or f"/aws/lambda/{name}", logging.get("LogFormat") or "Text")
+
+    def stream(self, day: datetime, environment_id: str) -> str:
+        owner = "" if self.group == f"/aws/lambda/{self.function_name}" else self.function_name
+        return f"{day:%Y/%m/%d}/{owner}[$LATEST]{environment_id}"
+
+
+def _event_time(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+# platform.report's `status` per outcome (Lambda Telemetry API schema reference: success, failure, error, timeout).
+JSON_STATUS = {"ok": "success", "error": "error", "timeout": "timeout", "out_of_memory": "error"}
+
+
+def json_records(invocation: Invocation) -> list[str]:
+    """The system (and error) records Lambda writes for one invocation in the JSON log format.
+
+    Lambda developer guide, "Configuring JSON and plain text log formats", and the Telemetry API schema reference:
+    each record is `{"time", "type", "record"}`; `platform.report`'s record holds `requestId`, `status` (and
+    `errorType` on a failure) and `metrics` with `durationMs`, `billedDurationMs`, `memorySizeMB`,
+    `maxMemoryUsedMB` and, after a cold start, `initDurationMs`. There is no REPORT text line.
+    """
+    request, moment = invocation.request_id, _event_time(invocation.start)
+    status = JSON_STATUS[invocation.outcome]
+    records = [{"time": moment, "type": "platform.start", "record": {"requestId": request, "version": "$LATEST"}}]
+    if invocation.outcome == "error":
+        records.append({"timestamp": moment, "level": "ERROR", "message": "upstream call failed",
+                        "errorType": "RuntimeError", "requestId": request})
+    records.append({"time": moment, "type": "platform.runtimeDone",
+                    "record": {"requestId": request, "status": status,
+                               "metrics": {"durationMs": invocation.duration_ms}}})
+    metrics = {"durationMs": invocation.duration_ms, "billedDurationMs": invocation.billed_duration_ms,
+               "memorySizeMB": invocation.memory_size, "maxMemoryUsedMB": invocation.max_memory_used_mb}
+    if invocation.init_duration_ms is not None:
+        metrics["initDurationMs"] = invocation.init_duration_ms
+    report = {"requestId": request, "metrics": metrics, "status": status}
+    if invocation.outcome == "out_of_memory":
+        report["errorType"] = "Runtime.OutOfMemory"
+    records.append({"time": moment, "type": "platform.report", "record": report})
+    return [json.dumps(record, separators=(",", ":")) for record in records]
+
+
+def log_messages(invocation: Invocation, log_format: str = "Text") -> list[str]:
+    """The log events of one invocation, in the function's log format."""
+    if log_format == "JSON":
+        return json_records(invocation)
     request = invocation.request_id
     messages = [f"START RequestId: {request} Version: $LATEST"]
     if invocation.outcome == "error":
@@ -68,15 +142,16 @@ def log_messages(invocation: Invocation) -> list[str]:
     return messages
 
 
-def _log_batches(usage: SimulatedUsage) -> Iterator[tuple[str, list[dict]]]:
+def _log_batches(usage: SimulatedUsage, destination: LogDestination) -> Iterator[tuple[str, list[dict]]]:
     """(stream, events) batches within CloudWatch Logs' limits: one stream a day, in time order."""
     by_stream: dict[str, list[dict]] = {}
     for invocation in usage.invocations:
         timestamp = int(invocation.start.timestamp() * 1000)
         digest = hashlib.sha1(f"{usage.function_name}{invocation.start:%Y%m%d}".encode()).hexdigest()[:32]
-        stream = f"{invocation.start:%Y/%m/%d}/[$LATEST]{digest}"
+        stream = destination.stream(invocation.start, digest)
         by_stream.setdefault(stream, []).extend(
-            {"timestamp": timestamp, "message": message} for message in log_messages(invocation)
+            {"timestamp": timestamp, "message": message}
+            for message in log_messages(invocation, destination.log_format)
         )
     for stream, events in sorted(by_stream.items()):
         events.sort(key=lambda event: event["timestamp"])
@@ -126,13 +201,15 @@ def _metric_data(usage: SimulatedUsage) -> list[dict]:
     return data
 
 
-def _log_metric_data(usage: SimulatedUsage) -> list[dict]:
-    """IncomingBytes per hour, as CloudWatch Logs reports the uncompressed size of what it ingests."""
+def _log_metric_data(usage: SimulatedUsage, destination: LogDestination) -> list[dict]:
+    """IncomingBytes per hour, as CloudWatch Logs reports the uncompressed size of what it ingests, per log group
+    (a shared group's figure is the sum over the functions that write to it)."""
     hourly: dict[datetime, int] = {}
     for invocation in usage.invocations:
         hour = invocation.start.replace(minute=0, second=0, microsecond=0)
-        hourly[hour] = hourly.get(hour, 0) + sum(len(message.encode()) for message in log_messages(invocation))
-    dimensions = [{"Name": "LogGroupName", "Value": f"/aws/lambda/{usage.function_name}"}]
+        hourly[hour] = hourly.get(hour, 0) + sum(len(message.encode())
+                                                 for message in log_messages(invocation, destination.log_format))
+    dimensions = [{"Name": "LogGroupName", "Value": destination.group}]
     return [{"MetricName": "IncomingBytes", "Dimensions": dimensions, "Timestamp": hour, "Unit": "Bytes",
              "Value": size} for hour, size in sorted(hourly.items())]
 
@@ -175,21 +252,23 @@ def write_alias_usage(session: boto3.Session, usage: SimulatedUsage, alias: str,
                      alias_metric_data(usage.function_name, alias, alias_hours(usage, provisioned)))
 
 
-def write_usage(session: boto3.Session, usage: SimulatedUsage) -> None:
-    """Put one function's simulated history into its metrics and log group."""
+def write_usage(session: boto3.Session, usage: SimulatedUsage, destination: LogDestination | None = None) -> None:
+    """Put one function's simulated history into its metrics and log group (by default as text, in
+    `/aws/lambda/<function>`)."""
     logs, cloudwatch = session.client("logs"), session.client("cloudwatch")
-    group = f"/aws/lambda/{usage.function_name}"
+    destination = destination or LogDestination.default(usage.function_name)
+    group = destination.group
     try:
         logs.create_log_group(logGroupName=group)  # as Lambda does on first run when it is missing
     except logs.exceptions.ResourceAlreadyExistsException:
         pass
     streams: set[str] = set()
-    for stream, events in _log_batches(usage):
+    for stream, events in _log_batches(usage, destination):
         if stream not in streams:
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
             streams.add(stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-    for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage))):
+    for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage, destination))):
         put_metric_data(cloudwatch, namespace, data)
 
 
@@ -205,19 +284,20 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
     profiles, assigned = load_profiles()
     in_turn = sorted(profiles)
     lambda_ = session.client("lambda")
-    names = sorted(
-        function["FunctionName"]
+    destinations = {
+        function["FunctionName"]: LogDestination.of(function)
         for page in lambda_.get_paginator("list_functions").paginate()
         for function in page["Functions"]
         if function["FunctionName"].endswith(f"-{suffix}")
-    )
+    }
+    names = sorted(destinations)
     end = end or default_end()
     results = {}
     for index, name in enumerate(names):
         profile = profiles[assigned.get(name.removesuffix(f"-{suffix}"), in_turn[index % len(in_turn)])]
         usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed,
                          traffic_scale=traffic_scale)
-        write_usage(session, usage)
+        write_usage(session, usage, destinations[name])
         # A function with provisioned concurrency takes its traffic through that alias.
         for alias, provisioned in provisioned_aliases(lambda_, name).items():
             write_alias_usage(session, usage, alias, provisioned)
