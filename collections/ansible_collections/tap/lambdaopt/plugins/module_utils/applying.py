@@ -1,11 +1,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Applying configuration changes to Lambda functions: one UpdateFunctionConfiguration per function
-with all its changed fields, within the control-plane quota, waiting for each update to finish."""
+"""Applying configuration changes to Lambda functions: one UpdateFunctionConfiguration per function with all its
+changed fields, within the control-plane quota, as Lambda's update state machine requires - read the function
+first, wait while it is Pending or being updated, never touch a Failed one, update only the revision that was
+read, and wait for the update to finish."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -32,58 +36,144 @@ def configuration_update(changes: dict) -> dict:
             parameter, key = CONFIGURATION_FIELDS[field]
             update[parameter] = {key: value} if key else value
     return update
-# function_updated_v2 polls GetFunction (its own 100/s quota) once a second.
+
+
+# The waiters poll GetFunction (its own quota of 100/s) once a second.
 WAITER_CONFIG = {"Delay": 1, "MaxAttempts": 300}
+# How many times a function found busy (Pending, or another update in progress) is waited for before giving up.
+MAX_WAITS = 3
+# Another update that slips in between our read and our update makes Lambda answer ResourceConflictException;
+# it is waited out with bounded backoff, after which the stale RevisionId tells whether the function changed.
+CONFLICT_RETRY = AWSRetry.jittered_backoff(retries=4, delay=1, max_delay=8,
+                                           catch_extra_error_codes=["ResourceConflictException"])
+
+
+class NotApplied(Exception):
+    """A function the apply step left as it was, with the reason (reported for that function alone)."""
+
+
+def current_settings(function: dict) -> dict:
+    """The settings the collection changes, as a GetFunction answer holds them."""
+    configuration = function["Configuration"]
+    return {
+        "memory_size": configuration.get("MemorySize"),
+        "timeout": configuration.get("Timeout"),
+        "tracing_mode": configuration.get("TracingConfig", {}).get("Mode", "PassThrough"),
+        "dead_letter_target": configuration.get("DeadLetterConfig", {}).get("TargetArn"),
+        "environment": configuration.get("Environment", {}).get("Variables", {}),
+        "reserved_concurrency": function.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
+    }
 
 
 def wait_until_updated(lambda_client, name: str) -> None:
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
 
 
-def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, update_in_progress: bool) -> None:
-    """Apply {field: value} to one function. An update already in progress is waited for first,
-    or Lambda would answer ResourceConflictException."""
-    configuration = configuration_update(changes)
-    if configuration:
-        if update_in_progress:
+def ready_function(lambda_client, name: str) -> dict:
+    """GetFunction at a moment Lambda would accept an update: a Pending function is waited for until Active and an
+    update in progress until done. Only GetFunction tells (ListFunctions leaves State and LastUpdateStatus out)."""
+    for _ in range(MAX_WAITS):
+        function = lambda_client.get_function(FunctionName=name)
+        configuration = function["Configuration"]
+        if configuration.get("State") == "Failed":
+            raise NotApplied(f"its state is Failed ({configuration.get('StateReason', 'no reason given')}): Lambda "
+                             f"changes nothing until it is redeployed, so it is left alone")
+        if configuration.get("LastUpdateStatus") == "Failed":
+            raise NotApplied(f"its last update failed ({configuration.get('LastUpdateStatusReason', 'no reason')}"
+                             f"): left for whoever made that update to resolve")
+        if configuration.get("State") == "Pending":
+            lambda_client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
+        elif configuration.get("LastUpdateStatus") == "InProgress":
             wait_until_updated(lambda_client, name)
-        limiter.acquire()
-        lambda_client.update_function_configuration(FunctionName=name, **configuration)
-        wait_until_updated(lambda_client, name)
-    if "reserved_concurrency" in changes:
-        limiter.acquire()
-        if changes["reserved_concurrency"] is None:
-            lambda_client.delete_function_concurrency(FunctionName=name)
         else:
-            lambda_client.put_function_concurrency(
-                FunctionName=name, ReservedConcurrentExecutions=changes["reserved_concurrency"])
+            # Active, or Inactive: an idle function's configuration can still be changed.
+            return function
+    raise NotApplied(f"other updates kept it busy through {MAX_WAITS} waits; try again later")
 
 
-def apply_all(lambda_client, work: dict, requests_per_second: float, max_workers: int,
-              in_progress: set) -> dict:
-    """Apply {name: {field: value}} across the fleet; {name: error or None}."""
+def refuse_blind_writes(function: dict, changes: dict, planned_from: dict) -> None:
+    """Fail the function rather than overwrite what someone changed since it was planned, or wipe an environment
+    Lambda cannot decrypt (GetFunction then returns Environment.Error and no Variables)."""
+    now = current_settings(function)
+    moved = [f"{field} is now {now[field]!r} (planned from {value!r})"
+             for field, value in planned_from.items() if now[field] != value]
+    if moved:
+        raise NotApplied(f"changed by someone else since it was read: {'; '.join(moved)}. Nothing was overwritten; "
+                         f"the next run plans from the new values")
+    error = function["Configuration"].get("Environment", {}).get("Error")
+    if "environment" in changes and error:
+        raise NotApplied(f"Lambda cannot decrypt its environment ({error.get('ErrorCode')}: {error.get('Message')}); "
+                         f"writing Environment would replace every variable, so it is left alone")
+
+
+def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict) -> None:
+    """Apply {field: value} to one function planned from `planned_from` ({field: value it had}).
+
+    Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
+    someone changes the function in between, Lambda answers PreconditionFailedException, and the function is read
+    and checked once more. The reservation goes first: Lambda checks it against the account's pool and the
+    function's provisioned concurrency, the likeliest refusal, and then nothing else has been changed."""
+    planned_from = dict(planned_from)
+    configuration = configuration_update(changes)
+    for attempt in range(2):
+        function = ready_function(lambda_client, name)
+        refuse_blind_writes(function, changes, planned_from)
+        if "reserved_concurrency" in changes and attempt == 0:
+            limiter.acquire()
+            if changes["reserved_concurrency"] is None:
+                lambda_client.delete_function_concurrency(FunctionName=name)
+            else:
+                lambda_client.put_function_concurrency(
+                    FunctionName=name, ReservedConcurrentExecutions=changes["reserved_concurrency"])
+            planned_from["reserved_concurrency"] = changes["reserved_concurrency"]
+        if not configuration:
+            return
+        limiter.acquire()
+        try:
+            CONFLICT_RETRY(lambda_client.update_function_configuration)(
+                FunctionName=name, RevisionId=function["Configuration"]["RevisionId"], **configuration)
+        except is_boto3_error_code("PreconditionFailedException"):
+            continue
+        wait_until_updated(lambda_client, name)
+        return
+    raise NotApplied("changed by someone else twice while it was being updated; nothing was overwritten")
+
+
+def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int) -> dict:
+    """Apply {name: {field: value}} across the fleet, each planned from planned_from[name]; {name: error or None}."""
     limiter = RateLimiter(requests_per_second)
     results = run_bounded(
-        lambda name: apply_function(lambda_client, limiter, name, work[name], name in in_progress),
+        lambda name: apply_function(lambda_client, limiter, name, work[name], planned_from.get(name, {})),
         sorted(work), max_workers,
     )
     return {name: error for name, (_, error) in results.items()}
 
 
+def planned_from_before(entry: dict, changes: dict) -> dict:
+    """What a function was planned from, when its entry's `before` holds each field it changes."""
+    return {field: entry["before"][field] for field in changes if field in entry["before"]}
+
+
 def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], None],
-                     changes_of: Callable[[dict], dict], requests_per_second: float, max_workers: int) -> None:
+                     changes_of: Callable[[dict], dict], requests_per_second: float, max_workers: int,
+                     planned_from: Callable[[dict, dict], dict] = planned_from_before) -> None:
     """Roles first, then functions: each role gets what its functions will need (`grant_role`), and
-    a function is updated (`changes_of(entry)`, possibly empty) only once its role has it. Marks each
-    pending entry `changed`, or `failed` with the error and its `after` reset to `before`."""
+    a function is updated (`changes_of(entry)`, possibly empty; planned from `planned_from(entry, changes)`) only
+    once its role has it. Marks each pending entry `changed`, or `failed` with the error and its `after` reset to
+    `before`."""
     role_errors = {}
     for role in sorted({entry["role_name"] for entry in pending}):
         try:
             grant_role(role)
         except (BotoCoreError, ClientError) as error:
             role_errors[role] = error
-    work = {entry["function_name"]: changes_of(entry) for entry in pending if entry["role_name"] not in role_errors}
-    errors = apply_all(lambda_client, {name: changes for name, changes in work.items() if changes},
-                       requests_per_second, max_workers, set())
+    work, origins = {}, {}
+    for entry in pending:
+        changes = changes_of(entry)
+        if changes and entry["role_name"] not in role_errors:
+            work[entry["function_name"]] = changes
+            origins[entry["function_name"]] = planned_from(entry, changes)
+    errors = apply_all(lambda_client, work, origins, requests_per_second, max_workers)
     for entry in pending:
         error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
         if error is not None:

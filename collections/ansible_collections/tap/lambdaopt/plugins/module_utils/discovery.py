@@ -37,8 +37,8 @@ def select(functions: list, suffix: str | None = None, names: list | None = None
 
 
 def details(lambda_client, names: list, max_workers: int = 8) -> dict:
-    """{name: {"reserved_concurrency": int|None, "tags": dict}} from GetFunction, which unlike
-    ListFunctions returns both. Functions that vanished meanwhile are left out."""
+    """{name: {"reserved_concurrency", "tags", "state", "last_update_status"}} from GetFunction, which unlike
+    ListFunctions returns them all. Functions that vanished meanwhile are left out."""
     limiter = RateLimiter(GET_FUNCTION_PER_SECOND)
 
     def fetch(name):
@@ -47,6 +47,8 @@ def details(lambda_client, names: list, max_workers: int = 8) -> dict:
         return {
             "reserved_concurrency": response.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
             "tags": response.get("Tags", {}),
+            "state": response["Configuration"].get("State"),
+            "last_update_status": response["Configuration"].get("LastUpdateStatus"),
         }
 
     results = run_bounded(fetch, names, max_workers)

@@ -7,16 +7,19 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, us
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import Evidence
 
 
-def configuration_of(function: dict, reserved) -> dict:
+def configuration_of(function: dict, detail: dict) -> dict:
+    """`function` from ListFunctions, `detail` from GetFunction where it was read: only GetFunction tells the state
+    and update status (ListFunctions leaves both out), so without it they are unknown (None), never assumed."""
     return {
         "memory_size": function["MemorySize"],
         "timeout": function["Timeout"],
-        "reserved_concurrency": reserved,
+        "reserved_concurrency": detail.get("reserved_concurrency"),
         "architecture": (function.get("Architectures") or ["x86_64"])[0],
         "runtime": function.get("Runtime"),
         "tracing_mode": function.get("TracingConfig", {}).get("Mode", "PassThrough"),
         "dead_letter_target": function.get("DeadLetterConfig", {}).get("TargetArn"),
-        "last_update_status": function.get("LastUpdateStatus", "Successful"),
+        "state": detail.get("state"),
+        "last_update_status": detail.get("last_update_status"),
         "role_arn": function["Role"],
     }
 
@@ -39,7 +42,7 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
     if need_concurrency or params.get("tags"):
         details = discovery.details(lambda_client, names)
     else:
-        details = {name: {"tags": {}, "reserved_concurrency": None} for name in names}
+        details = {name: {"tags": {}} for name in names}
     found = []
     for function in selected:
         detail = details.get(function["FunctionName"])
@@ -48,7 +51,7 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
             continue
         if not discovery.matches_tags(detail["tags"], params.get("tags")):
             continue
-        configuration = configuration_of(function, detail["reserved_concurrency"])
+        configuration = configuration_of(function, detail)
         if not need_concurrency:
             del configuration["reserved_concurrency"]
         entry = {

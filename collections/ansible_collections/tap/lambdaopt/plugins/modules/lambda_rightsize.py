@@ -176,7 +176,7 @@ summary:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all, planned_from_before
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -291,18 +291,19 @@ class Rightsizer:
             measured = projection.measured_usage_of(function)
             if measured is not None:
                 entry["projection"] = projection.project(measured, after["memory_size"])
-            entries.append((entry, configuration["last_update_status"]))
+            entries.append(entry)
         return entries
 
     def apply(self, entries: list) -> None:
         work = {entry["function_name"]: {change["field"]: change["after"] for change in entry["changes"]}
-                for entry, _ in entries if entry["changes"]}
-        in_progress = {entry["function_name"] for entry, status in entries if status == "InProgress"}
-        errors = apply_all(self.lambda_client, work, self.params["requests_per_second"],
-                           self.params["max_workers"], in_progress)
+                for entry in entries if entry["changes"]}
+        planned_from = {entry["function_name"]: planned_from_before(entry, work[entry["function_name"]])
+                        for entry in entries if entry["function_name"] in work}
+        errors = apply_all(self.lambda_client, work, planned_from, self.params["requests_per_second"],
+                           self.params["max_workers"])
         fresh, _ = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
         now = {function["function_name"]: settings_of(function["configuration"]) for function in fresh}
-        for entry, _ in entries:
+        for entry in entries:
             name = entry["function_name"]
             if name not in work:
                 continue
@@ -319,7 +320,7 @@ class Rightsizer:
         entries = self.plan(functions, self.concurrency_pool())
         if not self.module.check_mode:
             self.apply(entries)
-        results = [entry for entry, _ in entries]
+        results = entries
         failed = [entry["function_name"] for entry in results if entry["status"] == "failed"] + missing
         changed_entries = [entry for entry in results if entry["changes"] and entry["status"] != "failed"]
         result = {

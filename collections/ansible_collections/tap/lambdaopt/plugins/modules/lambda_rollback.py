@@ -200,7 +200,8 @@ class Rollback:
 
     def run(self) -> list:
         self.check_account()
-        function_items, work = plan.plan_functions(self.record["changes"], self.current_functions(), self.force)
+        functions_now = self.current_functions()
+        function_items, work = plan.plan_functions(self.record["changes"], functions_now, self.force)
         alias_items = plan.settle_decisions(plan.plan_provisioned(self.record["changes"], self.current_allocations()),
                                             self.force)
         table_items = plan.settle_decisions(plan.plan_tables(self.record.get("tables", []), self.current_tables()),
@@ -215,8 +216,10 @@ class Rollback:
                 entry["status"] = "planned" if entry["decision"] in ACTED else entry["decision"]
             return items
         # Functions first: tracing and dead-letter targets go before the permissions they need.
-        errors = apply_all(self.lambda_client, work, self.module.params["requests_per_second"],
-                           self.module.params["max_workers"], set())
+        planned_from = {name: {field: functions_now[name][field] for field in changes}
+                        for name, changes in work.items()}
+        errors = apply_all(self.lambda_client, work, planned_from, self.module.params["requests_per_second"],
+                           self.module.params["max_workers"])
         for entry in function_items:
             self.settle(entry, errors.get(entry["name"]))
         for entry in alias_items:

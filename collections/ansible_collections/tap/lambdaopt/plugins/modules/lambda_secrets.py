@@ -250,6 +250,7 @@ def main():
             lambda entry: {"environment": {**entry["variables"], **managed}}
             if entry["before"]["variables"] != managed else {},
             params["requests_per_second"], params["max_workers"],
+            planned_from=lambda entry, changes: {"environment": entry["variables"]},
         )
 
     for entry in entries:

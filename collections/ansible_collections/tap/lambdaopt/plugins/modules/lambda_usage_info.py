@@ -71,11 +71,14 @@ functions:
       type: str
       sample: arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev
     configuration:
-      description: The function's current configuration.
+      description:
+        - The function's current configuration.
+        - C(state) and C(last_update_status) come from GetFunction (ListFunctions does not return them); they are
+          null when the task did not read it.
       type: dict
       sample: {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null, "architecture": "x86_64",
                "runtime": "python3.12", "tracing_mode": "PassThrough", "dead_letter_target": null,
-               "last_update_status": "Successful",
+               "state": "Active", "last_update_status": "Successful",
                "role_arn": "arn:aws:iam::123456789012:role/api-handler-role-dev"}
     window:
       description: The lookback window measured.
