@@ -71,7 +71,10 @@ def test_an_update_is_in_progress_for_the_next_two_reads_and_refuses_a_second_up
     assert lambda_.update_function_configuration(FunctionName="busy", Timeout=30)["LastUpdateStatus"] == "InProgress"
     lambda_.get_waiter("function_updated_v2").wait(FunctionName="busy", WaiterConfig=WAIT)
     assert (configuration(lambda_, "busy")["MemorySize"], configuration(lambda_, "busy")["Timeout"]) == (1024, 30)
-    assert lambda_states.refusals() == [("busy", "ResourceConflictException")] * 3
+    seen = lambda_states.history("busy")
+    assert seen[seen.index("updated"):] == [
+        "updated", *["refused ResourceConflictException"] * 3, "read InProgress", "read InProgress", "read Successful",
+        "updated", "read InProgress", "read InProgress", "read Successful", "read Successful", "read Successful"]
 
 
 def test_an_update_can_last_a_number_of_seconds_instead(aws, make_function):
@@ -107,6 +110,8 @@ def test_another_clients_update_can_land_just_before_the_next_one(aws, make_func
         lambda_.update_function_configuration(FunctionName="contended", MemorySize=1024, RevisionId=revision)
     assert error_code(excinfo) == "PreconditionFailedException"
     assert configuration(lambda_, "contended")["MemorySize"] == 2048
+    assert lambda_states.history("contended")[-3:] == [
+        "updated by another client", "refused PreconditionFailedException", "read Successful"]
 
 
 def test_another_clients_update_can_be_in_progress(aws, make_function):

@@ -18,7 +18,7 @@ moto answers every update `Successful` at once, keeps functions `Active`, has no
 never reports an environment error. Here a transition lasts a number of reads of the function (GetFunction or
 GetFunctionConfiguration, as waiters poll) or a number of seconds, set with `configure`; ListFunctions, which
 AWS answers without these fields, reads nothing. Tests steer a function with `begin_update`, `set_state`,
-`update_before_next` and `break_environment`, and read what the emulator refused with `refusals`.
+`update_before_next` and `break_environment`, and read what each function went through with `history`.
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class Lifecycle:
     environment_error: dict | None = None
     # Changes another client makes just before this function's next update arrives.
     next_interference: dict | None = None
+    # What happened to the function, in order: "read Successful", "refused ResourceConflictException", ...
+    history: list = field(default_factory=list)
 
     def settle(self) -> None:
         if self.transition is not None and self.transition.over():
@@ -107,6 +109,7 @@ class Lifecycle:
     def read(self) -> None:
         """One read of the function: it shows the current state, and brings a transition one read closer."""
         self.settle()
+        self.history.append(f"read {'Pending' if self.state == 'Pending' else self.update_status}")
         if self.transition is not None:
             self.transition.read()
 
@@ -119,22 +122,18 @@ class Lifecycle:
             return "An update is in progress for resource"
         return None
 
-    def updated(self) -> None:
+    def updated(self, by: str = "updated") -> None:
+        self.history.append(by)
         self.revision = str(uuid.uuid4())
         self.update_status = "InProgress"
         self.transition = Transition.lasting(timing.update_reads)
 
 
-def refusals(account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> list:
-    """(function name, error code) of every update the emulator refused since its last reset, in order."""
-    return list(_refusals_of(lambda_backends[account_id][region]))
-
-
-def _refusals_of(backend: LambdaBackend) -> list:
-    """Kept on the backend, so that a reset forgets them."""
-    if not hasattr(backend, "lambdaopt_refusals"):
-        backend.lambdaopt_refusals = []
-    return backend.lambdaopt_refusals
+def history(name: str, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> list:
+    """What the function went through since it was created, in order: reads with the status they showed
+    ("read InProgress"), updates ("updated", "updated by another client") and refusals
+    ("refused ResourceConflictException")."""
+    return list(lifecycle_of(_latest(name, account_id, region)).history)
 
 
 def configure(update_reads: int = DEFAULT_UPDATE_READS, pending_reads: int = DEFAULT_PENDING_READS,
@@ -159,7 +158,7 @@ def begin_update(name: str, changes: dict | None = None, account_id: str = DEFAU
     function = _latest(name, account_id, region)
     if changes:
         LambdaFunction.update_configuration(function, changes)
-    lifecycle_of(function).updated()
+    lifecycle_of(function).updated(by="updated by another client")
 
 
 def update_before_next(name: str, changes: dict, account_id: str = DEFAULT_ACCOUNT_ID,
@@ -225,10 +224,10 @@ def _configuration_fields() -> None:
     LambdaFunction.get_configuration = get_configuration
 
 
-def _refuse_if_busy(backend: LambdaBackend, function: LambdaFunction) -> None:
+def _refuse_if_busy(function: LambdaFunction) -> None:
     reason = lifecycle_of(function).busy()
     if reason is not None:
-        _refusals_of(backend).append((function.function_name, "ResourceConflictException"))
+        lifecycle_of(function).history.append("refused ResourceConflictException")
         raise ResourceConflictException(f"The operation cannot be performed at this time. {reason}: "
                                         f"{function.function_arn}")
 
@@ -245,10 +244,11 @@ def _updates_wait_for_the_state_machine() -> None:
         if lifecycle.next_interference is not None:
             interference, lifecycle.next_interference = lifecycle.next_interference, None
             LambdaFunction.update_configuration(function, interference)
+            lifecycle.history.append("updated by another client")
             lifecycle.revision = str(uuid.uuid4())
-        _refuse_if_busy(self, function)
+        _refuse_if_busy(function)
         if body.get("RevisionId") not in (None, lifecycle.revision):
-            _refusals_of(self).append((function.function_name, "PreconditionFailedException"))
+            lifecycle.history.append("refused PreconditionFailedException")
             raise PreconditionFailedException("The Revision Id provided does not match the latest Revision Id. "
                                               "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
         if "Environment" in body:
@@ -259,13 +259,13 @@ def _updates_wait_for_the_state_machine() -> None:
     def update_function_code(self: LambdaBackend, function_name: str, qualifier: str,
                              body: dict[str, Any]) -> dict[str, Any] | None:
         function = self.get_function(function_name)
-        _refuse_if_busy(self, function)
+        _refuse_if_busy(function)
         lifecycle_of(function).updated()
         return original_update_code(self, function_name, qualifier, body)
 
     def publish_version(self: LambdaBackend, function_name: str, description: str = "") -> LambdaFunction | None:
         latest = self.get_function(function_name)
-        _refuse_if_busy(self, latest)
+        _refuse_if_busy(latest)
         version = original_publish(self, function_name, description)
         if version is not None and version is not latest:
             # moto copies $LATEST shallowly; a published version is immutable and never in transition.
