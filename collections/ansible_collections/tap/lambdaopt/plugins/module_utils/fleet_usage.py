@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, log_groups, report_lines, usage
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import Evidence
 
 
@@ -21,6 +21,8 @@ def configuration_of(function: dict, detail: dict) -> dict:
         "state": detail.get("state"),
         "last_update_status": detail.get("last_update_status"),
         "role_arn": function["Role"],
+        "log_group": log_groups.group_of(function),
+        "log_format": log_groups.format_of(function),
     }
 
 
@@ -70,14 +72,22 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
     """Add usage figures, with their sources, to each discovered function (in place)."""
     names = [function["function_name"] for function in functions]
     start, end = usage.window(lookback_days)
-    metrics, metric_calls = usage.fetch_metrics(cloudwatch, names, start, end)
+    # The group each function really logs to (its LoggingConfig); a shared group is read once.
+    groups = {function["function_name"]: (function.get("configuration") or {}).get("log_group")
+              or log_groups.default_group(function["function_name"]) for function in functions}
+    sharing: dict = {}
+    for name, group in sorted(groups.items()):
+        sharing.setdefault(group, []).append(name)
+    metrics, metric_calls = usage.fetch_metrics(cloudwatch, names, start, end, log_groups=groups)
     p99 = usage.fetch_duration_p99(cloudwatch, names, start, end) if names else {}
-    reports = usage.fetch_report_stats(logs, [f"/aws/lambda/{name}" for name in names], start, end,
+    reports = usage.fetch_report_stats(logs, sorted(sharing), start, end,
                                        insights=insights, requests_per_second=logs_requests_per_second)
     for function in functions:
         name = function["function_name"]
         figures = metrics[name]
-        report = reports[f"/aws/lambda/{name}"]
+        group = groups[name]
+        report = (reports.get(log_groups.source_key(group, name))
+                  or report_lines.no_report_lines(reports[group].source))
         samples = figures.get("duration_samples") or 0
         p99_from_metrics = p99.get(name) if p99 is not None else None
         function.update({
@@ -98,6 +108,8 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             "avg_billed_duration_ms": report.avg_billed_duration_ms,
             "log_ingested_bytes": int(figures["log_ingested_bytes"]) if figures.get("log_ingested_bytes") is not None
             else None,
+            "log_group": {"name": group, "log_format": (function.get("configuration") or {}).get("log_format")
+                          or log_groups.TEXT, "functions": sharing[group]},
             "peak_concurrency": int(figures["peak_concurrency"]) if figures.get("peak_concurrency") is not None
             else None,
             "samples": {"report_lines": report.report_lines, "duration_datapoints": int(samples),

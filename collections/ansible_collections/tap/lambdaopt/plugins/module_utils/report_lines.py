@@ -4,13 +4,22 @@
 AWS/Lambda has no memory metric; REPORT lines are where Max Memory Used is recorded. Two ways to
 read them: CloudWatch Logs Insights (server-side statistics) and, where Insights cannot answer,
 the log events themselves, parsed here. Both produce a ReportStats.
+
+A function whose LoggingConfig sets `LogFormat: JSON` writes no REPORT line: the platform writes one JSON
+`platform.report` record per invocation instead (Lambda developer guide, "Configuring JSON and plain text log
+formats"; Telemetry API schema reference: `record.metrics` `durationMs`, `billedDurationMs`, `memorySizeMB`,
+`maxMemoryUsedMB`, `initDurationMs` after a cold start, and `record.status`). Both formats are read here, and both
+are keyed by log source (log_groups.source_key), so a group shared by several functions yields one figure each.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import source_key
 
 REPORT_PATTERN = re.compile(
     r"^REPORT RequestId:\s*(?P<request_id>\S+)"
@@ -26,17 +35,29 @@ REPORT_PATTERN = re.compile(
 # Logs Insights reports @maxMemoryUsed and @memorySize in bytes, as MB x 1,000,000.
 INSIGHTS_BYTES_PER_MB = 1_000_000
 
+# Text REPORT lines: Insights discovers @type, @maxMemoryUsed, @memorySize (bytes), @duration, @billedDuration and
+# @initDuration. JSON platform.report records: it discovers their JSON fields, `type` and `record.metrics.*`
+# (memory in MB, scaled here to the bytes of the text fields). The function a line belongs to is in its stream's
+# name when the group is not the function's own (log_groups), so statistics are per group and stream owner.
 INSIGHTS_QUERY = " | ".join([
-    'filter @type = "REPORT"',
+    'filter @type = "REPORT" or type = "platform.report"',
+    r"parse @logStream /^\d{4}\/\d{2}\/\d{2}\/(?<owner>[^\[\/]*)\[/",
+    "fields coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000) as used_bytes,"
+    " coalesce(@memorySize, record.metrics.memorySizeMB * 1000000) as size_bytes,"
+    " coalesce(@duration, record.metrics.durationMs) as duration_ms,"
+    " coalesce(@billedDuration, record.metrics.billedDurationMs) as billed_ms,"
+    " coalesce(@initDuration, record.metrics.initDurationMs) as init_ms",
     "stats count(*) as report_lines,"
-    " max(@maxMemoryUsed) as max_memory, pct(@maxMemoryUsed, 99) as p99_memory,"
-    " avg(@duration) as avg_duration, max(@duration) as max_duration,"
-    " pct(@duration, 99) as p99_duration, pct(@duration, 99.9) as p999_duration,"
-    " avg(@billedDuration) as avg_billed,"
-    " count(@initDuration) as cold_starts, avg(@initDuration) as avg_init, max(@initDuration) as max_init,"
-    " max(@memorySize) as memory_size"
-    " by @log",
+    " max(used_bytes) as max_memory, pct(used_bytes, 99) as p99_memory,"
+    " avg(duration_ms) as avg_duration, max(duration_ms) as max_duration,"
+    " pct(duration_ms, 99) as p99_duration, pct(duration_ms, 99.9) as p999_duration,"
+    " avg(billed_ms) as avg_billed,"
+    " count(init_ms) as cold_starts, avg(init_ms) as avg_init, max(init_ms) as max_init,"
+    " max(size_bytes) as memory_size"
+    " by @log, owner",
 ])
+# FilterLogEvents terms: either format's report (`?` matches events with any of the terms).
+FILTER_PATTERN = '?REPORT ?"platform.report"'
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,37 @@ def parse_report_line(message: str) -> ReportLine | None:
     )
 
 
+def parse_platform_report(message: str) -> ReportLine | None:
+    """The figures of one JSON `platform.report` record, or None for any other log event."""
+    if not message.startswith("{") or "platform.report" not in message:
+        return None
+    try:
+        document = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("type") != "platform.report":
+        return None
+    record = document.get("record") or {}
+    metrics = record.get("metrics") or {}
+    try:
+        init = metrics.get("initDurationMs")
+        return ReportLine(
+            duration_ms=float(metrics["durationMs"]),
+            billed_duration_ms=int(metrics["billedDurationMs"]),
+            memory_size_mb=int(metrics["memorySizeMB"]),
+            max_memory_used_mb=int(metrics["maxMemoryUsedMB"]),
+            init_duration_ms=float(init) if init is not None else None,
+            status=record.get("status"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def parse_report(message: str) -> ReportLine | None:
+    """The figures of an invocation's report in either log format (a REPORT line or a platform.report record)."""
+    return parse_report_line(message) or parse_platform_report(message)
+
+
 def percentile(sorted_values: list, share: float) -> float | None:
     """The nearest-rank percentile (share in 0-100) of already sorted values."""
     if not sorted_values:
@@ -144,7 +196,8 @@ def _number(fields: dict, name: str, scale: float = 1.0) -> float | None:
 
 
 def stats_from_insights(rows: list) -> dict:
-    """{log group name: ReportStats} from the result rows of INSIGHTS_QUERY.
+    """{log source: ReportStats} from the result rows of INSIGHTS_QUERY: the group's name for the lines of its
+    own function, `<group>[<function>]` for another function's (log_groups.source_key).
 
     Raises ValueError when the rows are not the statistics asked for (an endpoint that
     ignores the query's stats command), so the caller can read the log events instead.
@@ -154,8 +207,8 @@ def stats_from_insights(rows: list) -> dict:
         fields = {cell["field"]: cell.get("value") for cell in row}
         if "@log" not in fields or "report_lines" not in fields:
             raise ValueError("Logs Insights answered without the requested statistics")
-        # @log is "<account id>:<log group name>".
-        group = fields["@log"].split(":", 1)[-1]
+        # @log is "<account id>:<log group name>"; owner is empty in a default group's streams.
+        group = source_key(fields["@log"].split(":", 1)[-1], fields.get("owner") or None)
         by_group[group] = ReportStats(
             report_lines=int(float(fields["report_lines"])),
             max_memory_used_mb=_number(fields, "max_memory", INSIGHTS_BYTES_PER_MB),

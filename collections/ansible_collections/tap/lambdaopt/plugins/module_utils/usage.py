@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils import log_groups, report_lines
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -53,10 +53,11 @@ def metric_query(query_id: str, namespace: str, metric: str, dimensions: list, s
 
 
 def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int,
-           namespace: str = "AWS/Lambda") -> dict:
-    # Lambda metrics are per function; log metrics per log group, which Lambda names after the function.
+           namespace: str = "AWS/Lambda", log_group: str | None = None) -> dict:
+    # Lambda metrics are per function; log metrics per log group: the function's own, named after it, unless its
+    # LoggingConfig names another (possibly shared) group.
     dimension = ({"Name": "FunctionName", "Value": function_name} if namespace == "AWS/Lambda"
-                 else {"Name": "LogGroupName", "Value": f"/aws/lambda/{function_name}"})
+                 else {"Name": "LogGroupName", "Value": log_group or f"/aws/lambda/{function_name}"})
     return metric_query(query_id, namespace, metric, [dimension], statistic, period)
 
 
@@ -84,14 +85,17 @@ def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime
     return collected, calls
 
 
-def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime) -> tuple[dict, int]:
+def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime,
+                  log_groups: dict | None = None) -> tuple[dict, int]:
     """({name: {key: value}}, GetMetricData calls made), every function's metrics in calls of up to
-    500 queries. A metric with no data points is None."""
+    500 queries. A metric with no data points is None. `log_groups` ({name: group}) names the group of a
+    function that does not log to its own; a log metric is the whole group's."""
     queries, keys = [], {}
     for index, name in enumerate(names):
         for position, (key, namespace, metric, statistic) in enumerate(METRICS):
             query_id = f"f{index}m{position}"
-            queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS, namespace))
+            queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS, namespace,
+                                  (log_groups or {}).get(name)))
             keys[query_id] = (name, key, statistic)
     collected, calls = run_metric_queries(cloudwatch, queries, start, end)
     values: dict = {name: {} for name in names}
@@ -144,30 +148,32 @@ def _insights_stats(logs, groups: list, start: datetime, end: datetime, poll_sec
 
 def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_per_second: float,
                  max_workers: int) -> dict:
-    """Statistics for every group from its REPORT events, read and parsed here."""
+    """Statistics for every group from its report events (either log format), read and parsed here, per log
+    source: a shared group's lines are attributed to their functions by stream name."""
     limiter = RateLimiter(requests_per_second)
 
     def read(group):
         pages = iter(logs.get_paginator("filter_log_events").paginate(
-            logGroupName=group, filterPattern="REPORT",
+            logGroupName=group, filterPattern=report_lines.FILTER_PATTERN,
             startTime=int(start.timestamp() * 1000), endTime=int(end.timestamp() * 1000),
         ))
-        lines = []
+        lines: dict = {group: []}
         while True:
             limiter.acquire()  # before each page: every page is one FilterLogEvents call
             page = next(pages, None)
             if page is None:
-                return report_lines.stats_from_lines(lines)
+                return {source: report_lines.stats_from_lines(found) for source, found in lines.items()}
             for event in page["events"]:
-                line = report_lines.parse_report_line(event["message"])
+                line = report_lines.parse_report(event["message"])
                 if line is not None:
-                    lines.append(line)
+                    source = log_groups.source_of_stream(group, event.get("logStreamName", ""))
+                    lines.setdefault(source, []).append(line)
 
     results = run_bounded(read, groups, max_workers)
     stats = {}
     for group, (result, error) in results.items():
         if error is None:
-            stats[group] = result
+            stats.update(result)
         elif getattr(error, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
             stats[group] = report_lines.no_report_lines("no log group")
         else:
@@ -177,7 +183,8 @@ def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_pe
 
 def fetch_report_stats(logs, groups: list, start: datetime, end: datetime, insights: str = "auto",
                        requests_per_second: float = 5, max_workers: int = 4, poll_seconds: float = 1.0) -> dict:
-    """{log group: ReportStats}. `insights`: 'auto' tries Logs Insights and reads the events where
+    """{log source: ReportStats}, a source per group and per other function with lines in it
+    (log_groups.source_key). `insights`: 'auto' tries Logs Insights and reads the events where
     it cannot answer, 'always' requires Insights, 'never' reads the events."""
     if insights != "never" and groups:
         try:
