@@ -287,30 +287,25 @@ class FaultProxy:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def script(self, *faults: str, service: str | None = None) -> None:
+    def script(self, *faults: str | None, service: str | None = None, status: int = 500) -> None:
         """Make the next signed requests (of `service`, if given) meet these faults, in order, before any
-        drawn at random; `None` in the list lets one request through."""
+        drawn at random; `None` in the list lets one request through; a server error answers `status`."""
         with self._lock:
             for kind in faults:
                 if kind is not None and kind not in KINDS:
                     raise ValueError(f"unknown fault {kind!r}; one of {KINDS}")
-                self._scripted.append((service, kind))
+                self._scripted.append((service, kind, status))
 
-    def decide(self, service: str, operation: str) -> str | None:
-        """The fault this request meets, or None."""
+    def decide(self, service: str, operation: str) -> tuple[str | None, int]:
+        """The fault this request meets (or None), and the status of a server error."""
         with self._lock:
-            for index, (wanted, kind) in enumerate(self._scripted):
+            for index, (wanted, kind, status) in enumerate(self._scripted):
                 if wanted in (None, service):
                     del self._scripted[index]
-                    return kind
+                    return kind, status
             self._counts[service, operation] += 1
-            count = self._counts[service, operation]
-        return self.rates.pick(random.Random(f"{self.seed}/{service}/{operation}/{count}").random())
-
-    def server_error_status(self, service: str, operation: str) -> int:
-        with self._lock:
-            count = self._counts[service, operation]
-        return random.Random(f"{self.seed}/{service}/{operation}/{count}/status").choice((500, 503))
+            draws = random.Random(f"{self.seed}/{service}/{operation}/{self._counts[service, operation]}")
+        return self.rates.pick(draws.random()), draws.choice((500, 503))
 
 
 def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
@@ -338,13 +333,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             protocol = protocol_of(self.command, self.path, headers, body, service)
             operation = operation_of(self.command, self.path, headers, body, protocol)
             attempt = ATTEMPT.search(headers.get("amz-sdk-request", ""))
-            fault = proxy.decide(service, operation)
+            fault, status = proxy.decide(service, operation)
             proxy.stats.record(service, operation, fault or FORWARDED, int(attempt.group(1)) if attempt else 1)
-            if fault == THROTTLE:
-                self._answer(error_answer(THROTTLE, service, protocol))
-            elif fault == SERVER_ERROR:
-                status = proxy.server_error_status(service, operation)
-                self._answer(error_answer(SERVER_ERROR, service, protocol, status))
+            if fault in (THROTTLE, SERVER_ERROR):
+                self._answer(error_answer(fault, service, protocol, status))
             elif fault == DROP:
                 self._forward(body)  # acted on, and the answer lost: the connection ends with no reply
                 self.close_connection = True

@@ -99,6 +99,7 @@ role_policies:
 """
 
 import re
+import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
@@ -180,8 +181,11 @@ def plan_secrets(client, params: dict) -> list:
 def apply_secrets(client, planned: list, tags: dict) -> None:
     for secret in planned:
         if secret["action"] == "create":
+            # One token for every attempt: botocore makes a new one per call, so a call retried after one whose
+            # answer was lost (the secret made) would be refused as ResourceExistsException; with the same token
+            # and value, Secrets Manager answers with the secret already made.
             secret["secret_arn"] = client.create_secret(
-                Name=secret["secret_name"], SecretString=secret["value"],
+                Name=secret["secret_name"], SecretString=secret["value"], ClientRequestToken=str(uuid.uuid4()),
                 Tags=[{"Key": key, "Value": value} for key, value in tags.items()])["ARN"]
             secret["status"] = "created"
         elif secret["action"] == "update":
