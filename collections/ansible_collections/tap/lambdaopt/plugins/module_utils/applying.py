@@ -102,8 +102,13 @@ def refuse_blind_writes(function: dict, changes: dict, planned_from: dict) -> No
                          f"the next run plans from the new values")
     error = function["Configuration"].get("Environment", {}).get("Error")
     if "environment" in changes and error:
-        raise NotApplied(f"Lambda cannot decrypt its environment ({error.get('ErrorCode')}: {error.get('Message')}); "
-                         f"writing Environment would replace every variable, so it is left alone")
+        raise NotApplied(undecryptable_environment(error))
+
+
+def undecryptable_environment(error: dict) -> str:
+    """Why a function whose configuration holds Environment.Error (and so no Variables) is not given variables."""
+    return (f"Lambda cannot decrypt its environment ({error.get('ErrorCode')}: {error.get('Message')}); writing "
+            f"Environment would replace every variable, so it is left alone")
 
 
 def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict) -> None:

@@ -33,7 +33,8 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
     Reserved concurrency and tags need one GetFunction per function; without `need_concurrency`
     and a tag filter, ListFunctions alone answers and reserved_concurrency is left out.
     `with_environment` adds each function's environment variables under `environment`, kept out of
-    `configuration` so that results which return it never carry them."""
+    `configuration` so that results which return it never carry them, and `environment_error` where Lambda
+    cannot decrypt them."""
     selected, missing = discovery.select(
         discovery.list_functions(lambda_client),
         suffix=params.get("suffix"),
@@ -63,6 +64,9 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
         }
         if with_environment:
             entry["environment"] = function.get("Environment", {}).get("Variables", {})
+            if function.get("Environment", {}).get("Error"):
+                # Lambda cannot decrypt the variables, so they are unknown rather than none.
+                entry["environment_error"] = function["Environment"]["Error"]
         found.append(entry)
     return found, missing
 

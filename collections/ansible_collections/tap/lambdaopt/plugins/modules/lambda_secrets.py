@@ -103,7 +103,10 @@ import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
+    grant_then_apply,
+    undecryptable_environment,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -237,9 +240,12 @@ def main():
             before = {"variables": {key: variables[key] for key in managed if key in variables},
                       "role_policy": policies[role]}
             after = {"variables": dict(managed), "role_policy": True}
-            entries.append({"function_name": function["function_name"], "role_name": role, "before": before,
-                            "after": after, "variables": variables,
-                            "status": "unchanged" if before == after else "planned"})
+            entry = {"function_name": function["function_name"], "role_name": role, "before": before,
+                     "after": after, "variables": variables, "status": "unchanged" if before == after else "planned"}
+            if function.get("environment_error"):
+                entry.update(status="failed", after=before,
+                             error=undecryptable_environment(function["environment_error"]))
+            entries.append(entry)
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the functions' roles")
 

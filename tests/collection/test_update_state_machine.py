@@ -1,0 +1,134 @@
+"""Every module that updates functions survives Lambda's update state machine, as a busy real account runs it.
+
+Each update first meets a function another client is updating (LastUpdateStatus InProgress), and then a second
+change by that client landing between the module's read and its update (so the RevisionId it read is stale). The
+module must wait instead of colliding (no ResourceConflictException reaches the emulator), re-read after
+PreconditionFailedException, keep the other client's change, and still make its own. A change by the other
+client to a field the module itself changes is never overwritten; a Failed function is never touched; an
+environment Lambda cannot decrypt is never written.
+"""
+
+import pytest
+
+from tools import baseline
+from tools.emulator_patches import lambda_states
+
+FIRST, SECOND = "deployed by another team", "deployed again by another team"
+SECRETS = [{"env": "API_KEY", "value": "state-machine-test-key"}]
+
+
+@pytest.fixture
+def contended(aws):
+    """Contend every function of the fleet (see the module docstring); returns the fleet's function names."""
+    def contend() -> list:
+        lambda_ = aws.client("lambda")
+        names = [function["FunctionName"] for function in lambda_.list_functions()["Functions"]]
+        for name in names:
+            lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+            lambda_states.begin_update(name, {"Description": FIRST})
+            lambda_states.update_before_next(name, {"Description": SECOND})
+        return names
+    return contend
+
+
+def survived_contention(aws, name: str) -> None:
+    """The module's update of `name` waited out the update in progress, met the stale revision, re-read, and won
+    without erasing the other client's change."""
+    seen = lambda_states.history(name)
+    ours = seen[seen.index("updated by another client"):]
+    assert "refused ResourceConflictException" not in ours, ours
+    first_read = ours.index("read InProgress")
+    precondition = ours.index("refused PreconditionFailedException")
+    assert ours[precondition - 1] == "updated by another client"
+    assert first_read < precondition < ours.index("updated"), ours
+    assert aws.client("lambda").get_function_configuration(FunctionName=name)["Description"] == SECOND
+
+
+def changed(result: dict) -> list:
+    return [entry["function_name"] for entry in result["functions"] if entry["status"] == "changed"]
+
+
+def test_lambda_rightsize(aws, fleet, run_module, contended):
+    contended()
+    result = run_module("lambda_rightsize", {"suffix": "dev", "memory_size": "auto", "timeout": "auto"})
+    assert not result.failed, result.get("msg")
+    assert changed(result)
+    for name in changed(result):
+        survived_contention(aws, name)
+        entry = next(entry for entry in result["functions"] if entry["function_name"] == name)
+        now = aws.client("lambda").get_function_configuration(FunctionName=name)
+        assert (now["MemorySize"], now["Timeout"]) == (entry["after"]["memory_size"], entry["after"]["timeout"])
+
+
+@pytest.mark.parametrize("module, args", [
+    ("lambda_tracing", {"suffix": "dev"}),
+    ("lambda_dlq", {"suffix": "dev"}),
+    ("lambda_secrets", {"suffix": "dev", "secrets": SECRETS}),
+])
+def test_hardening_modules(aws, run_module, contended, module, args):
+    baseline.provision(aws, "dev")
+    contended()
+    result = run_module(module, args)
+    assert not result.failed, result.get("msg")
+    assert len(changed(result)) == 6
+    for name in changed(result):
+        survived_contention(aws, name)
+
+
+def test_lambda_rollback(aws, run_module, contended):
+    baseline.provision(aws, "dev")
+    lambda_ = aws.client("lambda")
+    names = [function["FunctionName"] for function in lambda_.list_functions()["Functions"]]
+    for name in names:  # what a run left: 1024 MB where the baseline had 3008
+        lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+        lambda_.update_function_configuration(FunctionName=name, MemorySize=1024)
+    record = {"kind": "tap.lambdaopt change record", "schema_version": 1, "mode": "applied",
+              "account_id": "123456789012", "region": "us-east-1", "role_policies": [], "alarms": [], "resources": [],
+              "changes": [{"function_name": name, "field": "memory_size", "before": 3008, "after": 1024,
+                           "module": "tap.lambdaopt.lambda_rightsize"} for name in names]}
+    for name in names:
+        lambda_.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+    contended()
+    result = run_module("lambda_rollback", {"record": record})
+    assert not result.failed, result.get("msg")
+    assert {item["status"] for item in result["items"]} == {"restored"}
+    for name in names:
+        survived_contention(aws, name)
+        assert lambda_.get_function_configuration(FunctionName=name)["MemorySize"] == 3008
+
+
+def test_a_field_changed_by_someone_else_is_never_overwritten(aws, fleet, run_module):
+    planned = run_module("lambda_rightsize", {"suffix": "dev", "memory_size": "auto"}, check=True)
+    name = next(entry["function_name"] for entry in planned["functions"] if entry["status"] == "planned")
+    lambda_states.update_before_next(name, {"MemorySize": 2048})
+    result = run_module("lambda_rightsize", {"suffix": "dev", "memory_size": "auto"})
+    assert result.failed and result["failed_functions"] == [name]
+    entry = next(entry for entry in result["functions"] if entry["function_name"] == name)
+    assert "memory_size is now 2048 (planned from 3008)" in entry["error"]
+    assert aws.client("lambda").get_function_configuration(FunctionName=name)["MemorySize"] == 2048
+    others = [entry for entry in result["functions"] if entry["function_name"] != name and entry["changes"]]
+    assert others and {entry["status"] for entry in others} == {"changed"}
+
+
+def test_a_failed_function_is_never_touched(aws, run_module):
+    baseline.provision(aws, "dev")
+    lambda_states.set_state("transform-dev", "Failed", reason="The function's subnet has no free IP addresses.")
+    result = run_module("lambda_tracing", {"suffix": "dev"})
+    assert result.failed and result["failed_functions"] == ["transform-dev"]
+    entry = next(entry for entry in result["functions"] if entry["function_name"] == "transform-dev")
+    assert "Failed" in entry["error"] and "no free IP addresses" in entry["error"]
+    assert "updated" not in lambda_states.history("transform-dev")
+    assert len(changed(result)) == 5
+
+
+def test_an_environment_lambda_cannot_decrypt_is_never_written(aws, run_module):
+    baseline.provision(aws, "dev")
+    lambda_states.break_environment("transform-dev")
+    args = {"suffix": "dev", "secrets": SECRETS}
+    for check in (True, False):
+        result = run_module("lambda_secrets", args, check=check)
+        assert result.failed and result["failed_functions"] == ["transform-dev"]
+        entry = next(entry for entry in result["functions"] if entry["function_name"] == "transform-dev")
+        assert "cannot decrypt" in entry["error"] and "KMSAccessDeniedException" in entry["error"]
+    assert "updated" not in lambda_states.history("transform-dev")
+    assert "Error" in aws.client("lambda").get_function_configuration(FunctionName="transform-dev")["Environment"]
