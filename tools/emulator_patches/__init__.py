@@ -11,11 +11,14 @@ from __future__ import annotations
 from tools.emulator_patches import (
     cloudwatch,
     dynamodb,
+    insights_status,
     lambda_concurrency,
     lambda_configuration,
     lambda_logging,
     lambda_states,
     logs,
+    metric_data_status,
+    sqs_kms,
 )
 
 _applied = False
@@ -30,6 +33,6 @@ def apply() -> None:
     # invalid before it could conflict, as AWS validates a request before acting on it.
     # lambda_logging's checks likewise come after both, so they wrap them.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_concurrency, cloudwatch, logs,
-                    dynamodb):
+                    dynamodb, sqs_kms, metric_data_status, insights_status):
         patches.apply()
     _applied = True

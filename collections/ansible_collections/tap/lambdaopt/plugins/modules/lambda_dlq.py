@@ -9,11 +9,21 @@ version_added: 0.1.0
 description:
   - Ensures an SQS queue for failed asynchronous invocations, one for the whole suffix (C(lambda-dlq-<suffix>))
     or one per function (C(<function>-dlq)), with 14-day message retention and server-side encryption
-    (SQS-managed keys, or a KMS key), tagged.
+    (SQS-managed keys, SSE-SQS, or the KMS key O(kms_key_id)), tagged. An existing queue that is already
+    encrypted with a KMS key keeps its key unless O(kms_key_id) names another; an unencrypted one gets SSE-SQS.
   - Grants each function's execution role C(sqs:SendMessage) on its queue only, in an inline policy the module
     owns (C(lambdaopt-dlq-send)), then sets the function's C(DeadLetterConfig).
+  - When the queue is encrypted with a customer managed KMS key, the same policy grants C(kms:GenerateDataKey)
+    and C(kms:Decrypt) on exactly that key's ARN (read with C(kms:DescribeKey)): without them Lambda cannot send
+    to the queue and drops the failed events, counted only by the C(DeadLetterErrors) metric. SSE-SQS and the
+    AWS managed key C(alias/aws/sqs) need no grant (its key policy already allows every principal of the
+    account that may use SQS).
   - A function that already sends to a different dead-letter queue keeps it unless O(replace_existing) is set;
-    the result says so.
+    the result says so. When that queue is encrypted with a customer managed key, the role gets the same KMS
+    grant on it.
+  - A function whose queue's key cannot be resolved (no C(kms:DescribeKey) permission, deleted, disabled or
+    pending deletion), or whose kept queue cannot be read, fails with the reason, and its dead-letter target is
+    left as it was.
   - Check mode returns the plan, C(--diff) shows it; a second run changes nothing. One function failing does
     not stop the others; the task fails at the end and names it.
 options:
@@ -25,7 +35,9 @@ options:
     type: bool
     default: false
   kms_key_id:
-    description: Encrypt with this KMS key (id, alias or ARN) instead of SQS-managed keys.
+    description:
+      - Encrypt with this KMS key (key id, key ARN, alias name or alias ARN) instead of SQS-managed keys.
+      - Without it, a queue the module creates uses SSE-SQS, and an existing queue keeps the KMS key it has.
     type: str
   queue_tags:
     description: Tags for the queues the module creates or manages.
@@ -67,6 +79,19 @@ queues:
   elements: dict
   sample: [{"queue_name": "lambda-dlq-dev", "queue_arn": "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev",
             "status": "created", "attributes": {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}}]
+  contains:
+    status:
+      description: C(created), C(changed), C(unchanged), C(planned) (check mode) or C(failed) (its KMS key cannot
+        be used; the queue is left as it is).
+      type: str
+    kms_key_arn:
+      description: The customer managed KMS key the queue encrypts with.
+      type: str
+      returned: when the queue is encrypted with a customer managed key
+    error:
+      description: Why the queue cannot be used.
+      type: str
+      returned: when status is failed
 functions:
   description: One entry per selected function, sorted by name.
   returned: always
@@ -78,7 +103,10 @@ functions:
       type: str
       sample: api-handler-dev
     status:
-      description: C(changed), C(unchanged), C(kept_existing), C(planned) (check mode) or C(failed).
+      description:
+        - C(changed), C(unchanged), C(kept_existing), C(planned) (check mode) or C(failed).
+        - A function keeping its own queue is C(changed) (C(planned)) when its role was given the KMS grant
+          that queue needs, else C(kept_existing).
       type: str
       sample: changed
     before:
@@ -89,10 +117,15 @@ functions:
       description: The same after the task (planned in check mode).
       type: dict
       sample: {"dead_letter_target": "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev", "role_policy": true}
+    kms_key_arn:
+      description: The customer managed KMS key the function's queue encrypts with, which its role may use.
+      type: str
+      returned: when the queue is encrypted with a customer managed key
+      sample: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
     reason:
       description: Why a function kept its existing queue.
       type: str
-      returned: when status is kept_existing
+      returned: when the function keeps a queue of its own
     error:
       description: Why the function failed, when it did.
       type: str
@@ -128,6 +161,13 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.dlq_encryption import (
+    SQS_MISSING_QUEUE_CODES,
+    dlq_policy,
+    qualified_key_id,
+    queue_key_id,
+    resolve_key,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
 try:
@@ -140,20 +180,15 @@ RETENTION_SECONDS = str(14 * 24 * 3600)
 QUEUE_NAME_LIMIT = 80
 
 
-def desired_attributes(kms_key_id: str | None) -> dict:
+def desired_attributes(kms_key_id: str | None, current: dict | None = None) -> dict:
+    """The queue's settings: SSE-SQS unless a KMS key is asked for. A queue already encrypted with a KMS key
+    keeps it when none is asked for: switching someone's own key to SQS-managed keys would undo their choice."""
     attributes = {"MessageRetentionPeriod": RETENTION_SECONDS}
     if kms_key_id:
         attributes["KmsMasterKeyId"] = kms_key_id
-    else:
+    elif not (current or {}).get("KmsMasterKeyId"):
         attributes["SqsManagedSseEnabled"] = "true"
     return attributes
-
-
-def send_policy(queue_arns: list) -> dict:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
-        "Resource": queue_arns[0] if len(queue_arns) == 1 else sorted(queue_arns),
-    }]}
 
 
 def queue_arn(function_arn: str, queue_name: str) -> str:
@@ -169,6 +204,8 @@ class DeadLetterQueues:
         self.sqs = aws_client(module, "sqs")
         self.iam = aws_client(module, "iam")
         self.lambda_client = aws_client(module, "lambda", retry=IAM_PROPAGATION_RETRY)
+        self.kms = aws_client(module, "kms")
+        self.keys: dict = {}  # qualified key id -> (key ARN to grant or None, error or None)
 
     def queue_for(self, function_name: str) -> str:
         if self.params["per_function"]:
@@ -176,16 +213,17 @@ class DeadLetterQueues:
         return self.params["queue_name"] or f"lambda-dlq-{self.params['suffix']}"
 
     def plan_queue(self, name: str, arn: str) -> dict:
-        wanted = desired_attributes(self.params["kms_key_id"])
+        kms_key_id = self.params["kms_key_id"]
         try:
             url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except ClientError as error:
-            if error.response["Error"]["Code"] not in ("AWS.SimpleQueueService.NonExistentQueue",
-                                                       "QueueDoesNotExist"):
+            if error.response["Error"]["Code"] not in SQS_MISSING_QUEUE_CODES:
                 raise
             return {"queue_name": name, "queue_arn": arn, "status": "planned", "action": "create",
-                    "attributes": wanted, "tags": self.params["queue_tags"]}
+                    "attributes": desired_attributes(kms_key_id), "tags": self.params["queue_tags"],
+                    "kms_key_id": kms_key_id}
         current = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        wanted = desired_attributes(kms_key_id, current)
         stale = {key: value for key, value in wanted.items() if current.get(key) != value}
         tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
         missing_tags = {key: str(value) for key, value in self.params["queue_tags"].items()
@@ -193,7 +231,41 @@ class DeadLetterQueues:
         return {"queue_name": name, "queue_arn": current.get("QueueArn", arn), "url": url,
                 "status": "planned" if stale or missing_tags else "unchanged", "action": "update",
                 "attributes": {**{key: current.get(key) for key in wanted}, **stale}, "stale": stale,
-                "tags": missing_tags}
+                "tags": missing_tags, "kms_key_id": kms_key_id or current.get("KmsMasterKeyId") or None}
+
+    def key_of(self, key_id: str, queue: str) -> tuple[str | None, str | None]:
+        """(customer managed key ARN to grant, or None; why the key cannot be used, or None), read once per key."""
+        qualified = qualified_key_id(key_id, queue)
+        if qualified not in self.keys:
+            self.keys[qualified] = resolve_key(self.kms, key_id, queue)
+        return self.keys[qualified]
+
+    def resolve_queue_key(self, queue: dict) -> None:
+        """A queue whose key cannot be used is neither created nor changed: no function is pointed at it."""
+        if not queue["kms_key_id"]:
+            return
+        key_arn, error = self.key_of(queue["kms_key_id"], queue["queue_arn"])
+        if error:
+            queue.update(status="failed", error=error)
+        elif key_arn:
+            queue["kms_key_arn"] = key_arn
+
+    def plan_kept(self, entry: dict, current: str, target: str, grants: dict) -> None:
+        """A function that keeps its own dead-letter queue: its role gets the KMS grant that queue needs."""
+        entry["reason"] = f"already sends to {current}; set replace_existing to use {target}"
+        key_arn = None
+        if ":sqs:" in current:
+            key_id, error = queue_key_id(self.sqs, current)
+            if key_id and not error:
+                key_arn, error = self.key_of(key_id, current)
+            if error:
+                entry.update(status="failed", error=f"dead-letter queue {current}: {error}")
+                return
+        if key_arn:
+            entry.update(target=current, kms_key_arn=key_arn)
+            grants.setdefault(entry["role_name"], (set(), set()))[1].add(key_arn)
+        else:
+            entry["status"] = "kept_existing"
 
     def plan(self, functions: list) -> tuple[list, list, dict]:
         queues = {}
@@ -201,34 +273,44 @@ class DeadLetterQueues:
             name = self.queue_for(function["function_name"])
             if name not in queues:
                 queues[name] = self.plan_queue(name, queue_arn(function["function_arn"], name))
-        grants: dict = {}  # role -> queue ARNs its functions send to
+        for queue in queues.values():
+            self.resolve_queue_key(queue)
+        grants: dict = {}  # role -> (queue ARNs its functions send to, customer managed keys those queues use)
         entries = []
         for function in functions:
-            target = queues[self.queue_for(function["function_name"])]["queue_arn"]
+            queue = queues[self.queue_for(function["function_name"])]
             current = function["configuration"]["dead_letter_target"]
             entry = {"function_name": function["function_name"],
                      "role_name": roles.role_name(function["configuration"]["role_arn"]),
                      "before": {"dead_letter_target": current}}
-            if current and current != target and not self.params["replace_existing"]:
-                entry.update(status="kept_existing",
-                             reason=f"already sends to {current}; set replace_existing to use {target}")
-            else:
-                entry["target"] = target
-                grants.setdefault(entry["role_name"], set()).add(target)
             entries.append(entry)
+            if current and current != queue["queue_arn"] and not self.params["replace_existing"]:
+                self.plan_kept(entry, current, queue["queue_arn"], grants)
+                continue
+            if queue["status"] == "failed":
+                entry.update(status="failed", error=f"dead-letter queue {queue['queue_name']}: {queue['error']}")
+                continue
+            entry["target"] = queue["queue_arn"]
+            queue_arns, key_arns = grants.setdefault(entry["role_name"], (set(), set()))
+            queue_arns.add(entry["target"])
+            if queue.get("kms_key_arn"):
+                entry["kms_key_arn"] = queue["kms_key_arn"]
+                key_arns.add(queue["kms_key_arn"])
         policies = {}
-        for role, arns in grants.items():
+        for role, (queue_arns, key_arns) in grants.items():
             current = roles.inline_policy(self.iam, role, POLICY_NAME)
-            wanted = send_policy(sorted(arns))
-            policies[role] = {"current": current, "wanted": wanted}
+            policies[role] = {"current": current, "wanted": dlq_policy(sorted(queue_arns), sorted(key_arns))}
         for entry in entries:
-            if entry.get("status") == "kept_existing":
+            if "target" not in entry:  # failed, or keeps its own queue and needs no grant
                 entry["after"] = entry["before"]
                 continue
             policy = policies[entry["role_name"]]
             entry["before"]["role_policy"] = policy["current"] == policy["wanted"]
             entry["after"] = {"dead_letter_target": entry["target"], "role_policy": True}
-            entry["status"] = "unchanged" if entry["before"] == entry["after"] else "planned"
+            if entry["before"] != entry["after"]:
+                entry["status"] = "planned"
+            else:
+                entry["status"] = "kept_existing" if "reason" in entry else "unchanged"
         return list(queues.values()), entries, policies
 
     def apply_queues(self, queues: list) -> None:
@@ -303,7 +385,7 @@ def main():
         module.fail_json_aws(error, msg="Could not set up the dead-letter queues")
 
     for queue in queues:
-        for internal in ("action", "stale", "url"):
+        for internal in ("action", "stale", "url", "kms_key_id"):
             queue.pop(internal, None)
     for entry in entries:
         entry.pop("target", None)
