@@ -26,18 +26,28 @@ def describe(days: int | None) -> str:
 
 
 def plan_retention(exists: bool, current: int | None, desired: int, stored_bytes: int,
-                   allow_data_loss: bool, exporting: bool) -> RetentionPlan:
+                   allow_data_loss: bool, exporting: bool, shared_with: list | None = None,
+                   allow_shared: bool = False) -> RetentionPlan:
     """What to do with one log group. Shortening retention deletes every event older than the new
-    period, so it needs an export first or an explicit acceptance of the loss."""
+    period, so it needs an export first or an explicit acceptance of the loss. A group that functions outside
+    the fleet also log to (`shared_with`, LoggingConfig.LogGroup) loses their events too: shortening it is refused
+    unless `allow_shared`, and every plan for it names them."""
+    others = f"shared with {', '.join(shared_with)} outside the fleet" if shared_with else ""
     if not exists:
         return RetentionPlan("create", False, f"log group missing: created with retention {describe(desired)}")
     if current == desired:
         return RetentionPlan("none", False, f"retention already {describe(desired)}")
     shortens = current is None or desired < current
     if not shortens:
-        return RetentionPlan("set", False, f"retention lengthened from {describe(current)} to {describe(desired)}")
+        lengthened = f"retention lengthened from {describe(current)} to {describe(desired)}"
+        return RetentionPlan("set", False, f"{lengthened} (the group is {others})" if others else lengthened)
     loss = (f"shortening retention from {describe(current)} to {describe(desired)} deletes events older than "
             f"{desired} days, of up to {stored_bytes} stored bytes")
+    if others:
+        loss = f"{loss}, theirs too: the group is {others}"
+        if not allow_shared:
+            return RetentionPlan("refuse", True, f"{loss}; set allow_shared_log_groups to proceed")
+        loss = f"{loss} (allowed by allow_shared_log_groups)"
     if exporting:
         return RetentionPlan("set", True, f"{loss}; they are exported to S3 first")
     if allow_data_loss:

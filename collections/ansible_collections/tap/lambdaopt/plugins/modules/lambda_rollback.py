@@ -91,7 +91,7 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, log_groups, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
@@ -139,9 +139,14 @@ class Rollback:
                 for function in functions}
 
     def current_retention(self) -> dict:
-        paginator = self.logs.get_paginator("describe_log_groups")
-        return {group["logGroupName"]: group.get("retentionInDays")
-                for page in paginator.paginate(logGroupNamePrefix="/aws/lambda/") for group in page["logGroups"]}
+        """{log group: retention days} of the groups the record changed, whatever their names (a function's
+        LoggingConfig may name any group)."""
+        names = {change["log_group_name"] for change in self.record["changes"]
+                 if change["field"] == "log_retention_days"}
+        if not names:
+            return {}
+        groups = log_groups.describe_groups(self.logs, names)
+        return {name: group.get("retentionInDays") for name, group in groups.items()}
 
     def current_policies(self) -> dict:
         return {(policy["role_name"], policy["policy_name"]):

@@ -7,8 +7,12 @@ module: log_retention
 short_description: Set the log retention of a fleet of Lambda functions
 version_added: 0.1.0
 description:
-  - Sets the retention of each selected function's log group C(/aws/lambda/<function>), creating a missing
-    group with the retention already set. Never deletes a log group.
+  - Sets the retention of the log group each selected function really logs to (its C(LoggingConfig.LogGroup),
+    C(/aws/lambda/<function>) by default), once per group however many of the functions share it, creating a
+    missing group with the retention already set. Never deletes a log group.
+  - A group that functions outside the selection also log to is shared with them: shortening its retention deletes
+    their older events too, so it is refused, naming them, unless O(allow_shared_log_groups) is set. Finding them
+    reads every function's C(LoggingConfig) (one more C(ListFunctions) pass).
   - Shortening retention permanently deletes the events older than the new period. It needs
     O(allow_data_loss), or O(export_bucket) to export the events to S3 first; otherwise it is refused and
     reported with the stored bytes at stake. Check mode and C(--diff) show the same.
@@ -22,6 +26,12 @@ options:
               3288, 3653]
   allow_data_loss:
     description: Shorten retention even though events older than the new period are deleted.
+    type: bool
+    default: false
+  allow_shared_log_groups:
+    description:
+      - Shorten the retention of a log group that functions outside the selection also log to (it still needs
+        O(allow_data_loss) or O(export_bucket)). The result names those functions either way.
     type: bool
     default: false
   export_bucket:
@@ -63,7 +73,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 log_groups:
-  description: One entry per selected function's log group, sorted by name.
+  description: One entry per log group the selected functions log to, sorted by name.
   returned: always
   type: list
   elements: dict
@@ -73,9 +83,19 @@ log_groups:
       type: str
       sample: /aws/lambda/transform-dev
     function_name:
-      description: The function it belongs to.
+      description: The (first, by name) selected function that logs to it.
       type: str
       sample: transform-dev
+    function_names:
+      description: Every selected function that logs to it.
+      type: list
+      elements: str
+      sample: [transform-dev]
+    shared_with:
+      description: Functions outside the selection that log to it too.
+      type: list
+      elements: str
+      sample: []
     status:
       description: C(created), C(changed), C(unchanged), C(planned) (check mode), C(refused) or C(failed).
       type: str
@@ -122,6 +142,7 @@ failed_log_groups:
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, log_groups
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -143,28 +164,34 @@ except ImportError:
 DAY_MS = 86_400_000
 
 
-def existing_groups(logs) -> dict:
-    paginator = logs.get_paginator("describe_log_groups")
-    return {
-        group["logGroupName"]: group
-        for page in paginator.paginate(logGroupNamePrefix="/aws/lambda/")
-        for group in page["logGroups"]
-    }
+def fleet_groups(functions: list) -> dict:
+    """{log group: sorted names of the selected functions that log to it}."""
+    members: dict = {}
+    for function in functions:
+        name = function["function_name"]
+        group = function["configuration"].get("log_group") or log_groups.default_group(name)
+        members.setdefault(group, []).append(name)
+    return {group: sorted(names) for group, names in members.items()}
 
 
-def plan(functions: list, groups: dict, params: dict) -> list:
+def plan(functions: list, groups: dict, users: dict, params: dict) -> list:
+    """One entry per group the selected functions log to; `users` ({group: every function that logs to it})
+    tells who else a shared group's retention affects."""
     entries = []
     desired = params["retention_days"]
-    for function in functions:
-        name = f"/aws/lambda/{function['function_name']}"
+    for name, members in sorted(fleet_groups(functions).items()):
         group = groups.get(name)
         current = group.get("retentionInDays") if group else None
         stored = int(group.get("storedBytes", 0)) if group else 0
+        outside = sorted(set(users.get(name, [])) - set(members))
         decision = plan_retention(group is not None, current, desired, stored, params["allow_data_loss"],
-                                  exporting=bool(params["export_bucket"]))
+                                  exporting=bool(params["export_bucket"]), shared_with=outside,
+                                  allow_shared=params["allow_shared_log_groups"])
         entries.append({
             "log_group_name": name,
-            "function_name": function["function_name"],
+            "function_name": members[0],
+            "function_names": members,
+            "shared_with": outside,
             "action": decision.action,
             "status": {"none": "unchanged", "refuse": "refused"}.get(decision.action, "planned"),
             "before": {"exists": group is not None, "retention_in_days": current},
@@ -208,6 +235,7 @@ def main():
     argument_spec = dict(
         retention_days=dict(type="int", required=True, choices=list(VALID_RETENTION_DAYS)),
         allow_data_loss=dict(type="bool", default=False),
+        allow_shared_log_groups=dict(type="bool", default=False),
         export_bucket=dict(type="str"),
         export_prefix=dict(type="str", default="lambdaopt-exports"),
         export_timeout=dict(type="int", default=900),
@@ -223,8 +251,11 @@ def main():
 
     logs = aws_client(module, "logs")
     try:
-        functions, missing = discover(aws_client(module, "lambda"), module.params, need_concurrency=False)
-        entries = plan(functions, existing_groups(logs), module.params)
+        lambda_client = aws_client(module, "lambda")
+        functions, missing = discover(lambda_client, module.params, need_concurrency=False)
+        users = log_groups.users_by_group(discovery.list_functions(lambda_client))
+        wanted = fleet_groups(functions)
+        entries = plan(functions, log_groups.describe_groups(logs, wanted), users, module.params)
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's log groups")
     if module.check_mode:
@@ -241,9 +272,15 @@ def main():
             "before": {entry["log_group_name"]: entry["before"] for entry in acted},
             "after": {entry["log_group_name"]: entry["after"] for entry in acted},
         }
-    refused = [entry["log_group_name"] for entry in entries if entry["status"] == "refused"]
-    if refused:
-        module.warn(f"retention not shortened for {len(refused)} log groups: set allow_data_loss or export_bucket")
+    refused = [entry for entry in entries if entry["status"] == "refused"]
+    shared = [f"{entry['log_group_name']} (shared with {', '.join(entry['shared_with'])})" for entry in refused
+              if entry["shared_with"] and not module.params["allow_shared_log_groups"]]
+    if len(shared) < len(refused):
+        module.warn(f"retention not shortened for {len(refused) - len(shared)} log groups: set allow_data_loss or "
+                    "export_bucket")
+    if shared:
+        module.warn(f"retention not shortened for log groups that functions outside the fleet also use: "
+                    f"{'; '.join(shared)}; set allow_shared_log_groups to proceed")
     if failed:
         module.fail_json(msg=f"could not set retention: {', '.join(failed)}", **result)
     module.exit_json(**result)

@@ -67,6 +67,13 @@ def _by_function(result, key: str = "functions") -> dict:
     return {entry["function_name"]: entry for entry in (result or {}).get(key) or [] if "function_name" in entry}
 
 
+def _by_log_group_user(result) -> dict:
+    """{function name: the entry of the log group it logs to}: log_retention has one entry per group, shared by
+    every function of the run that logs to it (`function_names`)."""
+    return {name: entry for entry in (result or {}).get("log_groups") or [] if "function_name" in entry
+            for name in entry.get("function_names") or [entry["function_name"]]}
+
+
 def _queue_name(arn: str | None) -> str | None:
     return arn.rsplit(":", 1)[-1] if arn else None
 
@@ -91,14 +98,16 @@ def _rightsize(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
     _note_failure(outcome, "lambda_rightsize", entry)
 
 
-def _retention(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
+def _retention(outcome: Outcome, entry: dict | None, dry_run: bool, name: str) -> None:
     if not entry:
         return
     before = entry["before"]["retention_in_days"]
     applied = took_effect(entry.get("status"), dry_run)
     after = entry["after"]["retention_in_days"] if applied else before
     outcome.retention = {"stored_bytes": int(entry.get("stored_bytes") or 0), "before": before, "after": after,
-                         "exists": entry["before"].get("exists", True)}
+                         "exists": entry["before"].get("exists", True), "log_group_name": entry.get("log_group_name")}
+    if name != entry["function_name"]:
+        return  # a shared group's change, refusal and failure are told once, with the first function that uses it
     if applied:
         outcome.changes.append({"setting": "log_retention_days", "before": before, "after": after,
                                 "reason": entry.get("reason")})
@@ -203,7 +212,7 @@ def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
     """Each function's Outcome from the registered results (a task that did not run is None or skipped)."""
     results = {task: results.get(task) if ran(results.get(task)) else None for task in TASKS}
     rightsize = _by_function(results["rightsize"])
-    retention = _by_function(results["log_retention"], "log_groups")
+    retention = _by_log_group_user(results["log_retention"])
     tracing = _by_function(results["tracing"])
     dead_letter = _by_function(results["dead_letter_queues"])
     secrets = _by_function(results["secrets"])
@@ -218,7 +227,7 @@ def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
         outcome = Outcome(memory_before=configuration.get("memory_size"),
                           memory_after=configuration.get("memory_size"))
         _rightsize(outcome, rightsize.get(name), dry_run)
-        _retention(outcome, retention.get(name), dry_run)
+        _retention(outcome, retention.get(name), dry_run, name)
         _tracing(outcome, tracing.get(name), dry_run, configuration.get("tracing_mode"))
         _dead_letter(outcome, dead_letter.get(name), dry_run)
         _secrets(outcome, secrets.get(name), dry_run)

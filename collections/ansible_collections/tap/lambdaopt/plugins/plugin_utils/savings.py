@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import default_group
 from ansible_collections.tap.lambdaopt.plugins.module_utils.projection import HOURS_PER_MONTH
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import describe as describe_retention
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import FULL_VCPU_MEMORY_MB
@@ -166,16 +167,15 @@ class Costing:
                  f"{usage.measured_at_mb} MB ({architecture}); {before_mb} MB -> {after_mb} MB")
         return Line("lambda", item, at(before_mb), at(after_mb), basis)
 
-    def ingestion(self, usage: FunctionUsage) -> Line:
-        item = "Log ingestion"
+    def ingestion(self, usage: FunctionUsage, item: str = "Log ingestion", users: str = "") -> Line:
         monthly = usage.per_month("log_ingested_bytes")
         if monthly is None:
             raise Unknown("log_ingestion", item, "no IncomingBytes data for the log group")
         cost = same(self._per_gb(monthly, self.prices.log_ingestion_per_gb))
-        return Line("log_ingestion", item, cost, dict(cost), f"{size(monthly)} ingested a month")
+        return Line("log_ingestion", item, cost, dict(cost), f"{size(monthly)} ingested a month{users}")
 
-    def storage(self, usage: FunctionUsage, retention: dict | None) -> Line:
-        item = "Log storage"
+    def storage(self, usage: FunctionUsage, retention: dict | None, item: str = "Log storage",
+                users: str = "") -> Line:
         if retention is None:
             raise Unknown("log_storage", item, "log retention was not part of the run")
         stored = Decimal(retention["stored_bytes"])
@@ -207,6 +207,7 @@ class Costing:
                  f"{describe_retention(retention['after'])}")
         if retention["before"] is None and ingested:
             basis += f"; never expiring, it grows {size(ingested)} a month"
+        basis += users
         return Line("log_storage", item,
                     same(self._per_gb(before, self.prices.log_storage_per_gb_month)),
                     same(self._per_gb(after, self.prices.log_storage_per_gb_month)), basis, detail)
@@ -320,13 +321,22 @@ class Costing:
     def secret(self, name: str) -> Line:
         return Line("hardening", f"Secret {name}", same(ZERO), same(self.prices.secret_month), "secret created")
 
-    def function_lines(self, function: dict, outcome) -> tuple[list, list]:
+    def group_lines(self, group: str, functions: list, run) -> tuple[list, list]:
+        """The ingestion and storage of a log group the function rows do not price: one shared by several
+        functions, or named by a function's LoggingConfig. Its IncomingBytes and stored bytes are the whole
+        group's, so it is priced once."""
+        first = functions[0]
+        usage = FunctionUsage(first)
+        retention = run.functions[first["function_name"]].retention
+        users = f"; log group {group}, shared by {', '.join(function['function_name'] for function in functions)}"
+        return collect([lambda: self.ingestion(usage, f"Log ingestion {group}", users),
+                        lambda: self.storage(usage, retention, f"Log storage {group}", users)])
+
+    def function_lines(self, function: dict, outcome, own_log_group: bool = True) -> tuple[list, list]:
         usage = FunctionUsage(function)
-        builders = [
-            lambda: self.compute(usage, outcome.memory_before, outcome.memory_after),
-            lambda: self.ingestion(usage),
-            lambda: self.storage(usage, outcome.retention),
-        ]
+        builders = [lambda: self.compute(usage, outcome.memory_before, outcome.memory_after)]
+        if own_log_group:
+            builders += [lambda: self.ingestion(usage), lambda: self.storage(usage, outcome.retention)]
         if outcome.tracing_before != outcome.tracing_after:
             builders.append(lambda: self.tracing(usage, outcome.tracing_before, outcome.tracing_after))
         if outcome.dead_letter_added:
@@ -422,18 +432,39 @@ def totals(rows: list, shared: dict) -> dict:
     }
 
 
+def log_group_of(function: dict) -> str:
+    return (function.get("log_group") or {}).get("name") or default_group(function["function_name"])
+
+
+def shared_log_groups(usage: list) -> dict:
+    """{group: its functions, by name} for the groups priced on their own line: those used by more than one
+    function of the report, and those a function's LoggingConfig names instead of its own."""
+    members: dict = {}
+    for function in sorted(usage, key=lambda entry: entry["function_name"]):
+        members.setdefault(log_group_of(function), []).append(function)
+    return {group: functions for group, functions in members.items()
+            if len(functions) > 1 or group != default_group(functions[0]["function_name"])}
+
+
 def build(usage: list, run, prices, assumptions: Assumptions) -> dict:
     """{functions, shared, totals}: the money of a report, in Decimals."""
     costing = Costing(prices, assumptions)
+    groups = shared_log_groups(usage)
     rows = []
     for function in sorted(usage, key=lambda entry: entry["function_name"]):
         outcome = run.functions[function["function_name"]]
-        lines, unknown = costing.function_lines(function, outcome)
+        lines, unknown = costing.function_lines(function, outcome, own_log_group=log_group_of(function) not in groups)
         rows.append(function_row(function, outcome, lines, unknown))
-    shared_lines = [costing.alarm(change) for change in run.shared_alarms]
+    shared_lines, group_unknown = [], []
+    for group, functions in sorted(groups.items()):
+        lines, unknown = costing.group_lines(group, functions, run)
+        shared_lines += lines
+        group_unknown += unknown
+    shared_lines += [costing.alarm(change) for change in run.shared_alarms]
     shared_lines += [costing.secret(name) for name in run.secrets_created]
     table_lines, unknown = collect([lambda table=table: costing.table(table) for table in run.tables])
     shared_lines += table_lines
+    unknown = group_unknown + unknown
     shared = {**summed(shared_lines), "by_component": by_component(shared_lines),
               "lines": [line.as_dict() for line in shared_lines], "unknown": unknown, "changes": run.table_changes}
     return {"functions": rows, "shared": shared, "totals": totals(rows, shared)}
