@@ -171,3 +171,34 @@ def test_throttling_is_retried_with_backoff(aws, fleet, run_module, monkeypatch)
     result = run_module("lambda_rightsize", {"suffix": "dev", "memory_size": "auto"})
     assert not result.failed and throttled
     assert by_name(result)[throttled[0]]["status"] == "changed"
+
+
+def test_a_reservation_covers_the_provisioned_concurrency(aws, fleet, run_module):
+    """The API handler peaked at 85, but its alias holds 150 provisioned: Lambda refuses a reservation below it."""
+    result = by_name(run_module("lambda_rightsize", {"suffix": "dev", "reserved_concurrency": "auto"}))
+    handler = result["api-handler-dev"]
+    assert handler["status"] == "changed" and handler["after"]["reserved_concurrency"] == 150
+    assert aws.client("lambda").get_function_concurrency(FunctionName="api-handler-dev")[
+        "ReservedConcurrentExecutions"] == 150
+    forced = by_name(run_module("lambda_rightsize", {"functions": ["api-handler-dev"], "reserved_concurrency": "100",
+                                                     "allow_unsafe": True}))
+    assert "150 provisioned" in forced["api-handler-dev"]["refused"][0]["reason"]
+
+
+def test_a_reservation_lambda_refuses_leaves_the_function_unchanged(aws, fleet, run_module, monkeypatch):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+    original = BaseClient._make_api_call
+
+    def refuse_reservation(client, operation, params):
+        if operation == "PutFunctionConcurrency" and params["FunctionName"] == "transform-dev":
+            raise ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": "refused"}}, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_reservation)
+    result = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
+    assert result.failed and result["failed_functions"] == ["transform-dev"]
+    planned = {change["field"] for change in by_name(result)["transform-dev"]["changes"]}
+    assert {"memory_size", "reserved_concurrency"} <= planned
+    now = aws.client("lambda").get_function_configuration(FunctionName="transform-dev")
+    assert (now["MemorySize"], now["Timeout"]) == (3008, 300)

@@ -141,6 +141,26 @@ def test_the_account_floor_cannot_be_overridden():
     assert plan_concurrency(None, 50, STEADY, pool, POLICY).changed and pool.unreserved == 100
 
 
+@given(evidence, st.integers(0, 500), st.one_of(st.just(AUTO), st.integers(0, 900)), st.booleans())
+def test_a_reservation_is_never_planned_below_the_provisioned_concurrency(usage, provisioned, requested, unsafe):
+    """Lambda refuses PutFunctionConcurrency below the provisioned concurrency of the function's aliases and
+    versions, so no plan may ask for it, whatever allow_unsafe says."""
+    decision = plan_concurrency(None, requested, usage, ConcurrencyPool(unreserved=10_000, floor=100),
+                                Policy(allow_unsafe=unsafe, min_invocations=0), provisioned=provisioned)
+    if decision.changed:
+        assert decision.after >= provisioned
+
+
+def test_auto_reservation_is_raised_to_the_provisioned_concurrency():
+    decision = plan_concurrency(None, AUTO, STEADY, open_pool(), POLICY, provisioned=150)
+    assert decision.after == 150 and "150 provisioned" in decision.reason
+
+
+def test_an_explicit_reservation_below_the_provisioned_concurrency_cannot_be_forced():
+    decision = plan_concurrency(None, 100, STEADY, open_pool(), Policy(allow_unsafe=True), provisioned=150)
+    assert decision.refused and decision.after is None and "150 provisioned" in decision.reason
+
+
 def test_timeout_is_not_lowered_for_a_function_that_already_times_out():
     capped = Evidence(invocations=500, report_lines=500, memory_size_mb=1024, max_duration_ms=30000)
     decision = plan_timeout(30, AUTO, capped, 1024, POLICY)

@@ -210,9 +210,11 @@ def projected_peak(evidence: Evidence, memory_mb: int) -> int | None:
 
 
 def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPool, policy: Policy,
-                     memory_mb: int | None = None) -> Decision | None:
+                     memory_mb: int | None = None, provisioned: int = 0) -> Decision | None:
     """Reserved concurrency for the function running at `memory_mb` (default: the memory its usage
-    was observed at); `current` None means the function draws on the unreserved pool."""
+    was observed at); `current` None means the function draws on the unreserved pool. A reservation caps
+    provisioned executions too, so Lambda refuses one below the `provisioned` concurrency of the function's
+    aliases and versions together."""
     if requested is None:
         return None
     peak = projected_peak(evidence, memory_mb or evidence.memory_size_mb)
@@ -228,8 +230,16 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
     if requested == AUTO:
         target = max(1, math.ceil(peak * policy.concurrency_headroom))
         reason = f"{peak_text} x headroom {policy.concurrency_headroom:g} = {target}"
+        if target < provisioned:
+            target = provisioned
+            reason += f", raised to the {provisioned} provisioned for its aliases and versions"
     else:
         target = requested
+        if target < provisioned:
+            # AWS itself refuses this, so allow_unsafe cannot override it.
+            return Decision("reserved_concurrency", current, requested, current,
+                            f"{target} is below the {provisioned} provisioned for its aliases and versions, which "
+                            f"Lambda refuses", risk="refused by Lambda", refused=True)
         if shortfall:
             decision = refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
                                          f"cannot check {target} against usage", shortfall)
@@ -255,9 +265,11 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
 
 
 def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evidence: Evidence,
-                  pool: ConcurrencyPool, policy: Policy) -> FunctionPlan:
+                  pool: ConcurrencyPool, policy: Policy, provisioned: int = 0) -> FunctionPlan:
     """Every decision for one function. `requests` maps memory_size/timeout/reserved_concurrency
-    to 'auto', a value, or None (leave alone)."""
+    to 'auto', a value, or None (leave alone); `provisioned` is the provisioned concurrency of all its aliases
+    and versions. Every guard is decided here, before any change is applied, so that no refusal can leave one
+    field changed and another not."""
     plan = FunctionPlan()
     memory = plan_memory(memory_mb, requests.get("memory_size"), evidence, policy)
     new_memory = memory.after if memory and memory.changed else memory_mb
@@ -266,7 +278,7 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
         memory = _check_memory_against_timeout(memory, timeout_s, evidence, policy)
         new_memory = memory.after if memory.changed else memory_mb
     concurrency = plan_concurrency(reserved, requests.get("reserved_concurrency"), evidence, pool, policy,
-                                   new_memory)
+                                   new_memory, provisioned)
     if memory and memory.changed and reserved is not None and (concurrency is None or not concurrency.changed):
         memory = _check_memory_against_reservation(memory, reserved, evidence, policy)
     plan.decisions = [decision for decision in (memory, timeout, concurrency) if decision is not None]

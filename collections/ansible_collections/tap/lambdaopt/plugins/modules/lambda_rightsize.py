@@ -187,6 +187,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
+from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
     MEMORY_LIMITS_MB,
     TIMEOUT_LIMITS_S,
@@ -194,6 +195,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
     Policy,
     plan_function,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -271,13 +273,24 @@ class Rightsizer:
         floor = min(self.policy.unreserved_floor, limits["ConcurrentExecutions"])
         return ConcurrencyPool(unreserved=limits["UnreservedConcurrentExecutions"], floor=floor)
 
+    def provisioned_concurrency(self, functions: list) -> dict:
+        """{name: provisioned concurrency of all its aliases and versions}, read only when reservations are
+        planned: a reservation below it is refused by Lambda."""
+        if self.requests["reserved_concurrency"] is None:
+            return {}
+        limiter = RateLimiter(self.params["requests_per_second"])
+        return {function["function_name"]: sum(allocation["requested"] for allocation in allocations(
+                    self.lambda_client, limiter, function["function_name"]))
+                for function in functions}
+
     def plan(self, functions: list, pool: ConcurrencyPool) -> list:
+        provisioned = self.provisioned_concurrency(functions)
         entries = []
         for function in functions:
             configuration = function["configuration"]
             plan = plan_function(configuration["memory_size"], configuration["timeout"],
                                  configuration["reserved_concurrency"], self.requests, evidence_of(function),
-                                 pool, self.policy)
+                                 pool, self.policy, provisioned.get(function["function_name"], 0))
             before = settings_of(configuration)
             after = {setting: plan.after(setting, before[setting]) for setting in SETTINGS}
             entry = {
