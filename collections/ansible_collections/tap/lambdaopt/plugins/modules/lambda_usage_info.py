@@ -75,11 +75,14 @@ functions:
         - The function's current configuration.
         - C(state) and C(last_update_status) come from GetFunction (ListFunctions does not return them); they are
           null when the task did not read it.
+        - C(log_group) and C(log_format) come from its C(LoggingConfig), the group it logs to (C(/aws/lambda/<name>)
+          unless another is named) and C(Text) or C(JSON).
       type: dict
       sample: {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null, "architecture": "x86_64",
                "runtime": "python3.12", "tracing_mode": "PassThrough", "dead_letter_target": null,
                "state": "Active", "last_update_status": "Successful",
-               "role_arn": "arn:aws:iam::123456789012:role/api-handler-role-dev"}
+               "role_arn": "arn:aws:iam::123456789012:role/api-handler-role-dev",
+               "log_group": "/aws/lambda/api-handler-dev", "log_format": "Text"}
     window:
       description: The lookback window measured.
       type: dict
@@ -101,7 +104,10 @@ functions:
       type: dict
       sample: {"avg": 124.3, "max": 306.9, "p99": 241.2, "p999": 288.0}
     max_memory_used_mb:
-      description: Max Memory Used over the window's REPORT lines, in MB.
+      description:
+        - Max Memory Used over the window's REPORT lines (text log format) or C(platform.report) records (JSON log
+          format), in MB.
+        - In a log group several functions share, only the lines of the function's own log streams count.
       type: dict
       sample: {"max": 91, "p99": 88}
     init_duration_ms:
@@ -113,10 +119,18 @@ functions:
       type: float
       sample: 129.4
     log_ingested_bytes:
-      description: Uncompressed bytes the function's log group ingested in the window (C(IncomingBytes)); C(null)
-        where CloudWatch has no data.
+      description:
+        - Uncompressed bytes the function's log group ingested in the window (C(IncomingBytes)); C(null) where
+          CloudWatch has no data.
+        - For a group several functions log to, the whole group's (see C(log_group)).
       type: int
       sample: 1843200
+    log_group:
+      description:
+        - The log group the function logs to, its log format, and the selected functions that log to it (a group
+          may be shared, also with functions outside the selection).
+      type: dict
+      sample: {"name": "/aws/lambda/api-handler-dev", "log_format": "Text", "functions": ["api-handler-dev"]}
     peak_concurrency:
       description: Highest concurrent executions seen in the window.
       type: int

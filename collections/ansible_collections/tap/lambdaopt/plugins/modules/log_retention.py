@@ -10,7 +10,7 @@ description:
   - Sets the retention of the log group each selected function really logs to (its C(LoggingConfig.LogGroup),
     C(/aws/lambda/<function>) by default), once per group however many of the functions share it, creating a
     missing group with the retention already set. Never deletes a log group.
-  - A group that functions outside the selection also log to is shared with them: shortening its retention deletes
+  - A group that functions outside the selection also log to is shared with them; shortening its retention deletes
     their older events too, so it is refused, naming them, unless O(allow_shared_log_groups) is set. Finding them
     reads every function's C(LoggingConfig) (one more C(ListFunctions) pass).
   - Shortening retention permanently deletes the events older than the new period. It needs
