@@ -126,3 +126,20 @@ def test_savings_price_a_shared_group_once(aws, make_function, run_module):
     changes = [change for row in money["functions"] for change in row["changes"]
                if change["setting"] == "log_retention_days"]
     assert len(changes) == 1
+
+
+def test_the_change_record_and_rollback_follow_the_real_group(aws, make_function, run_module):
+    from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record
+    for name in ("left-dev", "right-dev"):
+        make_function(name, LoggingConfig={"LogGroup": SHARED})
+    aws.client("logs").create_log_group(logGroupName=SHARED)
+    result = run_module("log_retention", {"suffix": "dev", "retention_days": 14, "allow_data_loss": True})
+    record = change_record.build({"log_retention": dict(result)}, dry_run=False, account_id="123456789012",
+                                 region="us-east-1")
+    [change] = record["changes"]
+    assert (change["log_group_name"], change["function_name"], change["before"], change["after"]) == (
+        SHARED, "left-dev", None, 14)
+    rolled_back = run_module("lambda_rollback", {"record": record})
+    assert not rolled_back.failed and rolled_back["changed"]
+    assert retention(aws, SHARED) is None
+    assert not run_module("lambda_rollback", {"record": record})["changed"]
