@@ -28,7 +28,8 @@ def check_record_holds_every_change_with_its_module(path):
     assert set(fields["transform-dev", "environment"]["after"]) == {"API_KEY_SECRET_ARN"}
     assert {policy["policy_name"] for policy in record["role_policies"]} == {
         "lambdaopt-xray-write", "lambdaopt-dlq-send", "lambdaopt-secrets-read"}
-    assert len([alarm for alarm in record["alarms"] if alarm["change"] == "created"]) == 19
+    # Four per function (one on dead-letter errors) and the queue's.
+    assert len([alarm for alarm in record["alarms"] if alarm["change"] == "created"]) == 25
     assert {(entry["kind"], entry["change"]) for entry in record["resources"]} == {
         ("sqs_queue", "created"), ("secret", "updated")}  # the baseline already holds the secret
     assert {refusal["function_name"] for refusal in record["refused"]} == {"nightly-cleanup-dev"}

@@ -50,6 +50,63 @@ def test_alarm_shapes(aws, fleet, run_module):
     assert all(alarm["TreatMissingData"] == "notBreaching" for alarm in found.values())
 
 
+FUNCTIONS = ("api-handler-dev", "transform-dev", "batch-processor-dev", "signature-verifier-dev", "webhook-relay-dev",
+             "nightly-cleanup-dev")
+
+
+def test_functions_with_a_dead_letter_queue_alarm_on_failed_sends_to_it(aws, fleet, run_module, api_calls):
+    run_module("lambda_dlq", {"suffix": "dev"})
+    args = {"suffix": "dev", "alarm_actions": [TOPIC]}
+    del api_calls[:]
+    checked = run_module("lambda_alarms", args, check=True)
+    assert checked["changed"] and mutating(api_calls) == [] and alarms(aws) == {}
+    # Three per function, one on failed sends to its queue, one on the queue's depth.
+    assert len(checked["alarms"]) == 6 * 4 + 1
+    assert run_module("lambda_alarms", args)["changed"] and len(alarms(aws)) == 25
+    for function in FUNCTIONS:
+        alarm = alarms(aws)[f"lambdaopt-{function}-dead-letter-errors"]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"],
+                alarm["ComparisonOperator"]) == ("AWS/Lambda", "DeadLetterErrors", "Sum", 0.0, "GreaterThanThreshold")
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": function}]
+        assert alarm["AlarmActions"] == [TOPIC]
+
+    del api_calls[:]
+    assert not run_module("lambda_alarms", args, check=True)["changed"]
+    assert not run_module("lambda_alarms", args)["changed"]
+    assert mutating(api_calls) == []
+
+
+def test_the_dead_letter_errors_alarm_is_priced_like_the_others(aws, fleet, run_module):
+    from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, savings
+    from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
+
+    from tests.unit.test_savings import function
+    run_module("lambda_dlq", {"functions": ["transform-dev"], "queue_name": "lambda-dlq-dev"})
+    result = run_module("lambda_alarms", {"functions": ["transform-dev"]})
+    entry = next(alarm for alarm in result["alarms"] if alarm["alarm_name"].endswith("-dead-letter-errors"))
+    assert (entry["status"], entry["function_name"], entry["metrics"]) == ("created", "transform-dev", 1)
+    usage = [function("transform-dev", 10_000)]
+    data = report.assemble(usage, read_run(usage, {"alarms": dict(result)}, dry_run=False),
+                           prices.load("us-east-1"), savings.Assumptions(), "123456789012", "us-east-1")
+    lines = {line["item"]: line for line in data["functions"][0]["lines"]}
+    priced = lines["Alarm lambdaopt-transform-dev-dead-letter-errors"]
+    assert priced["after"]["expected"] == lines["Alarm lambdaopt-transform-dev-throttles"]["after"]["expected"] == 0.10
+
+
+def test_a_function_that_loses_its_queue_loses_its_dead_letter_alarm_on_prune(aws, fleet, run_module):
+    run_module("lambda_dlq", {"suffix": "dev"})
+    run_module("lambda_alarms", {"suffix": "dev"})
+    lambda_client = aws.client("lambda")
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName="transform-dev")
+    lambda_client.update_function_configuration(FunctionName="transform-dev", DeadLetterConfig={"TargetArn": ""})
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName="transform-dev")
+    assert not run_module("lambda_alarms", {"suffix": "dev"})["changed"]  # kept unless pruning
+    pruned = run_module("lambda_alarms", {"suffix": "dev", "prune": True})
+    assert [entry["alarm_name"] for entry in pruned["alarms"] if entry["status"] == "deleted"] == [
+        "lambdaopt-transform-dev-dead-letter-errors"]
+    assert "lambdaopt-api-handler-dev-dead-letter-errors" in alarms(aws)
+
+
 def test_dead_letter_queues_get_a_depth_alarm(aws, fleet, run_module):
     run_module("lambda_dlq", {"suffix": "dev"})
     run_module("lambda_alarms", {"suffix": "dev"})
@@ -95,6 +152,7 @@ def test_prune_removes_alarms_of_deleted_functions_only(aws, fleet, run_module):
     ({"duration_threshold_ms": 1_000_000}, "duration_threshold_ms must be above 0 and at most 900000"),
     ({"period": 45}, "period must be 10, 20, 30 or a multiple of 60"),
     ({"evaluation_periods": 0}, "evaluation_periods must be at least 1"),
+    ({"dead_letter_errors_threshold": -1}, "dead_letter_errors_threshold must not be negative"),
     ({"functions": [{"FunctionName": "x"}]}, "neither a function name"),
 ])
 def test_bad_input_fails_before_any_api_call(aws, run_module, api_calls, args, message):

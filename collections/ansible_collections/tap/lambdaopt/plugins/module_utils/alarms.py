@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "lambdaopt-"
+DEAD_LETTER_ERRORS_KIND = "dead-letter-errors"
 MARKER = "Managed by tap.lambdaopt"
 SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 # The fields put_metric_alarm sets and describe_alarms returns; AWS adds state, ARNs and timestamps.
@@ -26,6 +27,7 @@ class AlarmPolicy:
     duration_statistic: str = "Maximum"
     throttles: float = 0
     dlq_messages: float = 0
+    dead_letter_errors: float = 0
     period: int = 300
     evaluation_periods: int = 1
     treat_missing_data: str = "notBreaching"
@@ -85,6 +87,25 @@ def function_alarms(function_name: str, policy: AlarmPolicy) -> list:
             **_lambda_metric(function_name, "Throttles"), "Statistic": "Sum", "Period": policy.period,
         },
     ]
+
+
+def dead_letter_alarm_name(function_name: str) -> str:
+    return f"{PREFIX}{function_name}-{DEAD_LETTER_ERRORS_KIND}"
+
+
+def dead_letter_alarm(function_name: str, policy: AlarmPolicy) -> dict:
+    """For a function with a dead-letter queue: Lambda could not send a failed event to it (no permission to
+    send or to use the queue's KMS key, queue gone, event too large), so the event was dropped. Only this metric
+    tells: "For asynchronous invocation, the number of times that Lambda attempts to send an event to a
+    dead-letter queue (DLQ) but fails" (Lambda Developer Guide, "Types of metrics for Lambda functions",
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html), read with Sum like the other
+    invocation metrics."""
+    return {
+        **_common(dead_letter_alarm_name(function_name), f"{function_name}: failed events could not be sent to the "
+                                                         "dead-letter queue and were dropped", policy,
+                  policy.dead_letter_errors),
+        **_lambda_metric(function_name, "DeadLetterErrors"), "Statistic": "Sum", "Period": policy.period,
+    }
 
 
 def queue_alarm(queue_name: str, policy: AlarmPolicy) -> dict:

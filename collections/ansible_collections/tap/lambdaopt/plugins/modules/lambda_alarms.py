@@ -8,12 +8,15 @@ short_description: CloudWatch alarms for a fleet of Lambda functions and their d
 version_added: 0.1.0
 description:
   - Ensures, for each selected function, an error-rate alarm (metric math C(100 * Errors / Invocations)), a
-    duration alarm and a throttles alarm; and for each SQS dead-letter queue the functions send to, an alarm on
+    duration alarm and a throttles alarm; for each function with a dead-letter queue, an alarm on
+    C(DeadLetterErrors) (failed events Lambda could not send to the queue, and dropped - for instance when the
+    role may not use the queue's KMS key); and for each SQS dead-letter queue the functions send to, an alarm on
     messages waiting in it.
-  - Alarm names derive from the function (C(lambdaopt-<function>-error-rate), C(-duration), C(-throttles)) and
-    the queue (C(lambdaopt-dlq-<queue>-messages)), so they are found again. An alarm that already matches is left
-    alone, ignoring the fields AWS sets itself (state, ARN, timestamps).
-  - With O(prune), deletes alarms this module created for functions (or queues) that no longer exist.
+  - Alarm names derive from the function (C(lambdaopt-<function>-error-rate), C(-duration), C(-throttles),
+    C(-dead-letter-errors)) and the queue (C(lambdaopt-dlq-<queue>-messages)), so they are found again. An alarm
+    that already matches is left alone, ignoring the fields AWS sets itself (state, ARN, timestamps).
+  - With O(prune), deletes alarms this module created for functions (or queues) that no longer exist, and the
+    C(DeadLetterErrors) alarm of a selected function that no longer has a dead-letter queue.
   - Check mode returns the plan, C(--diff) shows it. Input is checked before any API call.
 options:
   error_rate_threshold:
@@ -37,8 +40,14 @@ options:
     description: Alarm when more messages than this wait in a dead-letter queue.
     type: float
     default: 0
+  dead_letter_errors_threshold:
+    description: Alarm when Lambda fails to send more failed events than this to a function's dead-letter queue
+      in a period (C(DeadLetterErrors), Sum).
+    type: float
+    default: 0
   dlq_alarms:
-    description: Also alarm on the dead-letter queues the functions send to.
+    description: Also alarm on the dead-letter queues the functions send to (messages waiting), and on each such
+      function's failures to send to its queue (C(DeadLetterErrors)).
     type: bool
     default: true
   period:
@@ -164,7 +173,7 @@ def input_errors(params: dict) -> list:
     if not 0 < params["duration_threshold_ms"] <= 900_000:
         errors.append("duration_threshold_ms must be above 0 and at most 900000, "
                       f"got {params['duration_threshold_ms']:g}")
-    for name in ("throttles_threshold", "dlq_messages_threshold"):
+    for name in ("throttles_threshold", "dlq_messages_threshold", "dead_letter_errors_threshold"):
         if params[name] < 0:
             errors.append(f"{name} must not be negative")
     if not (params["period"] in (10, 20, 30) or (params["period"] >= 60 and params["period"] % 60 == 0)):
@@ -191,11 +200,17 @@ def existing_alarms(cloudwatch) -> dict:
         "MetricAlarm"]) for alarm in page["MetricAlarms"]}
 
 
-def prunable(existing: dict, wanted: dict, all_functions: set, queues: set, suffix: str | None) -> list:
-    """Our alarms for functions or queues that are gone (within the suffix, when one is given)."""
+def prunable(existing: dict, wanted: dict, all_functions: set, queues: set, suffix: str | None,
+             without_queue: set) -> list:
+    """Our alarms for functions or queues that are gone (within the suffix, when one is given), and the
+    dead-letter alarms of the selected functions `without_queue` (that no longer have a dead-letter queue)."""
     names = []
+    dead_letter_alarms = {alarms.dead_letter_alarm_name(function) for function in without_queue}
     for name, alarm in existing.items():
         if name in wanted or alarms.MARKER not in (alarm.get("AlarmDescription") or ""):
+            continue
+        if name in dead_letter_alarms:
+            names.append(name)
             continue
         dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions") or []}
         for metric in alarm.get("Metrics") or []:
@@ -216,6 +231,7 @@ def main():
         duration_statistic=dict(type="str", choices=["Average", "Maximum", "p90", "p95", "p99"], default="Maximum"),
         throttles_threshold=dict(type="float", default=0),
         dlq_messages_threshold=dict(type="float", default=0),
+        dead_letter_errors_threshold=dict(type="float", default=0),
         dlq_alarms=dict(type="bool", default=True),
         period=dict(type="int", default=300),
         evaluation_periods=dict(type="int", default=1),
@@ -235,7 +251,8 @@ def main():
     policy = alarms.AlarmPolicy(
         error_rate_percent=params["error_rate_threshold"], duration_ms=params["duration_threshold_ms"],
         duration_statistic=params["duration_statistic"], throttles=params["throttles_threshold"],
-        dlq_messages=params["dlq_messages_threshold"], period=params["period"],
+        dlq_messages=params["dlq_messages_threshold"], dead_letter_errors=params["dead_letter_errors_threshold"],
+        period=params["period"],
         evaluation_periods=params["evaluation_periods"], treat_missing_data=params["treat_missing_data"],
         alarm_actions=tuple(params["alarm_actions"]), ok_actions=tuple(params["ok_actions"]),
     )
@@ -246,6 +263,9 @@ def main():
         for function in functions:
             wanted.update({alarm["AlarmName"]: alarm for alarm in alarms.function_alarms(function["function_name"],
                                                                                           policy)})
+            if function["configuration"]["dead_letter_target"] and params["dlq_alarms"]:
+                alarm = alarms.dead_letter_alarm(function["function_name"], policy)
+                wanted[alarm["AlarmName"]] = alarm
         queues = {queue_name_of(function["configuration"]["dead_letter_target"]) for function in functions} - {None}
         if params["dlq_alarms"]:
             wanted.update({alarm["AlarmName"]: alarm for alarm in (alarms.queue_alarm(q, policy) for q in queues)})
@@ -256,7 +276,9 @@ def main():
             every_function = {function["FunctionName"] for function in account_functions}
             every_queue = {queue_name_of(function.get("DeadLetterConfig", {}).get("TargetArn"))
                            for function in account_functions} - {None}
-            to_delete = prunable(existing, wanted, every_function, every_queue, params["suffix"])
+            to_delete = prunable(existing, wanted, every_function, every_queue, params["suffix"],
+                                 {function["function_name"] for function in functions
+                                  if not function["configuration"]["dead_letter_target"]})
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's alarms")
 
