@@ -14,7 +14,7 @@ description:
   - Grants each function's execution role C(sqs:SendMessage) on its queue only, in an inline policy the module
     owns (C(lambdaopt-dlq-send)), then sets the function's C(DeadLetterConfig).
   - When the queue is encrypted with a customer managed KMS key, the same policy grants C(kms:GenerateDataKey)
-    and C(kms:Decrypt) on exactly that key's ARN (read with C(kms:DescribeKey)): without them Lambda cannot send
+    and C(kms:Decrypt) on exactly that key's ARN (read with C(kms:DescribeKey)). Without them Lambda cannot send
     to the queue and drops the failed events, counted only by the C(DeadLetterErrors) metric. SSE-SQS and the
     AWS managed key C(alias/aws/sqs) need no grant (its key policy already allows every principal of the
     account that may use SQS).
