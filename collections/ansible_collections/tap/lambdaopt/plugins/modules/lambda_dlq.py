@@ -50,6 +50,7 @@ options:
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
+  - tap.lambdaopt.function_updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -14,12 +14,14 @@ description:
     times O(memory_headroom). A timeout never goes below the observed max (or p99.9) duration times
     O(timeout_headroom), projected for the smaller CPU share when memory drops below 1,769 MB; lowering
     memory is refused if that projection no longer fits the timeout. Reserved concurrency never goes below
-    the observed peak, and never takes the account's unreserved pool below its floor.
+    the observed peak or the provisioned concurrency of the function's aliases and versions, and never takes the
+    account's unreserved pool below its floor.
   - A change that breaks a guard is not applied; it is returned under C(refused) with its risk, unless
     O(allow_unsafe) is set. Functions with fewer than O(min_invocations) invocations in the window get no
     change at all.
   - Each changed function gets one C(UpdateFunctionConfiguration) carrying all its changed fields, waiting
-    for C(LastUpdateStatus) before and after, with bounded parallelism and a client-side rate limit.
+    for C(LastUpdateStatus) before and after, with bounded parallelism and a client-side rate limit. Its
+    reservation is set first, so that a reservation Lambda refuses leaves the function unchanged.
   - In check mode nothing is changed and the full plan is returned, with a diff under C(--diff).
   - One function failing does not stop the others; the task fails at the end and names it.
 options:
@@ -85,6 +87,7 @@ options:
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
+  - tap.lambdaopt.function_updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

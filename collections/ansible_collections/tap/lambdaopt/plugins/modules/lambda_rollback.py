@@ -33,6 +33,7 @@ options:
     default: false
 extends_documentation_fragment:
   - tap.lambdaopt.updates
+  - tap.lambdaopt.function_updates
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
