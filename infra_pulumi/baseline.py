@@ -217,11 +217,16 @@ def _tuned_policies(function, role, opts) -> list:
                 "Sid": "WriteXRayTraces", "Effect": "Allow",
                 "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}]})))
     if function.dead_letter_target is not None:
+        statements = [{"Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
+                       "Resource": function.dead_letter_target}]
+        if function.dead_letter_kms_key:
+            # A queue encrypted with a customer managed key takes events only from a role that may use the key.
+            statements.append({"Sid": "EncryptForDeadLetterQueue", "Effect": "Allow",
+                               "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                               "Resource": function.dead_letter_kms_key})
         policies.append(aws.iam.RolePolicy(
             f"{function.role_name}-{DLQ_POLICY_NAME}", name=DLQ_POLICY_NAME, role=role.id, opts=opts,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
-                "Resource": function.dead_letter_target}]})))
+            policy=json.dumps({"Version": "2012-10-17", "Statement": statements})))
     return policies
 
 

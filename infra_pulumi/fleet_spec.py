@@ -49,6 +49,7 @@ class FunctionSpec:
     log_retention_days: int | None = None
     tracing_mode: str | None = None
     dead_letter_target: str | None = None
+    dead_letter_kms_key: str | list | None = None
     # Served through this alias of a published version, with this much provisioned concurrency on the alias.
     alias: str | None = None
     provisioned_concurrency: int | None = None

@@ -11,6 +11,8 @@ In Pulumi.<stack>.yaml, by function name without the suffix; every setting is op
         log_retention_days: 7            # a value CloudWatch Logs accepts; null: never expire
         tracing_mode: Active             # or PassThrough
         dead_letter_target: arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev   # null: none
+        dead_letter_kms_key: arn:aws:kms:us-east-1:123456789012:key/1234abcd-...  # the queue's customer managed
+                                         # key, which the role may use; null: none (SSE-SQS or AWS managed key)
       api-handler:
         provisioned_concurrency: 102     # on the function's alias; null: none
     lambdaopt-baseline:data_table:
@@ -27,7 +29,10 @@ from __future__ import annotations
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
 SETTINGS = ("memory_size", "timeout", "reserved_concurrency", "log_retention_days", "tracing_mode",
-            "dead_letter_target", "provisioned_concurrency")
+            "dead_letter_target", "dead_letter_kms_key", "provisioned_concurrency")
+# tap.lambdaopt.lambda_dlq's inline policy, and its statement on the queue's customer managed KMS key.
+DLQ_POLICY_NAME = "lambdaopt-dlq-send"
+DLQ_KMS_STATEMENT_ID = "EncryptForDeadLetterQueue"
 TABLE_SETTINGS = ("billing_mode", "read_capacity", "write_capacity")
 
 
@@ -60,6 +65,13 @@ def check_setting(name: str, value, where: str):
     if name == "tracing_mode":
         if value not in ("Active", "PassThrough"):
             raise TuningError(f"{where} must be Active or PassThrough, got {value!r}")
+        return value
+    if name == "dead_letter_kms_key":
+        keys = [value] if isinstance(value, str) else value
+        if value is not None and not (isinstance(keys, list) and keys and all(
+                isinstance(key, str) and key.startswith("arn:") and ":kms:" in key and ":key/" in key
+                for key in keys)):
+            raise TuningError(f"{where} must be null or the ARN of a KMS key (arn:...:kms:...:key/...), got {value!r}")
         return value
     if value is not None and not (isinstance(value, str) and value.startswith("arn:") and ":sqs:" in value):
         raise TuningError(f"{where} must be null or the ARN of an SQS queue, got {value!r}")
@@ -117,6 +129,15 @@ def from_record(record: dict, suffix: str) -> dict[str, dict]:
             if change["field"] == "provisioned_concurrency" and after == 0:
                 after = None  # removed: the program declares no allocation
             tunings.setdefault(base, {})[change["field"]] = after
+    # The dead-letter queue's key is in the role policy the run left (roles are `<function>-role-<suffix>`, as
+    # fleet_spec names them): a `pulumi up` that declared the policy without it would let failed events drop.
+    role_tail = f"-role{tail}"
+    for policy in record.get("role_policies", []):
+        if policy["policy_name"] == DLQ_POLICY_NAME and policy["role_name"].endswith(role_tail):
+            statements = (policy.get("after") or {}).get("Statement") or []
+            tunings.setdefault(policy["role_name"][: -len(role_tail)], {})["dead_letter_kms_key"] = next(
+                (statement["Resource"] for statement in statements if statement.get("Sid") == DLQ_KMS_STATEMENT_ID),
+                None)
     return tunings
 
 

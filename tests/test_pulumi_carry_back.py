@@ -50,6 +50,7 @@ def test_record_to_stack_config_to_program_declares_the_optimized_fleet(emulator
     ({"transform": {"memory_size": 64}}, "128-10240"),
     ({"transform": {"log_retention_days": 8}}, "must be null or one of"),
     ({"transform": {"tracing_mode": "On"}}, "Active or PassThrough"),
+    ({"transform": {"dead_letter_kms_key": "alias/team-dlq"}}, "ARN of a KMS key"),
 ])
 def test_bad_stack_config_is_refused_by_name(functions, message):
     with pytest.raises(Exception, match=message):
@@ -109,3 +110,20 @@ def test_a_removed_allocation_and_an_on_demand_table_are_declared_as_such(tmp_pa
 def test_bad_table_config_is_refused_by_name(data_table, message):
     with pytest.raises(Exception, match=message):
         declare({"suffix": "dev", "data_table": json.dumps(data_table), "DATABASE_URL": "x", "API_KEY": "y"})
+
+
+def test_the_dead_letter_queues_customer_key_is_carried_into_the_role_policy(tmp_path):
+    queue = "arn:aws:sqs:us-east-1:123456789012:team-dlq"
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    after = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue},
+        {"Sid": "EncryptForDeadLetterQueue", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+         "Resource": key}]}
+    record = {"kind": "tap.lambdaopt change record", "mode": "applied", "changes": [
+        {"function_name": "transform-dev", "field": "dead_letter_target", "before": None, "after": queue}],
+        "role_policies": [{"role_name": "transform-role-dev", "policy_name": "lambdaopt-dlq-send", "before": None,
+                           "after": after}]}
+    resources = _declared_from(record, tmp_path)
+    policies = {resource.name: json.loads(resource.inputs["policy"])
+                for resource in of_type(resources, "aws:iam/rolePolicy:RolePolicy")}
+    assert policies["transform-role-dev-lambdaopt-dlq-send"] == after

@@ -42,8 +42,10 @@ INSIGHTS_BYTES_PER_MB = 1_000_000
 INSIGHTS_QUERY = " | ".join([
     'filter @type = "REPORT" or type = "platform.report"',
     r"parse @logStream /^\d{4}\/\d{2}\/\d{2}\/(?<owner>[^\[\/]*)\[/",
-    "fields coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000) as used_bytes,"
-    " coalesce(@memorySize, record.metrics.memorySizeMB * 1000000) as size_bytes,"
+    "fields record.metrics.maxMemoryUsedMB * 1000000 as json_used_bytes,"
+    " record.metrics.memorySizeMB * 1000000 as json_size_bytes",
+    "fields coalesce(@maxMemoryUsed, json_used_bytes) as used_bytes,"
+    " coalesce(@memorySize, json_size_bytes) as size_bytes,"
     " coalesce(@duration, record.metrics.durationMs) as duration_ms,"
     " coalesce(@billedDuration, record.metrics.billedDurationMs) as billed_ms,"
     " coalesce(@initDuration, record.metrics.initDurationMs) as init_ms",
