@@ -26,9 +26,14 @@ def describe(session: boto3.Session, suffix: str) -> list[FunctionState]:
         for function in page["Functions"]
         if function["FunctionName"].endswith(f"-{suffix}")
     ]
+    # The group each function logs to: its own, or the one its LoggingConfig names.
+    groups = {function["FunctionName"]: (function.get("LoggingConfig") or {}).get("LogGroup")
+              or f"/aws/lambda/{function['FunctionName']}" for function in functions}
+    prefixes = {"/aws/lambda/", *(name for name in groups.values() if not name.startswith("/aws/lambda/"))}
     retention = {
         group["logGroupName"]: group.get("retentionInDays")
-        for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix="/aws/lambda/")
+        for prefix in sorted(prefixes)
+        for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix)
         for group in page["logGroups"]
     }
     return sorted(
@@ -37,7 +42,7 @@ def describe(session: boto3.Session, suffix: str) -> list[FunctionState]:
                 name=function["FunctionName"],
                 memory_size=function["MemorySize"],
                 timeout=function["Timeout"],
-                retention_days=retention.get(f"/aws/lambda/{function['FunctionName']}"),
+                retention_days=retention.get(groups[function["FunctionName"]]),
                 tracing=function.get("TracingConfig", {}).get("Mode", "PassThrough"),
                 dead_letter_target=function.get("DeadLetterConfig", {}).get("TargetArn"),
                 reserved_concurrency=lambda_.get_function_concurrency(FunctionName=function["FunctionName"]).get(

@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, savings
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
 
-from tools import simulator
+from tools import fleet_view, simulator
 
 SHARED = "/shared/pipeline"
 # The hour that just began: the whole simulated history lies before the module's window ends.
@@ -86,6 +86,8 @@ def test_retention_refuses_to_shorten_a_group_shared_outside_the_fleet(aws, mixe
     assert planned["status"] == "planned" and "batch-processor-prod" in planned["reason"]
     applied = run_module("log_retention", {**args, "allow_shared_log_groups": True})
     assert applied["changed"] and retention(aws, SHARED) == 7
+    views = {state.name: state.retention_days for state in fleet_view.describe(aws, "dev")}
+    assert views == {"signature-verifier-dev": 7, "transform-dev": 7}
     assert not run_module("log_retention", {**args, "allow_shared_log_groups": True})["changed"]
 
 
