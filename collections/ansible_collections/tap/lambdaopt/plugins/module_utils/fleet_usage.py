@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, log_groups, report_lines, usage
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import Evidence
 
@@ -71,9 +73,23 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
     return found, missing
 
 
+def _count(figures: dict, unknown: dict, key: str) -> int | None:
+    """A whole count: 0 where GetMetricData answered without data points, None where it could not answer."""
+    return None if key in unknown else int(figures.get(key) or 0)
+
+
+def _metric_source(unknown: dict, key: str, source: str = usage.METRIC_SOURCE) -> str:
+    return f"unknown: {unknown[key]}" if key in unknown else source
+
+
 def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str = "auto",
-            logs_requests_per_second: float = 5) -> dict:
-    """Add usage figures, with their sources, to each discovered function (in place)."""
+            logs_requests_per_second: float = 5, max_report_events: int = usage.DEFAULT_MAX_REPORT_EVENTS) -> dict:
+    """Add usage figures, with their sources, to each discovered function (in place).
+
+    A metric GetMetricData could not answer (InternalError, Forbidden) is None and listed under `unknown_metrics`
+    with the reason; a metric it answered without data points counts nothing, so no invocations then means 0.
+    REPORT lines come from Logs Insights for the log groups that exist, and from at most `max_report_events` log
+    events per group where Insights does not answer."""
     names = [function["function_name"] for function in functions]
     start, end = usage.window(lookback_days)
     # The group each function really logs to (its LoggingConfig); a shared group is read once.
@@ -82,23 +98,30 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
     sharing: dict = {}
     for name, group in sorted(groups.items()):
         sharing.setdefault(group, []).append(name)
-    metrics, metric_calls = usage.fetch_metrics(cloudwatch, names, start, end, log_groups=groups)
+    metrics, metric_calls, unknown = usage.fetch_metrics(cloudwatch, names, start, end, log_groups=groups)
     p99 = usage.fetch_duration_p99(cloudwatch, names, start, end) if names else {}
-    reports = usage.fetch_report_stats(logs, sorted(sharing), start, end,
-                                       insights=insights, requests_per_second=logs_requests_per_second)
+    existing = set(log_groups.describe_groups(logs, sorted(sharing))) if sharing else set()
+    reports = usage.fetch_report_stats(logs, sorted(sharing), start, end, insights=insights,
+                                       requests_per_second=logs_requests_per_second, existing=existing,
+                                       max_events=max_report_events)
     for function in functions:
         name = function["function_name"]
         figures = metrics[name]
+        missing = unknown[name]
         group = groups[name]
+        read = reports[group]
         report = (reports.get(log_groups.source_key(group, name))
-                  or report_lines.no_report_lines(reports[group].source))
-        samples = figures.get("duration_samples") or 0
+                  or replace(report_lines.no_report_lines(read.source), sample_limit=read.sample_limit,
+                             sampled=read.sampled, insights_fallback=read.insights_fallback))
+        # The average needs both the sum and the count of the same data points.
+        samples = 0 if {"duration_sum", "duration_samples"} & set(missing) else figures.get("duration_samples") or 0
         p99_from_metrics = p99.get(name) if p99 is not None else None
         function.update({
             "window": {"start": start.isoformat(), "end": end.isoformat(), "days": lookback_days},
-            "invocations": int(figures.get("invocations") or 0),
-            "errors": int(figures.get("errors") or 0),
-            "throttles": int(figures.get("throttles") or 0),
+            "invocations": _count(figures, missing, "invocations"),
+            "errors": _count(figures, missing, "errors"),
+            "throttles": _count(figures, missing, "throttles"),
+            "unknown_metrics": dict(sorted(missing.items())),
             "duration_ms": {
                 "avg": round(figures["duration_sum"] / samples, 2) if samples else report.avg_duration_ms,
                 "max": figures.get("duration_max") if figures.get("duration_max") is not None
@@ -117,17 +140,22 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             "peak_concurrency": int(figures["peak_concurrency"]) if figures.get("peak_concurrency") is not None
             else None,
             "samples": {"report_lines": report.report_lines, "duration_datapoints": int(samples),
-                        "observed_memory_size_mb": report.memory_size_mb},
+                        "observed_memory_size_mb": report.memory_size_mb,
+                        # Read from the log events: at most this many per group, and whether that cut it short.
+                        "report_lines_limit": report.sample_limit, "report_lines_sampled": report.sampled},
             "sources": {
-                "invocations": usage.METRIC_SOURCE,
-                "errors": usage.METRIC_SOURCE,
-                "throttles": usage.METRIC_SOURCE,
+                "invocations": _metric_source(missing, "invocations"),
+                "errors": _metric_source(missing, "errors"),
+                "throttles": _metric_source(missing, "throttles"),
                 "duration": usage.METRIC_SOURCE if samples else report.source,
+                "duration_max": report.source if figures.get("duration_max") is None else usage.METRIC_SOURCE,
                 "duration_p99": usage.METRIC_SOURCE if p99_from_metrics is not None else report.source,
                 "memory": report.source,
                 "init_duration": report.source,
-                "peak_concurrency": usage.METRIC_SOURCE,
-                "log_ingested_bytes": usage.LOG_METRIC_SOURCE,
+                "peak_concurrency": _metric_source(missing, "peak_concurrency"),
+                "log_ingested_bytes": _metric_source(missing, "log_ingested_bytes", usage.LOG_METRIC_SOURCE),
+                # Why the REPORT lines were read from the log events although Logs Insights was asked.
+                "insights_fallback": report.insights_fallback,
             },
         })
     return {"get_metric_data_calls": metric_calls}
@@ -136,6 +164,7 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
 def evidence_of(function: dict) -> Evidence:
     return Evidence(
         invocations=function.get("invocations", 0),
+        unknown=tuple(sorted((function.get("unknown_metrics") or {}).items())),
         report_lines=function.get("samples", {}).get("report_lines", 0),
         # Durations were measured at the memory size of the window's REPORT lines, which is not the
         # current one once the function has been right-sized.

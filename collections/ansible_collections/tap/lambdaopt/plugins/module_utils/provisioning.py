@@ -32,10 +32,12 @@ class ProvisioningPolicy:
 class AliasEvidence:
     """What an alias did in the lookback window."""
 
-    invocations: int
-    spillover_invocations: int = 0
+    invocations: int | None  # None: CloudWatch could not answer (see `unknown`)
+    spillover_invocations: int | None = 0
     peak_provisioned_executions: int | None = None  # ProvisionedConcurrentExecutions, maximum
     peak_concurrency: int | None = None  # ConcurrentExecutions of the alias, maximum: spillover included
+    # (metric key, why) for each metric CloudWatch could not answer: unknown is never taken for zero.
+    unknown: tuple = ()
 
     @property
     def spillover_share(self) -> float:
@@ -88,7 +90,9 @@ def plan_provisioned_concurrency(current: int, requested, evidence: AliasEvidenc
                                  policy: ProvisioningPolicy) -> Decision:
     """The decision for one alias. `requested`: 'auto' or a number (0 removes the allocation)."""
     shortfall = None
-    if evidence.invocations < policy.min_invocations:
+    if evidence.unknown:
+        shortfall = "insufficient data: " + "; ".join(f"{key} unknown ({why})" for key, why in evidence.unknown)
+    elif evidence.invocations < policy.min_invocations:
         shortfall = (f"insufficient data: {evidence.invocations} invocations of the alias in the window, "
                      f"{policy.min_invocations} needed")
     elif evidence.peak_provisioned_executions is None:

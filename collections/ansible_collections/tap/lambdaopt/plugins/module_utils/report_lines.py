@@ -89,6 +89,12 @@ class ReportStats:
     # that CPU share.
     memory_size_mb: int | None
     source: str
+    # Read from the log events: at most this many report events per group were read, and whether the bound cut
+    # the reading short (then the figures are those of the window's first `sample_limit` events).
+    sample_limit: int | None = None
+    sampled: bool = False
+    # Why the lines were read from the log events rather than through Logs Insights, if Insights was asked.
+    insights_fallback: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -108,6 +114,9 @@ class ReportStats:
             },
             "memory_size_mb": self.memory_size_mb,
             "source": self.source,
+            "sample_limit": self.sample_limit,
+            "sampled": self.sampled,
+            "insights_fallback": self.insights_fallback,
         }
 
 

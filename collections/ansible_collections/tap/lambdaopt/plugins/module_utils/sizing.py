@@ -33,18 +33,25 @@ class Policy:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a function did in the lookback window, at the memory size it had then."""
+    """What a function did in the lookback window, at the memory size it had then. A figure CloudWatch could not
+    answer is None, and `unknown` holds (its key, why) - unknown is never taken for zero."""
 
-    invocations: int
+    invocations: int | None
     report_lines: int
     memory_size_mb: int
     max_memory_used_mb: float | None = None
     max_duration_ms: float | None = None
     p999_duration_ms: float | None = None
     peak_concurrency: int | None = None
+    unknown: tuple = ()
+
+    def unknown_reason(self, key: str) -> str | None:
+        return dict(self.unknown).get(key)
 
     def shortfall(self, policy: Policy) -> str | None:
         """Why there is too little data to decide on, or None."""
+        if self.invocations is None or self.unknown_reason("invocations"):
+            return f"insufficient data: invocations unknown ({self.unknown_reason('invocations') or 'not read'})"
         if self.invocations < policy.min_invocations:
             return (f"insufficient data: {self.invocations} invocations in the window, "
                     f"{policy.min_invocations} needed")
@@ -223,7 +230,9 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
         peak_text += f", {peak} if CPU-bound at {memory_mb} MB"
     shortfall = evidence.shortfall(policy)
     if shortfall is None and peak is None:
-        shortfall = "insufficient data: no ConcurrentExecutions in the window"
+        reason = evidence.unknown_reason("peak_concurrency")
+        shortfall = (f"insufficient data: peak concurrency unknown ({reason})" if reason
+                     else "insufficient data: no ConcurrentExecutions in the window")
     if shortfall and requested == AUTO:
         return Decision("reserved_concurrency", current, requested, current, shortfall, risk=shortfall, refused=True)
 

@@ -74,6 +74,8 @@ class TableEvidence:
     # Hours from the first hour with data to the end of the window; provisioned capacity is billed for each of them,
     # used or idle. None: the same as `hours`.
     span_hours: int | None = None
+    # (metric key, why) for each metric CloudWatch could not answer: unknown is never taken for zero.
+    unknown: tuple = ()
 
     def side(self, name: str) -> SideUsage:
         return self.read if name == "read" else self.write
@@ -90,6 +92,8 @@ class TableEvidence:
 
     def shortfall(self, policy: TablePolicy) -> str | None:
         """Why there is too little data to decide on, or None."""
+        if self.unknown:
+            return "insufficient data: " + "; ".join(f"{key} unknown ({why})" for key, why in self.unknown)
         if self.hours < policy.min_hours or self.read.peak is None or self.write.peak is None:
             return f"insufficient data: {self.hours} hours with data in the window, {policy.min_hours} needed"
         return None

@@ -31,8 +31,10 @@ def window(lookback_days: int, period_seconds: int, now: datetime | None = None)
 
 
 def fetch_table_metrics(cloudwatch, table_names: list, start: datetime, end: datetime, period_seconds: int) -> dict:
-    """{table: {key: [(period start, Sum), ...]}} for every table, in calls of up to 500 queries through
-    GetMetricData's paginator. A period without a data point is left out, as CloudWatch leaves it out."""
+    """{table: {key: [(period start, Sum), ...], "unknown": {key: why}}} for every table, in calls of up to 500
+    queries through GetMetricData's paginator. A period without a data point is left out, as CloudWatch leaves it
+    out; a metric GetMetricData could not answer (InternalError, Forbidden) has no points and is listed under
+    "unknown" with the reason."""
     queries, keys = [], {}
     for index, name in enumerate(table_names):
         for position, (key, metric) in enumerate(METRICS):
@@ -40,10 +42,12 @@ def fetch_table_metrics(cloudwatch, table_names: list, start: datetime, end: dat
             queries.append(usage.metric_query(query_id, NAMESPACE, metric, [{"Name": "TableName", "Value": name}],
                                               "Sum", period_seconds))
             keys[query_id] = (name, key)
-    collected, _ = usage.run_metric_queries(cloudwatch, queries, start, end)
-    series: dict = {name: {key: [] for key, _ in METRICS} for name in table_names}
+    answers = usage.run_metric_queries(cloudwatch, queries, start, end)
+    series: dict = {name: {**{key: [] for key, _ in METRICS}, "unknown": {}} for name in table_names}
     for query_id, (name, key) in keys.items():
-        series[name][key] = collected.get(query_id, [])
+        series[name][key] = answers.points.get(query_id, [])
+        if query_id in answers.unknown:
+            series[name]["unknown"][key] = answers.unknown[query_id]
     return series
 
 
@@ -75,6 +79,8 @@ def usage_of(series: dict, start: datetime, end: datetime, lookback_days: int, p
         "write": _side(series["write"], hours, period_seconds),
         "throttle_events": {side: int(round(sum(value for _, value in series[f"{side}_throttle_events"])))
                             for side in ("read", "write")},
+        # Metrics CloudWatch could not answer: the figures above then leave them out, so they decide nothing.
+        "unknown_metrics": dict(sorted(series.get("unknown", {}).items())),
     }
 
 
@@ -91,6 +97,7 @@ def evidence_of(table_usage: dict) -> TableEvidence:
         read_throttle_events=table_usage["throttle_events"]["read"],
         write_throttle_events=table_usage["throttle_events"]["write"],
         span_hours=table_usage["span_hours"],
+        unknown=tuple(sorted((table_usage.get("unknown_metrics") or {}).items())),
     )
 
 

@@ -5,6 +5,8 @@ GetMetricData, memory and duration statistics from REPORT lines."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import log_groups, report_lines
@@ -17,6 +19,14 @@ except ImportError:  # handled by AnsibleAWSModule
 
 MAX_QUERIES_PER_CALL = 500
 MAX_GROUPS_PER_INSIGHTS_QUERY = 50
+# AWS runs up to 30 Insights queries at once per account, dashboards' and other users' included: leave them room.
+MAX_RUNNING_INSIGHTS_QUERIES = 10
+# A query still running after this long is stopped and its groups' events are read instead.
+INSIGHTS_DEADLINE_SECONDS = 300
+# Report events read per log group from the events (a sample when the window holds more): about 3 MB of events.
+DEFAULT_MAX_REPORT_EVENTS = 10000
+INSIGHTS_SOURCE = "REPORT lines (Logs Insights)"
+NO_LOG_GROUP = "no log group"
 DAY_SECONDS = 86400
 # (result key, namespace, metric, statistic) per function; daily points are combined client-side.
 METRICS = (
@@ -30,6 +40,8 @@ METRICS = (
     # Uncompressed bytes the function's log group ingested: what CloudWatch Logs bills ingestion on.
     ("log_ingested_bytes", "AWS/Logs", "IncomingBytes", "Sum"),
 )
+# MetricDataResult status codes that leave a query's figure unknown.
+UNKNOWN_STATUSES = ("InternalError", "Forbidden")
 METRIC_SOURCE = "AWS/Lambda metrics (GetMetricData)"
 LOG_METRIC_SOURCE = "AWS/Logs IncomingBytes (GetMetricData)"
 
@@ -69,27 +81,61 @@ def combine(statistic: str, points: list):
     return max(values) if statistic == "Maximum" else sum(values)
 
 
-def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime) -> tuple[dict, int]:
-    """({query id: [(period start, value), ...]}, GetMetricData calls made), in calls of up to 500 queries.
-    A period without a data point is left out, as CloudWatch leaves it out."""
-    collected: dict = {}
-    calls = 0
+@dataclass
+class MetricAnswers:
+    """What GetMetricData answered for a set of queries: {query id: [(period start, value), ...]} for the queries
+    it answered in full, {query id: why the figure is unknown} for the others, and the calls made."""
+
+    points: dict = field(default_factory=dict)
+    unknown: dict = field(default_factory=dict)
+    calls: int = 0
+
+
+def _unknown_reason(result: dict) -> str:
+    messages = "; ".join(message.get("Value") or message.get("Code") or "" for message in result.get("Messages", []))
+    return f"GetMetricData answered {result['StatusCode']}" + (f": {messages}" if messages else "")
+
+
+def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime) -> MetricAnswers:
+    """Every query's data points, in calls of up to 500 queries, each followed through its pages (NextToken) and
+    merged. A period without a data point is left out, as CloudWatch leaves it out.
+
+    Each result carries a StatusCode (CloudWatch API reference, MetricDataResult): `Complete`; `PartialData`, more
+    on the next page; `InternalError` or `Forbidden`. A query answered InternalError or Forbidden on any page, left
+    PartialData by the last page, or not answered at all is unknown: its points are dropped, never summed as if
+    they were all there."""
+    answers = MetricAnswers()
     paginator = cloudwatch.get_paginator("get_metric_data")
     for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
         batch = queries[offset:offset + MAX_QUERIES_PER_CALL]
+        last_status: dict = {}
         for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
-            calls += 1
+            answers.calls += 1
             for result in page["MetricDataResults"]:
-                collected.setdefault(result["Id"], []).extend(
+                query_id = result["Id"]
+                answers.points.setdefault(query_id, []).extend(
                     zip(result.get("Timestamps", []), result.get("Values", []), strict=True))
-    return collected, calls
+                last_status[query_id] = result.get("StatusCode", "Complete")
+                if last_status[query_id] in UNKNOWN_STATUSES:
+                    answers.unknown.setdefault(query_id, _unknown_reason(result))
+        for query in batch:
+            status = last_status.get(query["Id"])
+            if status is None:
+                answers.unknown.setdefault(query["Id"], "GetMetricData returned no result for the query")
+            elif status == "PartialData":
+                answers.unknown.setdefault(query["Id"], "GetMetricData answered PartialData without a NextToken "
+                                                        "for the rest")
+    for query_id in answers.unknown:
+        answers.points.pop(query_id, None)
+    return answers
 
 
 def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime,
-                  log_groups: dict | None = None) -> tuple[dict, int]:
-    """({name: {key: value}}, GetMetricData calls made), every function's metrics in calls of up to
-    500 queries. A metric with no data points is None. `log_groups` ({name: group}) names the group of a
-    function that does not log to its own; a log metric is the whole group's."""
+                  log_groups: dict | None = None) -> tuple[dict, int, dict]:
+    """({name: {key: value}}, GetMetricData calls made, {name: {key: why unknown}}), every function's metrics in
+    calls of up to 500 queries. A metric with no data points is None, and so is one GetMetricData could not answer
+    (listed in the third item). `log_groups` ({name: group}) names the group of a function that does not log to its
+    own; a log metric is the whole group's."""
     queries, keys = [], {}
     for index, name in enumerate(names):
         for position, (key, namespace, metric, statistic) in enumerate(METRICS):
@@ -97,72 +143,125 @@ def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime,
             queries.append(_query(query_id, name, metric, statistic, DAY_SECONDS, namespace,
                                   (log_groups or {}).get(name)))
             keys[query_id] = (name, key, statistic)
-    collected, calls = run_metric_queries(cloudwatch, queries, start, end)
+    answers = run_metric_queries(cloudwatch, queries, start, end)
     values: dict = {name: {} for name in names}
+    unknown: dict = {name: {} for name in names}
     for query_id, (name, key, statistic) in keys.items():
-        values[name][key] = combine(statistic, collected.get(query_id, []))
-    return values, calls
+        values[name][key] = combine(statistic, answers.points.get(query_id, []))
+        if query_id in answers.unknown:
+            unknown[name][key] = answers.unknown[query_id]
+    return values, answers.calls, unknown
 
 
 def fetch_duration_p99(cloudwatch, names: list, start: datetime, end: datetime) -> dict | None:
-    """{name: p99 duration in ms over the window}, or None where the endpoint cannot compute
-    percentiles (an emulator) — the REPORT line statistics then stand in."""
+    """{name: p99 duration in ms over the window} for the functions CloudWatch answered in full, or None where the
+    endpoint cannot compute percentiles (an emulator) — the REPORT line statistics then stand in."""
     period = int((end - start).total_seconds()) // 60 * 60
     queries = [_query(f"p{index}", name, "Duration", "p99", period) for index, name in enumerate(names)]
-    found = {}
     try:
-        for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
-            response = cloudwatch.get_metric_data(
-                MetricDataQueries=queries[offset:offset + MAX_QUERIES_PER_CALL], StartTime=start, EndTime=end)
-            for result in response["MetricDataResults"]:
-                if result.get("Values"):
-                    found[names[int(result["Id"][1:])]] = max(result["Values"])
+        answers = run_metric_queries(cloudwatch, queries, start, end)
     except (BotoCoreError, ClientError):
         return None
-    return found
+    return {names[int(query_id[1:])]: max(value for _, value in points)
+            for query_id, points in answers.points.items() if points}
 
 
-def _insights_stats(logs, groups: list, start: datetime, end: datetime, poll_seconds: float) -> dict:
-    """Statistics for every group through Logs Insights, 50 groups a query. Raises ValueError when
-    Insights does not answer the query as asked."""
-    started = []
-    for offset in range(0, len(groups), MAX_GROUPS_PER_INSIGHTS_QUERY):
-        started.append(logs.start_query(
-            logGroupNames=groups[offset:offset + MAX_GROUPS_PER_INSIGHTS_QUERY],
-            startTime=int(start.timestamp()), endTime=int(end.timestamp()),
-            queryString=report_lines.INSIGHTS_QUERY,
-        )["queryId"])
+def _error_code(error: Exception) -> str:
+    return getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
+
+
+def _insights_stats(logs, groups: list, start: datetime, end: datetime, poll_seconds: float, deadline_seconds: float,
+                    strict: bool, clock: Callable[[], float] = time.monotonic) -> tuple[dict, dict]:
+    """({log source: ReportStats} of the batches Logs Insights answered, {group: why not} for the groups of the
+    batches it did not), 50 groups a query, at most MAX_RUNNING_INSIGHTS_QUERIES running at once.
+
+    Each batch stands alone (CloudWatch Logs API reference, StartQuery, GetQueryResults, StopQuery): a query that
+    could not start, ended `Failed`, `Timeout`, `Cancelled` or `Unknown`, or answered without the statistics asked
+    for (an emulator) gives up that batch only; one still running after `deadline_seconds` is stopped (StopQuery)
+    and given up. `strict` raises instead: a ClientError as AWS answered it, a ValueError for a query that did not
+    complete."""
+    waiting = [groups[offset:offset + MAX_GROUPS_PER_INSIGHTS_QUERY]
+               for offset in range(0, len(groups), MAX_GROUPS_PER_INSIGHTS_QUERY)]
+    running: dict = {}  # query id: (its groups, when it started)
     stats: dict = {}
-    for query_id in started:
-        while True:
-            response = logs.get_query_results(queryId=query_id)
-            if response["status"] not in ("Scheduled", "Running"):
-                break
+    given_up: dict = {}
+
+    def give_up(batch: list, reason: str, error: Exception | None = None) -> None:
+        if strict:
+            raise error if error is not None else ValueError(reason)
+        given_up.update(dict.fromkeys(batch, reason))
+
+    while waiting or running:
+        while waiting and len(running) < MAX_RUNNING_INSIGHTS_QUERIES:
+            batch = waiting.pop(0)
+            try:
+                query_id = logs.start_query(logGroupNames=batch, startTime=int(start.timestamp()),
+                                            endTime=int(end.timestamp()),
+                                            queryString=report_lines.INSIGHTS_QUERY)["queryId"]
+            except ClientError as error:
+                give_up(batch, f"Logs Insights could not start the query ({_error_code(error)})", error)
+                continue
+            running[query_id] = (batch, clock())
+        for query_id, (batch, started) in list(running.items()):
+            try:
+                response = logs.get_query_results(queryId=query_id)
+            except ClientError as error:
+                del running[query_id]
+                give_up(batch, f"Logs Insights results could not be read ({_error_code(error)})", error)
+                continue
+            status = response["status"]
+            if status in ("Scheduled", "Running"):
+                if clock() - started < deadline_seconds:
+                    continue
+                del running[query_id]
+                try:
+                    logs.stop_query(queryId=query_id)
+                except ClientError:
+                    pass  # it ended meanwhile, or cannot be stopped: either way its answer is not waited for
+                give_up(batch, f"Logs Insights query still {status} after {deadline_seconds:g} s: stopped")
+                continue
+            del running[query_id]
+            if status != "Complete":
+                give_up(batch, f"Logs Insights query ended {status}")
+                continue
+            try:
+                answered = report_lines.stats_from_insights(response["results"])
+            except ValueError as error:
+                give_up(batch, str(error))
+                continue
+            stats.update(answered)
+            for group in batch:
+                stats.setdefault(group, report_lines.no_report_lines(INSIGHTS_SOURCE))
+        if running:
             # Insights has no waiter; its queries finish in seconds.
             time.sleep(poll_seconds)
-        if response["status"] != "Complete":
-            raise ValueError(f"Logs Insights query ended {response['status']}")
-        stats.update(report_lines.stats_from_insights(response["results"]))
-    return stats
+    return stats, given_up
 
 
 def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_per_second: float,
-                 max_workers: int) -> dict:
+                 max_workers: int, max_events: int) -> dict:
     """Statistics for every group from its report events (either log format), read and parsed here, per log
-    source: a shared group's lines are attributed to their functions by stream name."""
+    source: a shared group's lines are attributed to their functions by stream name. At most `max_events` events
+    matching the report filter are read per group, oldest first: a chatty function costs a bounded time and
+    memory, and its figures say they are a sample."""
     limiter = RateLimiter(requests_per_second)
 
     def read(group):
-        pages = iter(logs.get_paginator("filter_log_events").paginate(
+        pages = logs.get_paginator("filter_log_events").paginate(
             logGroupName=group, filterPattern=report_lines.FILTER_PATTERN,
             startTime=int(start.timestamp() * 1000), endTime=int(end.timestamp() * 1000),
-        ))
+            PaginationConfig={"MaxItems": max_events},
+        )
+        page_iterator = iter(pages)
         lines: dict = {group: []}
         while True:
             limiter.acquire()  # before each page: every page is one FilterLogEvents call
-            page = next(pages, None)
+            page = next(page_iterator, None)
             if page is None:
-                return {source: report_lines.stats_from_lines(found) for source, found in lines.items()}
+                # The paginator stops at MaxItems with a token to resume from: there was more to read.
+                sampled = pages.resume_token is not None
+                return {source: replace(report_lines.stats_from_lines(found), sample_limit=max_events,
+                                        sampled=sampled) for source, found in lines.items()}
             for event in page["events"]:
                 line = report_lines.parse_report(event["message"])
                 if line is not None:
@@ -174,25 +273,39 @@ def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_pe
     for group, (result, error) in results.items():
         if error is None:
             stats.update(result)
-        elif getattr(error, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
-            stats[group] = report_lines.no_report_lines("no log group")
+        elif _error_code(error) == "ResourceNotFoundException":
+            stats[group] = report_lines.no_report_lines(NO_LOG_GROUP)
         else:
             raise error
     return stats
 
 
 def fetch_report_stats(logs, groups: list, start: datetime, end: datetime, insights: str = "auto",
-                       requests_per_second: float = 5, max_workers: int = 4, poll_seconds: float = 1.0) -> dict:
+                       requests_per_second: float = 5, max_workers: int = 4, poll_seconds: float = 1.0,
+                       existing: set | None = None, max_events: int = DEFAULT_MAX_REPORT_EVENTS,
+                       insights_deadline_seconds: float = INSIGHTS_DEADLINE_SECONDS,
+                       clock: Callable[[], float] = time.monotonic) -> dict:
     """{log source: ReportStats}, a source per group and per other function with lines in it
-    (log_groups.source_key). `insights`: 'auto' tries Logs Insights and reads the events where
-    it cannot answer, 'always' requires Insights, 'never' reads the events."""
+    (log_groups.source_key). `insights`: 'auto' tries Logs Insights and reads the events of the batches it
+    cannot answer, 'always' requires Insights, 'never' reads the events (at most `max_events` per group).
+
+    `existing`, when given, holds the groups known to exist (one DescribeLogGroups listing, log_groups): the others
+    are "no log group" without a call, and never named to Insights, which fails a whole query for one missing
+    group."""
+    if existing is not None:
+        missing = [group for group in groups if group not in existing]
+        groups = [group for group in groups if group in existing]
+    else:
+        missing = []
+    stats = {group: report_lines.no_report_lines(NO_LOG_GROUP) for group in missing}
+    fallback: dict = {}
     if insights != "never" and groups:
-        try:
-            stats = _insights_stats(logs, groups, start, end, poll_seconds)
-            for group in groups:
-                stats.setdefault(group, report_lines.no_report_lines("REPORT lines (Logs Insights)"))
-            return stats
-        except (ValueError, ClientError):
-            if insights == "always":
-                raise
-    return _event_stats(logs, groups, start, end, requests_per_second, max_workers)
+        answered, fallback = _insights_stats(logs, groups, start, end, poll_seconds, insights_deadline_seconds,
+                                             strict=insights == "always", clock=clock)
+        stats.update(answered)
+        groups = [group for group in groups if group in fallback]
+    for source, read in _event_stats(logs, groups, start, end, requests_per_second, max_workers,
+                                     max_events).items():
+        group = source.split("[", 1)[0]
+        stats[source] = replace(read, insights_fallback=fallback.get(group)) if group in fallback else read
+    return stats

@@ -193,12 +193,14 @@ tables:
         - What the table consumed in the window. C(hours) counts the hours with data, over which the averages are
           taken; C(span_hours) the hours from the first of them to the end of the window. Averages and peaks are
           capacity units a second; the peak is the busiest period's. Null where there is no data.
+        - C(unknown_metrics) lists the metrics C(GetMetricData) could not answer (status C(InternalError) or
+          C(Forbidden)) with the reason; a table with any is not changed (insufficient data), as unknown is not zero.
       type: dict
       sample: {"window": {"start": "2026-11-10T04:00:00+00:00", "end": "2026-11-24T04:12:09+00:00", "days": 14},
                "period_seconds": 3600, "hours": 336, "span_hours": 336,
                "read": {"average": 4.0123, "peak": 6.4401, "spikiness": 1.61},
                "write": {"average": 2.0048, "peak": 3.2311, "spikiness": 1.61},
-               "throttle_events": {"read": 0, "write": 0}}
+               "throttle_events": {"read": 0, "write": 0}, "unknown_metrics": {}}
     recommendation:
       description: The cheaper safe billing mode and the capacity it needs, with the reason, whatever was asked.
       type: dict

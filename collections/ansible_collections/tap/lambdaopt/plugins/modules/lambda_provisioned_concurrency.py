@@ -144,12 +144,16 @@ aliases:
       type: str
       sample: x86_64
     usage:
-      description: What the alias did in the window.
+      description:
+        - What the alias did in the window.
+        - C(unknown_metrics) lists the metrics C(GetMetricData) could not answer (status C(InternalError) or
+          C(Forbidden)) with the reason; they are C(null), never zero, and an alias with any is not changed
+          (insufficient data).
       type: dict
       sample: {"window": {"start": "2026-11-10T04:00:00+00:00", "end": "2026-11-24T04:00:00+00:00", "days": 14},
                "invocations": 7011, "spillover_invocations": 0, "peak_provisioned_executions": 85,
                "max_utilization": 0.5667, "peak_concurrency": 85, "avg_duration_ms": 380.5,
-               "source": "AWS/Lambda metrics of the alias (GetMetricData)"}
+               "source": "AWS/Lambda metrics of the alias (GetMetricData)", "unknown_metrics": {}}
     recommendation:
       description: What C(auto) would set, and why, whatever the task asked.
       type: dict
@@ -301,6 +305,7 @@ class ProvisionedConcurrency:
                 spillover_invocations=entry["usage"]["spillover_invocations"],
                 peak_provisioned_executions=entry["usage"]["peak_provisioned_executions"],
                 peak_concurrency=entry["usage"]["peak_concurrency"],
+                unknown=tuple(sorted(entry["usage"]["unknown_metrics"].items())),
             )
             recommendation = recommend(current, evidence, self.policy)
             result = {

@@ -13,6 +13,13 @@ description:
   - Memory comes from the C(REPORT) line Lambda writes for every invocation, since AWS/Lambda has no memory
     metric. Logs Insights computes the statistics where it answers; otherwise the log events are read and
     parsed. Each figure says where it came from.
+  - A metric C(GetMetricData) could not answer (its status C(InternalError) or C(Forbidden)) is unknown, C(null),
+    never zero, and listed with the reason under RV(functions[].unknown_metrics); a function whose invocations are
+    unknown has too little evidence for any sizing decision. A metric answered in pages (C(PartialData)) is read
+    to its last page.
+  - Logs Insights is asked only about the log groups that exist (one C(DescribeLogGroups) listing), 50 groups a
+    query; a query that fails, times out, is cancelled or runs longer than 5 minutes (then stopped with
+    C(StopQuery)) sends only its own groups to the log events.
   - Makes no changes.
 options:
   lookback_days:
@@ -31,6 +38,14 @@ options:
     description: Client-side limit on C(FilterLogEvents) calls when log events are read.
     type: float
     default: 5
+  max_report_events:
+    description:
+      - When log events are read, at most this many report events (C(REPORT) lines or C(platform.report)
+        records) per log group, oldest first, so that a chatty function cannot exhaust the job's memory or time.
+      - A function with more invocations in the window is measured on a sample, and says so
+        (RV(functions[].samples.report_lines_sampled)). Logs Insights has no such bound.
+    type: int
+    default: 10000
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - amazon.aws.common.modules
@@ -88,17 +103,25 @@ functions:
       type: dict
       sample: {"start": "2026-11-09T12:00:00+00:00", "end": "2026-11-23T12:00:00+00:00", "days": 14}
     invocations:
-      description: Invocations in the window.
+      description:
+        - Invocations in the window; C(0) when CloudWatch has no data point, C(null) when it could not answer
+          (see RV(functions[].unknown_metrics)).
       type: int
       sample: 5762
     errors:
-      description: Invocations that ended in an error, including timeouts and out-of-memory.
+      description: Invocations that ended in an error, including timeouts and out-of-memory; C(null) when unknown.
       type: int
       sample: 10
     throttles:
-      description: Requests refused for lack of concurrency.
+      description: Requests refused for lack of concurrency; C(null) when unknown.
       type: int
       sample: 0
+    unknown_metrics:
+      description:
+        - The metrics C(GetMetricData) could not answer, with the status and message it gave; empty when it
+          answered every one.
+      type: dict
+      sample: {"invocations": "GetMetricData answered Forbidden: You are not authorized to read this metric."}
     duration_ms:
       description: Duration statistics in milliseconds; C(null) where unknown.
       type: dict
@@ -136,13 +159,22 @@ functions:
       type: int
       sample: 4
     samples:
-      description: How much evidence stands behind the figures.
+      description:
+        - How much evidence stands behind the figures.
+        - C(report_lines_limit) is the bound on report events read per log group when the log events were read
+          (C(null) when Logs Insights answered), and C(report_lines_sampled) says the window held more, so the
+          memory and duration figures are those of its first C(report_lines_limit) events.
       type: dict
-      sample: {"report_lines": 5762, "duration_datapoints": 5762}
+      sample: {"report_lines": 5762, "duration_datapoints": 5762, "observed_memory_size_mb": 3008,
+               "report_lines_limit": null, "report_lines_sampled": false}
     sources:
-      description: Where each figure came from.
+      description:
+        - Where each figure came from; C(unknown: <reason>) for a metric CloudWatch could not answer.
+        - C(insights_fallback) says why the REPORT lines were read from the log events although Logs Insights was
+          asked (the query of the function's batch failed, timed out or was stopped); C(null) otherwise.
       type: dict
-      sample: {"invocations": "AWS/Lambda metrics (GetMetricData)", "memory": "REPORT lines (Logs Insights)"}
+      sample: {"invocations": "AWS/Lambda metrics (GetMetricData)", "memory": "REPORT lines (Logs Insights)",
+               "insights_fallback": null}
 missing:
   description: Names given in O(functions) that do not exist.
   returned: always
@@ -176,6 +208,7 @@ def main():
         lookback_days=dict(type="int", default=14),
         logs_insights=dict(type="str", choices=["auto", "always", "never"], default="auto"),
         logs_requests_per_second=dict(type="float", default=5),
+        max_report_events=dict(type="int", default=10000),
         **FLEET_ARGUMENT_SPEC,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
@@ -185,6 +218,8 @@ def main():
         errors.append("lookback_days must be between 1 and 455 (CloudWatch keeps hourly data 455 days)")
     if module.params["logs_requests_per_second"] <= 0:
         errors.append("logs_requests_per_second must be positive")
+    if module.params["max_report_events"] < 1:
+        errors.append("max_report_events must be at least 1")
     if errors:
         module.fail_json(msg="; ".join(errors))
 
@@ -197,6 +232,7 @@ def main():
             module.params["lookback_days"],
             insights=module.params["logs_insights"],
             logs_requests_per_second=module.params["logs_requests_per_second"],
+            max_report_events=module.params["max_report_events"],
         )
     except (BotoCoreError, ClientError, ValueError) as error:
         module.fail_json_aws(error, msg="Could not measure the fleet's usage")
