@@ -44,6 +44,15 @@ options:
     description: Window of usage to decide from when O(usage) is not given.
     type: int
     default: 14
+  max_report_events:
+    description:
+      - When O(usage) is not given and the log events are read (where Logs Insights cannot answer), at most this
+        many report events per log group, oldest first; a function with more invocations in the window is sized
+        on that sample, and its usage says so (C(samples.report_lines_sampled)).
+      - A function whose invocation count CloudWatch could not answer (C(GetMetricData) status C(InternalError)
+        or C(Forbidden), listed in C(unknown_metrics)) is never changed by C(auto), as unknown is insufficient data.
+    type: int
+    default: 10000
   memory_headroom:
     description: Memory is kept at least this multiple of the observed max memory used.
     type: float
@@ -208,7 +217,8 @@ except ImportError:
 SETTINGS = ("memory_size", "timeout", "reserved_concurrency")
 LIMITS = {"memory_size": MEMORY_LIMITS_MB, "timeout": TIMEOUT_LIMITS_S, "reserved_concurrency": (0, None)}
 USAGE_KEYS = ("invocations", "errors", "throttles", "duration_ms", "max_memory_used_mb", "init_duration_ms",
-              "avg_billed_duration_ms", "log_ingested_bytes", "peak_concurrency", "samples", "sources", "window")
+              "avg_billed_duration_ms", "log_ingested_bytes", "peak_concurrency", "samples", "sources", "window",
+              "unknown_metrics")
 
 
 def parse_requests(params: dict) -> tuple[dict, list]:
@@ -265,7 +275,8 @@ class Rightsizer:
                 function.update({key: given[function["function_name"]].get(key) for key in USAGE_KEYS})
         if unmeasured:
             measure(aws_client(self.module, "cloudwatch"),
-                    aws_client(self.module, "logs"), unmeasured, self.params["lookback_days"])
+                    aws_client(self.module, "logs"), unmeasured, self.params["lookback_days"],
+                    max_report_events=self.params["max_report_events"])
         return functions, missing
 
     def concurrency_pool(self) -> ConcurrencyPool:
@@ -368,6 +379,7 @@ def main():
         reserved_concurrency=dict(type="str"),
         usage=dict(type="list", elements="dict"),
         lookback_days=dict(type="int", default=14),
+        max_report_events=dict(type="int", default=10000),
         memory_headroom=dict(type="float", default=1.3),
         timeout_headroom=dict(type="float", default=1.5),
         concurrency_headroom=dict(type="float", default=1.2),
@@ -386,6 +398,8 @@ def main():
     errors += fleet_selection_errors(module.params) + policy_errors(module.params)
     if not 1 <= module.params["lookback_days"] <= 455:
         errors.append("lookback_days must be between 1 and 455")
+    if module.params["max_report_events"] < 1:
+        errors.append("max_report_events must be at least 1")
     if errors:
         module.fail_json(msg="; ".join(errors))
 

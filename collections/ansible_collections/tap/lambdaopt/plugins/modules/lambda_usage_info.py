@@ -169,7 +169,7 @@ functions:
                "report_lines_limit": null, "report_lines_sampled": false}
     sources:
       description:
-        - Where each figure came from; C(unknown: <reason>) for a metric CloudWatch could not answer.
+        - Where each figure came from; C(unknown) and the reason for a metric CloudWatch could not answer.
         - C(insights_fallback) says why the REPORT lines were read from the log events although Logs Insights was
           asked (the query of the function's batch failed, timed out or was stopped); C(null) otherwise.
       type: dict
