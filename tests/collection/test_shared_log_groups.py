@@ -145,3 +145,18 @@ def test_the_change_record_and_rollback_follow_the_real_group(aws, make_function
     assert not rolled_back.failed and rolled_back["changed"]
     assert retention(aws, SHARED) is None
     assert not run_module("lambda_rollback", {"record": record})["changed"]
+
+
+def test_a_custom_group_without_a_leading_slash_is_exported_under_the_prefix(aws, make_function, run_module):
+    make_function("archived-dev", LoggingConfig={"LogGroup": "team-logs"})
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="team-logs")
+    logs.create_log_stream(logGroupName="team-logs", logStreamName="2026/11/20/archived-dev[$LATEST]aa")
+    logs.put_log_events(logGroupName="team-logs", logStreamName="2026/11/20/archived-dev[$LATEST]aa",
+                        logEvents=[{"timestamp": 1_795_000_000_000, "message": "x" * 100}])
+    aws.client("s3").create_bucket(Bucket="log-archive")
+    result = run_module("log_retention", {"suffix": "dev", "retention_days": 7, "export_bucket": "log-archive"})
+    (entry,) = result["log_groups"]
+    assert entry["status"] == "changed"
+    assert entry["export"]["destination"] == "s3://log-archive/lambdaopt-exports/team-logs"
+    assert retention(aws, "team-logs") == 7

@@ -218,7 +218,8 @@ def apply(logs, entries: list, params: dict) -> None:
                     pass  # created meanwhile, by Lambda itself
             elif entry["bytes_at_stake"] and params["export_bucket"]:
                 until = int(time.time() * 1000) - params["retention_days"] * DAY_MS
-                prefix = f"{params['export_prefix'].rstrip('/')}{group}"
+                # A custom group's name need not start with a slash (LoggingConfig.LogGroup may name any group).
+                prefix = f"{params['export_prefix'].rstrip('/')}/{group.lstrip('/')}"
                 entry["export"] = export_and_wait(logs, group, until, params["export_bucket"], prefix,
                                                   params["export_timeout"])
                 if entry["export"]["status"] != "COMPLETED":
