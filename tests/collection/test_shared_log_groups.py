@@ -6,15 +6,19 @@ Sources: Lambda developer guide, "Configuring advanced logging controls" (Loggin
 "Configuring CloudWatch log groups" (several functions may share a group; their streams carry the function's name).
 """
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
+import jsonschema
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, savings
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, savings
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
 
 from tools import fleet_view, simulator
 
 SHARED = "/shared/pipeline"
+RECORD_SCHEMA = Path(report.SCHEMA).with_name("change_record.schema.json")
 # The hour that just began: the whole simulated history lies before the module's window ends.
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -124,6 +128,9 @@ def test_savings_price_a_shared_group_once(aws, make_function, run_module):
     single = savings.Costing(prices.load("us-east-1"), savings.Assumptions()).ingestion(
         savings.FunctionUsage(usage[0]))
     assert money["totals"]["by_component"]["log_ingestion"]["before"] == single.before == group_lines[0]["before"]
+    document = report.assemble(usage, run, prices.load("us-east-1"), savings.Assumptions(), "123456789012",
+                               "us-east-1")
+    jsonschema.validate(document, json.loads(report.SCHEMA.read_text()))
     # The retention change is told once, with the group's first function.
     changes = [change for row in money["functions"] for change in row["changes"]
                if change["setting"] == "log_retention_days"]
@@ -138,6 +145,7 @@ def test_the_change_record_and_rollback_follow_the_real_group(aws, make_function
     result = run_module("log_retention", {"suffix": "dev", "retention_days": 14, "allow_data_loss": True})
     record = change_record.build({"log_retention": dict(result)}, dry_run=False, account_id="123456789012",
                                  region="us-east-1")
+    jsonschema.validate(record, json.loads(RECORD_SCHEMA.read_text()))
     [change] = record["changes"]
     assert (change["log_group_name"], change["function_name"], change["before"], change["after"]) == (
         SHARED, "left-dev", None, 14)
