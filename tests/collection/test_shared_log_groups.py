@@ -26,10 +26,12 @@ END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 @pytest.fixture
 def mixed_fleet(aws, make_function):
     """signature-verifier-dev (cpu-bound profile, JSON) logs to SHARED, as does batch-processor-prod (memory-heavy,
-    outside the dev fleet); transform-dev (steady-light) logs text to its own group. {name: SimulatedUsage}."""
+    outside the dev fleet); transform-dev (steady-light) logs text to its own group, webhook-relay-dev (error-prone)
+    JSON to its own. {name: SimulatedUsage}."""
     sizes = {"MemorySize": 3008, "Timeout": 300}
     make_function("signature-verifier-dev", **sizes, LoggingConfig={"LogFormat": "JSON", "LogGroup": SHARED})
     make_function("transform-dev", **sizes)
+    make_function("webhook-relay-dev", **sizes, LoggingConfig={"LogFormat": "JSON"})
     make_function("batch-processor-prod", **sizes, LoggingConfig={"LogGroup": SHARED})
     usage = {}
     for suffix in ("dev", "prod"):
@@ -46,7 +48,8 @@ def test_usage_measures_each_function_from_its_own_lines(mixed_fleet, run_module
     assert not result.failed
     entries = by_name(result)
     for name, log_format, group in (("signature-verifier-dev", "JSON", SHARED),
-                                    ("transform-dev", "Text", "/aws/lambda/transform-dev")):
+                                    ("transform-dev", "Text", "/aws/lambda/transform-dev"),
+                                    ("webhook-relay-dev", "JSON", "/aws/lambda/webhook-relay-dev")):
         usage, entry = mixed_fleet[name], entries[name]
         assert entry["log_group"] == {"name": group, "log_format": log_format, "functions": [name]}
         assert entry["configuration"]["log_group"] == group
@@ -74,7 +77,7 @@ def test_retention_refuses_to_shorten_a_group_shared_outside_the_fleet(aws, mixe
     args = {"suffix": "dev", "retention_days": 7, "allow_data_loss": True}
     result = run_module("log_retention", args)
     entries = {entry["log_group_name"]: entry for entry in result["log_groups"]}
-    assert set(entries) == {SHARED, "/aws/lambda/transform-dev"}
+    assert set(entries) == {SHARED, "/aws/lambda/transform-dev", "/aws/lambda/webhook-relay-dev"}
     shared = entries[SHARED]
     assert shared["status"] == "refused" and shared["shared_with"] == ["batch-processor-prod"]
     assert shared["function_names"] == ["signature-verifier-dev"]
@@ -91,7 +94,7 @@ def test_retention_refuses_to_shorten_a_group_shared_outside_the_fleet(aws, mixe
     applied = run_module("log_retention", {**args, "allow_shared_log_groups": True})
     assert applied["changed"] and retention(aws, SHARED) == 7
     views = {state.name: state.retention_days for state in fleet_view.describe(aws, "dev")}
-    assert views == {"signature-verifier-dev": 7, "transform-dev": 7}
+    assert views == {"signature-verifier-dev": 7, "transform-dev": 7, "webhook-relay-dev": 7}
     assert not run_module("log_retention", {**args, "allow_shared_log_groups": True})["changed"]
 
 
