@@ -14,7 +14,9 @@ description:
   - Lambda compute at a new memory size is a range, from I/O-bound code (duration unchanged) to CPU-bound code
     (duration scales with the CPU share), with an expected value in between (O(cpu_bound_share)).
   - Log costs are ingestion, and storage under the old and the new retention, including how a never-expiring
-    group grows.
+    group grows. A log group several functions share, or one a function's C(LoggingConfig) names instead of its
+    own, is priced once, on a line of its own among the shared lines, since its ingestion and stored bytes are the
+    whole group's.
   - Provisioned concurrency is priced per alias at the memory of the version it serves, billed every second it is
     allocated, less what the requests it serves save at its lower duration rate. DynamoDB tables are priced by the
     capacity-hour when provisioned and by the request units they consumed when on demand.
