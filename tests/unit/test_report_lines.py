@@ -109,7 +109,8 @@ def test_an_endpoint_that_ignores_the_stats_falls_back_to_log_events(logs):
     stubber.add_response("get_query_results", {"status": "Complete", "results": [[{"field": "@ptr", "value": "1"}]]},
                          {"queryId": "q-1"})
     stubber.add_response("filter_log_events", {"events": [{"message": LINE, "timestamp": 1}]}, {
-        "logGroupName": "/aws/lambda/a", "filterPattern": report_lines.FILTER_PATTERN, "startTime": ANY, "endTime": ANY})
+        "logGroupName": "/aws/lambda/a", "filterPattern": report_lines.FILTER_PATTERN, "startTime": ANY,
+        "endTime": ANY})
     stats = usage.fetch_report_stats(client, ["/aws/lambda/a"], START, END, insights="auto", poll_seconds=0)
     stubber.assert_no_pending_responses()
     assert stats["/aws/lambda/a"].max_memory_used_mb == 75
