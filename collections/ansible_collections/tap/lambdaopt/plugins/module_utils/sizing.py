@@ -244,11 +244,6 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
             reason += f", raised to the {provisioned} provisioned for its aliases and versions"
     else:
         target = requested
-        if target < provisioned:
-            # AWS itself refuses this, so allow_unsafe cannot override it.
-            return Decision("reserved_concurrency", current, requested, current,
-                            f"{target} is below the {provisioned} provisioned for its aliases and versions, which "
-                            f"Lambda refuses", risk="refused by Lambda", refused=True)
         if shortfall:
             decision = refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
                                          f"cannot check {target} against usage", shortfall)
@@ -259,6 +254,11 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
             decision = Decision("reserved_concurrency", current, requested, target, f"{target} covers the {peak_text}")
         if decision.refused:
             return decision
+        if target < provisioned:
+            # AWS itself refuses this, so allow_unsafe cannot override it.
+            return Decision("reserved_concurrency", current, requested, current,
+                            f"{target} is below the {provisioned} provisioned for its aliases and versions, which "
+                            f"Lambda refuses", risk="refused by Lambda", refused=True)
         reason = decision.reason
     if target == current:
         return Decision("reserved_concurrency", current, requested, current, f"already set: {reason}")
