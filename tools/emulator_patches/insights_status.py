@@ -3,8 +3,10 @@
 
 AWS (CloudWatch Logs API reference, StartQuery, GetQueryResults and StopQuery):
 - StartQuery names its log groups; a group that does not exist fails the whole query with
-  ResourceNotFoundException ("Log group '<name>' does not exist for account ID '<account>'"), whichever of the
-  named groups it is. Up to 30 queries run at once per account; StartQuery answers LimitExceededException beyond.
+  ResourceNotFoundException ("Log group '<name>' does not exist for account ID '<account>'", the message AWS
+  returns as users quote it, e.g. lumigo-io/lumigo-CLI issue #79), whichever of the named groups it is. moto
+  refuses too, with a generic message; here the message names the group, as AWS's does. Up to 30 queries run at
+  once per account; StartQuery answers LimitExceededException beyond.
 - GetQueryResults' `status` is one of `Scheduled`, `Running`, `Complete`, `Failed`, `Cancelled`, `Timeout` and
   `Unknown`; queries time out after 60 minutes of runtime.
 - StopQuery stops a query that is in progress (`{"success": true}`; GetQueryResults then says `Cancelled`). "If the
