@@ -11,7 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import fleet_usage, report_lines, sizing, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils import (
+    alias_usage,
+    fleet_usage,
+    provisioning,
+    report_lines,
+    sizing,
+    table_capacity,
+    table_metrics,
+    usage,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import PROVISIONED
 from botocore.stub import ANY, Stubber
 
 START = datetime(2026, 11, 16, tzinfo=UTC)
@@ -349,3 +359,39 @@ def test_measure_reports_a_forbidden_metric_unknown_and_the_function_undecided(c
     assert fleet_usage.evidence_of(hidden).shortfall(sizing.Policy()).startswith("insufficient data: invocations "
                                                                                  "unknown")
     assert fleet_usage.evidence_of(seen).shortfall(sizing.Policy()) is None
+
+
+# Aliases and tables read through the same plumbing
+
+
+def test_an_alias_with_an_unknown_spillover_is_not_lowered_as_idle():
+    reason = "GetMetricData answered InternalError"
+    usage_entry = alias_usage.usage_of({"invocations": 7000.0, "spillover_invocations": None,
+                                        "peak_provisioned_executions": 10.0, "peak_concurrency": 10.0,
+                                        "unknown": {"spillover_invocations": reason}}, {"days": 14})
+    assert usage_entry["spillover_invocations"] is None and usage_entry["invocations"] == 7000
+    assert usage_entry["unknown_metrics"] == {"spillover_invocations": reason}
+    evidence = provisioning.AliasEvidence(
+        invocations=usage_entry["invocations"], spillover_invocations=usage_entry["spillover_invocations"],
+        peak_provisioned_executions=usage_entry["peak_provisioned_executions"],
+        peak_concurrency=usage_entry["peak_concurrency"], unknown=tuple(usage_entry["unknown_metrics"].items()))
+    decision = provisioning.plan_provisioned_concurrency(
+        100, "auto", evidence, provisioning.Headroom(reserved=None, provisioned_elsewhere=0, unreserved=900, floor=100),
+        provisioning.ProvisioningPolicy())
+    assert decision.refused and decision.after == 100
+    assert decision.reason == f"insufficient data: spillover_invocations unknown ({reason})"
+
+
+def test_a_table_with_an_unknown_metric_keeps_its_capacity():
+    hours = [END - timedelta(hours=index) for index in range(1, 49)]
+    series = {"read": [(hour, 3600.0) for hour in hours], "write": [(hour, 3600.0) for hour in hours],
+              "read_throttle_events": [], "write_throttle_events": [],
+              "unknown": {"read_throttle_events": "GetMetricData answered Forbidden"}}
+    table_usage = table_metrics.usage_of(series, START, END, 14, 3600)
+    assert table_usage["unknown_metrics"] == {"read_throttle_events": "GetMetricData answered Forbidden"}
+    state = table_capacity.TableState(PROVISIONED, 100, 100)
+    plan = table_capacity.plan_table(state, {"capacity": "auto"}, table_metrics.evidence_of(table_usage),
+                                     table_capacity.TablePolicy(), END)
+    assert plan.changes == [] and plan.refused
+    assert all("read_throttle_events unknown (GetMetricData answered Forbidden)" in decision.reason
+               for decision in plan.refused)
