@@ -395,3 +395,16 @@ def test_a_table_with_an_unknown_metric_keeps_its_capacity():
     assert plan.changes == [] and plan.refused
     assert all("read_throttle_events unknown (GetMetricData answered Forbidden)" in decision.reason
                for decision in plan.refused)
+
+
+def test_a_decision_from_sampled_report_lines_says_so():
+    function = {"configuration": {"memory_size": 1024}, "invocations": 90000, "max_memory_used_mb": {"max": 100},
+                "duration_ms": {"max": 200.0, "p999": 150.0}, "peak_concurrency": 3,
+                "samples": {"report_lines": 10000, "report_lines_sampled": True, "observed_memory_size_mb": 1024}}
+    evidence = fleet_usage.evidence_of(function)
+    assert evidence.report_sample == 10000
+    memory = sizing.plan_memory(1024, "auto", evidence, sizing.Policy())
+    assert "max memory used 100 MB (in a sample: the window's first 10000 REPORT lines)" in memory.reason
+    whole = fleet_usage.evidence_of({**function, "samples": {**function["samples"], "report_lines_sampled": False}})
+    assert whole.report_sample is None and "sample" not in sizing.plan_memory(1024, "auto", whole,
+                                                                             sizing.Policy()).reason

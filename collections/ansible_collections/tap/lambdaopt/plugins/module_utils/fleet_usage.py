@@ -174,4 +174,6 @@ def evidence_of(function: dict) -> Evidence:
         max_duration_ms=function.get("duration_ms", {}).get("max"),
         p999_duration_ms=function.get("duration_ms", {}).get("p999"),
         peak_concurrency=function.get("peak_concurrency"),
+        report_sample=function.get("samples", {}).get("report_lines")
+        if function.get("samples", {}).get("report_lines_sampled") else None,
     )

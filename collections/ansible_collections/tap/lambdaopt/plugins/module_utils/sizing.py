@@ -44,6 +44,9 @@ class Evidence:
     p999_duration_ms: float | None = None
     peak_concurrency: int | None = None
     unknown: tuple = ()
+    # When the REPORT lines were read from the log events and the window held more than the bound: how many were
+    # read (the window's first), so that what is decided from them says it rests on a sample.
+    report_sample: int | None = None
 
     def unknown_reason(self, key: str) -> str | None:
         return dict(self.unknown).get(key)
@@ -147,7 +150,7 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
                                  f"cannot check {requested} MB against usage", shortfall)
 
     floor = math.ceil(evidence.max_memory_used_mb * policy.memory_headroom)
-    evidence_text = (f"max memory used {evidence.max_memory_used_mb:g} MB x headroom "
+    evidence_text = (f"max memory used {evidence.max_memory_used_mb:g} MB{_sample_text(evidence)} x headroom "
                      f"{policy.memory_headroom:g} = {floor} MB")
     if requested == AUTO:
         target = max(_round_up(floor, policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
@@ -160,6 +163,12 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
         return refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
                                  f"{requested} MB is below {evidence_text}", "out of memory")
     return Decision("memory_size", current_mb, requested, requested, f"{requested} MB covers {evidence_text}")
+
+
+def _sample_text(evidence: Evidence) -> str:
+    if evidence.report_sample is None:
+        return ""
+    return f" (in a sample: the window's first {evidence.report_sample} REPORT lines)"
 
 
 def _observed_duration(evidence: Evidence, policy: Policy) -> tuple[float | None, str]:
@@ -186,6 +195,8 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
     projected_ms = observed * worst
     floor = max(TIMEOUT_LIMITS_S[0], math.ceil(projected_ms * policy.timeout_headroom / 1000))
     evidence_text = f"observed {statistic} {observed:g} ms"
+    if statistic == "p99.9 duration":  # from the REPORT lines; the max comes from the metrics unless unknown
+        evidence_text += _sample_text(evidence)
     if worst > 1:
         evidence_text += f", {projected_ms:.0f} ms if CPU-bound at {memory_mb} MB"
     evidence_text += f" x headroom {policy.timeout_headroom:g} = {floor} s"
