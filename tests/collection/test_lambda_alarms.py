@@ -1,5 +1,8 @@
 """lambda_alarms against the emulator: the 4-step matrix, the alarms' shape, pruning and bad input."""
 
+import json
+
+import jsonschema
 import pytest
 
 from tests.collection.conftest import mutating
@@ -110,10 +113,10 @@ def test_a_function_that_loses_its_queue_loses_its_dead_letter_alarm_on_prune(aw
 def test_dead_letter_queues_get_a_depth_alarm(aws, fleet, run_module):
     run_module("lambda_dlq", {"suffix": "dev"})
     run_module("lambda_alarms", {"suffix": "dev"})
-    result = run_module("lambda_alarms", {"suffix": "dev", "period": 10}, check=True)
+    result = run_module("lambda_alarms", {"suffix": "dev", "period": 120}, check=True)
     depth_entry = next(entry for entry in result["alarms"] if entry["alarm_name"].startswith("lambdaopt-dlq-"))
-    assert (depth_entry["queue_name"], depth_entry["metrics"], depth_entry["high_resolution"]) == (
-        "lambda-dlq-dev", 1, True)
+    assert (depth_entry["queue_name"], depth_entry["metrics"], depth_entry["high_resolution"],
+            depth_entry["status"]) == ("lambda-dlq-dev", 1, False, "planned-update")
     depth = alarms(aws)["lambdaopt-dlq-lambda-dlq-dev-messages"]
     assert depth["Namespace"] == "AWS/SQS" and depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert depth["Dimensions"] == [{"Name": "QueueName", "Value": "lambda-dlq-dev"}]
@@ -150,7 +153,11 @@ def test_prune_removes_alarms_of_deleted_functions_only(aws, fleet, run_module):
     ({"error_rate_threshold": 100}, "error_rate_threshold must be at least 0 and below 100"),
     ({"error_rate_threshold": -1}, "error_rate_threshold must be at least 0 and below 100"),
     ({"duration_threshold_ms": 1_000_000}, "duration_threshold_ms must be above 0 and at most 900000"),
-    ({"period": 45}, "period must be 10, 20, 30 or a multiple of 60"),
+    ({"period": 45}, "period must be a multiple of 60, got 45"),
+    # Lambda's metrics are standard resolution: a high-resolution period would mostly lack data.
+    ({"period": 10}, "period must be a multiple of 60, got 10: Lambda's and SQS's metrics are standard resolution"),
+    ({"period": 30}, "period must be a multiple of 60, got 30"),
+    ({"period": 0}, "period must be a multiple of 60, got 0"),
     ({"evaluation_periods": 0}, "evaluation_periods must be at least 1"),
     ({"dead_letter_errors_threshold": -1}, "dead_letter_errors_threshold must not be negative"),
     ({"functions": [{"FunctionName": "x"}]}, "neither a function name"),
@@ -159,3 +166,51 @@ def test_bad_input_fails_before_any_api_call(aws, run_module, api_calls, args, m
     result = run_module("lambda_alarms", {"suffix": "dev", **args})
     assert result.failed and message in result["msg"]
     assert api_calls == []
+
+
+def marked_alarm(aws, name, dimension, value):
+    """An alarm as this module marks its own, on a function or queue that does not exist."""
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name, AlarmDescription="x. Managed by tap.lambdaopt.", MetricName="Errors", Namespace="AWS/Lambda",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": dimension, "Value": value}])
+
+
+def test_prune_matches_queues_by_the_same_suffix_rule_as_functions(aws, fleet, run_module):
+    for name, dimension, value in (("lambdaopt-gone-dev-throttles", "FunctionName", "gone-dev"),
+                                   ("lambdaopt-gonedev-throttles", "FunctionName", "gonedev"),
+                                   ("lambdaopt-dlq-old-dlq-dev-messages", "QueueName", "old-dlq-dev"),
+                                   ("lambdaopt-dlq-old-dlqdev-messages", "QueueName", "old-dlqdev"),
+                                   ("lambdaopt-dlq-old-dlq-dev2-messages", "QueueName", "old-dlq-dev2")):
+        marked_alarm(aws, name, dimension, value)
+    pruned = run_module("lambda_alarms", {"suffix": "dev", "prune": True})
+    deleted = {entry["alarm_name"] for entry in pruned["alarms"] if entry["status"] == "deleted"}
+    assert deleted == {"lambdaopt-gone-dev-throttles", "lambdaopt-dlq-old-dlq-dev-messages"}
+    assert {"lambdaopt-gonedev-throttles", "lambdaopt-dlq-old-dlqdev-messages",
+            "lambdaopt-dlq-old-dlq-dev2-messages"} <= set(alarms(aws))
+
+
+def test_alarms_without_actions_are_reported_as_notifying_no_one(aws, fleet, run_module, capfd):
+    from ansible_collections.tap.lambdaopt.plugins.action.savings_report import summary_of
+    from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, report_render, savings
+    from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
+
+    from tests.unit.test_savings import function
+    silent = run_module("lambda_alarms", {"functions": ["transform-dev"]}, check=True)
+    assert silent["notifies_no_one"] is True
+    assert "[WARNING]: alarms notify no one" in capfd.readouterr().err
+    paging = run_module("lambda_alarms", {"functions": ["transform-dev"], "alarm_actions": [TOPIC]}, check=True)
+    assert paging["notifies_no_one"] is False
+    assert "alarms notify no one" not in capfd.readouterr().err
+
+    usage = [function("transform-dev", 10_000)]
+    reports = {name: report.assemble(usage, read_run(usage, {"alarms": dict(result)}, dry_run=True),
+                                     prices.load("us-east-1"), savings.Assumptions(), "123456789012", "us-east-1")
+               for name, result in (("silent", silent), ("paging", paging))}
+    jsonschema.validate(reports["silent"], json.loads(report.SCHEMA.read_text()))
+    assert [warning.startswith("alarms notify no one") for warning in reports["silent"]["warnings"]] == [True]
+    assert reports["paging"]["warnings"] == []
+    assert "alarms notify no one" in report_render.markdown(reports["silent"])
+    assert "alarms notify no one" in report_render.html(reports["silent"])
+    assert "alarms notify no one" not in report_render.markdown(reports["paging"])
+    assert summary_of(reports["silent"])["warnings"] == reports["silent"]["warnings"]

@@ -115,4 +115,5 @@ def summary_of(data: dict) -> dict:
         "changes": totals["changes"],
         "refused": totals["refused"],
         "failed": totals["failed"],
+        "warnings": data.get("warnings", []),
     }

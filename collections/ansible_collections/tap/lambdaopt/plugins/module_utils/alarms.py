@@ -11,6 +11,8 @@ from dataclasses import dataclass
 PREFIX = "lambdaopt-"
 DEAD_LETTER_ERRORS_KIND = "dead-letter-errors"
 MARKER = "Managed by tap.lambdaopt"
+# Told by the module, the savings report and the run summary when the alarms have no alarm actions.
+NOTIFY_NO_ONE = "alarms notify no one: no alarm_actions are set, so an alarm that fires tells nobody"
 SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 # The fields put_metric_alarm sets and describe_alarms returns; AWS adds state, ARNs and timestamps.
 COMPARED_FIELDS = (

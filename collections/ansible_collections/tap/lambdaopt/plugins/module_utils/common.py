@@ -75,6 +75,12 @@ def suffix_errors(suffix: str | None) -> list:
     return []
 
 
+def has_suffix(name: str, suffix: str) -> bool:
+    """Whether a resource belongs to the environment `suffix`: its name ends in `-{suffix}` exactly, so
+    `transform-dev2` and `transformdev` are not part of `dev`."""
+    return name.endswith(f"-{suffix}")
+
+
 def auto_or_whole(name: str, raw, low: int, high: int | None) -> tuple:
     """(None | 'auto' | the number, error or None) for an option that takes 'auto' or a whole number in range."""
     if raw is None or str(raw).strip().lower() == AUTO:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import function_name_of
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import function_name_of, has_suffix
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 # GetFunction has its own quota of 100 requests/s; stay well under it.
@@ -30,7 +30,7 @@ def select(functions: list, suffix: str | None = None, names: list | None = None
     else:
         selected, missing = list(functions), []
     if suffix is not None:
-        selected = [function for function in selected if function["FunctionName"].endswith(f"-{suffix}")]
+        selected = [function for function in selected if has_suffix(function["FunctionName"], suffix)]
     if name_pattern:
         selected = [function for function in selected if fnmatch.fnmatchcase(function["FunctionName"], name_pattern)]
     return sorted(selected, key=lambda function: function["FunctionName"]), missing

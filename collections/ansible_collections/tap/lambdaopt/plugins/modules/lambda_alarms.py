@@ -13,7 +13,8 @@ description:
     role may not use the queue's KMS key); and for each SQS dead-letter queue the functions send to, an alarm on
     messages waiting in it.
   - Alarm names derive from the function (C(lambdaopt-<function>-error-rate), C(-duration), C(-throttles),
-    C(-dead-letter-errors)) and the queue (C(lambdaopt-dlq-<queue>-messages)), so they are found again. An alarm
+    C(-dead-letter-errors)) and the queue (C(lambdaopt-dlq-<queue>-messages)), so they are found again. With
+    O(suffix), only functions and queues whose names end in C(-<suffix>) exactly are the suffix's. An alarm
     that already matches is left alone, ignoring the fields AWS sets itself (state, ARN, timestamps).
   - With O(prune), deletes alarms this module created for functions (or queues) that no longer exist, and the
     C(DeadLetterErrors) alarm of a selected function that no longer has a dead-letter queue.
@@ -51,7 +52,10 @@ options:
     type: bool
     default: true
   period:
-    description: Seconds per evaluation period (10, 20, 30 or a multiple of 60).
+    description:
+      - Seconds per evaluation period, a multiple of 60.
+      - Lambda's and SQS's metrics are standard resolution (one data point a minute), so an alarm on them with a
+        high-resolution period (10, 20 or 30 seconds) would find most periods without data; such a period is refused.
     type: int
     default: 300
   evaluation_periods:
@@ -64,7 +68,10 @@ options:
     choices: [breaching, notBreaching, ignore, missing]
     default: notBreaching
   alarm_actions:
-    description: SNS topic ARNs notified when an alarm fires.
+    description:
+      - SNS topic ARNs notified when an alarm fires.
+      - Without any, the alarms notify no one; the module warns, returns RV(notifies_no_one), and the savings report
+        and the run summary say so.
     type: list
     elements: str
     default: []
@@ -136,6 +143,12 @@ alarms:
       description: Whether the alarm evaluates a period under 60 seconds, billed at the high-resolution price.
       type: bool
       sample: false
+notifies_no_one:
+  description: Whether the alarms the module manages for the selection have no O(alarm_actions), so that an alarm
+    that fires notifies no one.
+  returned: always
+  type: bool
+  sample: false
 failed_functions:
   description: Names given in O(functions) that do not exist.
   returned: always
@@ -151,6 +164,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_REQUIRED_ONE_OF,
     aws_client,
     fleet_selection_errors,
+    has_suffix,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
@@ -176,8 +190,9 @@ def input_errors(params: dict) -> list:
     for name in ("throttles_threshold", "dlq_messages_threshold", "dead_letter_errors_threshold"):
         if params[name] < 0:
             errors.append(f"{name} must not be negative")
-    if not (params["period"] in (10, 20, 30) or (params["period"] >= 60 and params["period"] % 60 == 0)):
-        errors.append(f"period must be 10, 20, 30 or a multiple of 60, got {params['period']}")
+    if params["period"] < 60 or params["period"] % 60:
+        errors.append(f"period must be a multiple of 60, got {params['period']}: Lambda's and SQS's metrics are "
+                      "standard resolution (one data point a minute), so a shorter period would mostly lack data")
     if params["evaluation_periods"] < 1 or params["period"] * params["evaluation_periods"] > 86400:
         errors.append("evaluation_periods must be at least 1, and period x evaluation_periods at most a day")
     for option in ("alarm_actions", "ok_actions"):
@@ -217,9 +232,9 @@ def prunable(existing: dict, wanted: dict, all_functions: set, queues: set, suff
             dimensions.update({d["Name"]: d["Value"] for d in metric.get("MetricStat", {}).get("Metric", {}).get(
                 "Dimensions", [])})
         function, queue = dimensions.get("FunctionName"), dimensions.get("QueueName")
-        if function and function not in all_functions and (suffix is None or function.endswith(f"-{suffix}")):
+        if function and function not in all_functions and (suffix is None or has_suffix(function, suffix)):
             names.append(name)
-        elif queue and queue not in queues and (suffix is None or queue.endswith(suffix)):
+        elif queue and queue not in queues and (suffix is None or has_suffix(queue, suffix)):
             names.append(name)
     return sorted(names)
 
@@ -308,7 +323,10 @@ def main():
             module.fail_json_aws(error, msg="Could not put the fleet's alarms", alarms=entries)
 
     acted = [entry["alarm_name"] for entry in entries if entry["status"] != "unchanged"]
-    result = dict(changed=bool(acted), alarms=entries, failed_functions=missing)
+    notifies_no_one = bool(wanted) and not params["alarm_actions"]
+    if notifies_no_one:
+        module.warn(alarms.NOTIFY_NO_ONE)
+    result = dict(changed=bool(acted), alarms=entries, failed_functions=missing, notifies_no_one=notifies_no_one)
     if module._diff:
         result["diff"] = {
             "before": {name: alarms.comparable(existing[name]) if name in existing else None for name in acted},

@@ -74,6 +74,7 @@ def assemble(usage: list, run, prices, assumptions: savings.Assumptions, account
         "prices": prices.describe(),
         "assumptions": assumptions.describe(),
         "tasks": run.tasks,
+        "warnings": list(run.warnings),
         **money,
     })
 

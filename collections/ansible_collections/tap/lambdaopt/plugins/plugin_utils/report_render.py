@@ -117,6 +117,8 @@ def markdown(report: dict) -> str:
     out = [f"# Lambda savings: {report['account_id'] or 'unknown account'} {report['region']}", "",
            f"**{report['label']}**", "", f"**{headline(report)}**", ""]
     out += [line + "  " for line in context_lines(report)] + [""]
+    if report.get("warnings"):
+        out += ["## Warnings", ""] + [f"- **{_cell(text)}**" for text in report["warnings"]] + [""]
     out += ["## Totals (a month)", "", "| | Before | After (expected) | Savings (expected) | Savings range |",
             "|---|---:|---:|---:|---:|"]
     for component, name in COMPONENT_NAMES.items():
@@ -214,6 +216,8 @@ def html(report: dict) -> str:
         f'<p><span class="label {escape(report["mode"])}">{escape(report["label"])}</span></p>',
         f'<p class="headline">{escape(headline(report))}</p>',
         *(f"<p>{escape(line)}</p>" for line in context_lines(report)),
+        *([f"<h2>Warnings</h2><ul>{''.join(f'<li><strong>{escape(text)}</strong></li>' for text in report['warnings'])}"
+           "</ul>"] if report.get("warnings") else []),
         "<h2>Cost per function, a month</h2>",
         f'<p class="legend"><span style="background:{BEFORE_COLOUR}"></span>before'
         f'<span style="background:{AFTER_COLOUR}"></span>after (expected; the line spans I/O-bound to CPU-bound)</p>',

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
+
 # The registered results the report reads, by the task option that carries each.
 TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "alarms", "secrets",
          "provisioned_concurrency", "tables")
@@ -61,6 +63,8 @@ class RunOutcome:
     # {"entry": the table's result, "before": {...}, "after": {...}} per table
     tables: list = field(default_factory=list)
     table_changes: list = field(default_factory=list)
+    # What the run leaves that someone should act on, e.g. alarms that notify no one.
+    warnings: list = field(default_factory=list)
 
 
 def _by_function(result, key: str = "functions") -> dict:
@@ -247,4 +251,5 @@ def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
         tasks={task: results[task] is not None for task in TASKS},
         tables=tables,
         table_changes=table_changes,
+        warnings=[NOTIFY_NO_ONE] if (results["alarms"] or {}).get("notifies_no_one") else [],
     )
