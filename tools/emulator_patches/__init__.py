@@ -14,6 +14,7 @@ from tools.emulator_patches import (
     insights_status,
     lambda_concurrency,
     lambda_configuration,
+    lambda_environment,
     lambda_logging,
     lambda_states,
     logs,
@@ -31,8 +32,8 @@ def apply() -> None:
         return
     # lambda_configuration's checks of the values sent wrap lambda_states's, so an invalid update is refused as
     # invalid before it could conflict, as AWS validates a request before acting on it.
-    # lambda_logging's checks likewise come after both, so they wrap them.
-    for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_concurrency, cloudwatch, logs,
-                    dynamodb, sqs_kms, metric_data_status, insights_status):
+    # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
+    for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
+                    cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status):
         patches.apply()
     _applied = True
