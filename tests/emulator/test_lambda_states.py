@@ -6,7 +6,7 @@ PreconditionFailedException) and FunctionConfiguration (Environment.Error).
 """
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from tools.emulator_patches import lambda_states
 
@@ -83,6 +83,28 @@ def test_an_update_can_last_a_number_of_seconds_instead(aws, make_function):
     lambda_ = aws.client("lambda")
     lambda_.update_function_configuration(FunctionName="slow", MemorySize=1024)
     assert [configuration(lambda_, "slow")["LastUpdateStatus"] for _ in range(5)] == ["InProgress"] * 5
+
+
+def test_an_accepted_update_can_end_failed_with_its_reason(aws, make_function):
+    make_function("doomed", active=True)
+    lambda_ = aws.client("lambda")
+    lambda_states.fail_next_update("doomed", reason="The subnets have no free IP addresses.",
+                                   code="SubnetOutOfIPAddresses")
+    assert lambda_.update_function_configuration(FunctionName="doomed", MemorySize=1024)["LastUpdateStatus"] == \
+        "InProgress"
+    with pytest.raises(WaiterError) as excinfo:
+        lambda_.get_waiter("function_updated_v2").wait(FunctionName="doomed", WaiterConfig=WAIT)
+    assert "terminal failure state" in str(excinfo.value)
+    read = configuration(lambda_, "doomed")
+    assert (read["LastUpdateStatus"], read["LastUpdateStatusReasonCode"], read["LastUpdateStatusReason"]) == (
+        "Failed", "SubnetOutOfIPAddresses", "The subnets have no free IP addresses.")
+    assert read["MemorySize"] == 1024
+    # Only that update fails: the function can be updated again, and the failure's reason goes with it.
+    lambda_.update_function_configuration(FunctionName="doomed", Timeout=30)
+    lambda_.get_waiter("function_updated_v2").wait(FunctionName="doomed", WaiterConfig=WAIT)
+    read = configuration(lambda_, "doomed")
+    assert (read["LastUpdateStatus"], read["Timeout"]) == ("Successful", 30)
+    assert not {"LastUpdateStatusReason", "LastUpdateStatusReasonCode"} & set(read)
 
 
 def test_revision_id_changes_with_each_update_and_a_stale_one_is_refused(aws, make_function):

@@ -13,12 +13,18 @@ UpdateFunctionConfiguration):
   the current one answers PreconditionFailedException (412).
 - When Lambda cannot decrypt a function's environment variables, GetFunction returns `Environment.Error`
   (ErrorCode, Message) and no `Variables`.
+- An update Lambda accepted can still fail while it is carried out (a VPC's subnets out of addresses, for one):
+  `LastUpdateStatus` then ends `Failed`, with `LastUpdateStatusReason` and `LastUpdateStatusReasonCode`, instead
+  of `Successful`, and the `function_updated_v2` waiter stops with that failure. AWS does not document which
+  values GetFunction shows after a failed update; here it shows those the update carried, as its own answer did
+  (the collection reads the function back rather than assume either).
 
 moto answers every update `Successful` at once, keeps functions `Active`, has no RevisionId on functions and
 never reports an environment error. Here a transition lasts a number of reads of the function (GetFunction or
 GetFunctionConfiguration, as waiters poll) or a number of seconds, set with `configure`; ListFunctions, which
 AWS answers without these fields, reads nothing. Tests steer a function with `begin_update`, `set_state`,
-`update_before_next` and `break_environment`, and read what each function went through with `history`.
+`update_before_next`, `fail_next_update` and `break_environment`, and read what each function went through with
+`history`.
 """
 
 from __future__ import annotations
@@ -95,6 +101,10 @@ class Lifecycle:
     environment_error: dict | None = None
     # Changes another client makes just before this function's next update arrives.
     next_interference: dict | None = None
+    # (reason code, reason) the next update ends Failed with, and those of the update in progress.
+    next_failure: tuple | None = None
+    failure: tuple | None = None
+    update_reason: tuple | None = None
     # What happened to the function, in order: "read Successful", "refused ResourceConflictException", ...
     history: list = field(default_factory=list)
 
@@ -104,7 +114,8 @@ class Lifecycle:
             if self.state == "Pending":
                 self.state = "Active"
             if self.update_status == "InProgress":
-                self.update_status = "Successful"
+                self.update_status = "Failed" if self.failure else "Successful"
+                self.update_reason, self.failure = self.failure, None
 
     def read(self) -> None:
         """One read of the function: it shows the current state, and brings a transition one read closer."""
@@ -126,6 +137,7 @@ class Lifecycle:
         self.history.append(by)
         self.revision = str(uuid.uuid4())
         self.update_status = "InProgress"
+        self.update_reason, self.failure, self.next_failure = None, self.next_failure, None
         self.transition = Transition.lasting(timing.update_reads)
 
 
@@ -166,6 +178,13 @@ def update_before_next(name: str, changes: dict, account_id: str = DEFAULT_ACCOU
     """Another client's update of the function lands just before the next update request for it arrives,
     and is done at once: the request then carries a stale RevisionId."""
     lifecycle_of(_latest(name, account_id, region)).next_interference = dict(changes)
+
+
+def fail_next_update(name: str, reason: str = "Lambda was unable to configure access to your environment "
+                     "variables because the KMS key is invalid for CreateGrant.", code: str = "InvalidStateKMSKey",
+                     account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> None:
+    """The function's next update is accepted (InProgress), and then ends Failed with `code` and `reason`."""
+    lifecycle_of(_latest(name, account_id, region)).next_failure = (code, reason)
 
 
 def set_state(name: str, state: str, reason: str = "", account_id: str = DEFAULT_ACCOUNT_ID,
@@ -216,6 +235,9 @@ def _configuration_fields() -> None:
             configuration["StateReason"] = lifecycle.state_reason
         if not on_create:
             configuration["LastUpdateStatus"] = lifecycle.update_status
+            if lifecycle.update_status == "Failed" and lifecycle.update_reason:
+                configuration["LastUpdateStatusReasonCode"], configuration["LastUpdateStatusReason"] = \
+                    lifecycle.update_reason
         if lifecycle.environment_error:
             configuration["Environment"] = {"Error": dict(lifecycle.environment_error)}
         return configuration

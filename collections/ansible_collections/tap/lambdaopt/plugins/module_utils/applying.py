@@ -122,6 +122,8 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
     configuration = configuration_update(changes)
     for attempt in range(2):
         function = ready_function(lambda_client, name)
+        if attempt and all(current_settings(function)[field] == value for field, value in changes.items()):
+            return  # the update had landed, its answer lost: the retry met it in progress or its new revision
         refuse_blind_writes(function, changes, planned_from)
         if "reserved_concurrency" in changes and attempt == 0:
             limiter.acquire()
@@ -137,8 +139,8 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
         try:
             CONFLICT_RETRY(lambda_client.update_function_configuration)(
                 FunctionName=name, RevisionId=function["Configuration"]["RevisionId"], **configuration)
-        except is_boto3_error_code("PreconditionFailedException"):
-            continue
+        except is_boto3_error_code(["PreconditionFailedException", "ResourceConflictException"]):
+            continue  # read again, waiting out an update in progress, and check again
         wait_until_updated(lambda_client, name)
         return
     raise NotApplied("changed by someone else twice while it was being updated; nothing was overwritten")

@@ -10,26 +10,39 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO
 
 SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
-# Throttling answers differ by service (Lambda: TooManyRequestsException, Logs and CloudWatch:
-# ThrottlingException); all are retried with jittered backoff.
-RETRY = AWSRetry.jittered_backoff(
-    retries=6, delay=1, max_delay=30, catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException"]
+# Each service says "throttled" and "failed inside, try again" in its own words. AWSRetry knows Throttling,
+# TooManyRequestsException, RequestLimitExceeded, InternalFailure, InternalError and ServiceUnavailable; these
+# are the others of the services the collection calls: throttling (Logs, DynamoDB, Secrets Manager:
+# ThrottlingException; SQS: RequestThrottled) and internal errors (Lambda: ServiceException; DynamoDB:
+# InternalServerError; CloudWatch, Secrets Manager: InternalServiceError; IAM: ServiceFailure; Logs:
+# ServiceUnavailableException, InternalServerException).
+TRANSIENT_ERROR_CODES = (
+    "ThrottlingException", "TooManyRequestsException", "RequestThrottled", "ServiceException", "InternalServerError",
+    "InternalServiceError", "ServiceFailure", "ServiceUnavailableException", "InternalServerException",
 )
+# Every call is retried by botocore first (BOTOCORE_RETRIES: throttling, 5xx and dropped connections, up to 5
+# attempts with the same parameters); when botocore gives up on a transient answer, the call is made again after
+# a jittered backoff that spans a longer outage. A call made again is a new request: a create must carry its own
+# idempotency token (lambda_secrets' CreateSecret does) or be an upsert.
+RETRY = AWSRetry.jittered_backoff(retries=6, delay=1, max_delay=30, catch_extra_error_codes=list(TRANSIENT_ERROR_CODES))
 # Lambda checks a new dead-letter queue against the execution role, and IAM changes take seconds to
 # propagate: right after the role is granted sqs:SendMessage, Lambda may still refuse the queue.
 IAM_PROPAGATION_RETRY = AWSRetry.jittered_backoff(
     retries=6, delay=2, max_delay=20,
-    catch_extra_error_codes=["ThrottlingException", "TooManyRequestsException", "InvalidParameterValueException"],
+    catch_extra_error_codes=[*TRANSIENT_ERROR_CODES, "InvalidParameterValueException"],
 )
-# Paginators and waiters make their own calls; botocore's standard retry mode covers those.
-BOTOCORE_RETRIES = {"retries": {"mode": "standard", "max_attempts": 4}}
+# botocore's standard mode, for every call (paginators' and waiters' too): throttling, 500/502/503/504 and
+# connection errors, dropped ones included. `total_max_attempts` counts the first attempt; botocore's older
+# `max_attempts` counts only retries, and Config rewrites a dict that names it.
+BOTOCORE_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 5}}
 # Client attributes that are not API calls, or whose calls retry on their own.
 NOT_RETRIED = frozenset(("get_paginator", "get_waiter", "can_paginate", "exceptions", "meta"))
 
 
 class RetryingClient:
-    """A boto3 client whose every API call is retried on throttling, without callers having to ask
-    (amazon.aws's wrapper retries only calls made with aws_retry=True, which plain clients reject)."""
+    """A boto3 client whose every API call is retried on throttling and transient errors (RETRY), without
+    callers having to ask (amazon.aws's wrapper retries only calls made with aws_retry=True, which plain clients
+    reject)."""
 
     def __init__(self, client, retry=RETRY):
         self._client = client
