@@ -9,6 +9,7 @@ environment Lambda cannot decrypt is never written.
 """
 
 import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils import record_trust
 
 from tools import baseline
 from tools.emulator_patches import lambda_states
@@ -82,10 +83,12 @@ def test_lambda_rollback(aws, run_module, contended):
     for name in names:  # what a run left: 1024 MB where the baseline had 3008
         lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
         lambda_.update_function_configuration(FunctionName=name, MemorySize=1024)
-    record = {"kind": "tap.lambdaopt change record", "schema_version": 1, "mode": "applied",
-              "account_id": "123456789012", "region": "us-east-1", "role_policies": [], "alarms": [], "resources": [],
-              "changes": [{"function_name": name, "field": "memory_size", "before": 3008, "after": 1024,
-                           "module": "tap.lambdaopt.lambda_rightsize"} for name in names]}
+    record = record_trust.with_digest({
+        "kind": "tap.lambdaopt change record", "schema_version": 2, "mode": "applied",
+        "recorded_at": "2026-11-30T12:00:00+00:00", "account_id": "123456789012", "region": "us-east-1",
+        "role_policies": [], "alarms": [], "resources": [], "refused": [], "failed": [],
+        "changes": [{"function_name": name, "field": "memory_size", "before": 3008, "after": 1024,
+                     "module": "tap.lambdaopt.lambda_rightsize", "reason": None} for name in names]})
     for name in names:
         lambda_.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
     contended()

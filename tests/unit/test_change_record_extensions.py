@@ -48,3 +48,33 @@ def test_a_failed_change_is_recorded_as_failed_not_as_a_change():
 def test_a_dry_run_record_shows_the_plan():
     record = build(status="planned", dry_run=True)
     assert record["mode"] == "dry_run" and len(record["changes"]) == 1 and len(record["tables"]) == 1
+
+
+def test_the_record_carries_the_digest_of_its_content_and_rollback_trusts_it():
+    from ansible_collections.tap.lambdaopt.plugins.module_utils import record_trust
+    record = build()
+    assert record["schema_version"] == 2 and record["digest"] == record_trust.digest(record)
+    record_trust.check_record(json.loads(json.dumps(record, indent=2)))  # as written to the file and read back
+
+
+XRAY = {"Version": "2012-10-17", "Statement": [{"Sid": "WriteXRayTraces", "Effect": "Allow", "Resource": "*",
+                                                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]}]}
+
+
+def test_a_role_policy_is_recorded_as_written_and_a_failed_grant_is_no_change():
+    functions = [{"function_name": f"f{number}-dev", "role_name": f"r{number}", "status": "changed",
+                  "before": {"tracing_mode": "PassThrough"}, "after": {"tracing_mode": "Active"}}
+                 for number in (1, 2)]
+    functions.append({"function_name": "f3-dev", "role_name": "r3", "status": "failed", "error": "conflict",
+                      "before": {"tracing_mode": "PassThrough"}, "after": {"tracing_mode": "PassThrough"}})
+    policies = [{"role_name": "r1", "policy_name": "lambdaopt-xray-write", "before": None, "after": XRAY},
+                {"role_name": "r2", "policy_name": "lambdaopt-xray-write", "before": None, "after": None,
+                 "status": "failed", "error": "AccessDenied"},
+                # Written, though the role's function then failed: the policy stays, so rollback must see it.
+                {"role_name": "r3", "policy_name": "lambdaopt-xray-write", "before": None, "after": XRAY,
+                 "status": "changed"}]
+    record = change_record.build({"tracing": {"functions": functions, "role_policies": policies}}, False,
+                                 "123456789012", "us-east-1")
+    jsonschema.validate(record, SCHEMA)
+    assert [(policy["role_name"], sorted(policy)) for policy in record["role_policies"]] == [
+        (role, ["after", "before", "module", "policy_name", "role_name"]) for role in ("r1", "r3")]

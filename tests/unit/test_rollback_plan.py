@@ -29,16 +29,6 @@ def test_a_removed_dead_letter_target_is_put_back_as_none():
     assert work == {"f-dev": {"dead_letter_target": ""}} and items[0]["decision"] == "restore"
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"kind": "something else"}, "not a tap.lambdaopt change record"),
-    ({"kind": "tap.lambdaopt change record", "schema_version": 2}, "schema_version 2"),
-    ({"kind": "tap.lambdaopt change record", "schema_version": 1, "mode": "dry_run"}, "dry run"),
-])
-def test_records_that_cannot_be_rolled_back(record, message):
-    with pytest.raises(rollback.RecordError, match=message):
-        rollback.check_record(record)
-
-
 PROVISIONED = {"billing_mode": "PROVISIONED", "read_capacity": 100, "write_capacity": 100}
 LOWERED = {"billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 4}
 ON_DEMAND = {"billing_mode": "PAY_PER_REQUEST", "read_capacity": None, "write_capacity": None}

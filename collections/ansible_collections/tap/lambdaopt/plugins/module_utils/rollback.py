@@ -3,7 +3,7 @@
 
 A recorded value is put back only where it is still what the run left. Where it is already the
 "before" value there is nothing to do; where someone changed it since, it is drift: reported, and kept
-unless forced."""
+unless forced. Which records are acted on at all is record_trust's to decide, before anything here runs."""
 
 from __future__ import annotations
 
@@ -15,19 +15,6 @@ KEPT_RESOURCE_REASONS = {
                "delete it by hand once nothing uses it",
     "updated": "changed by the run and kept: its earlier settings or value are not recorded (secret values never are)",
 }
-
-
-class RecordError(ValueError):
-    """The record cannot be rolled back here."""
-
-
-def check_record(record: dict) -> None:
-    if not isinstance(record, dict) or record.get("kind") != "tap.lambdaopt change record":
-        raise RecordError("record is not a tap.lambdaopt change record (read the file with from_json)")
-    if record.get("schema_version") != 1:
-        raise RecordError(f"record schema_version {record.get('schema_version')!r} is not supported (1 is)")
-    if record.get("mode") != "applied":
-        raise RecordError("record is of a dry run, which changed nothing; there is nothing to roll back")
 
 
 def managed_environment(variables: dict, change: dict) -> dict:

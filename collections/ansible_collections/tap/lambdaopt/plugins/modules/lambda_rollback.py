@@ -22,13 +22,33 @@ description:
   - Functions are changed before role policies are, so that no function is left with a setting its role no
     longer allows. Check mode returns the plan. One item failing does not stop the others; the task fails at the
     end and names it.
+  - Before any AWS call, the record is checked, and refused as a whole when anything in it is wrong, naming every
+    item at fault and why; nothing is changed then, in check mode or not, with O(force) or without. One item
+    asking for what the collection never writes means the file is not as the collection wrote it, so none of its
+    other items is trusted either. The checks follow.
+  - B(Digest) - the record's C(digest) must be the SHA-256 of its content (see C(data/change_record.schema.json)),
+    so a record edited since it was written, even in a single memory value, is refused. O(force) does not
+    override this. Records of schema version 1 (tap.lambdaopt 0.2 and earlier) carry no digest and are refused;
+    roll them back with the version that wrote them, or by hand.
+  - B(Shape) - every field rollback reads, with the schema's types and values (memory and timeout within Lambda's
+    limits, retention days CloudWatch Logs accepts, names rather than ARNs for functions, roles and tables).
+  - B(Only what the collection manages) - role policies only of the names the collection writes
+    (C(lambdaopt-xray-write), C(lambdaopt-dlq-send), C(lambdaopt-secrets-read)), whose statements, before and
+    after, allow only the actions it grants (X-Ray trace writes, C(sqs:SendMessage), C(kms:Decrypt) and
+    C(kms:GenerateDataKey), C(secretsmanager:GetSecretValue)) on single resources; alarms only of its
+    C(lambdaopt-) names; dead-letter targets, queues, secrets, KMS keys and the secret ARNs in environment
+    variables only in the record's own account and region.
+  - An alarm the record says the run created is deleted only when its description carries the collection's
+    marker; when one of that name exists without it, the task fails before anything is changed, naming it.
 options:
   record:
     description: The change record, e.g. C("{{ lookup('ansible.builtin.file', path) | from_json }}").
     type: dict
     required: true
   force:
-    description: Put back values that were changed since the record as well.
+    description:
+      - Put back values that were changed since the record as well.
+      - It never lets a refused record through.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -92,7 +112,7 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, log_groups, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, log_groups, record_trust, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
@@ -155,12 +175,21 @@ class Rollback:
                 for policy in self.record["role_policies"]}
 
     def existing_alarms(self) -> set:
+        """The alarms the run created that still exist; fails, before anything is changed, when one of their
+        names belongs to an alarm the collection does not manage (someone else's, or one made since)."""
         names = [alarm["alarm_name"] for alarm in self.record["alarms"] if alarm["change"] == "created"]
-        found = set()
+        found, foreign = set(), []
         for start in range(0, len(names), 100):
             response = self.cloudwatch.describe_alarms(AlarmNames=names[start:start + 100])
-            found |= {alarm["AlarmName"] for alarm in response["MetricAlarms"]
-                      if alarms.MARKER in (alarm.get("AlarmDescription") or "")}
+            for alarm in response["MetricAlarms"]:
+                if alarms.MARKER in (alarm.get("AlarmDescription") or ""):
+                    found.add(alarm["AlarmName"])
+                else:
+                    foreign.append(alarm["AlarmName"])
+        if foreign:
+            self.module.fail_json(msg=f"the record is refused and nothing was changed: alarm {', '.join(foreign)}: "
+                                      f"its description lacks {alarms.MARKER!r}; the collection deletes only the "
+                                      "alarms it manages")
         return found
 
     def current_allocations(self) -> dict:
@@ -278,8 +307,8 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     errors = update_option_errors(module.params)
     try:
-        plan.check_record(module.params["record"])
-    except plan.RecordError as error:
+        record_trust.check_record(module.params["record"])
+    except record_trust.RecordError as error:
         errors.append(str(error))
     if not errors and module.params["record"].get("region") not in (None, module.region):
         errors.append(f"the record is for region {module.params['record']['region']}, not {module.region}")

@@ -1,14 +1,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The change record of a run: every value the run changed, before and after, and the module that
-changed it, so that tap.lambdaopt.lambda_rollback can put each one back."""
+changed it, so that tap.lambdaopt.lambda_rollback can put each one back. The record carries the digest
+of its content (record_trust.digest), which rollback checks before it acts on anything."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import TASKS, ran, took_effect
+from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import KIND, SCHEMA_VERSION, with_digest
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import TASKS, left_as_after, ran, took_effect
 
-SCHEMA_VERSION = 1
+POLICY_KEYS = ("role_name", "policy_name", "before", "after")
 MODULES = {
     "rightsize": "tap.lambdaopt.lambda_rightsize",
     "log_retention": "tap.lambdaopt.log_retention",
@@ -33,7 +35,8 @@ class Recorder:
             if entry.get("status") == "failed":
                 self.record["failed"].append({"function_name": entry.get("function_name") or entry.get("table_name"),
                                               "module": MODULES[task], "error": entry.get("error")})
-            yield entry, took_effect(entry.get("status"), self.dry_run)
+            # A failed entry part of whose change was made counts, with the `after` it was read back to hold.
+            yield entry, left_as_after(entry, self.dry_run)
 
     def refusals(self, task: str, name: str, entry: dict, **extra) -> None:
         self.record["refused"] += [{"function_name": name, "field": refusal["field"],
@@ -49,9 +52,11 @@ class Recorder:
         for entry, applied in self.entries("rightsize"):
             if applied:
                 for change in entry.get("changes") or []:
-                    if change["before"] != change["after"]:
+                    # Of a function that failed part-way, only what Lambda accepted, as it was read back.
+                    after = entry["after"][change["field"]] if "accepted" in entry else change["after"]
+                    if change["field"] in entry.get("accepted", [change["field"]]) and change["before"] != after:
                         self.change("rightsize", entry["function_name"], change["field"], change["before"],
-                                    change["after"], change.get("reason"))
+                                    after, change.get("reason"))
             self.refusals("rightsize", entry["function_name"], entry)
 
     def provisioned_concurrency(self) -> None:
@@ -98,9 +103,13 @@ class Recorder:
         return roles
 
     def role_policies(self, task: str, roles: set) -> None:
-        self.record["role_policies"] += [{**policy, "module": MODULES[task]}
-                                         for policy in (self.results.get(task) or {}).get("role_policies") or []
-                                         if policy["role_name"] in roles]
+        """The policies of the roles whose functions changed, and any a real run wrote (it stays written even
+        when the functions then failed); a grant that failed left the policy as it was, so it is no change."""
+        for policy in (self.results.get(task) or {}).get("role_policies") or []:
+            status = policy.get("status")
+            if status != "failed" and (status == "changed" or policy["role_name"] in roles):
+                self.record["role_policies"].append({**{key: policy[key] for key in POLICY_KEYS},
+                                                     "module": MODULES[task]})
 
     def hardening(self) -> None:
         self.role_policies("tracing", self.function_field("tracing", "tracing_mode", "tracing_mode"))
@@ -138,15 +147,15 @@ def build(results: dict, dry_run: bool, account_id: str | None, region: str, now
     recorder.retention()
     recorder.hardening()
     recorder.tables()
-    return {
+    return with_digest({
         "schema_version": SCHEMA_VERSION,
-        "kind": "tap.lambdaopt change record",
+        "kind": KIND,
         "mode": "dry_run" if dry_run else "applied",
         "recorded_at": (now or datetime.now(UTC)).replace(microsecond=0).isoformat(),
         "account_id": account_id,
         "region": region,
         **recorder.record,
-    }
+    })
 
 
 def file_name(record: dict) -> str:
