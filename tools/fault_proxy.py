@@ -100,7 +100,8 @@ THROTTLING = {
 DEFAULT_THROTTLING = ("ThrottlingException", 400)
 # A 500 is the service's own internal error where it models one; a 503 is AWS's common ServiceUnavailable.
 INTERNAL_ERROR = {"lambda": "ServiceException", "dynamodb": "InternalServerError", "s3": "InternalError",
-                  "monitoring": "InternalServiceError"}
+                  "monitoring": "InternalServiceError", "secretsmanager": "InternalServiceError",
+                  "iam": "ServiceFailure", "logs": "ServiceUnavailableException"}
 DEFAULT_INTERNAL_ERROR = "InternalFailure"
 # JSON and CBOR services that once spoke the query protocol say the query-era code in a header.
 QUERY_COMPATIBLE_PREFIX = {"sqs": "com.amazonaws.sqs#", "monitoring": "com.amazonaws.cloudwatch#"}

@@ -54,12 +54,12 @@ PROTOCOLS = [
     ("cloudwatch", None, "describe_alarms", "Throttling", 400, "InternalServiceError"),
     ("cloudwatch", "smithy-rpc-v2-cbor", "describe_alarms", "Throttling", 400, "InternalServiceError"),
     ("cloudwatch", "query", "describe_alarms", "Throttling", 400, "InternalServiceError"),
-    ("logs", None, "describe_log_groups", "ThrottlingException", 400, "InternalFailure"),
+    ("logs", None, "describe_log_groups", "ThrottlingException", 400, "ServiceUnavailableException"),
     ("sqs", None, "list_queues", "RequestThrottled", 400, "InternalFailure"),
-    ("iam", None, "list_roles", "Throttling", 400, "InternalFailure"),
+    ("iam", None, "list_roles", "Throttling", 400, "ServiceFailure"),
     ("sts", None, "get_caller_identity", "Throttling", 400, "InternalFailure"),
     ("dynamodb", None, "list_tables", "ThrottlingException", 400, "InternalServerError"),
-    ("secretsmanager", None, "list_secrets", "ThrottlingException", 400, "InternalFailure"),
+    ("secretsmanager", None, "list_secrets", "ThrottlingException", 400, "InternalServiceError"),
     ("s3", None, "list_buckets", "SlowDown", 503, "InternalError"),
 ]
 
@@ -177,3 +177,18 @@ def test_a_secret_created_before_its_answer_was_lost_is_not_created_again(aws, p
     assert planned[0]["status"] == "created" and planned[0]["secret_arn"] == listed[0]["ARN"]
     assert proxy.stats.outcomes["secretsmanager", DROP] == 1
     assert proxy.stats.outcomes["secretsmanager", THROTTLE] == attempts - 1
+
+
+@pytest.mark.parametrize(("service", "call", "kind", "status"), [
+    (service, call, kind, status)
+    for service, protocol, call, *_ in PROTOCOLS if protocol is None and service != "s3"
+    for kind, status in ((THROTTLE, 400), (SERVER_ERROR, 500), (SERVER_ERROR, 503))
+], ids=lambda value: str(value))
+def test_the_collections_client_outlasts_botocores_attempts(aws, proxy, service, call, kind, status):
+    """Every attempt botocore makes meets the fault: the collection's retrying client makes the call again."""
+    client = aws.client(service, endpoint_url=proxy.endpoint, config=Config(**BOTOCORE_RETRIES))
+    attempts = client.meta.config.retries["total_max_attempts"]
+    proxy.script(*[kind] * attempts, status=status)
+    getattr(RetryingClient(client), call)()
+    prefix = client.meta.service_model.endpoint_prefix
+    assert proxy.stats.outcomes[prefix, kind] == attempts and proxy.stats.outcomes[prefix, "forwarded"] == 1
