@@ -403,7 +403,7 @@ def check_record(record) -> None:
     if version == 1:
         raise RecordError(
             "record schema_version 1 carries no digest, so a change made to the file since it was written cannot "
-            "be detected, and it is not rolled back; records of tap.lambdaopt 0.2 and earlier are version 1: roll "
+            "be detected, and it is not rolled back (tap.lambdaopt 0.1 wrote version 1 records); roll "
             "it back with the collection version that wrote it, or put its before values back by hand")
     if version != SCHEMA_VERSION:
         raise RecordError(f"record schema_version {version!r} is not supported ({SCHEMA_VERSION} is)")

@@ -17,6 +17,11 @@ description:
   - After a real run it writes the record as JSON to O(dest), named
     C(lambdaopt-changes-<account>-<region>-<UTC time>.json). C(data/change_record.schema.json) in this collection
     is its schema. In check mode it writes nothing and returns what the record would contain, from the plan.
+  - The record carries C(digest), C(sha256:) and the SHA-256 of its content - the record without its digest, as
+    JSON with keys sorted, no whitespace between tokens and non-ASCII characters unescaped, in UTF-8 - so that
+    M(tap.lambdaopt.lambda_rollback) can tell a record changed since it was written, and refuses it. Do not edit
+    a record; a changed one is never rolled back. The digest is no signature, so keep records where only those who
+    may change the fleet can write.
   - M(tap.lambdaopt.lambda_rollback) puts back every recorded "before" value from such a file.
   - Runs on the controller and makes no AWS call; it never reports a change.
 options:
@@ -51,11 +56,12 @@ record:
   description: The change record (what it would be, in check mode).
   returned: always
   type: dict
-  sample: {"schema_version": 1, "kind": "tap.lambdaopt change record", "mode": "applied",
+  sample: {"schema_version": 2, "kind": "tap.lambdaopt change record", "mode": "applied",
            "recorded_at": "2026-11-23T12:00:00+00:00", "account_id": "123456789012", "region": "us-east-1",
            "changes": [{"function_name": "transform-dev", "field": "memory_size", "before": 3008, "after": 128,
                         "module": "tap.lambdaopt.lambda_rightsize", "reason": "max memory used 91 MB x 1.3"}],
-           "role_policies": [], "alarms": [], "resources": [], "refused": [], "failed": []}
+           "role_policies": [], "alarms": [], "resources": [], "tables": [], "refused": [], "failed": [],
+           "digest": "sha256:5f0c6e0b2a4d8e1f9c3b7a6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f"}
 path:
   description: The file written.
   returned: when not in check mode

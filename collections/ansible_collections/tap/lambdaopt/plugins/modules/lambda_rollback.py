@@ -28,7 +28,7 @@ description:
     other items is trusted either. The checks follow.
   - B(Digest) - the record's C(digest) must be the SHA-256 of its content (see C(data/change_record.schema.json)),
     so a record edited since it was written, even in a single memory value, is refused. O(force) does not
-    override this. Records of schema version 1 (tap.lambdaopt 0.2 and earlier) carry no digest and are refused;
+    override this. Records of schema version 1 (tap.lambdaopt 0.1) carry no digest and are refused;
     roll them back with the version that wrote them, or by hand.
   - B(Shape) - every field rollback reads, with the schema's types and values (memory and timeout within Lambda's
     limits, retention days CloudWatch Logs accepts, names rather than ARNs for functions, roles and tables).
