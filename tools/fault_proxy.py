@@ -243,6 +243,15 @@ class Stats:
 
 # ---- the proxy -----------------------------------------------------------------------------------------
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that gives up on a connection (a timeout, a process ended) is no error of the proxy's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FaultProxy:
     """A threaded HTTP proxy on 127.0.0.1 that forwards to `upstream`, injecting faults (see the module)."""
 
@@ -269,8 +278,7 @@ class FaultProxy:
         return f"http://{host}:{port}"
 
     def start(self) -> str:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self._port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
         self._thread.start()
         return self.endpoint

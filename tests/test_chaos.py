@@ -1,0 +1,181 @@
+"""The chaos scenario: optimize.yml on the demo fleet plus 60 synthetic functions, through tools/fault_proxy.py,
+which throttles 10 % of the AWS calls (each service's own throttling error, in its own protocol), answers 5 % with a
+500 or 503, and drops 2 % after the emulator acted on them, from a fixed seed.
+
+A dry run without faults first says what the run should reach. The faulty run must succeed, or fail naming exactly
+what failed; a rerun without faults then changes nothing that was not named (and, when nothing was, nothing at
+all); the fleet ends as planned, with each queue, alarm, secret and secret version there once.
+
+    .venv/bin/python -m pytest -m chaos -s    # prints the figures: calls, faults by kind and service, retries
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from tests.test_setup import BIN, ROOT
+from tools import baseline, fleet_view, simulator
+from tools.fault_proxy import FaultProxy, Rates
+
+pytestmark = pytest.mark.chaos
+
+SEED = 20261130
+RATES = Rates(throttle=0.10, server_error=0.05, drop=0.02)
+SUFFIX = "chaos"
+SYNTHETIC = 60
+# A secret the run creates (the demo's own two exist already), so that CreateSecret meets the faults too.
+NEW_SECRET = f"chaos-token-{SUFFIX}"
+SECRETS = {"lambdaopt_secrets": [{"env": "CHAOS_TOKEN", "value": "chaos-scenario-token-0001"}]}
+# Where each module result lists what it acted on, and the key that names each entry.
+RESOURCES = {"functions": "function_name", "aliases": "alias_arn", "tables": "table_name", "alarms": "alarm_name",
+             "secrets": "secret_name"}
+DONE = ("changed", "created", "updated", "deleted")
+RUN_TIMEOUT_SECONDS = 900
+
+
+@pytest.fixture
+def fleet(emulator, aws):
+    """The demo fleet and 60 synthetic functions, with two days of usage."""
+    baseline.provision(aws, SUFFIX, synthetic=SYNTHETIC)
+    simulator.simulate_fleet(aws, SUFFIX, days=2, traffic_scale=0.25)
+
+
+def optimize(environment: dict, folder, *options: str) -> tuple[int, dict, dict]:
+    """Run optimize.yml; (return code, {task name: result}, the host's recap) from Ansible's JSON output."""
+    folder.mkdir()
+    secrets = folder / "secrets.json"
+    secrets.write_text(json.dumps(SECRETS))
+    command = ["ansible-playbook", "playbooks/optimize.yml", "-e", f"suffix={SUFFIX}", "-e", f"@{secrets}",
+               "-e", f"lambdaopt_record_dir={folder / 'records'}", "-e", f"lambdaopt_report_dir={folder / 'reports'}",
+               *options]
+    # PutMetricAlarm's quota of 3 a second alone makes the run take minutes on this fleet.
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS,
+                            env={**environment, "PATH": f"{BIN}{os.pathsep}{environment.get('PATH', '')}",
+                                 "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORCE_COLOR": "0"})
+    output = json.loads(result.stdout[result.stdout.index("{"):])
+    [play] = output["plays"]
+    [(host, recap)] = output["stats"].items()
+    return result.returncode, {task["task"]["name"]: task["hosts"][host] for task in play["tasks"]
+                               if host in task["hosts"]}, recap
+
+
+def entries(result: dict):
+    """(name, entry) of every resource a module result lists."""
+    for key, name_key in RESOURCES.items():
+        for entry in result.get(key) or []:
+            if isinstance(entry, dict) and entry.get(name_key):
+                yield entry[name_key], entry
+
+
+def named_failures(results: dict) -> dict:
+    """{task: the resources its failure names, or {'*'} when the whole step failed}, checking that every failure
+    says what failed and why: no failed entry without its error, no failed entry the message leaves out."""
+    named = {}
+    for task, result in results.items():
+        if not result.get("failed"):
+            continue
+        failed = {name for name, entry in entries(result) if entry.get("status") == "failed"}
+        for _, entry in entries(result):
+            if entry.get("status") == "failed":
+                assert entry.get("error"), (task, entry)
+        listed = {name for key in RESOURCES for name in result.get(f"failed_{key}") or []}
+        for name in listed:
+            assert name in result["msg"], (task, name, result["msg"])
+        if not failed | listed:
+            # A step that failed as a whole names the call that failed and the error.
+            assert re.search(r"operation|endpoint URL|Connection", result["msg"]), (task, result["msg"])
+        named[task] = failed | listed or {"*"}
+    return named
+
+
+def changed(result: dict) -> set:
+    """What a module result says it changed; '*' for a change it does not name."""
+    names = {name for name, entry in entries(result) if entry.get("status") in DONE}
+    return names or ({"*"} if result.get("changed") else set())
+
+
+def fleet_state(aws) -> dict:
+    """What optimize.yml leaves: each function's settings, and every queue, alarm and secret of the suffix."""
+    lambda_, iam = aws.client("lambda"), aws.client("iam")
+    functions = {}
+    for state in fleet_view.describe(aws, SUFFIX):
+        configuration = lambda_.get_function_configuration(FunctionName=state.name)
+        functions[state.name] = {
+            "memory_size": state.memory_size, "timeout": state.timeout, "retention_days": state.retention_days,
+            "reserved_concurrency": state.reserved_concurrency, "tracing": state.tracing,
+            "dead_letter_target": state.dead_letter_target,
+            "environment": sorted(configuration.get("Environment", {}).get("Variables", {})),
+            "role_policies": sorted(iam.list_role_policies(RoleName=configuration["Role"].rsplit("/", 1)[-1])[
+                "PolicyNames"]),
+        }
+    alarms = [alarm["AlarmName"] for page in aws.client("cloudwatch").get_paginator("describe_alarms").paginate()
+              for alarm in page["MetricAlarms"] if f"-{SUFFIX}" in alarm["AlarmName"]]
+    queues = [url.rsplit("/", 1)[-1] for url in aws.client("sqs").list_queues().get("QueueUrls", [])]
+    secrets = aws.client("secretsmanager")
+    names = [secret["Name"] for page in secrets.get_paginator("list_secrets").paginate()
+             for secret in page["SecretList"] if secret["Name"].endswith(f"-{SUFFIX}")]
+    return {"functions": functions, "alarms": alarms, "queues": queues, "secrets": names,
+            "new_secret_versions": len(secrets.list_secret_version_ids(SecretId=NEW_SECRET)["Versions"])
+            if NEW_SECRET in names else 0}
+
+
+def test_optimize_under_faults_fails_only_by_name_and_converges(emulator, aws, fleet, tmp_path):
+    code, plan, _ = optimize(emulator.environ(), tmp_path / "plan", "--check")
+    assert code == 0, {task: result.get("msg") for task, result in plan.items() if result.get("failed")}
+    planned = {entry["function_name"]: entry["after"]
+               for entry in plan["Right-size memory, timeout and reserved concurrency"]["functions"]}
+
+    started = time.perf_counter()
+    with FaultProxy(emulator.endpoint, seed=SEED, rates=RATES) as proxy:
+        code, faulty, recap = optimize({**emulator.environ(), "AWS_ENDPOINT_URL": proxy.endpoint}, tmp_path / "chaos")
+    wall = time.perf_counter() - started
+    named = named_failures(faulty)
+    figures = proxy.stats.as_dict()
+    print(f"\nchaos scenario, seed {SEED}: {figures['calls']} AWS calls in {wall:.0f} s; faults {figures['faults']}; "
+          f"{figures['retried_attempts']} attempts retried by botocore; the run "
+          f"{'succeeded' if code == 0 else 'failed, naming ' + json.dumps({t: sorted(n) for t, n in named.items()})}")
+    print(proxy.stats.render())
+    assert all(figures["faults"].values()), "every kind of fault was injected"
+    assert (code == 0) == (not named) == (recap["failures"] == 0)
+
+    # Without faults, a rerun does only what the faulty run named as failed, or what it never reached.
+    code, rerun, recap = optimize(emulator.environ(), tmp_path / "rerun")
+    assert code == 0, {task: result.get("msg") for task, result in rerun.items() if result.get("failed")}
+    unreached = set(rerun) - set(faulty)  # tasks after a failed one in the block
+    for task, result in rerun.items():
+        if task in unreached or "*" in named.get(task, set()) or task.startswith(("Record ", "Report the savings")):
+            continue
+        assert changed(result) <= named.get(task, set()), (task, changed(result))
+    if named:  # then once more: nothing is left to do
+        code, _, recap = optimize(emulator.environ(), tmp_path / "again")
+        assert code == 0
+    assert recap["changed"] == 0
+
+    # The fleet as planned, and every queue, alarm and secret once.
+    state = fleet_state(aws)
+    assert {name: {key: settings[key] for key in ("memory_size", "timeout", "reserved_concurrency")}
+            for name, settings in state["functions"].items()} == planned
+    assert len(state["functions"]) == 6 + SYNTHETIC
+    assert {settings["tracing"] for settings in state["functions"].values()} == {"Active"}
+    assert {settings["dead_letter_target"].rsplit(":", 1)[-1] for settings in state["functions"].values()} == {
+        f"lambda-dlq-{SUFFIX}"}
+    assert {tuple(settings["role_policies"]) for settings in state["functions"].values()} == {
+        tuple(state["functions"][f"transform-{SUFFIX}"]["role_policies"])}
+    assert all("CHAOS_TOKEN_SECRET_ARN" in settings["environment"] for settings in state["functions"].values())
+    assert state["queues"] == [f"lambda-dlq-{SUFFIX}"]
+    assert sorted(state["secrets"]) == sorted([f"api-key-{SUFFIX}", f"database-url-{SUFFIX}", NEW_SECRET])
+    assert state["new_secret_versions"] == 1
+    # Every function has the same kinds of alarm, the queue its own, and no alarm is there twice.
+    kinds = {}
+    for alarm in state["alarms"]:
+        owner = next((name for name in state["functions"] if f"-{name}-" in f"-{alarm}-"), f"lambda-dlq-{SUFFIX}")
+        kinds.setdefault(owner, set()).add(alarm.replace(owner, "*"))
+    assert len(state["alarms"]) == len(set(state["alarms"])) == sum(map(len, kinds.values()))
+    assert len({frozenset(found) for owner, found in kinds.items() if owner in state["functions"]}) == 1
+    assert len(kinds) == len(state["functions"]) + 1
