@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.tap.lambdaopt.plugins.module_utils.redaction import redact_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -50,6 +51,23 @@ CONFLICT_RETRY = AWSRetry.jittered_backoff(retries=4, delay=1, max_delay=8,
 
 class NotApplied(Exception):
     """A function the apply step left as it was, with the reason (reported for that function alone)."""
+
+
+class PartlyApplied(Exception):
+    """A function some of whose changes Lambda accepted before a later step failed: a reservation put before a
+    refused configuration update, or an update accepted whose wait failed or timed out. `accepted` holds the
+    {field: value} Lambda took; `settings` what the function holds, read back after the failure (as
+    `current_settings` gives them), or, when it could not be read, what it was planned from with the accepted
+    values over it (`read_back` False)."""
+
+    def __init__(self, error: Exception, accepted: dict, settings: dict, read_back: bool,
+                 update_status: str | None = None) -> None:
+        self.error, self.accepted, self.settings, self.read_back = error, dict(accepted), dict(settings), read_back
+        if not read_back:
+            held = "it could not be read back, so it is taken to hold what Lambda accepted"
+        else:
+            held = f"read back afterwards, its LastUpdateStatus is {update_status or 'not given'}"
+        super().__init__(f"Lambda accepted the change of {', '.join(sorted(accepted))}, then: {error} ({held})")
 
 
 def current_settings(function: dict) -> dict:
@@ -117,8 +135,20 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
     Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
     someone changes the function in between, Lambda answers PreconditionFailedException, and the function is read
     and checked once more. The reservation goes first: Lambda checks it against the account's pool and the
-    function's provisioned concurrency, the likeliest refusal, and then nothing else has been changed."""
-    planned_from = dict(planned_from)
+    function's provisioned concurrency, the likeliest refusal, and then nothing else has been changed. A failure
+    after Lambda accepted part of the work raises PartlyApplied, with the function read back."""
+    accepted: dict = {}
+    try:
+        send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted)
+    except Exception as error:
+        if not accepted:
+            raise
+        raise partly_applied(lambda_client, name, error, accepted, planned_from) from error
+
+
+def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
+                 accepted: dict) -> None:
+    """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is."""
     configuration = configuration_update(changes)
     for attempt in range(2):
         function = ready_function(lambda_client, name)
@@ -132,7 +162,7 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
             else:
                 lambda_client.put_function_concurrency(
                     FunctionName=name, ReservedConcurrentExecutions=changes["reserved_concurrency"])
-            planned_from["reserved_concurrency"] = changes["reserved_concurrency"]
+            planned_from["reserved_concurrency"] = accepted["reserved_concurrency"] = changes["reserved_concurrency"]
         if not configuration:
             return
         limiter.acquire()
@@ -141,9 +171,20 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
                 FunctionName=name, RevisionId=function["Configuration"]["RevisionId"], **configuration)
         except is_boto3_error_code(["PreconditionFailedException", "ResourceConflictException"]):
             continue  # read again, waiting out an update in progress, and check again
+        accepted.update({field: value for field, value in changes.items() if field in CONFIGURATION_FIELDS})
         wait_until_updated(lambda_client, name)
         return
     raise NotApplied("changed by someone else twice while it was being updated; nothing was overwritten")
+
+
+def partly_applied(lambda_client, name: str, error: Exception, accepted: dict, planned_from: dict) -> PartlyApplied:
+    """The PartlyApplied of a function whose `accepted` changes Lambda took before `error`, read back once."""
+    try:
+        function = lambda_client.get_function(FunctionName=name)
+    except (BotoCoreError, ClientError):
+        return PartlyApplied(error, accepted, {**planned_from, **accepted}, read_back=False)
+    return PartlyApplied(error, accepted, current_settings(function), read_back=True,
+                         update_status=function["Configuration"].get("LastUpdateStatus"))
 
 
 def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int) -> dict:
@@ -161,29 +202,48 @@ def planned_from_before(entry: dict, changes: dict) -> dict:
     return {field: entry["before"][field] for field in changes if field in entry["before"]}
 
 
+def settings_in_entry(entry: dict, settings: dict) -> dict:
+    """The settings among `settings` (as `current_settings` gives them) that an entry's `before` holds."""
+    return {key: settings[key] for key in entry["before"] if key in settings}
+
+
 def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], None],
                      changes_of: Callable[[dict], dict], requests_per_second: float, max_workers: int,
-                     planned_from: Callable[[dict, dict], dict] = planned_from_before) -> None:
+                     planned_from: Callable[[dict, dict], dict] = planned_from_before,
+                     read_back: Callable[[dict, dict], dict] = settings_in_entry) -> dict:
     """Roles first, then functions: each role gets what its functions will need (`grant_role`), and
     a function is updated (`changes_of(entry)`, possibly empty; planned from `planned_from(entry, changes)`) only
-    once its role has it. Marks each pending entry `changed`, or `failed` with the error and its `after` reset to
-    `before`."""
+    once its role has it. Marks each pending entry `changed`, or `failed` with the error and its `after` what the
+    function then holds: its `before`, with the role's `role_policy` where the role was granted, and where Lambda
+    accepted the update before a later failure, the function read back (`read_back(entry, settings)` maps it to
+    the entry's keys) and the fields it accepted under `accepted`.
+    Returns {role: the error its grant met, or None}: a role granted stays granted when its functions fail."""
     role_errors = {}
     for role in sorted({entry["role_name"] for entry in pending}):
         try:
             grant_role(role)
         except (BotoCoreError, ClientError) as error:
             role_errors[role] = error
+        else:
+            role_errors[role] = None
     work, origins = {}, {}
     for entry in pending:
         changes = changes_of(entry)
-        if changes and entry["role_name"] not in role_errors:
+        if changes and role_errors[entry["role_name"]] is None:
             work[entry["function_name"]] = changes
             origins[entry["function_name"]] = planned_from(entry, changes)
     errors = apply_all(lambda_client, work, origins, requests_per_second, max_workers)
     for entry in pending:
-        error = role_errors.get(entry["role_name"]) or errors.get(entry["function_name"])
-        if error is not None:
-            entry.update(status="failed", error=str(error), after=entry["before"])
-        else:
+        role_error = role_errors[entry["role_name"]]
+        error = role_error or errors.get(entry["function_name"])
+        if error is None:
             entry["status"] = "changed"
+            continue
+        after = dict(entry["before"])
+        if role_error is None and "role_policy" in entry["after"]:
+            after["role_policy"] = entry["after"]["role_policy"]
+        if isinstance(error, PartlyApplied):
+            after.update(read_back(entry, error.settings))
+            entry["accepted"] = sorted(error.accepted)
+        entry.update(status="failed", error=redact_environment(str(error)), after=after)
+    return role_errors

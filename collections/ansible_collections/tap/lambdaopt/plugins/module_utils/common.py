@@ -126,20 +126,44 @@ def function_name_of(entry) -> str | None:
     return None
 
 
-def exit_with_function_results(module, entries: list, missing: list, failure: str, changed: bool = False,
-                               **extra) -> None:
-    """End a module that changes functions: `changed` when any function was (or would be) changed or
-    `changed` says something else was, a diff of the functions acted on under --diff, and a failed
-    task naming every function that failed or was not found, after all the others were done."""
-    acted = [entry for entry in entries if entry["status"] in ("planned", "changed")]
+def partly_applied(entry: dict) -> bool:
+    """A failed entry part of whose change AWS accepted (`accepted`): its `after` is what it then held."""
+    return entry["status"] == "failed" and bool(entry.get("accepted"))
+
+
+def function_results(module, entries: list, missing: list, changed: bool = False, **extra) -> dict:
+    """The result of a module that changes functions: `changed` when any function was (or would be) changed, even
+    in part, or `changed` says something else was, the entries, the functions that failed or were not found, and
+    under --diff the functions acted on."""
+    acted = [entry for entry in entries if entry["status"] in ("planned", "changed") or partly_applied(entry)]
     failed = [entry["function_name"] for entry in entries if entry["status"] == "failed"] + list(missing)
     result = dict(changed=changed or bool(acted), functions=entries, failed_functions=failed, **extra)
     if module._diff:
         result["diff"] = {"before": {entry["function_name"]: entry["before"] for entry in acted},
                           "after": {entry["function_name"]: entry["after"] for entry in acted}}
-    if failed:
-        module.fail_json(msg=f"{failure}: {', '.join(failed)}", **result)
+    return result
+
+
+def exit_with_function_results(module, entries: list, missing: list, failure: str, changed: bool = False,
+                               **extra) -> None:
+    """End a module that changes functions (see function_results): a failed task naming every function that
+    failed or was not found, after all the others were done."""
+    result = function_results(module, entries, missing, changed, **extra)
+    if result["failed_functions"]:
+        module.fail_json(msg=f"{failure}: {', '.join(result['failed_functions'])}", **result)
     module.exit_json(**result)
+
+
+def fail_part_way(module, error: Exception, msg: str, entries: list, missing: list, changed: bool = False,
+                  **extra) -> None:
+    """End a module that met an unexpected AWS error part-way, as fail_json_aws does (its detail in the
+    message), with every per-function result gathered so far, so that what was done is recorded: an entry still
+    planned in a real run was never applied, and fails with the run."""
+    if not module.check_mode:
+        for entry in entries:
+            if entry["status"] == "planned":
+                entry.update(status="failed", error=f"not applied: {msg}: {error}", after=entry["before"])
+    module.fail_json_aws(error, msg=msg, **function_results(module, entries, missing, changed, **extra))
 
 
 def bulk_result(module, kind: str, entries: list, missing: list, key) -> dict:

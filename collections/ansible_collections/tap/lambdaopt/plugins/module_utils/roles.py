@@ -42,8 +42,24 @@ def delete_inline_policy(iam, role: str, policy_name: str) -> None:
             raise
 
 
-def policy_changes(documents: dict, policy_name: str) -> list:
+def policy_changes(documents: dict, policy_name: str, granted: dict | None = None) -> list:
     """The `role_policies` a module returns: each role whose inline policy the run changes (or would), with
-    the document before and after (None where there is none), so that a change record can undo it."""
-    return [{"role_name": role, "policy_name": policy_name, "before": before, "after": after}
-            for role, (before, after) in sorted(documents.items()) if before != after]
+    the document before and after (None where there is none), so that a change record can undo it.
+
+    `granted` ({role: the error its grant met, or None}) is what a real run did: a role granted is C(changed),
+    even when its functions then failed, since the policy stays written; a role whose grant failed is C(failed),
+    with the error and `after` the document it still holds; a role the run did not get to is left out. Without
+    it (check mode), each is C(planned)."""
+    changes = []
+    for role, (before, after) in sorted(documents.items()):
+        if before == after or (granted is not None and role not in granted):
+            continue
+        change = {"role_name": role, "policy_name": policy_name, "before": before, "after": after}
+        if granted is None:
+            change["status"] = "planned"
+        elif granted[role] is None:
+            change["status"] = "changed"
+        else:
+            change.update(status="failed", after=before, error=str(granted[role]))
+        changes.append(change)
+    return changes

@@ -122,7 +122,8 @@ alarms:
       sample: lambdaopt-api-handler-dev-error-rate
     status:
       description: C(unchanged), C(created), C(updated), C(deleted), or C(planned-create), C(planned-update),
-        C(planned-delete) in check mode.
+        C(planned-delete) in check mode; C(failed) (with C(error)) for those an AWS error stopped the task
+        before, while those done before it keep their status.
       type: str
       sample: created
     function_name:
@@ -315,12 +316,19 @@ def main():
                     cloudwatch.put_metric_alarm(**wanted[entry["alarm_name"]])
                     entry["status"] = "created" if entry["status"] == "planned-create" else "updated"
             for start in range(0, len(to_delete), DELETE_BATCH):
-                cloudwatch.delete_alarms(AlarmNames=to_delete[start:start + DELETE_BATCH])
-            for entry in entries:
-                if entry["status"] == "planned-delete":
-                    entry["status"] = "deleted"
+                batch = set(to_delete[start:start + DELETE_BATCH])
+                cloudwatch.delete_alarms(AlarmNames=sorted(batch))
+                for entry in entries:
+                    if entry["alarm_name"] in batch and entry["status"] == "planned-delete":
+                        entry["status"] = "deleted"
         except (BotoCoreError, ClientError) as error:
-            module.fail_json_aws(error, msg="Could not put the fleet's alarms", alarms=entries)
+            # Each alarm put or deleted before the error keeps its status, so that the change record holds it.
+            for entry in entries:
+                if entry["status"].startswith("planned-"):
+                    entry.update(status="failed", error=f"not applied: {error}")
+            module.fail_json_aws(error, msg="Could not put the fleet's alarms", alarms=entries,
+                                 failed_functions=missing,
+                                 changed=any(entry["status"] in ("created", "updated", "deleted") for entry in entries))
 
     acted = [entry["alarm_name"] for entry in entries if entry["status"] != "unchanged"]
     notifies_no_one = bool(wanted) and not params["alarm_actions"]

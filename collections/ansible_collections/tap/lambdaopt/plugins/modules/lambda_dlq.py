@@ -82,8 +82,11 @@ queues:
             "status": "created", "attributes": {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}}]
   contains:
     status:
-      description: C(created), C(changed), C(unchanged), C(planned) (check mode) or C(failed) (its KMS key cannot
-        be used; the queue is left as it is).
+      description:
+        - C(created), C(changed), C(unchanged), C(planned) (check mode) or C(failed) (its KMS key cannot be used,
+          or SQS refused it; the queue is left as it is).
+        - A queue created or changed before a later step of it failed keeps C(created) or C(changed), with
+          C(error); no function is pointed at it.
       type: str
     kms_key_arn:
       description: The customer managed KMS key the queue encrypts with.
@@ -92,7 +95,7 @@ queues:
     error:
       description: Why the queue cannot be used.
       type: str
-      returned: when status is failed
+      returned: when the queue failed, or a step of it did
 functions:
   description: One entry per selected function, sorted by name.
   returned: always
@@ -142,11 +145,14 @@ role_policies:
     - Each execution role whose inline policy of this module the task changed (or would change), with the
       policy document before and after (C(null) where the role had or keeps none), so that the change can be
       undone.
+    - C(status) is C(planned) in check mode; C(changed) once written, even where the role's functions then
+      failed (the policy stays, and the change record holds it); C(failed), with C(error) and C(after) equal to
+      C(before), when IAM refused it.
   returned: always
   type: list
   elements: dict
   sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-dlq-send", "before": null,
-            "after": {"Version": "2012-10-17", "Statement": []}}]
+            "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -159,6 +165,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     UPDATE_ARGUMENT_SPEC,
     aws_client,
     exit_with_function_results,
+    fail_part_way,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -207,6 +214,7 @@ class DeadLetterQueues:
         self.lambda_client = aws_client(module, "lambda", retry=IAM_PROPAGATION_RETRY)
         self.kms = aws_client(module, "kms")
         self.keys: dict = {}  # qualified key id -> (key ARN to grant or None, error or None)
+        self.granted: dict = {}  # role -> the error its grant met, or None
 
     def queue_for(self, function_name: str) -> str:
         if self.params["per_function"]:
@@ -315,37 +323,67 @@ class DeadLetterQueues:
         return list(queues.values()), entries, policies
 
     def apply_queues(self, queues: list) -> None:
+        """Create or update each planned queue. One AWS refuses is failed, with the error; one created or changed
+        before a later step of it failed keeps that status, with the error: it exists as it was left."""
         for queue in queues:
             if queue["status"] != "planned":
                 continue
-            if queue["action"] == "create":
-                created = self.sqs.create_queue(QueueName=queue["queue_name"], Attributes=queue["attributes"],
-                                                tags={key: str(value) for key, value in queue["tags"].items()})
-                queue["url"] = created["QueueUrl"]
-                queue["queue_arn"] = self.sqs.get_queue_attributes(
-                    QueueUrl=queue["url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                queue["status"] = "created"
-                continue
-            if queue["stale"]:
-                self.sqs.set_queue_attributes(QueueUrl=queue["url"], Attributes=queue["stale"])
-            if queue["tags"]:
-                self.sqs.tag_queue(QueueUrl=queue["url"], Tags=queue["tags"])
+            try:
+                self.apply_queue(queue)
+            except (BotoCoreError, ClientError) as error:
+                queue["error"] = str(error)
+                if queue["status"] == "planned":
+                    queue["status"] = "failed"
+
+    def apply_queue(self, queue: dict) -> None:
+        if queue["action"] == "create":
+            created = self.sqs.create_queue(QueueName=queue["queue_name"], Attributes=queue["attributes"],
+                                            tags={key: str(value) for key, value in queue["tags"].items()})
+            queue.update(url=created["QueueUrl"], status="created")
+            queue["queue_arn"] = self.sqs.get_queue_attributes(
+                QueueUrl=queue["url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            return
+        if queue["stale"]:
+            self.sqs.set_queue_attributes(QueueUrl=queue["url"], Attributes=queue["stale"])
             queue["status"] = "changed"
+        if queue["tags"]:
+            self.sqs.tag_queue(QueueUrl=queue["url"], Tags=queue["tags"])
+        queue["status"] = "changed"
 
     def apply(self, queues: list, entries: list, policies: dict) -> None:
         self.apply_queues(queues)
+        broken = {queue["queue_name"]: queue for queue in queues if queue.get("error")}
+        for entry in entries:
+            queue = broken.get((entry.get("target") or "").rsplit(":", 1)[-1])
+            if entry["status"] == "planned" and queue is not None:
+                entry.update(status="failed", after=entry["before"],
+                             error=f"dead-letter queue {queue['queue_name']}: {queue['error']}")
 
         def grant(role):
             if policies[role]["current"] != policies[role]["wanted"]:
                 roles.put_inline_policy(self.iam, role, POLICY_NAME, policies[role]["wanted"])
+            self.granted[role] = None
 
         # The queue is set only once the role may send to it.
-        grant_then_apply(
+        self.granted.update(grant_then_apply(
             self.lambda_client, [entry for entry in entries if entry["status"] == "planned"], grant,
             lambda entry: {"dead_letter_target": entry["target"]}
             if entry["before"]["dead_letter_target"] != entry["target"] else {},
             self.params["requests_per_second"], self.params["max_workers"],
-        )
+        ))
+
+    def results(self, queues: list, entries: list, policies: dict) -> dict:
+        """The queues and role policies of the result, without the module's working fields."""
+        for queue in queues:
+            for internal in ("action", "stale", "url", "kms_key_id"):
+                queue.pop(internal, None)
+        for entry in entries:
+            entry.pop("target", None)
+        return dict(queues=queues,
+                    changed=any(queue["status"] in ("planned", "created", "changed") for queue in queues),
+                    role_policies=roles.policy_changes(
+                        {role: (policy["current"], policy["wanted"]) for role, policy in policies.items()},
+                        POLICY_NAME, None if self.module.check_mode else self.granted))
 
 
 def input_errors(params: dict) -> list:
@@ -377,26 +415,19 @@ def main():
         module.fail_json(msg="; ".join(errors))
 
     manager = DeadLetterQueues(module)
+    functions, missing, queues, entries, policies = [], [], [], [], {}
     try:
         functions, missing = discover(manager.lambda_client, module.params, need_concurrency=False)
         queues, entries, policies = manager.plan(functions)
         if not module.check_mode:
             manager.apply(queues, entries, policies)
     except (BotoCoreError, ClientError) as error:
-        module.fail_json_aws(error, msg="Could not set up the dead-letter queues")
+        # Every queue and function planned or changed so far is returned, so that the change record holds it.
+        fail_part_way(module, error, "Could not set up the dead-letter queues", entries, missing,
+                      **manager.results(queues, entries, policies))
 
-    for queue in queues:
-        for internal in ("action", "stale", "url", "kms_key_id"):
-            queue.pop(internal, None)
-    for entry in entries:
-        entry.pop("target", None)
-    exit_with_function_results(
-        module, entries, missing, "could not set dead-letter queues", queues=queues,
-        changed=any(queue["status"] in ("planned", "created", "changed") for queue in queues),
-        role_policies=roles.policy_changes(
-            {role: (policy["current"], policy["wanted"]) for role, policy in policies.items()}, POLICY_NAME),
-    )
-
+    exit_with_function_results(module, entries, missing, "could not set dead-letter queues",
+                               **manager.results(queues, entries, policies))
 
 if __name__ == "__main__":
     main()

@@ -85,11 +85,14 @@ role_policies:
     - Each execution role whose inline policy of this module the task changed (or would change), with the
       policy document before and after (C(null) where the role had or keeps none), so that the change can be
       undone.
+    - C(status) is C(planned) in check mode; C(changed) once written, even where the role's functions then
+      failed (the policy stays, and the change record holds it); C(failed), with C(error) and C(after) equal to
+      C(before), when IAM refused it.
   returned: always
   type: list
   elements: dict
   sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-xray-write", "before": null,
-            "after": {"Version": "2012-10-17", "Statement": []}}]
+            "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -146,7 +149,8 @@ def plan(iam, functions: list, mode: str) -> tuple[list, dict]:
     return entries, documents
 
 
-def apply(module, iam, lambda_client, entries: list) -> None:
+def apply(module, iam, lambda_client, entries: list) -> dict:
+    """Grant, then set tracing; {role: the error its grant met, or None}."""
     pending = [entry for entry in entries if entry["status"] == "planned"]
     policy_changes = {entry["role_name"] for entry in pending
                       if entry["before"]["role_policy"] != entry["after"]["role_policy"]}
@@ -160,7 +164,7 @@ def apply(module, iam, lambda_client, entries: list) -> None:
             roles.delete_inline_policy(iam, role, POLICY_NAME)
 
     # Tracing goes on only where the role can already write traces.
-    grant_then_apply(
+    return grant_then_apply(
         lambda_client, pending, grant,
         lambda entry: {"tracing_mode": entry["after"]["tracing_mode"]}
         if entry["before"]["tracing_mode"] != entry["after"]["tracing_mode"] else {},
@@ -186,11 +190,10 @@ def main():
         entries, documents = plan(iam, functions, module.params["mode"])
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
-    if not module.check_mode:
-        apply(module, iam, lambda_client, entries)
+    granted = None if module.check_mode else apply(module, iam, lambda_client, entries)
 
     exit_with_function_results(module, entries, missing, "could not set tracing",
-                               role_policies=roles.policy_changes(documents, POLICY_NAME))
+                               role_policies=roles.policy_changes(documents, POLICY_NAME, granted))
 
 
 if __name__ == "__main__":

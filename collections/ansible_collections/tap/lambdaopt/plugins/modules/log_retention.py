@@ -210,12 +210,14 @@ def apply(logs, entries: list, params: dict) -> None:
         if action not in ("create", "set"):
             continue
         group = entry["log_group_name"]
+        created = False
         try:
             if action == "create":
                 try:
                     logs.create_log_group(logGroupName=group)
                 except logs.exceptions.ResourceAlreadyExistsException:
                     pass  # created meanwhile, by Lambda itself
+                created = True
             elif entry["bytes_at_stake"] and params["export_bucket"]:
                 until = int(time.time() * 1000) - params["retention_days"] * DAY_MS
                 # A custom group's name need not start with a slash (LoggingConfig.LogGroup may name any group).
@@ -230,6 +232,8 @@ def apply(logs, entries: list, params: dict) -> None:
             entry["status"] = "failed"
             entry["error"] = str(error)
             entry["after"] = entry["before"]
+            if created:  # the group exists, with the retention it was created with (none)
+                entry.update(after={"exists": True, "retention_in_days": None}, accepted=["exists"])
 
 
 def main():

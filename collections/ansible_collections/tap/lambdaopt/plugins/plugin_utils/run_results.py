@@ -2,7 +2,8 @@
 """What an optimization run did to each function, read from the results its tasks registered.
 
 In a dry run the tasks only plan (status C(planned...)) and the plan is what counts; after a real run
-only what was applied counts, so a failed update leaves its function as it was."""
+only what was applied counts, so a failed update leaves its function as it was - unless AWS accepted part of it
+first (the entry names those fields under C(accepted)), and then its C(after) is what it was read back to hold."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ APPLIED = ("changed", "created", "updated", "deleted")
 def took_effect(status: str | None, dry_run: bool) -> bool:
     status = status or ""
     return status.startswith("planned") if dry_run else status in APPLIED
+
+
+def partly_applied(entry: dict, dry_run: bool) -> bool:
+    """A failed entry of a real run part of whose change AWS accepted (its `accepted` fields): its `after` is what
+    it was read back to hold, so where that differs from its `before` the run changed it."""
+    return not dry_run and entry.get("status") == "failed" and bool(entry.get("accepted"))
+
+
+def left_as_after(entry: dict, dry_run: bool) -> bool:
+    """Whether an entry's `after` is what the run left (or, in a dry run, would leave): applied, even in part."""
+    return took_effect(entry.get("status"), dry_run) or partly_applied(entry, dry_run)
 
 
 def ran(result) -> bool:
@@ -91,11 +103,13 @@ def _rightsize(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
     if not entry:
         return
     outcome.memory_before = entry["before"]["memory_size"]
-    applied = took_effect(entry.get("status"), dry_run)
+    applied = left_as_after(entry, dry_run)
     outcome.memory_after = entry["after"]["memory_size"] if applied else outcome.memory_before
     if applied:
-        outcome.changes += [{"setting": change["field"], "before": change["before"], "after": change["after"],
-                             "reason": change["reason"]} for change in entry.get("changes") or []]
+        outcome.changes += [{"setting": change["field"], "before": change["before"],
+                             "after": entry["after"][change["field"]] if "accepted" in entry else change["after"],
+                             "reason": change["reason"]} for change in entry.get("changes") or []
+                            if change["field"] in entry.get("accepted", [change["field"]])]
     outcome.refused += [{"setting": refusal["field"], "requested": refusal.get("requested"),
                          "reason": refusal["reason"], "risk": refusal.get("risk")}
                         for refusal in entry.get("refused") or []]
@@ -106,7 +120,7 @@ def _retention(outcome: Outcome, entry: dict | None, dry_run: bool, name: str) -
     if not entry:
         return
     before = entry["before"]["retention_in_days"]
-    applied = took_effect(entry.get("status"), dry_run)
+    applied = left_as_after(entry, dry_run)
     after = entry["after"]["retention_in_days"] if applied else before
     outcome.retention = {"stored_bytes": int(entry.get("stored_bytes") or 0), "before": before, "after": after,
                          "exists": entry["before"].get("exists", True), "log_group_name": entry.get("log_group_name")}
@@ -124,7 +138,7 @@ def _retention(outcome: Outcome, entry: dict | None, dry_run: bool, name: str) -
 def _tracing(outcome: Outcome, entry: dict | None, dry_run: bool, mode_before: str | None) -> None:
     before = (entry or {}).get("before", {}).get("tracing_mode", mode_before)
     outcome.tracing_before = outcome.tracing_after = before == "Active"
-    if entry and took_effect(entry.get("status"), dry_run):
+    if entry and left_as_after(entry, dry_run):
         after = entry["after"]["tracing_mode"]
         outcome.tracing_after = after == "Active"
         if after != before:
@@ -134,7 +148,7 @@ def _tracing(outcome: Outcome, entry: dict | None, dry_run: bool, mode_before: s
 
 
 def _dead_letter(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
-    if entry and took_effect(entry.get("status"), dry_run):
+    if entry and left_as_after(entry, dry_run):
         before = entry["before"].get("dead_letter_target")
         after = entry["after"].get("dead_letter_target")
         if after != before:
@@ -146,7 +160,7 @@ def _dead_letter(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
 
 
 def _secrets(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
-    if entry and took_effect(entry.get("status"), dry_run):
+    if entry and left_as_after(entry, dry_run):
         before = set(entry["before"].get("variables") or {})
         after = set(entry["after"].get("variables") or {})
         outcome.secrets_added = len(after - before)
