@@ -173,6 +173,15 @@ functions:
       description: Why the function failed, when it did.
       type: str
       returned: when status is failed
+    accepted:
+      description:
+        - The settings Lambda accepted before the function failed (a reservation put before a refused
+          configuration update, or an update whose wait failed or timed out). C(after) is then what the function
+          was read back to hold, and the change record records it so that a rollback can undo it.
+      type: list
+      elements: str
+      returned: when a function failed after part of its change was made
+      sample: ["memory_size", "timeout"]
 failed_functions:
   description: Names of functions that could not be changed or were not found.
   returned: always
@@ -188,7 +197,11 @@ summary:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all, planned_from_before
+from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
+    PartlyApplied,
+    apply_all,
+    planned_from_before,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -196,6 +209,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     auto_or_whole,
     aws_client,
     fleet_selection_errors,
+    partly_applied,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
@@ -254,6 +268,8 @@ class Rightsizer:
         self.params = module.params
         self.requests = requests
         self.lambda_client = aws_client(module, "lambda")
+        self.entries: list = []
+        self.missing: list = []
         self.policy = Policy(
             memory_headroom=self.params["memory_headroom"],
             timeout_headroom=self.params["timeout_headroom"],
@@ -322,36 +338,56 @@ class Rightsizer:
         return entries
 
     def apply(self, entries: list) -> None:
+        """Apply the plan and read every function it touched back. A failed function's `after` is what it holds;
+        one part of whose change Lambda accepted names those fields under `accepted`. An AWS error that stops the
+        run part-way leaves each function as reading it back finds it, and is raised once they are settled."""
         work = {entry["function_name"]: {change["field"]: change["after"] for change in entry["changes"]}
                 for entry in entries if entry["changes"]}
         planned_from = {entry["function_name"]: planned_from_before(entry, work[entry["function_name"]])
                         for entry in entries if entry["function_name"] in work}
-        errors = apply_all(self.lambda_client, work, planned_from, self.params["requests_per_second"],
-                           self.params["max_workers"])
+        stopped = None
+        try:
+            errors = apply_all(self.lambda_client, work, planned_from, self.params["requests_per_second"],
+                               self.params["max_workers"])
+        except (BotoCoreError, ClientError) as error:
+            stopped, errors = error, {name: error for name in work}
+        applied = [entry for entry in entries if entry["function_name"] in work]
+        for entry in applied:
+            error = errors.get(entry["function_name"])
+            if error is None:
+                entry["status"] = "changed"
+            elif isinstance(error, PartlyApplied):
+                entry.update(status="failed", error=str(error), accepted=sorted(error.accepted),
+                             after=settings_of(error.settings))
+            else:
+                entry.update(status="failed", error=str(error), after=entry["before"])
         fresh, _ = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
         now = {function["function_name"]: settings_of(function["configuration"]) for function in fresh}
-        for entry in entries:
-            name = entry["function_name"]
-            if name not in work:
-                continue
-            if errors.get(name) is not None:
-                entry["status"] = "failed"
-                entry["error"] = str(errors[name])
-            else:
-                entry["status"] = "changed"
-            if name in now:
-                entry["after"] = now[name]
+        for entry in applied:
+            if entry["function_name"] in now:
+                entry["after"] = now[entry["function_name"]]
+            if stopped is not None:
+                settle_stopped(entry, work[entry["function_name"]], stopped)
+        if stopped is not None:
+            raise stopped
 
     def run(self) -> dict:
-        functions, missing = self.measured_fleet()
-        entries = self.plan(functions, self.concurrency_pool())
+        functions, self.missing = self.measured_fleet()
+        self.entries = self.plan(functions, self.concurrency_pool())
         if not self.module.check_mode:
-            self.apply(entries)
-        results = entries
+            self.apply(self.entries)
+        if not self.entries and not self.missing:
+            self.module.warn("no functions matched the selection; nothing to do")
+        return self.result()
+
+    def result(self) -> dict:
+        """The module's result from the entries planned (and applied) so far."""
+        results, missing = self.entries, self.missing
         failed = [entry["function_name"] for entry in results if entry["status"] == "failed"] + missing
         changed_entries = [entry for entry in results if entry["changes"] and entry["status"] != "failed"]
+        acted = changed_entries + [entry for entry in results if partly_applied(entry)]
         result = {
-            "changed": bool(changed_entries),
+            "changed": bool(acted),
             "functions": results,
             "failed_functions": failed,
             "summary": {
@@ -364,12 +400,25 @@ class Rightsizer:
         }
         if self.module._diff:
             result["diff"] = {
-                "before": {entry["function_name"]: entry["before"] for entry in changed_entries},
-                "after": {entry["function_name"]: entry["after"] for entry in changed_entries},
+                "before": {entry["function_name"]: entry["before"] for entry in acted},
+                "after": {entry["function_name"]: entry["after"] for entry in acted},
             }
-        if not results and not missing:
-            self.module.warn("no functions matched the selection; nothing to do")
         return result
+
+
+def settle_stopped(entry: dict, changes: dict, stopped: Exception) -> None:
+    """A function whose update's outcome a run stopped part-way (by `stopped`) did not learn, as reading it back
+    (its `after`) shows it: changed when it holds every planned value, failed naming those it holds otherwise."""
+    if entry.get("accepted"):
+        return
+    made = sorted(field for field, value in changes.items()
+                  if entry["after"][field] == value != entry["before"][field])
+    if made and len(made) == len(changes):
+        entry["status"] = "changed"
+        entry.pop("error", None)
+    elif made:
+        entry.update(accepted=made, error=f"the run stopped part-way ({stopped}); read back, it holds the change "
+                                          f"of {', '.join(made)}")
 
 
 def main():
@@ -403,10 +452,12 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors))
 
+    rightsizer = Rightsizer(module, requests)
     try:
-        result = Rightsizer(module, requests).run()
+        result = rightsizer.run()
     except (BotoCoreError, ClientError) as error:
-        module.fail_json_aws(error, msg="Could not right-size the fleet")
+        # Every function planned or changed so far is returned, so that the change record holds what was done.
+        module.fail_json_aws(error, msg="Could not right-size the fleet", **rightsizer.result())
     if result["failed_functions"]:
         module.fail_json(msg=f"could not right-size: {', '.join(result['failed_functions'])}", **result)
     module.exit_json(**result)
