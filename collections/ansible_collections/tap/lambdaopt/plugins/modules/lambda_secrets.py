@@ -92,11 +92,14 @@ role_policies:
     - Each execution role whose inline policy of this module the task changed (or would change), with the
       policy document before and after (C(null) where the role had or keeps none), so that the change can be
       undone.
+    - C(status) is C(planned) in check mode; C(changed) once written, even where the role's functions then
+      failed (the policy stays, and the change record holds it); C(failed), with C(error) and C(after) equal to
+      C(before), when IAM refused it.
   returned: always
   type: list
   elements: dict
   sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-secrets-read", "before": null,
-            "after": {"Version": "2012-10-17", "Statement": []}}]
+            "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
 """
 
 import re
@@ -114,6 +117,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     UPDATE_ARGUMENT_SPEC,
     aws_client,
     exit_with_function_results,
+    fail_part_way,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -197,6 +201,13 @@ def apply_secrets(client, planned: list, tags: dict) -> None:
             secret["status"] = "updated"
 
 
+def without_values(planned: list) -> list:
+    """The secrets as the module returns them: never with their values."""
+    for secret in planned:
+        secret.pop("value", None)
+    return planned
+
+
 def main():
     argument_spec = dict(
         secrets=dict(type="list", elements="dict", required=True, options=dict(
@@ -219,6 +230,7 @@ def main():
 
     lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
     secrets_client = aws_client(module, "secretsmanager")
+    planned = []
     try:
         # The functions' environments are merged with, never replaced by, the new variables.
         functions, missing = discover(lambda_client, params, need_concurrency=False, with_environment=True)
@@ -226,7 +238,12 @@ def main():
         if not module.check_mode:
             apply_secrets(secrets_client, planned, {"ManagedBy": "tap.lambdaopt"})
     except (BotoCoreError, ClientError) as error:
-        module.fail_json_aws(error, msg="Could not prepare the secrets")
+        # The secrets created before the error are returned, so that the change record holds them.
+        for secret in planned:
+            if secret["status"] == "planned" and not module.check_mode:
+                secret.update(status="failed", error=f"not made: {error}")
+        module.fail_json_aws(error, msg="Could not prepare the secrets", secrets=without_values(planned),
+                             functions=[], failed_functions=[], role_policies=[])
 
     managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
     wanted_policy = read_policy([secret["secret_arn"] for secret in planned])
@@ -248,30 +265,35 @@ def main():
                              error=undecryptable_environment(function["environment_error"]))
             entries.append(entry)
     except (BotoCoreError, ClientError) as error:
-        module.fail_json_aws(error, msg="Could not read the functions' roles")
+        for entry in entries:
+            del entry["variables"]
+        fail_part_way(module, error, "Could not read the functions' roles", entries, missing,
+                      secrets=without_values(planned), role_policies=[],
+                      changed=any(secret["status"] != "unchanged" for secret in planned))
 
+    granted = None
     if not module.check_mode:
         def grant(role):
             if not policies[role]:
                 roles.put_inline_policy(iam, role, POLICY_NAME, wanted_policy)
 
         # Existing variables go back in with the new ones: nothing is dropped.
-        grant_then_apply(
+        granted = grant_then_apply(
             lambda_client, [entry for entry in entries if entry["status"] == "planned"], grant,
             lambda entry: {"environment": {**entry["variables"], **managed}}
             if entry["before"]["variables"] != managed else {},
             params["requests_per_second"], params["max_workers"],
             planned_from=lambda entry, changes: {"environment": entry["variables"]},
+            read_back=lambda entry, settings: {"variables": {key: settings["environment"][key] for key in managed
+                                                             if key in settings["environment"]}},
         )
 
     for entry in entries:
         del entry["variables"]
-    for secret in planned:
-        secret.pop("value", None)
     exit_with_function_results(
-        module, entries, missing, "could not wire secrets into", secrets=planned,
+        module, entries, missing, "could not wire secrets into", secrets=without_values(planned),
         changed=any(secret["status"] != "unchanged" for secret in planned),
-        role_policies=roles.policy_changes(documents, POLICY_NAME),
+        role_policies=roles.policy_changes(documents, POLICY_NAME, granted),
     )
 
 
