@@ -87,3 +87,21 @@ def test_a_genuine_record_still_rolls_back(aws, make_function, run_module):
     assert not result.failed, result.get("msg")
     assert result["summary"] == {"restored": 2}
     assert memory(aws) == 3008 and alarm_names(aws) == []
+
+
+def test_the_retention_of_a_group_the_function_does_not_log_to_is_kept(aws, make_function, run_module):
+    make_function("transform-dev", active=True)
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/cloudtrail/audit")
+    logs.put_retention_policy(logGroupName="/aws/cloudtrail/audit", retentionInDays=3653)
+    record = alarm_and_memory_record("lambdaopt-transform-dev-error-rate")
+    record["alarms"] = []
+    record["changes"] = [{"function_name": "transform-dev", "field": "log_retention_days", "before": 1, "after": 3653,
+                          "module": "tap.lambdaopt.log_retention", "reason": None,
+                          "log_group_name": "/aws/cloudtrail/audit", "log_group_existed": True}]
+    result = run_module("lambda_rollback", {"record": record_trust.with_digest(record), "force": True})
+    assert not result.failed and not result["changed"], result.get("msg")
+    [item] = result["items"]
+    assert item["status"] == "kept" and "transform-dev logs to /aws/lambda/transform-dev" in item["reason"]
+    [group] = logs.describe_log_groups(logGroupNamePrefix="/aws/cloudtrail/audit")["logGroups"]
+    assert group["retentionInDays"] == 3653

@@ -276,3 +276,8 @@ def test_the_policies_the_modules_write_for_several_resources_are_trusted():
                                                          [KEY, KEY.replace("1234abcd", "5678abcd")])
         record["role_policies"][2]["after"] = lambda_secrets.read_policy([SECRET, second_secret])
     record_trust.check_record(tampered(edit))
+
+
+def test_a_record_without_an_account_trusts_no_arn():
+    message = refusal(tampered(lambda record: record.update(account_id=None)))
+    assert f"transform-dev dead_letter_target after: the record names no account, so {QUEUE} cannot be" in message

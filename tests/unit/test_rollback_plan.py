@@ -60,3 +60,25 @@ def test_a_table_is_put_back_as_a_whole(now, decision):
     record = [{"table_name": "data-dev", "before": PROVISIONED, "after": LOWERED}]
     (entry,) = rollback.settle_decisions(rollback.plan_tables(record, {"data-dev": now}), force=False)
     assert (entry["kind"], entry["field"], entry["decision"]) == ("table", "throughput", decision)
+
+
+RETENTION = {"function_name": "api-dev", "field": "log_retention_days", "before": None, "after": 7,
+             "log_group_name": "/aws/lambda/api-dev"}
+
+
+@pytest.mark.parametrize("owners, decision", [
+    ({"api-dev": "/aws/lambda/api-dev"}, "restore"),
+    ({}, "restore"),  # the function is gone; its default group is still its own
+    ({"api-dev": "team-logs"}, "kept"),  # it logs elsewhere now
+])
+def test_a_log_group_is_changed_only_while_the_function_logs_to_it(owners, decision):
+    (entry,) = rollback.plan_retention([RETENTION], {"/aws/lambda/api-dev": 7}, True, owners)
+    assert entry["decision"] == decision
+
+
+def test_a_group_the_function_never_logged_to_is_kept_whatever_force_says():
+    change = {**RETENTION, "log_group_name": "/aws/cloudtrail/audit", "before": 1, "after": 3653}
+    (entry,) = rollback.plan_retention([change], {"/aws/cloudtrail/audit": 3653}, True,
+                                       {"api-dev": "/aws/lambda/api-dev"})
+    assert entry["decision"] == "kept"
+    assert entry["reason"].startswith("api-dev logs to /aws/lambda/api-dev, not to this group")

@@ -160,6 +160,8 @@ class Checker:
             self.add(where, f"{value!r} is not an ARN of {' or '.join(services)}")
         elif "*" in value or "?" in value:
             self.add(where, f"{value} names a wildcard; the collection grants and sets single resources")
+        elif self.account is None:
+            self.add(where, f"the record names no account, so {value} cannot be shown to be in it")
         elif (parts["account_id"], parts["region"]) != (self.account, self.region):
             self.add(where, f"{value} is outside the record's account {self.account} and region {self.region}; "
                             "the collection acts only in the account-region it was run for")

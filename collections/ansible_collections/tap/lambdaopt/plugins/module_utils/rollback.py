@@ -7,6 +7,8 @@ unless forced. Which records are acted on at all is record_trust's to decide, be
 
 from __future__ import annotations
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import default_group
+
 FUNCTION_FIELDS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target",
                    "environment")
 KEPT_ALARM_REASON = "the record does not hold the alarm's earlier definition; it stays as it is"
@@ -15,6 +17,8 @@ KEPT_RESOURCE_REASONS = {
                "delete it by hand once nothing uses it",
     "updated": "changed by the run and kept: its earlier settings or value are not recorded (secret values never are)",
 }
+UNOWNED_GROUP_REASON = ("{function} logs to {owner}, not to this group, so it is not the collection's to change (the "
+                        "function's logging was changed since the run, or the record names a group it never managed)")
 
 
 def managed_environment(variables: dict, change: dict) -> dict:
@@ -69,13 +73,22 @@ def plan_functions(changes: list, current: dict, force: bool) -> tuple[list, dic
     return items, work
 
 
-def plan_retention(changes: list, current: dict, force: bool) -> list:
-    """Items for the recorded log retention changes; `current` maps log group names to retention days."""
+def plan_retention(changes: list, current: dict, force: bool, owners: dict) -> list:
+    """Items for the recorded log retention changes; `current` maps log group names to retention days, `owners`
+    each function that exists to the group it logs to now. A group is changed only while its function logs to it
+    (a function that is gone, to its default group): a retention put back on any other group could delete logs
+    the collection never managed, so that item is kept, whatever force says."""
     items = []
     for change in changes:
         if change["field"] != "log_retention_days":
             continue
-        group = change["log_group_name"]
+        group, function = change["log_group_name"], change["function_name"]
+        owner = owners.get(function, default_group(function))
+        if group != owner:
+            items.append(item("log_group", group, "retention_in_days", change["before"], change["after"],
+                              current.get(group), "kept",
+                              reason=UNOWNED_GROUP_REASON.format(function=function, owner=owner)))
+            continue
         if group not in current:
             items.append(item("log_group", group, "retention_in_days", change["before"], change["after"], None,
                               "missing"))

@@ -40,6 +40,8 @@ description:
     variables only in the record's own account and region.
   - An alarm the record says the run created is deleted only when its description carries the collection's
     marker; when one of that name exists without it, the task fails before anything is changed, naming it.
+  - A log group's retention is put back only while the record's function logs to that group (a function that is
+    gone, to its default group); otherwise the item is C(kept) with the reason, with O(force) or without.
 options:
   record:
     description: The change record, e.g. C("{{ lookup('ansible.builtin.file', path) | from_json }}").
@@ -99,6 +101,10 @@ items:
         in check mode.
       type: str
       sample: restored
+    reason:
+      description: Why an item is C(kept).
+      type: str
+      returned: when kept
 failed_items:
   description: Names of the items that could not be restored.
   returned: always
@@ -151,8 +157,9 @@ class Rollback:
         self.waiter_client = module.client("lambda", config=BOTOCORE_RETRIES)
 
     def current_functions(self) -> dict:
+        """The functions whose settings or log groups the record changed, as they are now."""
         names = sorted({change["function_name"] for change in self.record["changes"]
-                        if change["field"] in plan.FUNCTION_FIELDS})
+                        if change["field"] in plan.FUNCTION_FIELDS or change["field"] == "log_retention_days"})
         if not names:
             return {}
         functions, _ = discover(self.lambda_client, {"functions": names}, with_environment=True)
@@ -241,7 +248,8 @@ class Rollback:
                                             self.force)
         table_items = plan.settle_decisions(plan.plan_tables(self.record.get("tables", []), self.current_tables()),
                                             self.force)
-        retention_items = plan.plan_retention(self.record["changes"], self.current_retention(), self.force)
+        retention_items = plan.plan_retention(self.record["changes"], self.current_retention(), self.force,
+                                              {name: function["log_group"] for name, function in functions_now.items()})
         policy_items = plan.plan_policies(self.record["role_policies"], self.current_policies(), self.force)
         alarm_items = plan.plan_alarms(self.record["alarms"], self.existing_alarms())
         items = function_items + alias_items + retention_items + policy_items + alarm_items + table_items + \
