@@ -12,6 +12,17 @@ description:
     on exactly those secrets' ARNs (inline policy C(lambdaopt-secrets-read)), and sets an environment
     variable C(<NAME>_SECRET_ARN) carrying each secret's ARN, never its value.
   - Environment updates merge with the function's existing variables; none is dropped.
+  - The module never takes a secret from the rest of the account. An existing secret's value is overwritten only
+    with O(update_values), and only when tap.lambdaopt wrote its current version (the secret carries the
+    C(lambdaopt:written-version) tag with the VersionId the module wrote, never the value) and rotation is off. A
+    secret with rotation enabled, changed outside the collection since it last wrote it, not written by it, or
+    holding a binary value is used as it is and reported as C(kept), with the reason.
+  - A function is given a secret's ARN only once its execution role may read the secret, as IAM's policy
+    simulator (C(iam:SimulatePrincipalPolicy)) answers for the role, its policies and permissions boundary. A
+    policy just written is waited for up to O(iam_propagation_timeout) seconds; a deny or a boundary that does
+    not allow the read fails the role's functions at once, unwired, so that no cold start meets AccessDenied.
+  - Errors from environment updates are returned without the variables' values (Lambda echoes them when it
+    refuses an environment over its 4 KB quota).
   - Secret values are never returned, shown in a diff, or logged.
   - Check mode returns the plan, C(--diff) shows it; a second run changes nothing.
 options:
@@ -39,9 +50,17 @@ options:
     type: str
     default: _SECRET_ARN
   update_values:
-    description: Put a new version when an existing secret's value differs from O(secrets[].value).
+    description:
+      - Put a new version when an existing secret's value differs from O(secrets[].value), provided tap.lambdaopt
+        wrote its current version and rotation is off; otherwise the secret is reported as C(kept).
     type: bool
-    default: true
+    default: false
+  iam_propagation_timeout:
+    description:
+      - Seconds to wait, at most, for IAM to allow a role to read its secrets after the grant (IAM changes take
+        seconds to propagate), polling IAM's policy simulator every 2 seconds. 0 checks once.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
@@ -66,7 +85,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 secrets:
-  description: Each secret, by name and ARN (never its value), and what was done to it.
+  description:
+    - Each secret, by name and ARN (never its value), and what was done to it.
+    - C(status) is C(created), C(updated), C(unchanged), C(planned) in check mode, or C(kept) for an existing
+      secret whose value differs (or cannot be compared) and is left as it is, with C(reason).
   returned: always
   type: list
   elements: dict
@@ -122,6 +144,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.role_access import wait_until_allowed
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -132,10 +155,18 @@ POLICY_NAME = "lambdaopt-secrets-read"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
 SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+READ_ACTION = "secretsmanager:GetSecretValue"
+# The VersionId of the value tap.lambdaopt last wrote, so that a value changed since elsewhere is never overwritten.
+WRITTEN_VERSION_TAG = "lambdaopt:written-version"
+MAX_PROPAGATION_TIMEOUT = 600
 
 
 def input_errors(params: dict) -> list:
     errors = fleet_selection_errors(params)
+    if not params["secrets"]:
+        errors.append("secrets lists no secret: give at least one, with env and a value or a secret_arn")
+    if not 0 <= params["iam_propagation_timeout"] <= MAX_PROPAGATION_TIMEOUT:
+        errors.append(f"iam_propagation_timeout must be between 0 and {MAX_PROPAGATION_TIMEOUT} seconds")
     for entry in params["secrets"]:
         if not ENV_NAME.fullmatch(entry["env"]) or not ENV_NAME.fullmatch(entry["env"] + params["env_var_suffix"]):
             errors.append(f"secrets entry env {entry['env']!r} is not a valid environment variable name")
@@ -172,18 +203,54 @@ def plan_secrets(client, params: dict) -> list:
             continue
         name = secret_name(entry, params["suffix"])
         try:
-            arn = client.describe_secret(SecretId=name)["ARN"]
+            description = client.describe_secret(SecretId=name)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             planned.append({"env": entry["env"], "secret_name": name, "secret_arn": f"(new secret {name})",
                             "status": "planned", "action": "create", "value": entry["value"]})
             continue
-        differs = params["update_values"] and client.get_secret_value(SecretId=arn)["SecretString"] != entry["value"]
-        planned.append({"env": entry["env"], "secret_name": name, "secret_arn": arn,
-                        "status": "planned" if differs else "unchanged", "action": "update" if differs else None,
-                        "value": entry["value"]})
+        action, reason = plan_existing(client, description, entry["value"], params["update_values"])
+        secret = {"env": entry["env"], "secret_name": name, "secret_arn": description["ARN"],
+                  "status": "planned" if action else "kept" if reason else "unchanged", "action": action,
+                  "value": entry["value"]}
+        planned.append({**secret, "reason": reason} if reason else secret)
     return planned
+
+
+def current_version(description: dict) -> str | None:
+    """The VersionId that holds AWSCURRENT, from DescribeSecret's VersionIdsToStages."""
+    return next((version for version, stages in (description.get("VersionIdsToStages") or {}).items()
+                 if "AWSCURRENT" in stages), None)
+
+
+def not_ours(description: dict) -> str | None:
+    """Why tap.lambdaopt may not overwrite an existing secret's value, or None when it may: rotation owns the
+    value, or its current version is not the one tap.lambdaopt last wrote (tagged on the secret)."""
+    if description.get("RotationEnabled"):
+        return "rotation is enabled: Secrets Manager changes its value, and writing it would undo a rotation"
+    tags = {tag["Key"]: tag["Value"] for tag in description.get("Tags") or []}
+    if WRITTEN_VERSION_TAG not in tags:
+        return "tap.lambdaopt did not write its value"
+    if tags[WRITTEN_VERSION_TAG] != current_version(description):
+        return "its value was changed outside tap.lambdaopt since tap.lambdaopt last wrote it"
+    return None
+
+
+def plan_existing(client, description: dict, value: str, update_values: bool) -> tuple:
+    """(action, reason the secret is kept as it is) for a secret that exists; (None, None) when it holds `value`.
+    A rotated secret's value is not even read."""
+    if description.get("RotationEnabled"):
+        return None, not_ours(description)
+    answer = client.get_secret_value(SecretId=description["ARN"])
+    if "SecretString" not in answer:
+        return None, ("it holds a binary value (SecretBinary), and lambda_secrets compares and writes text values "
+                      "only: give its secret_arn to wire it in as it is")
+    if answer["SecretString"] == value:
+        return None, None
+    reason = not_ours(description) or (
+        None if update_values else "its value differs from the one given, and update_values is false")
+    return (None, reason) if reason else ("update", None)
 
 
 def apply_secrets(client, planned: list, tags: dict) -> None:
@@ -192,12 +259,20 @@ def apply_secrets(client, planned: list, tags: dict) -> None:
             # One token for every attempt: botocore makes a new one per call, so a call retried after one whose
             # answer was lost (the secret made) would be refused as ResourceExistsException; with the same token
             # and value, Secrets Manager answers with the secret already made.
+            # The token becomes the new version's VersionId, tagged as the one tap.lambdaopt wrote.
+            token = str(uuid.uuid4())
             secret["secret_arn"] = client.create_secret(
-                Name=secret["secret_name"], SecretString=secret["value"], ClientRequestToken=str(uuid.uuid4()),
-                Tags=[{"Key": key, "Value": value} for key, value in tags.items()])["ARN"]
+                Name=secret["secret_name"], SecretString=secret["value"], ClientRequestToken=token,
+                Tags=[{"Key": key, "Value": value} for key, value in {**tags, WRITTEN_VERSION_TAG: token}.items()],
+            )["ARN"]
             secret["status"] = "created"
         elif secret["action"] == "update":
-            client.put_secret_value(SecretId=secret["secret_arn"], SecretString=secret["value"])
+            # A token for the same reason. Should the tag not follow, the next run finds the secret changed
+            # elsewhere and keeps it: the safe way to be wrong.
+            token = str(uuid.uuid4())
+            client.put_secret_value(SecretId=secret["secret_arn"], SecretString=secret["value"],
+                                    ClientRequestToken=token)
+            client.tag_resource(SecretId=secret["secret_arn"], Tags=[{"Key": WRITTEN_VERSION_TAG, "Value": token}])
             secret["status"] = "updated"
 
 
@@ -217,7 +292,8 @@ def main():
             secret_name=dict(type="str"),
         ), mutually_exclusive=[["value", "secret_arn"]], required_one_of=[["value", "secret_arn"]]),
         env_var_suffix=dict(type="str", default="_SECRET_ARN"),
-        update_values=dict(type="bool", default=True),
+        update_values=dict(type="bool", default=False),
+        iam_propagation_timeout=dict(type="int", default=60),
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )
@@ -247,10 +323,11 @@ def main():
 
     managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
     wanted_policy = read_policy([secret["secret_arn"] for secret in planned])
-    entries, policies, documents = [], {}, {}
+    entries, policies, documents, role_arns = [], {}, {}, {}
     try:
         for function in functions:
             role = roles.role_name(function["configuration"]["role_arn"])
+            role_arns[role] = function["configuration"]["role_arn"]
             if role not in policies:
                 documents[role] = (roles.inline_policy(iam, role, POLICY_NAME), wanted_policy)
                 policies[role] = documents[role][0] == wanted_policy
@@ -269,13 +346,16 @@ def main():
             del entry["variables"]
         fail_part_way(module, error, "Could not read the functions' roles", entries, missing,
                       secrets=without_values(planned), role_policies=[],
-                      changed=any(secret["status"] != "unchanged" for secret in planned))
+                      changed=any(secret["status"] not in ("unchanged", "kept") for secret in planned))
 
     granted = None
     if not module.check_mode:
         def grant(role):
             if not policies[role]:
                 roles.put_inline_policy(iam, role, POLICY_NAME, wanted_policy)
+            # Wired before its role may read the secrets, a function's cold starts would meet AccessDenied.
+            wait_until_allowed(iam, role_arns[role], READ_ACTION, [secret["secret_arn"] for secret in planned],
+                               params["iam_propagation_timeout"])
 
         # Existing variables go back in with the new ones: nothing is dropped.
         granted = grant_then_apply(
@@ -288,11 +368,14 @@ def main():
                                                              if key in settings["environment"]}},
         )
 
+    for secret in planned:
+        if secret["status"] == "kept":
+            module.warn(f"secret {secret['secret_name']} kept as it is: {secret['reason']}")
     for entry in entries:
         del entry["variables"]
     exit_with_function_results(
         module, entries, missing, "could not wire secrets into", secrets=without_values(planned),
-        changed=any(secret["status"] != "unchanged" for secret in planned),
+        changed=any(secret["status"] not in ("unchanged", "kept") for secret in planned),
         role_policies=roles.policy_changes(documents, POLICY_NAME, granted),
     )
 
