@@ -44,6 +44,9 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
     # The idle alias's allocation and the over-provisioned table are priced and lowered.
     assert plan["totals"]["by_component"]["provisioned_concurrency"]["savings"]["expected"] > 0
     assert plan["totals"]["by_component"]["data_store"]["savings"]["expected"] > 0
+    # dev's alarms have no actions: the report and the run summary say they notify no one.
+    assert [warning.split(":")[0] for warning in plan["warnings"]] == ["alarms notify no one"]
+    assert "warnings: ['alarms notify no one" in dry.stdout[dry.stdout.index("TASK [Summarize]"):]
 
     applied = run([*PLAYBOOK, *options], env=environment)
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr
