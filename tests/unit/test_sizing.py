@@ -83,7 +83,7 @@ def test_auto_concurrency_covers_the_projected_peak_and_keeps_the_pool(usage, cu
     assert pool.unreserved >= 100
     if decision.changed:
         _, worst = duration_factors(usage.memory_size_mb, new_memory)
-        assert decision.after >= usage.peak_concurrency * worst
+        assert decision.after >= usage.peak_concurrency * min(worst, POLICY.concurrency_projection_cap)
 
 
 def test_the_steady_function_is_cut_hard():
@@ -187,3 +187,16 @@ def test_p999_timeout_statistic():
 ])
 def test_duration_factors(old, new, expected):
     assert duration_factors(old, new) == pytest.approx(expected)
+
+
+def test_a_reservation_takes_from_the_pool_only_what_provisioned_concurrency_does_not_hold_already():
+    """Without a reservation, a function's provisioned concurrency is already out of the unreserved pool."""
+    pool = ConcurrencyPool(unreserved=400, floor=300)
+    decision = plan_concurrency(None, 200, STEADY, pool, POLICY, provisioned=150)
+    assert decision.changed and pool.unreserved == 350
+
+
+def test_a_decrease_is_never_refused_for_the_pool():
+    pool = ConcurrencyPool(unreserved=50, floor=100)
+    decision = plan_concurrency(400, 10, STEADY, pool, POLICY)
+    assert decision.changed and decision.after == 10 and pool.unreserved == 440

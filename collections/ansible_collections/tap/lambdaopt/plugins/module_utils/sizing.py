@@ -29,6 +29,11 @@ class Policy:
     max_slowdown: float | None = None
     unreserved_floor: int = 100
     allow_unsafe: bool = False
+    # The worst case (fully CPU-bound code) would multiply peak concurrency by up to 13.8 at 128 MB; without
+    # evidence of how the code scales, a reservation follows that projection only this far.
+    concurrency_projection_cap: float = 2.0
+    # `auto` adjusts reservations that exist; False leaves functions without one unreserved.
+    add_reservations: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,15 @@ class Decision:
 
 @dataclass
 class ConcurrencyPool:
-    """The account-region's unreserved concurrency, as reservations planned so far leave it."""
+    """The account-region's unreserved concurrency, as reservations planned so far leave it, and what it must keep
+    (`floor`, described by `floor_reason`)."""
 
     unreserved: int
     floor: int
+    floor_reason: str = ""
+
+    def describe_floor(self) -> str:
+        return self.floor_reason or f"its floor of {self.floor}"
 
 
 @dataclass
@@ -218,13 +228,14 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
     return Decision("timeout", current_s, requested, requested, f"{requested} s covers {evidence_text}")
 
 
-def projected_peak(evidence: Evidence, memory_mb: int) -> int | None:
+def projected_peak(evidence: Evidence, memory_mb: int, cap: float | None = None) -> int | None:
     """Peak concurrency at `memory_mb`: slower invocations stay in flight longer, so if the code is
-    CPU-bound, less memory means proportionally more concurrent executions for the same traffic."""
+    CPU-bound, less memory means proportionally more concurrent executions for the same traffic. `cap` bounds
+    that worst-case factor."""
     if evidence.peak_concurrency is None:
         return None
     _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
-    return math.ceil(evidence.peak_concurrency * worst)
+    return math.ceil(evidence.peak_concurrency * (worst if cap is None else min(worst, cap)))
 
 
 def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPool, policy: Policy,
@@ -235,10 +246,17 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
     aliases and versions together."""
     if requested is None:
         return None
-    peak = projected_peak(evidence, memory_mb or evidence.memory_size_mb)
+    if requested == AUTO and current is None and not policy.add_reservations:
+        return Decision("reserved_concurrency", current, requested, current,
+                        "no reservation added: add_reservations is false, so only existing ones are adjusted")
+    peak = projected_peak(evidence, memory_mb or evidence.memory_size_mb, policy.concurrency_projection_cap)
     peak_text = f"observed peak concurrency {evidence.peak_concurrency}"
     if peak is not None and peak != evidence.peak_concurrency:
+        uncapped = projected_peak(evidence, memory_mb or evidence.memory_size_mb)
         peak_text += f", {peak} if CPU-bound at {memory_mb} MB"
+        if uncapped != peak:
+            peak_text += (f" (the worst case of {uncapped} capped at {policy.concurrency_projection_cap:g}x the "
+                          f"observed peak: no evidence yet of how the code scales)")
     shortfall = evidence.shortfall(policy)
     if shortfall is None and peak is None:
         reason = evidence.unknown_reason("peak_concurrency")
@@ -274,12 +292,14 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
     if target == current:
         return Decision("reserved_concurrency", current, requested, current, f"already set: {reason}")
 
-    unreserved_after = pool.unreserved + (current or 0) - target
-    if unreserved_after < pool.floor:
+    # What the function takes from the pool now: its reservation, or without one, its provisioned concurrency.
+    held = current if current is not None else provisioned
+    unreserved_after = pool.unreserved + held - target
+    if target > held and unreserved_after < pool.floor:
         # AWS itself refuses this, so allow_unsafe cannot override it.
         return Decision("reserved_concurrency", current, requested, current,
                         f"reserving {target} would leave {unreserved_after} unreserved in the account, "
-                        f"below its floor of {pool.floor}", risk="account-wide throttling", refused=True)
+                        f"below {pool.describe_floor()}", risk="account-wide throttling", refused=True)
     pool.unreserved = unreserved_after
     return Decision("reserved_concurrency", current, requested, target, reason)
 
@@ -308,7 +328,7 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
 def _check_memory_against_reservation(memory: Decision, reserved: int, evidence: Evidence, policy: Policy) -> Decision:
     """Less memory can mean longer invocations and so more of them at once: the reservation the
     function keeps must still cover its peak."""
-    peak = projected_peak(evidence, memory.after)
+    peak = projected_peak(evidence, memory.after, policy.concurrency_projection_cap)
     if peak is None or peak <= reserved:
         return memory
     return refuse_or_accept(

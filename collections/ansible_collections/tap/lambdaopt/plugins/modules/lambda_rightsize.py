@@ -93,6 +93,19 @@ options:
         account's unreserved floor is never overridden, since AWS refuses it anyway.
     type: bool
     default: false
+  concurrency_projection_cap:
+    description:
+      - Fully CPU-bound code would run up to 13.8 times longer at 128 MB than at 1,769 MB, and so hold that many
+        more executions at once. Without evidence of how a function's code scales, C(auto) reservations follow
+        that worst-case projection of the peak only up to this factor; the reason says when it was capped.
+    type: float
+    default: 2.0
+  add_reservations:
+    description:
+      - With C(auto), also reserve concurrency for functions that have none. C(false) adjusts existing
+        reservations only; an explicit O(reserved_concurrency) value is still applied where the guards allow.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
@@ -193,11 +206,22 @@ summary:
   returned: always
   type: dict
   sample: {"functions": 6, "changed": 3, "unchanged": 3, "with_refusals": 2, "failed": 0}
+concurrency_budget:
+  description:
+    - What the account's unreserved pool must keep after the reservations (C(keep_unreserved)) - the account's
+      floor, or the account-wide peak of C(UnreservedConcurrentExecutions) in the window times
+      O(concurrency_headroom) if that is more - and where it came from. Null when reservations were not asked for.
+  returned: always
+  type: dict
+  sample: {"keep_unreserved": 240, "account_floor": 100, "unreserved_peak": 200, "headroom": 1.2,
+           "unreserved_peak_unknown": null,
+           "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"}
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
+    NotApplied,
     PartlyApplied,
     apply_all,
     planned_from_before,
@@ -212,6 +236,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     partly_applied,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import read_budget
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
@@ -253,6 +278,8 @@ def policy_errors(params: dict) -> list:
     for name in ("min_invocations", "memory_increment_mb", "unreserved_floor"):
         if params[name] < (0 if name in ("min_invocations", "unreserved_floor") else 1):
             errors.append(f"{name} is out of range: {params[name]}")
+    if params["concurrency_projection_cap"] < 1:
+        errors.append("concurrency_projection_cap must be at least 1")
     if params["max_slowdown"] is not None and params["max_slowdown"] < 1:
         errors.append("max_slowdown must be at least 1")
     return errors + update_option_errors(params)
@@ -268,6 +295,8 @@ class Rightsizer:
         self.params = module.params
         self.requests = requests
         self.lambda_client = aws_client(module, "lambda")
+        self.budget = None
+        self.provisioned = {}
         self.entries: list = []
         self.missing: list = []
         self.policy = Policy(
@@ -280,6 +309,8 @@ class Rightsizer:
             max_slowdown=self.params["max_slowdown"],
             unreserved_floor=self.params["unreserved_floor"],
             allow_unsafe=self.params["allow_unsafe"],
+            concurrency_projection_cap=self.params["concurrency_projection_cap"],
+            add_reservations=self.params["add_reservations"],
         )
 
     def measured_fleet(self) -> tuple[list, list]:
@@ -300,8 +331,11 @@ class Rightsizer:
             return ConcurrencyPool(unreserved=0, floor=0)
         limits = self.lambda_client.get_account_settings()["AccountLimit"]
         # On accounts whose whole limit is at or below the floor, nothing can be reserved.
-        floor = min(self.policy.unreserved_floor, limits["ConcurrentExecutions"])
-        return ConcurrencyPool(unreserved=limits["UnreservedConcurrentExecutions"], floor=floor)
+        account_floor = min(self.policy.unreserved_floor, limits["ConcurrentExecutions"])
+        self.budget = read_budget(aws_client(self.module, "cloudwatch"), account_floor,
+                                  self.policy.concurrency_headroom, self.params["lookback_days"])
+        return ConcurrencyPool(unreserved=limits["UnreservedConcurrentExecutions"], floor=self.budget.floor,
+                               floor_reason=self.budget.reason)
 
     def provisioned_concurrency(self, functions: list) -> dict:
         """{name: provisioned concurrency of all its aliases and versions}, read only when reservations are
@@ -314,13 +348,30 @@ class Rightsizer:
                 for function in functions}
 
     def plan(self, functions: list, pool: ConcurrencyPool) -> list:
-        provisioned = self.provisioned_concurrency(functions)
+        """One entry per function, in the fleet's order; reservations are planned against one pool, decreases
+        first and the smallest increases next, so that one run reaches what a second would."""
+        provisioned = self.provisioned = self.provisioned_concurrency(functions)
+
+        def planned(function: dict, against: ConcurrencyPool):
+            configuration = function["configuration"]
+            return plan_function(configuration["memory_size"], configuration["timeout"],
+                                 configuration["reserved_concurrency"], self.requests, evidence_of(function),
+                                 against, self.policy, provisioned.get(function["function_name"], 0))
+
+        def wanted_increase(function: dict) -> int:
+            unlimited = ConcurrencyPool(unreserved=10**9, floor=0)
+            reserved = function["configuration"]["reserved_concurrency"]
+            held = reserved if reserved is not None else provisioned.get(function["function_name"], 0)
+            wanted = planned(function, unlimited).after("reserved_concurrency", reserved)
+            return (wanted if wanted is not None else held) - held
+
+        plans = {function["function_name"]: planned(function, pool)
+                 for function in sorted(functions, key=lambda function: (wanted_increase(function),
+                                                                         function["function_name"]))}
         entries = []
         for function in functions:
             configuration = function["configuration"]
-            plan = plan_function(configuration["memory_size"], configuration["timeout"],
-                                 configuration["reserved_concurrency"], self.requests, evidence_of(function),
-                                 pool, self.policy, provisioned.get(function["function_name"], 0))
+            plan = plans[function["function_name"]]
             before = settings_of(configuration)
             after = {setting: plan.after(setting, before[setting]) for setting in SETTINGS}
             entry = {
@@ -337,6 +388,39 @@ class Rightsizer:
             entries.append(entry)
         return entries
 
+    def apply_increases_last(self, work: dict, planned_from: dict) -> dict:
+        """Apply the plan in two rounds, {name: error or None}: first every function whose reservation does not
+        grow (decreases free the pool), then the increases, each only if the account's unreserved pool - read
+        again, as other teams may have reserved meanwhile - still keeps the budget after it."""
+        def increase(name: str) -> int:
+            if "reserved_concurrency" not in work[name] or work[name]["reserved_concurrency"] is None:
+                return 0
+            held = planned_from[name].get("reserved_concurrency")
+            if held is None:  # without a reservation, its provisioned concurrency is what it takes from the pool
+                held = self.provisioned.get(name, 0)
+            return max(0, work[name]["reserved_concurrency"] - held)
+
+        first = {name: changes for name, changes in work.items() if not increase(name)}
+        errors = apply_all(self.lambda_client, first, planned_from, self.params["requests_per_second"],
+                           self.params["max_workers"])
+        growing = sorted((name for name in work if increase(name)), key=lambda name: (increase(name), name))
+        if not growing:
+            return errors
+        unreserved = self.lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+        fitting = {}
+        for name in growing:
+            if unreserved - increase(name) < self.budget.floor:
+                errors[name] = NotApplied(
+                    f"reserving {work[name]['reserved_concurrency']} would now leave {unreserved - increase(name)} "
+                    f"unreserved in the account, below {self.budget.reason}: the pool changed since it was planned; "
+                    f"nothing was changed")
+                continue
+            unreserved -= increase(name)
+            fitting[name] = work[name]
+        errors.update(apply_all(self.lambda_client, fitting, planned_from, self.params["requests_per_second"],
+                                self.params["max_workers"]))
+        return errors
+
     def apply(self, entries: list) -> None:
         """Apply the plan and read every function it touched back. A failed function's `after` is what it holds;
         one part of whose change Lambda accepted names those fields under `accepted`. An AWS error that stops the
@@ -347,8 +431,7 @@ class Rightsizer:
                         for entry in entries if entry["function_name"] in work}
         stopped = None
         try:
-            errors = apply_all(self.lambda_client, work, planned_from, self.params["requests_per_second"],
-                               self.params["max_workers"])
+            errors = self.apply_increases_last(work, planned_from)
         except (BotoCoreError, ClientError) as error:
             stopped, errors = error, {name: error for name in work}
         applied = [entry for entry in entries if entry["function_name"] in work]
@@ -390,6 +473,7 @@ class Rightsizer:
             "changed": bool(acted),
             "functions": results,
             "failed_functions": failed,
+            "concurrency_budget": self.budget.as_dict() if self.budget else None,
             "summary": {
                 "functions": len(results),
                 "changed": len(changed_entries),
@@ -438,6 +522,8 @@ def main():
         max_slowdown=dict(type="float"),
         unreserved_floor=dict(type="int", default=100),
         allow_unsafe=dict(type="bool", default=False),
+        concurrency_projection_cap=dict(type="float", default=2.0),
+        add_reservations=dict(type="bool", default=True),
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )
