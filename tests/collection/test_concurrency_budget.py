@@ -74,3 +74,13 @@ def test_one_run_converges_on_a_fleet_that_wants_more_than_the_pool(aws, run_mod
     second = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
     assert not second["changed"], [entry["changes"] for entry in second["functions"] if entry["changes"]]
     assert mutating(api_calls) == []
+
+
+def test_a_provisioned_concurrency_raise_leaves_the_rest_of_the_account_its_peak(aws, fleet, run_module):
+    publish_unreserved_peak(aws, 700)  # x 1.2 = 840 to keep, of the 850 unreserved
+    result = run_module("lambda_provisioned_concurrency", {"suffix": "dev", "provisioned_concurrency": "300",
+                                                           "allow_unsafe": True})
+    [alias] = result["aliases"]
+    assert alias["status"] == "unchanged"
+    assert "the 840 that functions without a reservation need" in alias["refused"][0]["reason"]
+    assert unreserved_now(aws) == 850

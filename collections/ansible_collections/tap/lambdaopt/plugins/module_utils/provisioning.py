@@ -54,6 +54,7 @@ class Headroom:
     provisioned_elsewhere: int
     unreserved: int
     floor: int
+    floor_reason: str = ""
 
     def refusal(self, increase: int, target: int) -> str | None:
         if self.reserved is not None:
@@ -63,7 +64,7 @@ class Headroom:
             return None
         if self.unreserved - increase < self.floor:
             return (f"adding {increase} would leave {self.unreserved - increase} unreserved in the account, below "
-                    f"its floor of {self.floor}")
+                    f"{self.floor_reason or f'its floor of {self.floor}'}")
         return None
 
     def take(self, increase: int) -> None:

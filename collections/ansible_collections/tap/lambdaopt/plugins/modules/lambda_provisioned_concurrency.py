@@ -18,8 +18,9 @@ description:
   - An explicit number passes the same guard (never below peak use times headroom) unless O(allow_unsafe) is
     set. C(0) removes the allocation, the only way this module removes one.
   - A raise needs concurrency to allocate - within the function's reserved concurrency when it has one, else
-    from the account's unreserved pool, which keeps O(unreserved_floor). AWS refuses anything else, so
-    O(allow_unsafe) does not override it.
+    from the account's unreserved pool, which keeps O(unreserved_floor) or, if more, what the functions
+    without a reservation used at once account-wide (C(UnreservedConcurrentExecutions), no dimension) times
+    O(headroom), so that the rest of the account is never starved. O(allow_unsafe) does not override either.
   - Aliases with fewer than O(min_invocations) invocations in the window get no automatic change.
   - Each change is one C(PutProvisionedConcurrencyConfig) (or C(DeleteProvisionedConcurrencyConfig)) within a
     client-side rate limit, then waits until the allocation is C(READY). One alias failing does not stop the
@@ -199,6 +200,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import Budget, read_budget
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import (
     allocations,
@@ -288,15 +290,18 @@ class ProvisionedConcurrency:
         for entry in entries:
             entry["usage"] = alias_usage.usage_of(figures[(entry["function_name"], entry["qualifier"])], window)
 
-    def unreserved_pool(self) -> tuple[int, int]:
+    def unreserved_pool(self) -> tuple[int, Budget | None]:
+        """The unreserved pool now, and what it must keep: the account's floor, or what the functions without a
+        reservation used at peak account-wide, times the headroom, if that is more."""
         if self.requested is None:
-            return 0, 0
+            return 0, None
         limits = self.lambda_client.get_account_settings()["AccountLimit"]
-        return limits["UnreservedConcurrentExecutions"], min(self.params["unreserved_floor"],
-                                                              limits["ConcurrentExecutions"])
+        account_floor = min(self.params["unreserved_floor"], limits["ConcurrentExecutions"])
+        return limits["UnreservedConcurrentExecutions"], read_budget(
+            aws_client(self.module, "cloudwatch"), account_floor, self.params["headroom"], self.params["lookback_days"])
 
     def plan(self, entries: list) -> list:
-        unreserved, floor = self.unreserved_pool()
+        unreserved, budget = self.unreserved_pool()
         results = []
         for entry in entries:
             current = entry["requested"]
@@ -326,7 +331,7 @@ class ProvisionedConcurrency:
             if self.requested is not None:
                 elsewhere = sum(config["requested"] for config in entry["configs"]
                                 if config["qualifier"] != entry["qualifier"])
-                headroom = Headroom(entry["reserved"], elsewhere, unreserved, floor)
+                headroom = Headroom(entry["reserved"], elsewhere, unreserved, budget.floor, budget.reason)
                 decision = plan_provisioned_concurrency(current, self.requested, evidence, headroom, self.policy)
                 unreserved = headroom.unreserved
                 if decision.refused:
