@@ -185,10 +185,10 @@ def test_a_secret_created_before_its_answer_was_lost_is_not_created_again(aws, p
     for kind, status in ((THROTTLE, 400), (SERVER_ERROR, 500), (SERVER_ERROR, 503))
 ], ids=lambda value: str(value))
 def test_the_collections_client_outlasts_botocores_attempts(aws, proxy, service, call, kind, status):
-    """Every attempt botocore makes meets the fault: the collection's retrying client makes the call again."""
-    client = aws.client(service, endpoint_url=proxy.endpoint, config=Config(**BOTOCORE_RETRIES))
-    attempts = client.meta.config.retries["total_max_attempts"]
-    proxy.script(*[kind] * attempts, status=status)
+    """When botocore gives up on a transient answer (here at once), the collection's retrying client makes the call
+    again."""
+    client = aws.client(service, endpoint_url=proxy.endpoint, config=ONE_ATTEMPT)
+    proxy.script(kind, status=status)
     getattr(RetryingClient(client), call)()
     prefix = client.meta.service_model.endpoint_prefix
-    assert proxy.stats.outcomes[prefix, kind] == attempts and proxy.stats.outcomes[prefix, "forwarded"] == 1
+    assert proxy.stats.outcomes[prefix, kind] == 1 and proxy.stats.outcomes[prefix, "forwarded"] == 1
