@@ -4,6 +4,8 @@ own routes are never faulted; the faults follow the seed."""
 
 import gzip
 import json
+import re
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from ansible_collections.tap.lambdaopt.plugins.modules.lambda_secrets import app
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
+from tools import fault_proxy
 from tools.emulator import EMULATOR_CREDENTIALS
 from tools.fault_proxy import DROP, NO_FAULTS, SERVER_ERROR, THROTTLE, FaultProxy, Rates, cbor_text_map
 
@@ -192,3 +195,15 @@ def test_the_collections_client_outlasts_botocores_attempts(aws, proxy, service,
     getattr(RetryingClient(client), call)()
     prefix = client.meta.service_model.endpoint_prefix
     assert proxy.stats.outcomes[prefix, kind] == 1 and proxy.stats.outcomes[prefix, "forwarded"] == 1
+
+
+def test_the_command_line_runs_a_command_through_the_proxy(emulator, aws, monkeypatch, capsys):
+    for key, value in emulator.environ({}).items():
+        monkeypatch.setenv(key, value)
+    call = "import boto3; boto3.client('sqs').create_queue(QueueName='through-the-proxy')"
+    assert fault_proxy.main(["--seed", "3", "--throttle", "0", "--server-error", "0", "--drop", "0", "--",
+                             sys.executable, "-c", call]) == 0
+    printed = capsys.readouterr().out
+    assert f"in front of {emulator.endpoint}" in printed
+    assert re.search(r"^sqs\s+1\s+0\s+0\s+0\s+0$", printed, re.MULTILINE), printed
+    assert aws.client("sqs").list_queues()["QueueUrls"][0].endswith("/through-the-proxy")
