@@ -11,6 +11,7 @@ from __future__ import annotations
 from tools.emulator_patches import (
     cloudwatch,
     dynamodb,
+    iam_limits,
     iam_simulation,
     insights_status,
     lambda_concurrency,
@@ -35,6 +36,7 @@ def apply() -> None:
     # invalid before it could conflict, as AWS validates a request before acting on it.
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
-                    cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status, iam_simulation):
+                    cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status, iam_simulation,
+                    iam_limits):
         patches.apply()
     _applied = True
