@@ -87,16 +87,18 @@ def wait_until_updated(lambda_client, name: str) -> None:
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
 
 
-def ready_function(lambda_client, name: str) -> dict:
+def ready_function(lambda_client, name: str, after_failed_update: bool = False) -> dict:
     """GetFunction at a moment Lambda would accept an update: a Pending function is waited for until Active and an
-    update in progress until done. Only GetFunction tells (ListFunctions leaves State and LastUpdateStatus out)."""
+    update in progress until done. Only GetFunction tells (ListFunctions leaves State and LastUpdateStatus out).
+    A function whose last update failed is left alone unless `after_failed_update` (Lambda takes a new update
+    then, and a rollback that puts back what the failed update changed is what resolves it)."""
     for _ in range(MAX_WAITS):
         function = lambda_client.get_function(FunctionName=name)
         configuration = function["Configuration"]
         if configuration.get("State") == "Failed":
             raise NotApplied(f"its state is Failed ({configuration.get('StateReason', 'no reason given')}): Lambda "
                              f"changes nothing until it is redeployed, so it is left alone")
-        if configuration.get("LastUpdateStatus") == "Failed":
+        if configuration.get("LastUpdateStatus") == "Failed" and not after_failed_update:
             raise NotApplied(f"its last update failed ({configuration.get('LastUpdateStatusReason', 'no reason')}"
                              f"): left for whoever made that update to resolve")
         if configuration.get("State") == "Pending":
@@ -129,7 +131,8 @@ def undecryptable_environment(error: dict) -> str:
             f"Environment would replace every variable, so it is left alone")
 
 
-def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict) -> None:
+def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
+                   after_failed_update: bool = False) -> None:
     """Apply {field: value} to one function planned from `planned_from` ({field: value it had}).
 
     Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
@@ -139,7 +142,7 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
     after Lambda accepted part of the work raises PartlyApplied, with the function read back."""
     accepted: dict = {}
     try:
-        send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted)
+        send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted, after_failed_update)
     except Exception as error:
         if not accepted:
             raise
@@ -147,11 +150,11 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
 
 
 def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
-                 accepted: dict) -> None:
+                 accepted: dict, after_failed_update: bool) -> None:
     """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is."""
     configuration = configuration_update(changes)
     for attempt in range(2):
-        function = ready_function(lambda_client, name)
+        function = ready_function(lambda_client, name, after_failed_update)
         if attempt and all(current_settings(function)[field] == value for field, value in changes.items()):
             return  # the update had landed, its answer lost: the retry met it in progress or its new revision
         refuse_blind_writes(function, changes, planned_from)
@@ -187,11 +190,14 @@ def partly_applied(lambda_client, name: str, error: Exception, accepted: dict, p
                          update_status=function["Configuration"].get("LastUpdateStatus"))
 
 
-def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int) -> dict:
-    """Apply {name: {field: value}} across the fleet, each planned from planned_from[name]; {name: error or None}."""
+def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int,
+              after_failed_update: bool = False) -> dict:
+    """Apply {name: {field: value}} across the fleet, each planned from planned_from[name]; {name: error or None}.
+    `after_failed_update`: see ready_function."""
     limiter = RateLimiter(requests_per_second)
     results = run_bounded(
-        lambda name: apply_function(lambda_client, limiter, name, work[name], planned_from.get(name, {})),
+        lambda name: apply_function(lambda_client, limiter, name, work[name], planned_from.get(name, {}),
+                                    after_failed_update),
         sorted(work), max_workers,
     )
     return {name: error for name, (_, error) in results.items()}

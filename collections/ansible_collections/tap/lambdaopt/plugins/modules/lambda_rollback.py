@@ -261,8 +261,9 @@ class Rollback:
         # Functions first: tracing and dead-letter targets go before the permissions they need.
         planned_from = {name: {field: functions_now[name][field] for field in changes}
                         for name, changes in work.items()}
+        # A function whose recorded update then failed is put back too: that is what resolves the failure.
         errors = apply_all(self.lambda_client, work, planned_from, self.module.params["requests_per_second"],
-                           self.module.params["max_workers"])
+                           self.module.params["max_workers"], after_failed_update=True)
         for entry in function_items:
             self.settle(entry, errors.get(entry["name"]))
         for entry in alias_items:
