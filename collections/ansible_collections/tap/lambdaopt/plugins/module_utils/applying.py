@@ -146,7 +146,7 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
     except Exception as error:
         if not accepted:
             raise
-        raise partly_applied(lambda_client, name, error, accepted, planned_from) from error
+        raise read_back_after_failure(lambda_client, name, error, accepted, planned_from) from error
 
 
 def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
@@ -180,7 +180,8 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
     raise NotApplied("changed by someone else twice while it was being updated; nothing was overwritten")
 
 
-def partly_applied(lambda_client, name: str, error: Exception, accepted: dict, planned_from: dict) -> PartlyApplied:
+def read_back_after_failure(lambda_client, name: str, error: Exception, accepted: dict,
+                            planned_from: dict) -> PartlyApplied:
     """The PartlyApplied of a function whose `accepted` changes Lambda took before `error`, read back once."""
     try:
         function = lambda_client.get_function(FunctionName=name)

@@ -128,7 +128,7 @@ def function_name_of(entry) -> str | None:
 
 def partly_applied(entry: dict) -> bool:
     """A failed entry part of whose change AWS accepted (`accepted`): its `after` is what it then held."""
-    return entry["status"] == "failed" and bool(entry.get("accepted"))
+    return entry.get("status") == "failed" and bool(entry.get("accepted"))
 
 
 def function_results(module, entries: list, missing: list, changed: bool = False, **extra) -> dict:

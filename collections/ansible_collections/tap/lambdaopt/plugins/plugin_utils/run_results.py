@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import partly_applied
 
 # The registered results the report reads, by the task option that carries each.
 TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "alarms", "secrets",
@@ -22,15 +23,10 @@ def took_effect(status: str | None, dry_run: bool) -> bool:
     return status.startswith("planned") if dry_run else status in APPLIED
 
 
-def partly_applied(entry: dict, dry_run: bool) -> bool:
-    """A failed entry of a real run part of whose change AWS accepted (its `accepted` fields): its `after` is what
-    it was read back to hold, so where that differs from its `before` the run changed it."""
-    return not dry_run and entry.get("status") == "failed" and bool(entry.get("accepted"))
-
-
 def left_as_after(entry: dict, dry_run: bool) -> bool:
-    """Whether an entry's `after` is what the run left (or, in a dry run, would leave): applied, even in part."""
-    return took_effect(entry.get("status"), dry_run) or partly_applied(entry, dry_run)
+    """Whether an entry's `after` is what the run left (or, in a dry run, would leave): applied, or, after a real
+    run, failed once AWS had accepted part of it (then its `after` is what it was read back to hold)."""
+    return took_effect(entry.get("status"), dry_run) or (not dry_run and partly_applied(entry))
 
 
 def ran(result) -> bool:
