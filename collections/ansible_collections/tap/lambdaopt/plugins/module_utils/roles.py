@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from urllib.parse import unquote
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
 
 try:
     from botocore.exceptions import ClientError
@@ -28,6 +31,78 @@ def inline_policy(iam, role: str, policy_name: str) -> dict | None:
         raise
     # IAM returns the document URL-encoded in its raw API; boto3 decodes it, some endpoints do not.
     return json.loads(unquote(document)) if isinstance(document, str) else document
+
+
+def inline_policies(iam, role: str) -> dict:
+    """{policy name: document} of every inline policy of the role: IAM's size limit counts them together."""
+    names = [name for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+             for name in page["PolicyNames"]]
+    found = {name: inline_policy(iam, role, name) for name in names}
+    return {name: document for name, document in found.items() if document is not None}
+
+
+@dataclass
+class RolePolicy:
+    """One role's inline policy of a module, as it is (`current`) and as the run would leave it (`wanted`, None to
+    delete it), merged: only the statements named by `sids` (the run's suffix's) differ. `error` says why it is
+    refused, when it would take the role beyond IAM's size limit: then nothing is written."""
+    role: str
+    policy_name: str
+    sids: tuple
+    current: dict | None
+    wanted: dict | None
+    error: str | None = None
+
+    @property
+    def changes(self) -> bool:
+        return self.error is None and not policy_merge.same_statements(self.current, self.wanted)
+
+    @property
+    def before(self) -> dict | None:
+        """The run's own statements before it: what the change record holds, so that a rollback puts back only
+        those."""
+        return policy_merge.owned(self.current, self.sids)
+
+    @property
+    def after(self) -> dict | None:
+        return policy_merge.owned(self.wanted if self.changes else self.current, self.sids)
+
+
+def plan_role_policy(iam, role: str, policy_name: str, build) -> RolePolicy:
+    """The role's policy with the run's statements replaced, checked against IAM's size limit over all the role's
+    inline policies. `build(current document)` gives (the Sids the run owns, its statements, and the statements to
+    write instead once the role's policies would near the limit, or None)."""
+    documents = inline_policies(iam, role)
+    current = documents.pop(policy_name, None)
+    sids, statements, collapsed_statements = build(current)
+    wanted = policy_merge.merged(current, sids, statements)
+    if collapsed_statements is not None and policy_merge.role_size(
+            documents.values(), wanted) > policy_merge.COLLAPSE_AT:
+        wanted = policy_merge.merged(current, sids, collapsed_statements)
+    planned = RolePolicy(role, policy_name, tuple(sorted(sids)), current, wanted)
+    if planned.changes:
+        try:
+            policy_merge.check_size(role, documents.values(), wanted)
+        except policy_merge.PolicyTooLarge as error:
+            planned.error = str(error)
+    return planned
+
+
+def write_role_policy(iam, planned: RolePolicy) -> None:
+    """Write (or delete, when no statement is left) the merged policy; nothing when it does not change."""
+    if not planned.changes:
+        return
+    if planned.wanted is None:
+        delete_inline_policy(iam, planned.role, planned.policy_name)
+    else:
+        put_inline_policy(iam, planned.role, planned.policy_name, planned.wanted)
+
+
+def role_policy_changes(planned: dict, policy_name: str, granted: dict | None = None) -> list:
+    """policy_changes for {role: RolePolicy}: the run's own statements before and after; refused roles left out,
+    since nothing is written to them."""
+    return policy_changes({role: (entry.before, entry.after) for role, entry in planned.items() if entry.error is None},
+                          policy_name, granted)
 
 
 def put_inline_policy(iam, role: str, policy_name: str, document: dict) -> None:

@@ -8,10 +8,17 @@ short_description: Set X-Ray tracing on a fleet of Lambda functions
 version_added: 0.1.0
 description:
   - Sets C(TracingConfig) on each selected function of one account-region, in one task.
-  - With C(Active), gives each function's execution role an inline policy (C(lambdaopt-xray-write)) with
-    the two actions tracing needs, C(xray:PutTraceSegments) and C(xray:PutTelemetryRecords), and nothing
-    more. X-Ray does not scope these actions to resources, so the policy names C(*).
-  - With C(PassThrough), removes that policy again. It never touches other policies of the role.
+  - With C(Active), gives each function's execution role a statement in its inline policy C(lambdaopt-xray-write)
+    with the two actions tracing needs, C(xray:PutTraceSegments) and C(xray:PutTelemetryRecords), and nothing
+    more. X-Ray does not scope these actions to resources, so the statement names C(*).
+  - The statement is named (Sid) after the suffix, e.g. C(LambdaoptXrayWriteFordev), and merged with what the
+    policy holds: statements of other suffixes, or written by hand, are never touched, so a role shared by
+    several fleets, or with functions outside any fleet, keeps every grant they need.
+  - With C(PassThrough), drops this suffix's statement again, unless a function on the role (of any suffix, or of
+    none) still traces; the result then says which (C(reason)). A policy left with no statement is deleted. It
+    never touches other policies of the role.
+  - A role whose inline policies would together exceed IAM's limit of 10,240 characters is not written, and its
+    functions fail with the reason.
   - The role is given its permission before tracing is switched on. Check mode returns the plan; C(--diff)
     shows it. One function failing does not stop the others; the task fails at the end and names it.
 options:
@@ -70,6 +77,10 @@ functions:
       description: The function's execution role.
       type: str
       sample: api-handler-role-dev
+    reason:
+      description: Why the role keeps X-Ray write though this function stops tracing.
+      type: str
+      returned: when a function on the role still traces
     error:
       description: Why the function failed, when it did.
       type: str
@@ -82,9 +93,9 @@ failed_functions:
   sample: []
 role_policies:
   description:
-    - Each execution role whose inline policy of this module the task changed (or would change), with the
-      policy document before and after (C(null) where the role had or keeps none), so that the change can be
-      undone.
+    - Each execution role whose inline policy of this module the task changed (or would change), with this
+      suffix's statements of it before and after (C(null) where there were or are none), so that the change can
+      be undone without touching other statements.
     - C(status) is C(planned) in check mode; C(changed) once written, even where the role's functions then
       failed (the policy stays, and the change record holds it); C(failed), with C(error) and C(after) equal to
       C(before), when IAM refused it.
@@ -92,11 +103,13 @@ role_policies:
   type: list
   elements: dict
   sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-xray-write", "before": null,
-            "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
+            "after": {"Version": "2012-10-17", "Statement": [{"Sid": "LambdaoptXrayWriteFordev", "Effect": "Allow",
+                      "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Resource": "*"}]},
+            "status": "changed"}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -107,6 +120,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
 try:
@@ -115,57 +129,72 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 POLICY_NAME = "lambdaopt-xray-write"
-TRACE_WRITE_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{
-        "Sid": "WriteXRayTraces",
-        "Effect": "Allow",
-        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-        # X-Ray's trace-write actions support no resource-level scoping.
-        "Resource": "*",
-    }],
-}
+GRANT = "XrayWrite"
+# X-Ray's trace-write actions support no resource-level scoping.
+TRACE_WRITE_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
 
-def plan(iam, functions: list, mode: str) -> tuple[list, dict]:
-    """(entries, {role: (policy document now, document wanted)})."""
-    documents = {}  # roles shared by several functions are read once
+def trace_write_statement(sid: str) -> dict:
+    return policy_merge.statement(sid, TRACE_WRITE_ACTIONS, ["*"])
+
+
+def tracing_users(functions: list, role_arns: set, leaving: set) -> dict:
+    """{role ARN: names of its functions that trace and keep tracing}: every function of the account-region on one
+    of `role_arns` with tracing Active, except those in `leaving` (this task turns their tracing off)."""
+    users: dict = {}
+    for function in functions:
+        if function.get("Role") in role_arns and function["FunctionName"] not in leaving and (
+                function.get("TracingConfig") or {}).get("Mode") == "Active":
+            users.setdefault(function["Role"], []).append(function["FunctionName"])
+    return users
+
+
+def plan(iam, functions: list, mode: str, suffix: str | None, account_functions: list | None = None
+         ) -> tuple[list, dict]:
+    """(entries, {role: RolePolicy}). The role's trace-write statement of this suffix is added with Active; with
+    PassThrough it is dropped, unless a function on the role (of any suffix, or of none) still traces."""
+    keepers = tracing_users(account_functions or [], {function["configuration"]["role_arn"] for function in functions},
+                            {function["function_name"] for function in functions})
+    names_by_role: dict = {}
+    for function in functions:
+        names_by_role.setdefault(roles.role_name(function["configuration"]["role_arn"]), []).append(
+            function["function_name"])
+    policies, wanted = {}, {}  # roles shared by several functions are read once
     entries = []
     for function in functions:
-        role = roles.role_name(function["configuration"]["role_arn"])
-        if role not in documents:
-            documents[role] = (roles.inline_policy(iam, role, POLICY_NAME),
-                               TRACE_WRITE_POLICY if mode == "Active" else None)
-        before = {"tracing_mode": function["configuration"]["tracing_mode"],
-                  "role_policy": documents[role][0] == TRACE_WRITE_POLICY}
-        after = {"tracing_mode": mode, "role_policy": mode == "Active"}
-        entries.append({
-            "function_name": function["function_name"],
-            "role_name": role,
-            "before": before,
-            "after": after,
-            "status": "unchanged" if before == after else "planned",
-        })
-    return entries, documents
+        role_arn = function["configuration"]["role_arn"]
+        role = roles.role_name(role_arn)
+        if role not in policies:
+            keep = mode == "Active" or bool(keepers.get(role_arn))
+
+            def build(current, role=role, keep=keep):
+                sid, owned = policy_merge.run_sids(current, GRANT, suffix, names_by_role[role])
+                wanted[role] = trace_write_statement(sid)
+                return owned, [wanted[role]] if keep else [], None
+
+            policies[role] = roles.plan_role_policy(iam, role, POLICY_NAME, build)
+        policy = policies[role]
+        granted = policy_merge.same_statements(policy.before, policy_merge.document_of([wanted[role]]))
+        before = {"tracing_mode": function["configuration"]["tracing_mode"], "role_policy": granted}
+        after = {"tracing_mode": mode, "role_policy": mode == "Active" or (granted and bool(keepers.get(role_arn)))}
+        entry = {"function_name": function["function_name"], "role_name": role, "before": before, "after": after,
+                 "status": "unchanged" if before == after else "planned"}
+        if mode != "Active" and keepers.get(role_arn) and granted:
+            entry["reason"] = (f"its role keeps X-Ray write while {', '.join(sorted(keepers[role_arn]))} on it "
+                               "traces")
+        if policy.error and entry["status"] == "planned":
+            entry.update(status="failed", after=before, error=policy.error)
+        entries.append(entry)
+    return entries, policies
 
 
-def apply(module, iam, lambda_client, entries: list) -> dict:
+def apply(module, iam, lambda_client, entries: list, policies: dict) -> dict:
     """Grant, then set tracing; {role: the error its grant met, or None}."""
     pending = [entry for entry in entries if entry["status"] == "planned"]
-    policy_changes = {entry["role_name"] for entry in pending
-                      if entry["before"]["role_policy"] != entry["after"]["role_policy"]}
-
-    def grant(role):
-        if role not in policy_changes:
-            return
-        if module.params["mode"] == "Active":
-            roles.put_inline_policy(iam, role, POLICY_NAME, TRACE_WRITE_POLICY)
-        else:
-            roles.delete_inline_policy(iam, role, POLICY_NAME)
 
     # Tracing goes on only where the role can already write traces.
     return grant_then_apply(
-        lambda_client, pending, grant,
+        lambda_client, pending, lambda role: roles.write_role_policy(iam, policies[role]),
         lambda entry: {"tracing_mode": entry["after"]["tracing_mode"]}
         if entry["before"]["tracing_mode"] != entry["after"]["tracing_mode"] else {},
         module.params["requests_per_second"], module.params["max_workers"],
@@ -187,13 +216,15 @@ def main():
     lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
     try:
         functions, missing = discover(lambda_client, module.params, need_concurrency=False)
-        entries, documents = plan(iam, functions, module.params["mode"])
+        # Turning tracing off, the role's other functions say whether it still needs to write traces.
+        account_functions = list_functions(lambda_client) if module.params["mode"] != "Active" else None
+        entries, policies = plan(iam, functions, module.params["mode"], module.params["suffix"], account_functions)
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
-    granted = None if module.check_mode else apply(module, iam, lambda_client, entries)
+    granted = None if module.check_mode else apply(module, iam, lambda_client, entries, policies)
 
     exit_with_function_results(module, entries, missing, "could not set tracing",
-                               role_policies=roles.policy_changes(documents, POLICY_NAME, granted))
+                               role_policies=roles.role_policy_changes(policies, POLICY_NAME, granted))
 
 
 if __name__ == "__main__":
