@@ -16,6 +16,8 @@ import os
 import re
 import subprocess
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 
@@ -46,8 +48,16 @@ def fleet(emulator, aws):
     simulator.simulate_fleet(aws, SUFFIX, days=2, traffic_scale=0.25)
 
 
-def optimize(environment: dict, folder, *options: str) -> tuple[int, dict, dict]:
-    """Run optimize.yml; (return code, {task name: result}, the host's recap) from Ansible's JSON output."""
+@dataclass
+class Run:
+    code: int
+    results: dict  # {task name: the host's result}
+    recap: dict  # the host's counts: ok, changed, failures...
+    seconds: dict  # {task name: how long it took}
+
+
+def optimize(environment: dict, folder, *options: str) -> Run:
+    """Run optimize.yml and read what it did from Ansible's JSON output."""
     folder.mkdir()
     secrets = folder / "secrets.json"
     secrets.write_text(json.dumps(SECRETS))
@@ -61,8 +71,15 @@ def optimize(environment: dict, folder, *options: str) -> tuple[int, dict, dict]
     output = json.loads(result.stdout[result.stdout.index("{"):])
     [play] = output["plays"]
     [(host, recap)] = output["stats"].items()
-    return result.returncode, {task["task"]["name"]: task["hosts"][host] for task in play["tasks"]
-                               if host in task["hosts"]}, recap
+    tasks = [task for task in play["tasks"] if host in task["hosts"]]
+    seconds = {task["task"]["name"]: (datetime.fromisoformat(task["task"]["duration"]["end"].rstrip("Z"))
+                                      - datetime.fromisoformat(task["task"]["duration"]["start"].rstrip("Z"))
+                                      ).total_seconds() for task in tasks}
+    return Run(result.returncode, {task["task"]["name"]: task["hosts"][host] for task in tasks}, recap, seconds)
+
+
+def failures(run: Run) -> dict:
+    return {task: result.get("msg") for task, result in run.results.items() if result.get("failed")}
 
 
 def entries(result: dict):
@@ -126,36 +143,40 @@ def fleet_state(aws) -> dict:
 
 
 def test_optimize_under_faults_fails_only_by_name_and_converges(emulator, aws, fleet, tmp_path):
-    code, plan, _ = optimize(emulator.environ(), tmp_path / "plan", "--check")
-    assert code == 0, {task: result.get("msg") for task, result in plan.items() if result.get("failed")}
+    plan = optimize(emulator.environ(), tmp_path / "plan", "--check")
+    assert plan.code == 0, failures(plan)
     planned = {entry["function_name"]: entry["after"]
-               for entry in plan["Right-size memory, timeout and reserved concurrency"]["functions"]}
+               for entry in plan.results["Right-size memory, timeout and reserved concurrency"]["functions"]}
 
     started = time.perf_counter()
     with FaultProxy(emulator.endpoint, seed=SEED, rates=RATES) as proxy:
-        code, faulty, recap = optimize({**emulator.environ(), "AWS_ENDPOINT_URL": proxy.endpoint}, tmp_path / "chaos")
+        faulty = optimize({**emulator.environ(), "AWS_ENDPOINT_URL": proxy.endpoint}, tmp_path / "chaos")
     wall = time.perf_counter() - started
-    named = named_failures(faulty)
+    named = named_failures(faulty.results)
     figures = proxy.stats.as_dict()
+    outcome = "succeeded" if faulty.code == 0 else f"failed, naming {({task: sorted(n) for task, n in named.items()})}"
     print(f"\nchaos scenario, seed {SEED}: {figures['calls']} AWS calls in {wall:.0f} s; faults {figures['faults']}; "
-          f"{figures['retried_attempts']} attempts retried by botocore; the run "
-          f"{'succeeded' if code == 0 else 'failed, naming ' + json.dumps({t: sorted(n) for t, n in named.items()})}")
+          f"{figures['retried_attempts']} attempts retried by botocore; the run {outcome}")
     print(proxy.stats.render())
+    print("slowest steps: " + ", ".join(f"{task} {seconds:.0f} s" for task, seconds in
+                                        sorted(faulty.seconds.items(), key=lambda item: -item[1])[:5]))
     assert all(figures["faults"].values()), "every kind of fault was injected"
-    assert (code == 0) == (not named) == (recap["failures"] == 0)
+    assert (faulty.code == 0) == (not named) == (faulty.recap["failures"] == 0)
 
     # Without faults, a rerun does only what the faulty run named as failed, or what it never reached.
-    code, rerun, recap = optimize(emulator.environ(), tmp_path / "rerun")
-    assert code == 0, {task: result.get("msg") for task, result in rerun.items() if result.get("failed")}
-    unreached = set(rerun) - set(faulty)  # tasks after a failed one in the block
-    for task, result in rerun.items():
+    rerun = optimize(emulator.environ(), tmp_path / "rerun")
+    assert rerun.code == 0, failures(rerun)
+    unreached = set(rerun.results) - set(faulty.results)  # tasks after a failed one in the block
+    for task, result in rerun.results.items():
         if task in unreached or "*" in named.get(task, set()) or task.startswith(("Record ", "Report the savings")):
             continue
         assert changed(result) <= named.get(task, set()), (task, changed(result))
+    last = rerun
     if named:  # then once more: nothing is left to do
-        code, _, recap = optimize(emulator.environ(), tmp_path / "again")
-        assert code == 0
-    assert recap["changed"] == 0
+        last = optimize(emulator.environ(), tmp_path / "again")
+        assert last.code == 0, failures(last)
+    assert last.recap["changed"] == 0, {task: changed(result) for task, result in last.results.items()
+                                        if result.get("changed")}
 
     # The fleet as planned, and every queue, alarm and secret once.
     state = fleet_state(aws)
