@@ -7,11 +7,13 @@ import json
 import re
 import sys
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import botocore
 import botocore.session
 import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils import run_lock
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import BOTOCORE_RETRIES, RetryingClient
 from ansible_collections.tap.lambdaopt.plugins.modules.lambda_secrets import apply_secrets
 from botocore.config import Config
@@ -207,3 +209,16 @@ def test_the_command_line_runs_a_command_through_the_proxy(emulator, aws, monkey
     assert f"in front of {emulator.endpoint}" in printed
     assert re.search(r"^sqs\s+1\s+0\s+0\s+0\s+0$", printed, re.MULTILINE), printed
     assert aws.client("sqs").list_queues()["QueueUrls"][0].endswith("/through-the-proxy")
+
+
+def test_a_run_lock_taken_before_its_answer_was_lost_is_ours(aws, proxy):
+    """PutParameter acted on, its answer dropped: botocore's retry meets ParameterAlreadyExists, and the lock found
+    is the one this run wrote, not another run's."""
+    ssm = RetryingClient(aws.client("ssm", endpoint_url=proxy.endpoint, config=Config(**BOTOCORE_RETRIES)))
+    lock = run_lock.Lock.new("chaos-run", 600, "optimize", datetime.now(UTC))
+    proxy.script(DROP, service="ssm")
+    assert run_lock.try_acquire(ssm, "/tap/lambdaopt/chaos-lock", lock) is None
+    assert run_lock.held(aws.client("ssm"), "/tap/lambdaopt/chaos-lock") == lock
+    assert proxy.stats.outcomes["ssm", DROP] == 1
+    other = run_lock.Lock.new("another-run", 600, "optimize", datetime.now(UTC))
+    assert run_lock.try_acquire(ssm, "/tap/lambdaopt/chaos-lock", other) == lock

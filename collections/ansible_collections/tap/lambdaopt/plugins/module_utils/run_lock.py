@@ -70,6 +70,8 @@ def try_acquire(ssm, name: str, lock: Lock, now: datetime | None = None) -> Lock
             current = held(ssm, name)
             if current is None:
                 continue  # released in between
+            if current == lock:
+                return None  # our own write, its answer lost: the retry found the lock it had taken
             if not current.expired(now):
                 return current
             ssm.delete_parameter(Name=name)
