@@ -32,7 +32,8 @@ SETTINGS = ("memory_size", "timeout", "reserved_concurrency", "log_retention_day
             "dead_letter_target", "dead_letter_kms_key", "provisioned_concurrency")
 # tap.lambdaopt.lambda_dlq's inline policy, and its statement on the queue's customer managed KMS key.
 DLQ_POLICY_NAME = "lambdaopt-dlq-send"
-DLQ_KMS_STATEMENT_ID = "EncryptForDeadLetterQueue"
+# The statement that lets the role encrypt for its dead-letter queue, whatever its Sid (one per suffix).
+DLQ_KMS_ACTION = "kms:GenerateDataKey"
 TABLE_SETTINGS = ("billing_mode", "read_capacity", "write_capacity")
 
 
@@ -136,7 +137,8 @@ def from_record(record: dict, suffix: str) -> dict[str, dict]:
         if policy["policy_name"] == DLQ_POLICY_NAME and policy["role_name"].endswith(role_tail):
             statements = (policy.get("after") or {}).get("Statement") or []
             tunings.setdefault(policy["role_name"][: -len(role_tail)], {})["dead_letter_kms_key"] = next(
-                (statement["Resource"] for statement in statements if statement.get("Sid") == DLQ_KMS_STATEMENT_ID),
+                (statement["Resource"] for statement in statements if DLQ_KMS_ACTION in (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])),
                 None)
     return tunings
 

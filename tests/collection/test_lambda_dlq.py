@@ -93,7 +93,7 @@ def test_each_role_may_send_to_its_queue_only(aws, fleet, run_module):
         role = function.name.removesuffix("-dev") + "-role-dev"
         (statement,) = iam.get_role_policy(RoleName=role, PolicyName="lambdaopt-dlq-send")["PolicyDocument"][
             "Statement"]
-        assert statement == {"Sid": "SendToDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
+        assert statement == {"Sid": "LambdaoptDlqSendFordev", "Effect": "Allow", "Action": "sqs:SendMessage",
                              "Resource": QUEUE_ARN}
 
 
@@ -118,7 +118,7 @@ def test_one_queue_per_function_with_a_kms_key(aws, fleet, run_module):
     attributes, _ = queue_attributes(aws, "transform-dev-dlq")
     assert attributes["KmsMasterKeyId"] == "alias/lambda-dlq"
     assert attributes["SqsManagedSseEnabled"] == "false"
-    assert statements(aws, "transform-role-dev")["EncryptForDeadLetterQueue"]["Resource"] == key_arn
+    assert statements(aws, "transform-role-dev")["LambdaoptDlqKey"]["Resource"] == key_arn
     assert targets(aws)["transform-dev"].endswith(":transform-dev-dlq")
     assert targets(aws)["api-handler-dev"].endswith(":api-handler-dev-dlq")
     assert targets(aws)["batch-processor-dev"] is None  # not named, not touched
@@ -186,9 +186,9 @@ def test_a_shared_queue_encrypted_with_a_customer_key_gets_a_grant_on_that_key_o
     for state in fleet_view.describe(aws, "dev"):
         role = state.name.removesuffix("-dev") + "-role-dev"
         assert statements(aws, role) == {
-            "SendToDeadLetterQueue": {"Sid": "SendToDeadLetterQueue", "Effect": "Allow",
+            "LambdaoptDlqSendFordev": {"Sid": "LambdaoptDlqSendFordev", "Effect": "Allow",
                                       "Action": "sqs:SendMessage", "Resource": queue},
-            "EncryptForDeadLetterQueue": {"Sid": "EncryptForDeadLetterQueue", "Effect": "Allow",
+            "LambdaoptDlqKeyFordev": {"Sid": "LambdaoptDlqKeyFordev", "Effect": "Allow",
                                           "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key_arn},
         }
     # The queue keeps its owner's key: no switch to SQS-managed keys.
@@ -211,18 +211,18 @@ def test_every_way_a_queue_names_its_key_resolves_to_the_key_arn(aws, fleet, run
               "key id": key_arn.rsplit("/", 1)[-1], "key ARN": key_arn}[form]
     encrypted_queue(aws, "team-dlq", key_id)
     run_module("lambda_dlq", {"functions": ["transform-dev"], "queue_name": "team-dlq"})
-    assert statements(aws, "transform-role-dev")["EncryptForDeadLetterQueue"]["Resource"] == key_arn
+    assert statements(aws, "transform-role-dev")["LambdaoptDlqKey"]["Resource"] == key_arn
 
 
 def test_queues_without_a_customer_key_get_no_kms_statement(aws, fleet, run_module):
     aws.client("sqs").create_queue(QueueName="sse-sqs-dlq", Attributes={"SqsManagedSseEnabled": "true"})
     encrypted_queue(aws, "aws-managed-dlq", "alias/aws/sqs")
     run_module("lambda_dlq", {"functions": ["transform-dev"], "queue_name": "sse-sqs-dlq"})
-    assert set(statements(aws, "transform-role-dev")) == {"SendToDeadLetterQueue"}
+    assert set(statements(aws, "transform-role-dev")) == {"LambdaoptDlqSend"}
     # The AWS managed key's policy already lets the account's SQS users use it: no grant on it.
     result = run_module("lambda_dlq", {"functions": ["api-handler-dev"], "queue_name": "aws-managed-dlq"})
     assert "kms_key_arn" not in by_name(result)["api-handler-dev"]
-    assert set(statements(aws, "api-handler-role-dev")) == {"SendToDeadLetterQueue"}
+    assert set(statements(aws, "api-handler-role-dev")) == {"LambdaoptDlqSend"}
     assert targets(aws)["api-handler-dev"].endswith(":aws-managed-dlq")
 
 
@@ -236,10 +236,10 @@ def test_a_kept_queue_with_a_customer_key_gets_its_grant_and_keeps_its_place(aws
     assert kept["status"] == "changed" and "team-owned-dlq" in kept["reason"] and kept["kms_key_arn"] == team_key
     assert targets(aws)["webhook-relay-dev"] == team_queue  # not clobbered
     assert statements(aws, "webhook-relay-role-dev") == {
-        "EncryptForDeadLetterQueue": {"Sid": "EncryptForDeadLetterQueue", "Effect": "Allow",
+        "LambdaoptDlqKeyFordev": {"Sid": "LambdaoptDlqKeyFordev", "Effect": "Allow",
                                       "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": team_key}}
     # The other functions' queue is SSE-SQS: their roles get nothing on the team's key.
-    assert set(statements(aws, "transform-role-dev")) == {"SendToDeadLetterQueue"}
+    assert set(statements(aws, "transform-role-dev")) == {"LambdaoptDlqSendFordev"}
     assert by_name(run_module("lambda_dlq", {"suffix": "dev"}))["webhook-relay-dev"]["status"] == "kept_existing"
 
 
@@ -318,7 +318,7 @@ def test_rolling_back_the_record_restores_the_role_policy(aws, fleet, run_module
     record = change_record.build({"dead_letter_queues": dict(result)}, dry_run=False, account_id="123456789012",
                                  region="us-east-1")
     [policy] = record["role_policies"]
-    assert policy["role_name"] == "transform-role-dev" and "EncryptForDeadLetterQueue" in json.dumps(policy["after"])
+    assert policy["role_name"] == "transform-role-dev" and "LambdaoptDlqKey" in json.dumps(policy["after"])
 
     rolled_back = run_module("lambda_rollback", {"record": record})
     assert not rolled_back.failed and rolled_back["changed"]

@@ -49,7 +49,9 @@ def genuine() -> dict:
                    qualifier="live"),
         ],
         "role_policies": [
-            policy(lambda_tracing.POLICY_NAME, "tap.lambdaopt.lambda_tracing", lambda_tracing.TRACE_WRITE_POLICY),
+            policy(lambda_tracing.POLICY_NAME, "tap.lambdaopt.lambda_tracing", {
+                "Version": "2012-10-17",
+                "Statement": [lambda_tracing.trace_write_statement("LambdaoptXrayWriteFordev")]}),
             policy(lambda_dlq.POLICY_NAME, "tap.lambdaopt.lambda_dlq", dlq_policy([QUEUE], [KEY]),
                    before=dlq_policy([QUEUE], [])),
             policy(lambda_secrets.POLICY_NAME, "tap.lambdaopt.lambda_secrets", lambda_secrets.read_policy([SECRET])),
@@ -281,3 +283,15 @@ def test_the_policies_the_modules_write_for_several_resources_are_trusted():
 def test_a_record_without_an_account_trusts_no_arn():
     message = refusal(tampered(lambda record: record.update(account_id=None)))
     assert f"transform-dev dead_letter_target after: the record names no account, so {QUEUE} cannot be" in message
+
+
+def test_a_suffixs_per_function_queues_collapsed_to_their_pattern_are_trusted_and_nothing_wider():
+    pattern = f"arn:aws:sqs:{REGION}:{ACCOUNT}:*-dev-dlq"
+    record_trust.check_record(tampered(lambda record: record["role_policies"][1].update(
+        after=dlq_policy([pattern], [KEY]))))
+    for wider in (f"arn:aws:sqs:{REGION}:{ACCOUNT}:*", f"arn:aws:sqs:{REGION}:{ACCOUNT}:*-dlq",
+                  f"arn:aws:sqs:{REGION}:{ACCOUNT}:*-d?v-dlq"):
+        assert "names a wildcard" in refusal(tampered(lambda record, wider=wider: record["role_policies"][1].update(
+            after=dlq_policy([wider], [KEY]))))
+    # A dead-letter target is one queue, never a pattern.
+    assert "names a wildcard" in refusal(tampered(lambda record: record["changes"][4].update(after=pattern)))

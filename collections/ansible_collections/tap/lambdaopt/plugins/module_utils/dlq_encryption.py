@@ -42,15 +42,16 @@ def _resource(arns: list):
     return arns[0] if len(arns) == 1 else sorted(arns)
 
 
-def dlq_policy(queue_arns: list, key_arns: list) -> dict:
-    """The role's dead-letter policy: send to its queues; encrypt with the customer managed keys they use."""
+def dlq_policy(queue_arns: list, key_arns: list, send_sid: str = SEND_STATEMENT_ID,
+               kms_sid: str = KMS_STATEMENT_ID) -> dict:
+    """The role's dead-letter statements: send to its queues; encrypt with the customer managed keys they use."""
     statements = []
     if queue_arns:
-        statements.append({"Sid": SEND_STATEMENT_ID, "Effect": "Allow", "Action": "sqs:SendMessage",
-                           "Resource": _resource(sorted(queue_arns))})
+        statements.append({"Sid": send_sid, "Effect": "Allow", "Action": "sqs:SendMessage",
+                           "Resource": _resource(sorted(set(queue_arns)))})
     if key_arns:
-        statements.append({"Sid": KMS_STATEMENT_ID, "Effect": "Allow", "Action": KMS_ACTIONS,
-                           "Resource": _resource(sorted(key_arns))})
+        statements.append({"Sid": kms_sid, "Effect": "Allow", "Action": KMS_ACTIONS,
+                           "Resource": _resource(sorted(set(key_arns)))})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

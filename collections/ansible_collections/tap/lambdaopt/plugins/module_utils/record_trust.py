@@ -46,6 +46,8 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MODULE_NAME = re.compile(r"tap\.lambdaopt\.[a-z_]+")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+# lambda_dlq's per-function queues of one suffix, which a role policy near IAM's size limit grants by this pattern.
+QUEUE_PATTERN = re.compile(r"\*-[A-Za-z0-9_-]+-dlq")
 
 TOP_KEYS = {"schema_version", "kind", "mode", "recorded_at", "account_id", "region", "changes", "role_policies",
             "alarms", "resources", "refused", "failed", DIGEST_KEY}
@@ -150,16 +152,19 @@ class Checker:
         if not isinstance(value, str) or not pattern.fullmatch(value):
             self.add(where, f"{value!r} is not {what}")
 
-    def arn(self, where: str, value, services: tuple) -> None:
-        """An ARN of one of the services, in the record's own account and region, naming no wildcard."""
+    def arn(self, where: str, value, services: tuple, queue_pattern: bool = False) -> None:
+        """An ARN of one of the services, in the record's own account and region, naming no wildcard (but, with
+        `queue_pattern`, the pattern of a suffix's per-function dead-letter queues)."""
         parts = parse_aws_arn(value) if isinstance(value, str) else None
         # parse_aws_arn searches rather than matches: the whole value must be the ARN it found.
         if parts and value != "arn:{partition}:{service}:{region}:{account_id}:{resource}".format(**parts):
             parts = None
         if not parts or parts["service"] not in services:
             self.add(where, f"{value!r} is not an ARN of {' or '.join(services)}")
-        elif "*" in value or "?" in value:
-            self.add(where, f"{value} names a wildcard; the collection grants and sets single resources")
+        elif ("*" in value or "?" in value) and not (queue_pattern and parts["service"] == "sqs"
+                                                     and QUEUE_PATTERN.fullmatch(parts["resource"])):
+            self.add(where, f"{value} names a wildcard; the collection grants and sets single resources, or its "
+                            "per-function dead-letter queues of a suffix (*-<suffix>-dlq)")
         elif self.account is None:
             self.add(where, f"the record names no account, so {value} cannot be shown to be in it")
         elif (parts["account_id"], parts["region"]) != (self.account, self.region):
@@ -302,7 +307,7 @@ class Checker:
         if not resources:
             self.add(where, "names no resource")
         for resource in resources:
-            self.arn(where, resource, (grant.service,))
+            self.arn(where, resource, (grant.service,), queue_pattern=True)
 
     def alarm(self, index: int, alarm) -> None:
         if not self.keys(f"alarms[{index}]", alarm, ALARM_KEYS):

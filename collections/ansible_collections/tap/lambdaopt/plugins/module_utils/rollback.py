@@ -7,6 +7,7 @@ unless forced. Which records are acted on at all is record_trust's to decide, be
 
 from __future__ import annotations
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
 from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import default_group
 
 FUNCTION_FIELDS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target",
@@ -99,12 +100,22 @@ def plan_retention(changes: list, current: dict, force: bool, owners: dict) -> l
 
 
 def plan_policies(policies: list, current: dict, force: bool) -> list:
-    """Items for the recorded role policies; `current` maps (role, policy name) to the document now."""
-    return [item("role_policy", policy["role_name"], policy["policy_name"], policy["before"], policy["after"],
-                 current[(policy["role_name"], policy["policy_name"])],
-                 decide(current[(policy["role_name"], policy["policy_name"])], policy["before"], policy["after"],
-                        force))
-            for policy in policies]
+    """Items for the recorded role policies; `current` maps (role, policy name) to the document now. A record holds
+    the run's own statements of a policy others may share, so only those are compared (and put back): statements
+    added since by another suffix's run, or by hand, are neither drift nor undone."""
+    items = []
+    for policy in policies:
+        now = policy_merge.owned(current[(policy["role_name"], policy["policy_name"])],
+                                 policy_merge.sids_of(policy["before"], policy["after"]))
+        if policy_merge.same_statements(now, policy["before"]):
+            decision = "unchanged"
+        elif policy_merge.same_statements(now, policy["after"]):
+            decision = "restore"
+        else:
+            decision = "force" if force else "drifted"
+        items.append(item("role_policy", policy["role_name"], policy["policy_name"], policy["before"],
+                          policy["after"], now, decision))
+    return items
 
 
 def plan_alarms(alarms: list, existing: set) -> list:

@@ -155,8 +155,10 @@ role_policies:
             "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
 """
 
+import fnmatch
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -169,6 +171,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.dlq_encryption import (
     SQS_MISSING_QUEUE_CODES,
     dlq_policy,
@@ -184,6 +187,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 POLICY_NAME = "lambdaopt-dlq-send"
+SEND_GRANT, KEY_GRANT = "DlqSend", "DlqKey"
 RETENTION_SECONDS = str(14 * 24 * 3600)
 QUEUE_NAME_LIMIT = 80
 
@@ -215,6 +219,8 @@ class DeadLetterQueues:
         self.kms = aws_client(module, "kms")
         self.keys: dict = {}  # qualified key id -> (key ARN to grant or None, error or None)
         self.granted: dict = {}  # role -> the error its grant met, or None
+        self.account_functions: list | None = None  # ListFunctions, read only when a grant may be dropped
+        self.selected: list = []  # the functions of this task
 
     def queue_for(self, function_name: str) -> str:
         if self.params["per_function"]:
@@ -277,6 +283,7 @@ class DeadLetterQueues:
             entry["status"] = "kept_existing"
 
     def plan(self, functions: list) -> tuple[list, list, dict]:
+        self.selected = [function["function_name"] for function in functions]
         queues = {}
         for function in functions:
             name = self.queue_for(function["function_name"])
@@ -305,22 +312,64 @@ class DeadLetterQueues:
             if queue.get("kms_key_arn"):
                 entry["kms_key_arn"] = queue["kms_key_arn"]
                 key_arns.add(queue["kms_key_arn"])
-        policies = {}
-        for role, (queue_arns, key_arns) in grants.items():
-            current = roles.inline_policy(self.iam, role, POLICY_NAME)
-            policies[role] = {"current": current, "wanted": dlq_policy(sorted(queue_arns), sorted(key_arns))}
+        names_by_role: dict = {}
+        for function in functions:
+            names_by_role.setdefault(roles.role_name(function["configuration"]["role_arn"]), []).append(
+                function["function_name"])
+        policies = {role: roles.plan_role_policy(self.iam, role, POLICY_NAME,
+                                                 self.statements_builder(role, *grants[role], names_by_role[role]))
+                    for role in grants}
         for entry in entries:
             if "target" not in entry:  # failed, or keeps its own queue and needs no grant
                 entry["after"] = entry["before"]
                 continue
             policy = policies[entry["role_name"]]
-            entry["before"]["role_policy"] = policy["current"] == policy["wanted"]
+            entry["before"]["role_policy"] = policy_merge.same_statements(policy.current, policy.wanted)
             entry["after"] = {"dead_letter_target": entry["target"], "role_policy": True}
             if entry["before"] != entry["after"]:
                 entry["status"] = "planned"
+                if policy.error:
+                    entry.update(status="failed", after=entry["before"], error=policy.error)
             else:
                 entry["status"] = "kept_existing" if "reason" in entry else "unchanged"
         return list(queues.values()), entries, policies
+
+    def other_targets(self, role: str, selected: set) -> list:
+        """The dead-letter targets of the role's functions outside this task (any suffix, or none), listed once."""
+        if self.account_functions is None:
+            self.account_functions = list_functions(self.lambda_client)
+        return [function["DeadLetterConfig"]["TargetArn"] for function in self.account_functions
+                if roles.role_name(function.get("Role", "")) == role and function["FunctionName"] not in selected
+                and (function.get("DeadLetterConfig") or {}).get("TargetArn")]
+
+    def statements_builder(self, role: str, queue_arns: set, key_arns: set, names: list):
+        """plan_role_policy's `build` for one role: its suffix's statements send to the queues its functions in this
+        task use, and to those a statement of the suffix names that another function of the role still sends to."""
+        suffix = self.params["suffix"]
+
+        def build(current):
+            send_sid, send_owned = policy_merge.run_sids(current, SEND_GRANT, suffix, names)
+            kms_sid, kms_owned = policy_merge.run_sids(current, KEY_GRANT, suffix, names)
+            owned = send_owned | kms_owned
+            queues, keys = set(queue_arns), set(key_arns)
+            held = policy_merge.statements_of(policy_merge.owned(current, owned))
+            held_queues = {arn for entry in held if "sqs:SendMessage" in policy_merge.as_list(entry["Action"])
+                           for arn in policy_merge.as_list(entry["Resource"])}
+            dropped = held_queues - queues
+            if dropped:
+                targets = self.other_targets(role, set(self.selected))
+                still_used = {arn for arn in dropped if any(fnmatch.fnmatchcase(target, arn) for target in targets)}
+                if still_used:
+                    # Which of the held keys those queues use is not read: the keys stay with them.
+                    queues |= still_used
+                    keys |= {arn for entry in held if "sqs:SendMessage" not in policy_merge.as_list(entry["Action"])
+                             for arn in policy_merge.as_list(entry["Resource"])}
+            statements = dlq_policy(sorted(queues), sorted(keys), send_sid, kms_sid)["Statement"]
+            collapsed = dlq_policy(policy_merge.collapsed_queues(queues, suffix), sorted(keys), send_sid,
+                                   kms_sid)["Statement"]
+            return owned, statements, collapsed
+
+        return build
 
     def apply_queues(self, queues: list) -> None:
         """Create or update each planned queue. One AWS refuses is failed, with the error; one created or changed
@@ -360,8 +409,7 @@ class DeadLetterQueues:
                              error=f"dead-letter queue {queue['queue_name']}: {queue['error']}")
 
         def grant(role):
-            if policies[role]["current"] != policies[role]["wanted"]:
-                roles.put_inline_policy(self.iam, role, POLICY_NAME, policies[role]["wanted"])
+            roles.write_role_policy(self.iam, policies[role])
             self.granted[role] = None
 
         # The queue is set only once the role may send to it.
@@ -381,9 +429,8 @@ class DeadLetterQueues:
             entry.pop("target", None)
         return dict(queues=queues,
                     changed=any(queue["status"] in ("planned", "created", "changed") for queue in queues),
-                    role_policies=roles.policy_changes(
-                        {role: (policy["current"], policy["wanted"]) for role, policy in policies.items()},
-                        POLICY_NAME, None if self.module.check_mode else self.granted))
+                    role_policies=roles.role_policy_changes(
+                        policies, POLICY_NAME, None if self.module.check_mode else self.granted))
 
 
 def input_errors(params: dict) -> list:

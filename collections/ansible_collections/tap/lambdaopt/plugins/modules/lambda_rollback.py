@@ -118,7 +118,7 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, log_groups, record_trust, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, log_groups, policy_merge, record_trust, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
@@ -304,10 +304,13 @@ class Rollback:
             self.logs.put_retention_policy(logGroupName=entry["name"], retentionInDays=entry["before"])
 
     def restore_policy(self, entry: dict) -> None:
-        if entry["before"] is None:
+        """The run's own statements go back as they were; every other statement of the policy stays as it is now."""
+        document = policy_merge.restored(roles.inline_policy(self.iam, entry["name"], entry["field"]),
+                                         entry["before"], entry["after"])
+        if document is None:
             roles.delete_inline_policy(self.iam, entry["name"], entry["field"])
         else:
-            roles.put_inline_policy(self.iam, entry["name"], entry["field"], entry["before"])
+            roles.put_inline_policy(self.iam, entry["name"], entry["field"], document)
 
 
 def main():
