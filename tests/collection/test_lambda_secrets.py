@@ -59,7 +59,8 @@ def test_roles_may_read_exactly_those_secrets(aws, fleet, run_module):
     arns = sorted(secret["secret_arn"] for secret in result["secrets"])
     (statement,) = aws.client("iam").get_role_policy(RoleName="api-handler-role-dev",
                                                      PolicyName="lambdaopt-secrets-read")["PolicyDocument"]["Statement"]
-    assert statement == {"Sid": "ReadFunctionSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+    assert statement == {"Sid": "LambdaoptSecretsReadFordev", "Effect": "Allow",
+                         "Action": "secretsmanager:GetSecretValue",
                          "Resource": arns}
 
 

@@ -11,8 +11,15 @@ description:
     or one per function (C(<function>-dlq)), with 14-day message retention and server-side encryption
     (SQS-managed keys, SSE-SQS, or the KMS key O(kms_key_id)), tagged. An existing queue that is already
     encrypted with a KMS key keeps its key unless O(kms_key_id) names another; an unencrypted one gets SSE-SQS.
-  - Grants each function's execution role C(sqs:SendMessage) on its queue only, in an inline policy the module
-    owns (C(lambdaopt-dlq-send)), then sets the function's C(DeadLetterConfig).
+  - Grants each function's execution role C(sqs:SendMessage) on its queue only, in the inline policy
+    C(lambdaopt-dlq-send), then sets the function's C(DeadLetterConfig).
+  - The grants are statements named after the suffix (C(LambdaoptDlqSendFor<suffix>),
+    C(LambdaoptDlqKeyFor<suffix>)), merged with what the policy holds; statements of other suffixes, or written by
+    hand, are never touched, and a queue the suffix's statement names stays in it while another function of the
+    role still sends to it.
+  - Once the role's inline policies would pass 8,192 characters, the suffix's per-function queues are granted as
+    one pattern, C(arn:...:*-<suffix>-dlq); a role that would still exceed IAM's limit of 10,240 characters is not
+    written, and its functions fail with the reason.
   - When the queue is encrypted with a customer managed KMS key, the same policy grants C(kms:GenerateDataKey)
     and C(kms:Decrypt) on exactly that key's ARN (read with C(kms:DescribeKey)). Without them Lambda cannot send
     to the queue and drops the failed events, counted only by the C(DeadLetterErrors) metric. SSE-SQS and the

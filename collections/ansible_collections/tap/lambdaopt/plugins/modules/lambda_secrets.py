@@ -12,6 +12,11 @@ description:
     on exactly those secrets' ARNs (inline policy C(lambdaopt-secrets-read)), and sets an environment
     variable C(<NAME>_SECRET_ARN) carrying each secret's ARN, never its value.
   - Environment updates merge with the function's existing variables; none is dropped.
+  - The grant is one statement of the policy, named after the suffix (e.g. C(LambdaoptSecretsReadFordev)), merged
+    with what the policy holds; statements of other suffixes, or written by hand, are never touched. A secret the
+    statement already names stays in it while a function of the role still refers to it in its environment. A
+    role whose inline policies would together exceed IAM's limit of 10,240 characters is not written, and its
+    functions fail with the reason.
   - The module never takes a secret from the rest of the account. An existing secret's value is overwritten only
     with O(update_values), and only when tap.lambdaopt wrote its current version (the secret carries the
     C(lambdaopt:written-version) tag with the VersionId the module wrote, never the value) and rotation is off. A
@@ -128,7 +133,7 @@ import re
 import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
     grant_then_apply,
     undecryptable_environment,
@@ -143,6 +148,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.role_access import wait_until_allowed
 
@@ -152,6 +158,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 POLICY_NAME = "lambdaopt-secrets-read"
+READ_GRANT = "SecretsRead"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
 SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
@@ -185,11 +192,35 @@ def secret_name(entry: dict, suffix: str | None) -> str:
     return entry["secret_name"] or f"{entry['env'].lower().replace('_', '-')}-{suffix}"
 
 
-def read_policy(arns: list) -> dict:
+def read_policy(arns: list, sid: str = "ReadFunctionSecrets") -> dict:
     return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "ReadFunctionSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-        "Resource": sorted(arns) if len(arns) > 1 else arns[0],
+        "Sid": sid, "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+        "Resource": sorted(set(arns)) if len(set(arns)) > 1 else arns[0],
     }]}
+
+
+def read_statements_builder(lambda_client, suffix: str | None, role: str, functions: list, managed: dict):
+    """plan_role_policy's `build` for one role: its suffix's statement reads the secrets of this task, and those
+    it already names that a function of the role still refers to in its environment after the task (one of this
+    task by a variable it keeps, any other - of any suffix, or of none - by any variable)."""
+    names = [function["function_name"] for function in functions
+             if roles.role_name(function["configuration"]["role_arn"]) == role]
+
+    def build(current):
+        sid, owned = policy_merge.run_sids(current, READ_GRANT, suffix, names)
+        wanted = set(managed.values())
+        held = {arn for entry in policy_merge.statements_of(policy_merge.owned(current, owned))
+                for arn in policy_merge.as_list(entry["Resource"])} - wanted
+        if held:
+            referred = {value for function in functions if function["function_name"] in names
+                        for key, value in function["environment"].items() if key not in managed}
+            referred |= {value for function in list_functions(lambda_client)
+                         if roles.role_name(function.get("Role", "")) == role and function["FunctionName"] not in names
+                         for value in ((function.get("Environment") or {}).get("Variables") or {}).values()}
+            wanted |= held & referred
+        return owned, read_policy(sorted(wanted), sid)["Statement"], None
+
+    return build
 
 
 def plan_secrets(client, params: dict) -> list:
@@ -322,15 +353,15 @@ def main():
                              functions=[], failed_functions=[], role_policies=[])
 
     managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
-    wanted_policy = read_policy([secret["secret_arn"] for secret in planned])
     entries, policies, documents, role_arns = [], {}, {}, {}
     try:
         for function in functions:
             role = roles.role_name(function["configuration"]["role_arn"])
             role_arns[role] = function["configuration"]["role_arn"]
-            if role not in policies:
-                documents[role] = (roles.inline_policy(iam, role, POLICY_NAME), wanted_policy)
-                policies[role] = documents[role][0] == wanted_policy
+            if role not in documents:
+                documents[role] = roles.plan_role_policy(iam, role, POLICY_NAME, read_statements_builder(
+                    lambda_client, params["suffix"], role, functions, managed))
+                policies[role] = policy_merge.same_statements(documents[role].current, documents[role].wanted)
             variables = function["environment"]
             before = {"variables": {key: variables[key] for key in managed if key in variables},
                       "role_policy": policies[role]}
@@ -340,6 +371,8 @@ def main():
             if function.get("environment_error"):
                 entry.update(status="failed", after=before,
                              error=undecryptable_environment(function["environment_error"]))
+            elif documents[role].error and entry["status"] == "planned":
+                entry.update(status="failed", after=before, error=documents[role].error)
             entries.append(entry)
     except (BotoCoreError, ClientError) as error:
         for entry in entries:
@@ -351,8 +384,7 @@ def main():
     granted = None
     if not module.check_mode:
         def grant(role):
-            if not policies[role]:
-                roles.put_inline_policy(iam, role, POLICY_NAME, wanted_policy)
+            roles.write_role_policy(iam, documents[role])
             # Wired before its role may read the secrets, a function's cold starts would meet AccessDenied.
             wait_until_allowed(iam, role_arns[role], READ_ACTION, [secret["secret_arn"] for secret in planned],
                                params["iam_propagation_timeout"])
@@ -376,7 +408,7 @@ def main():
     exit_with_function_results(
         module, entries, missing, "could not wire secrets into", secrets=without_values(planned),
         changed=any(secret["status"] not in ("unchanged", "kept") for secret in planned),
-        role_policies=roles.policy_changes(documents, POLICY_NAME, granted),
+        role_policies=roles.role_policy_changes(documents, POLICY_NAME, granted),
     )
 
 

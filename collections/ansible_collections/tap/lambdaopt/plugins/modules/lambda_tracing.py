@@ -12,7 +12,7 @@ description:
     with the two actions tracing needs, C(xray:PutTraceSegments) and C(xray:PutTelemetryRecords), and nothing
     more. X-Ray does not scope these actions to resources, so the statement names C(*).
   - The statement is named (Sid) after the suffix, e.g. C(LambdaoptXrayWriteFordev), and merged with what the
-    policy holds: statements of other suffixes, or written by hand, are never touched, so a role shared by
+    policy holds; statements of other suffixes, or written by hand, are never touched, so a role shared by
     several fleets, or with functions outside any fleet, keeps every grant they need.
   - With C(PassThrough), drops this suffix's statement again, unless a function on the role (of any suffix, or of
     none) still traces; the result then says which (C(reason)). A policy left with no statement is deleted. It
