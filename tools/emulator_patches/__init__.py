@@ -17,6 +17,7 @@ from tools.emulator_patches import (
     lambda_concurrency,
     lambda_configuration,
     lambda_environment,
+    lambda_event_sources,
     lambda_logging,
     lambda_states,
     logs,
@@ -36,7 +37,7 @@ def apply() -> None:
     # invalid before it could conflict, as AWS validates a request before acting on it.
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
-                    cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status, iam_simulation,
-                    iam_limits):
+                    lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
+                    iam_simulation, iam_limits):
         patches.apply()
     _applied = True
