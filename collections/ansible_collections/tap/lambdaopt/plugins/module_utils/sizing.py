@@ -75,14 +75,19 @@ class Decision:
     reason: str
     risk: str | None = None
     refused: bool = False
+    # Where a guard from the function's context decided it (context_guards: sqs, api_gateway, stream, trend).
+    context: str | None = None
 
     @property
     def changed(self) -> bool:
         return not self.refused and self.after != self.before
 
     def as_dict(self) -> dict:
-        return {"field": self.field, "before": self.before, "requested": self.requested, "after": self.after,
-                "reason": self.reason, "risk": self.risk}
+        answer = {"field": self.field, "before": self.before, "requested": self.requested, "after": self.after,
+                  "reason": self.reason, "risk": self.risk}
+        if self.context is not None:
+            answer["context"] = self.context
+        return answer
 
 
 @dataclass
@@ -305,15 +310,20 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
 
 
 def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evidence: Evidence,
-                  pool: ConcurrencyPool, policy: Policy, provisioned: int = 0) -> FunctionPlan:
+                  pool: ConcurrencyPool, policy: Policy, provisioned: int = 0, context=None) -> FunctionPlan:
     """Every decision for one function. `requests` maps memory_size/timeout/reserved_concurrency
     to 'auto', a value, or None (leave alone); `provisioned` is the provisioned concurrency of all its aliases
-    and versions. Every guard is decided here, before any change is applied, so that no refusal can leave one
-    field changed and another not."""
+    and versions; `context` (context_guards.Context) what invokes it and where its usage is heading, whose guards
+    apply on top of these. Every guard is decided here, before any change is applied, so that no refusal can leave
+    one field changed and another not."""
     plan = FunctionPlan()
     memory = plan_memory(memory_mb, requests.get("memory_size"), evidence, policy)
+    if context is not None:
+        memory = context.guard_memory(memory, evidence, policy)
     new_memory = memory.after if memory and memory.changed else memory_mb
     timeout = plan_timeout(timeout_s, requests.get("timeout"), evidence, new_memory, policy)
+    if context is not None:
+        timeout = context.guard_timeout(timeout, policy)
     if memory and memory.changed and (timeout is None or not timeout.changed):
         memory = _check_memory_against_timeout(memory, timeout_s, evidence, policy)
         new_memory = memory.after if memory.changed else memory_mb
