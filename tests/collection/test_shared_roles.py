@@ -155,3 +155,28 @@ def test_near_the_limit_a_suffixs_per_function_queues_collapse_to_the_collection
     rolled = run_module("lambda_rollback", {"record": record})
     assert not rolled.failed and "lambdaopt-dlq-send" not in aws.client("iam").list_role_policies(
         RoleName=ROLE)["PolicyNames"]
+
+
+def test_a_queue_or_secret_is_dropped_only_once_no_function_of_the_role_uses_it(aws, make_function, run_module):
+    for name in FLEETS["a"]:
+        make_function(name, active=True)
+    other = f"arn:aws:sqs:{REGION}:{ACCOUNT}:other-dlq-a"
+    assert not run_module("lambda_dlq", {"suffix": "a"}).failed
+    # api-a moves to another queue; batch-a, on the same role, still sends to the first.
+    moved = {"suffix": "a", "name_pattern": "api-*", "queue_name": "other-dlq-a", "replace_existing": True}
+    assert not run_module("lambda_dlq", moved).failed
+    assert allowed(aws, "sqs:SendMessage", queue("a")) and allowed(aws, "sqs:SendMessage", other)
+    assert not run_module("lambda_dlq", {**moved, "name_pattern": "*"}).failed
+    assert not allowed(aws, "sqs:SendMessage", queue("a")) and allowed(aws, "sqs:SendMessage", other)
+
+    assert not run_module("lambda_secrets", {"suffix": "a", "secrets": [{"env": "API_KEY", "value": "k"}]}).failed
+    api_key = secret_arn(aws, "a")
+    # Another secret list: the functions keep API_KEY_SECRET_ARN in their environment, so the role may still read it.
+    assert not run_module("lambda_secrets", {"suffix": "a", "secrets": [{"env": "DB_URL", "value": "d"}]}).failed
+    assert allowed(aws, "secretsmanager:GetSecretValue", api_key)
+    for name in FLEETS["a"]:
+        variables = aws.client("lambda").get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        aws.client("lambda").update_function_configuration(FunctionName=name, Environment={"Variables": {
+            key: value for key, value in variables.items() if key != "API_KEY_SECRET_ARN"}})
+    assert not run_module("lambda_secrets", {"suffix": "a", "secrets": [{"env": "DB_URL", "value": "d"}]}).failed
+    assert not allowed(aws, "secretsmanager:GetSecretValue", api_key)

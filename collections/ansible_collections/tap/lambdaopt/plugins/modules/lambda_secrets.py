@@ -129,6 +129,7 @@ role_policies:
             "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
 """
 
+import functools
 import re
 import uuid
 
@@ -199,7 +200,7 @@ def read_policy(arns: list, sid: str = "ReadFunctionSecrets") -> dict:
     }]}
 
 
-def read_statements_builder(lambda_client, suffix: str | None, role: str, functions: list, managed: dict):
+def read_statements_builder(account_functions, suffix: str | None, role: str, functions: list, managed: dict):
     """plan_role_policy's `build` for one role: its suffix's statement reads the secrets of this task, and those
     it already names that a function of the role still refers to in its environment after the task (one of this
     task by a variable it keeps, any other - of any suffix, or of none - by any variable)."""
@@ -214,7 +215,7 @@ def read_statements_builder(lambda_client, suffix: str | None, role: str, functi
         if held:
             referred = {value for function in functions if function["function_name"] in names
                         for key, value in function["environment"].items() if key not in managed}
-            referred |= {value for function in list_functions(lambda_client)
+            referred |= {value for function in account_functions()
                          if roles.role_name(function.get("Role", "")) == role and function["FunctionName"] not in names
                          for value in ((function.get("Environment") or {}).get("Variables") or {}).values()}
             wanted |= held & referred
@@ -354,13 +355,15 @@ def main():
 
     managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
     entries, policies, documents, role_arns = [], {}, {}, {}
+    # ListFunctions, read once and only when a secret a statement names may no longer be needed.
+    account_functions = functools.cache(lambda: list_functions(lambda_client))
     try:
         for function in functions:
             role = roles.role_name(function["configuration"]["role_arn"])
             role_arns[role] = function["configuration"]["role_arn"]
             if role not in documents:
                 documents[role] = roles.plan_role_policy(iam, role, POLICY_NAME, read_statements_builder(
-                    lambda_client, params["suffix"], role, functions, managed))
+                    account_functions, params["suffix"], role, functions, managed))
                 policies[role] = policy_merge.same_statements(documents[role].current, documents[role].wanted)
             variables = function["environment"]
             before = {"variables": {key: variables[key] for key in managed if key in variables},
