@@ -5,6 +5,7 @@ import re
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge as merge
+from ansible_collections.tap.lambdaopt.plugins.module_utils.rollback import plan_policies
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -115,3 +116,18 @@ def test_a_run_without_a_suffix_owns_its_functions_suffix_statement():
     assert merge.run_sids(document, "XrayWrite", "dev", ["anything"]) == (dev, {dev})
     assert merge.run_sids(None, "XrayWrite", None, ["transform-dev"]) == ("LambdaoptXrayWrite",
                                                                          {"LambdaoptXrayWrite"})
+
+
+def test_rollback_decides_on_the_runs_own_statements_only():
+    mine, theirs = merge.statement_id("XrayWrite", "a"), merge.statement_id("XrayWrite", "b")
+    after = merge.document_of([merge.statement(mine, XRAY, ["*"])])
+    recorded = [{"role_name": "shared", "policy_name": "lambdaopt-xray-write", "before": None, "after": after}]
+    key = ("shared", "lambdaopt-xray-write")
+    added_since = merge.merged(after, {theirs}, [merge.statement(theirs, XRAY, ["*"]), HAND_WRITTEN])
+    [item] = plan_policies(recorded, {key: added_since}, force=False)
+    assert item["decision"] == "restore" and item["current"] == after
+    [item] = plan_policies(recorded, {key: merge.merged(added_since, {mine}, [])}, force=False)
+    assert item["decision"] == "unchanged" and item["current"] is None
+    changed = merge.merged(added_since, {mine}, [merge.statement(mine, ["xray:PutTraceSegments"], ["*"])])
+    assert plan_policies(recorded, {key: changed}, force=False)[0]["decision"] == "drifted"
+    assert plan_policies(recorded, {key: changed}, force=True)[0]["decision"] == "force"
