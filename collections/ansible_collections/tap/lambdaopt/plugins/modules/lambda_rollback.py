@@ -17,6 +17,9 @@ description:
   - A value is put back only where it is still what the run left. A value someone changed since the record is
     drift - reported and kept, unless O(force) is set. A value already back as it was is left alone, so running
     the rollback twice changes nothing the second time.
+  - A role policy may be shared by several fleets and by people; the record holds the run's own statements of it
+    (named by Sid), and only those are compared and put back. Statements another suffix's run or a person added
+    since stay as they are; a policy left with no statement is deleted.
   - Queues and secrets the run created are kept and reported (a queue may hold failed events, a secret's value
     would be lost), as are alarms the run updated or deleted, whose earlier definition the record does not hold.
   - Functions are changed before role policies are, so that no function is left with a setting its role no
@@ -35,7 +38,8 @@ description:
   - B(Only what the collection manages) - role policies only of the names the collection writes
     (C(lambdaopt-xray-write), C(lambdaopt-dlq-send), C(lambdaopt-secrets-read)), whose statements, before and
     after, allow only the actions it grants (X-Ray trace writes, C(sqs:SendMessage), C(kms:Decrypt) and
-    C(kms:GenerateDataKey), C(secretsmanager:GetSecretValue)) on single resources; alarms only of its
+    C(kms:GenerateDataKey), C(secretsmanager:GetSecretValue)) on single resources (or a suffix's per-function
+    dead-letter queues, C(*-<suffix>-dlq)); alarms only of its
     C(lambdaopt-) names; dead-letter targets, queues, secrets, KMS keys and the secret ARNs in environment
     variables only in the record's own account and region.
   - An alarm the record says the run created is deleted only when its description carries the collection's
