@@ -38,6 +38,8 @@ class UsageProfile:
     burst_hours_per_day: float
     burst_factor: float
     burst_concurrency: int
+    # A leak or growing data: the memory an invocation uses grows by this much a day through the window.
+    memory_growth_mb_per_day: float = 0.0
 
     def duration_factor(self, memory_mb: int) -> float:
         """How much longer an invocation takes at `memory_mb` than with a full vCPU."""
@@ -205,20 +207,21 @@ def simulate(
         rate = (profile.invocations_per_day * traffic_scale / 24 * _diurnal(start.hour)
                 * (profile.burst_factor if burst else 1))
         calls = []
+        grown = profile.memory_growth_mb_per_day * index / 24
         for _ in range(_poisson(rng, rate)):
-            memory = profile.memory_used_mb * rng.uniform(0.92, 1.05)
+            memory = (profile.memory_used_mb + grown) * rng.uniform(0.92, 1.05)
             if rng.random() < HIGH_MEMORY_SHARE:
-                memory = rng.uniform(profile.memory_used_mb, profile.memory_peak_mb)
+                memory = rng.uniform(profile.memory_used_mb + grown, profile.memory_peak_mb + grown)
             cold = rng.random() < profile.cold_start_rate
             calls.append((
                 rng.uniform(0, 3600),
                 profile.duration_ms * rng.lognormvariate(0, profile.duration_spread),
-                min(memory, profile.memory_peak_mb),
+                min(memory, profile.memory_peak_mb + grown),
                 profile.init_duration_ms * rng.lognormvariate(0, 0.1) if cold else None,
                 rng.random() < profile.error_rate,
             ))
         drafts.append((start, burst, calls))
-    _reach_peak_memory(drafts, profile.memory_peak_mb)
+    _reach_peak_memory(drafts, profile.memory_peak_mb + profile.memory_growth_mb_per_day * days)
 
     invocations: list[Invocation] = []
     hours: list[HourlyMetrics] = []

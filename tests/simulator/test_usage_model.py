@@ -18,7 +18,20 @@ def run(profile: str, config: FunctionConfig = BASELINE, seed: int = 0):
 
 def test_every_required_profile_exists_and_each_fleet_function_has_one():
     assert {"steady-light", "memory-heavy", "cpu-bound", "spiky", "error-prone", "rarely-invoked"} <= set(PROFILES)
-    assert set(ASSIGNED.values()) == set(PROFILES)
+    # A leak is simulated only where a test asks for it (tests/collection/test_context_guards.py).
+    assert set(ASSIGNED.values()) == {name for name, profile in PROFILES.items()
+                                      if not profile.memory_growth_mb_per_day}
+
+
+def test_a_leaking_profile_uses_more_memory_day_by_day():
+    usage = simulate("leaky", PROFILES["leaking"], BASELINE, end=END, days=14)
+    daily: dict = {}
+    for invocation in usage.invocations:
+        day = (invocation.start - usage.hours[0].start).days
+        daily[day] = max(daily.get(day, 0), invocation.max_memory_used_mb)
+    growth = PROFILES["leaking"].memory_growth_mb_per_day
+    assert all(daily[day + 1] > daily[day] for day in range(0, 13, 3))
+    assert daily[13] - daily[0] >= 13 * growth * 0.8
 
 
 def test_same_seed_same_history_and_other_seed_other_history():
@@ -38,7 +51,9 @@ def test_history_covers_the_window_hour_by_hour():
 def test_at_the_baseline_nothing_is_harmed_and_peak_memory_is_the_profile_peak(profile):
     usage = run(profile)
     assert not usage.harmed
-    assert max(i.max_memory_used_mb for i in usage.invocations) == round(PROFILES[profile].memory_peak_mb)
+    # A leaking profile's peak is where its growth has taken it by the window's end.
+    grown = PROFILES[profile].memory_growth_mb_per_day * len(usage.hours) / 24
+    assert max(i.max_memory_used_mb for i in usage.invocations) == round(PROFILES[profile].memory_peak_mb + grown)
     assert {i.memory_size for i in usage.invocations} == {3008}
 
 

@@ -95,3 +95,15 @@ def test_file_names_keep_hosts_and_runs_apart(sample):
     assert report.file_stem(sample).endswith("-dry-run")
     assert report.file_stem(applied).startswith("lambdaopt-savings-123456789012-us-east-1-")
     assert report.file_stem(applied) != report.file_stem({**applied, "region": "eu-west-1"})
+
+
+def test_a_refusal_by_a_guard_of_the_functions_context_names_it():
+    plan = full_plan("queue-dev")
+    plan["rightsize"]["functions"][0]["refused"].append(
+        {"field": "timeout", "requested": 60, "reason": "60 s exceeds the 30 s visibility timeout of queue jobs-dev",
+         "risk": "messages processed twice", "context": "sqs"})
+    built = build([function("queue-dev", 33_600)], plan, prices.load("us-east-1"))
+    texts = [text for _, text in report_render.notes(built)["refused"]]
+    assert any(text.startswith("timeout 60 refused by its SQS queue: ") for text in texts)
+    assert any(text.startswith("reserved_concurrency 5 refused: ") for text in texts)  # no context, as before
+    jsonschema.validate(json.loads(report.to_json(built)), json.loads(report.SCHEMA.read_text()))

@@ -114,6 +114,8 @@ class Context:
     memory_points: tuple = ()  # (day in the window, max memory used MB that day)
     trend_horizon_days: float = 7.0
     trend_min_r_squared: float = 0.8
+    # The window's length in days: the horizon counts from its end (the points' days count from its start).
+    window_days: float | None = None
 
     def memory_trend(self) -> Trend | None:
         """The growth of max memory used over the window, when it clearly grows (a slope TREND_MIN_T standard
@@ -177,7 +179,7 @@ class Context:
                 return memory
             return _refuse(policy, memory, TREND, f"{rate}: too uncertain a fit to size for; lowering memory to "
                            f"{memory.after} MB could run out", "out of memory as usage grows")
-        horizon = trend.last_day + self.trend_horizon_days
+        horizon = (trend.last_day if self.window_days is None else self.window_days) + self.trend_horizon_days
         projected = trend.at(horizon)
         floor = min(math.ceil(projected * policy.memory_headroom), MEMORY_LIMITS_MB[1])
         if memory.after >= floor:
@@ -241,7 +243,8 @@ def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, polic
 
 def context_of(triggers: dict | None, memory_points: list | None = None,
                api_integration_timeout_s: float = REST_API_INTEGRATION_TIMEOUT_S,
-               trend_horizon_days: float = 7.0, trend_min_r_squared: float = 0.8) -> Context | None:
+               trend_horizon_days: float = 7.0, trend_min_r_squared: float = 0.8,
+               window_days: float | None = None) -> Context | None:
     """The Context of a function from its `triggers` (triggers.read_triggers) and its daily max memory used
     [(day, MB)]; None when it has neither a trigger nor points, so that it is planned as before."""
     triggers = triggers or {}
@@ -266,4 +269,5 @@ def context_of(triggers: dict | None, memory_points: list | None = None,
         return None
     return Context(ceilings=tuple(ceilings), queues=tuple(queues), api_timeout_s=api_timeout,
                    streams_behind=tuple(streams), memory_points=tuple(memory_points or ()),
-                   trend_horizon_days=trend_horizon_days, trend_min_r_squared=trend_min_r_squared)
+                   trend_horizon_days=trend_horizon_days, trend_min_r_squared=trend_min_r_squared,
+                   window_days=window_days)

@@ -130,6 +130,8 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
                 "p999": report.p999_duration_ms,
             },
             "max_memory_used_mb": {"max": report.max_memory_used_mb, "p99": report.p99_memory_used_mb},
+            # [[whole days since the window's start, max memory used that day]], where the log events were read.
+            "daily_max_memory_used_mb": [list(point) for point in report.daily_max_memory_mb],
             "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
                                  "max": report.max_init_duration_ms},
             "avg_billed_duration_ms": report.avg_billed_duration_ms,

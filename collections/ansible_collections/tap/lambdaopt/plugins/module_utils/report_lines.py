@@ -95,6 +95,9 @@ class ReportStats:
     sampled: bool = False
     # Why the lines were read from the log events rather than through Logs Insights, if Insights was asked.
     insights_fallback: str | None = None
+    # ((whole days since the window's start, max memory used that day in MB), ...), where the events were read:
+    # what a trend in memory use is fitted to.
+    daily_max_memory_mb: tuple = ()
 
     def as_dict(self) -> dict:
         return {

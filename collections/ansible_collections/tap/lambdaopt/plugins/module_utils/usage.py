@@ -254,6 +254,7 @@ def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_pe
         )
         page_iterator = iter(pages)
         lines: dict = {group: []}
+        daily: dict = {group: {}}  # {source: {day in the window: max memory used}}
         while True:
             limiter.acquire()  # before each page: every page is one FilterLogEvents call
             page = next(page_iterator, None)
@@ -261,12 +262,16 @@ def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_pe
                 # The paginator stops at MaxItems with a token to resume from: there was more to read.
                 sampled = pages.resume_token is not None
                 return {source: replace(report_lines.stats_from_lines(found), sample_limit=max_events,
-                                        sampled=sampled) for source, found in lines.items()}
+                                        sampled=sampled, daily_max_memory_mb=tuple(sorted(daily[source].items())))
+                        for source, found in lines.items()}
             for event in page["events"]:
                 line = report_lines.parse_report(event["message"])
                 if line is not None:
                     source = log_groups.source_of_stream(group, event.get("logStreamName", ""))
                     lines.setdefault(source, []).append(line)
+                    day = int((event.get("timestamp", 0) / 1000 - start.timestamp()) // DAY_SECONDS)
+                    days = daily.setdefault(source, {})
+                    days[day] = max(days.get(day, 0), line.max_memory_used_mb)
 
     results = run_bounded(read, groups, max_workers)
     stats = {}

@@ -106,6 +106,35 @@ options:
         reservations only; an explicit O(reserved_concurrency) value is still applied where the guards allow.
     type: bool
     default: true
+  context_guards:
+    description:
+      - Read what invokes each function (as M(tap.lambdaopt.lambda_usage_info) does with O(triggers)) and apply
+        the guards of that context on top of the others. An SQS consumer's timeout stays within its queue's
+        visibility timeout, and its memory is not lowered so far that the timeout it needs would exceed it (C(auto)
+        keeps the lowest memory that fits); a visibility timeout below 6 times the timeout AWS recommends is noted.
+        A function API Gateway may invoke is not lowered so far that its projected duration, with
+        O(timeout_headroom), exceeds O(api_integration_timeout); a longer timeout is noted as having no effect for
+        its callers. A stream consumer whose C(IteratorAge) rose over the window keeps its memory.
+      - A function whose max memory used grows over the window (daily maxima, where the log events were read) is
+        sized for the trend O(trend_horizon_days) after the window, or, when the fit explains less than
+        O(trend_min_r_squared) of the variation, its memory is not lowered and the growth rate is given.
+      - A function without triggers or trend is planned as without this option.
+    type: bool
+    default: true
+  api_integration_timeout:
+    description: Seconds API Gateway waits for a function it invokes (29 for REST APIs by default, 30 for HTTP APIs).
+    type: float
+    default: 29
+  trend_horizon_days:
+    description:
+      - How many days after the window C(auto) memory must still cover a growing max memory used, e.g. the
+        interval of the scheduled run plus a margin.
+    type: float
+    default: 7
+  trend_min_r_squared:
+    description: A trend in memory use explaining less than this share of its variation is too uncertain to size for.
+    type: float
+    default: 0.8
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
@@ -169,11 +198,24 @@ functions:
       sample: [{"field": "memory_size", "before": 3008, "after": 128, "requested": "auto",
                 "reason": "max memory used 91 MB x headroom 1.3 = 119 MB", "risk": null}]
     refused:
-      description: Each requested change not made, with the reason and the risk it would have run.
+      description:
+        - Each requested change not made, with the reason and the risk it would have run.
+        - A change or refusal decided by a guard of the function's context also names it in C(context), one of
+          C(sqs), C(api_gateway), C(stream) or C(trend).
       type: list
       elements: dict
       sample: [{"field": "reserved_concurrency", "before": null, "after": null, "requested": 50,
                 "reason": "50 is below the observed peak concurrency 85", "risk": "throttling"}]
+    context:
+      description:
+        - With O(context_guards), what invokes the function (C(triggers), as M(tap.lambdaopt.lambda_usage_info)
+          returns them) and C(notes) on the settings it keeps (a queue's visibility timeout below AWS's
+          recommended 6 times the timeout, a timeout API callers never wait for).
+      type: dict
+      returned: when O(context_guards) is set
+      sample: {"triggers": {"event_sources": [], "invokers": ["apigateway.amazonaws.com"], "unknown": {}},
+               "notes": ["a timeout of 60 s has no effect for API Gateway callers, who get an error after its 29 s
+                          integration timeout"]}
     projection:
       description:
         - Average billed duration as measured in the window, and at the new memory from best case (I/O-bound)
@@ -237,6 +279,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import read_budget
+from ansible_collections.tap.lambdaopt.plugins.module_utils.context_guards import context_of
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
@@ -247,6 +290,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
     plan_function,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
+from ansible_collections.tap.lambdaopt.plugins.module_utils.triggers import read_triggers
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -257,7 +301,7 @@ SETTINGS = ("memory_size", "timeout", "reserved_concurrency")
 LIMITS = {"memory_size": MEMORY_LIMITS_MB, "timeout": TIMEOUT_LIMITS_S, "reserved_concurrency": (0, None)}
 USAGE_KEYS = ("invocations", "errors", "throttles", "duration_ms", "max_memory_used_mb", "init_duration_ms",
               "avg_billed_duration_ms", "log_ingested_bytes", "peak_concurrency", "samples", "sources", "window",
-              "unknown_metrics")
+              "unknown_metrics", "daily_max_memory_used_mb", "triggers")
 
 
 def parse_requests(params: dict) -> tuple[dict, list]:
@@ -282,6 +326,12 @@ def policy_errors(params: dict) -> list:
         errors.append("concurrency_projection_cap must be at least 1")
     if params["max_slowdown"] is not None and params["max_slowdown"] < 1:
         errors.append("max_slowdown must be at least 1")
+    if not 1 <= params["api_integration_timeout"] <= 900:
+        errors.append("api_integration_timeout must be between 1 and 900")
+    if params["trend_horizon_days"] < 0:
+        errors.append("trend_horizon_days must not be negative")
+    if not 0 <= params["trend_min_r_squared"] <= 1:
+        errors.append("trend_min_r_squared must be between 0 and 1")
     return errors + update_option_errors(params)
 
 
@@ -324,7 +374,21 @@ class Rightsizer:
             measure(aws_client(self.module, "cloudwatch"),
                     aws_client(self.module, "logs"), unmeasured, self.params["lookback_days"],
                     max_report_events=self.params["max_report_events"])
+        untriggered = [function for function in functions if function.get("triggers") is None]
+        if self.params["context_guards"] and untriggered:
+            read_triggers(self.lambda_client, aws_client(self.module, "sqs"), aws_client(self.module, "cloudwatch"),
+                          untriggered, self.params["lookback_days"], self.params["requests_per_second"])
         return functions, missing
+
+    def context(self, function: dict):
+        """The guards of the function's context, or None (planned as before) without context_guards."""
+        if not self.params["context_guards"]:
+            return None
+        return context_of(function.get("triggers"), function.get("daily_max_memory_used_mb"),
+                          api_integration_timeout_s=self.params["api_integration_timeout"],
+                          trend_horizon_days=self.params["trend_horizon_days"],
+                          trend_min_r_squared=self.params["trend_min_r_squared"],
+                          window_days=(function.get("window") or {}).get("days"))
 
     def concurrency_pool(self) -> ConcurrencyPool:
         if self.requests["reserved_concurrency"] is None:
@@ -356,7 +420,8 @@ class Rightsizer:
             configuration = function["configuration"]
             return plan_function(configuration["memory_size"], configuration["timeout"],
                                  configuration["reserved_concurrency"], self.requests, evidence_of(function),
-                                 against, self.policy, provisioned.get(function["function_name"], 0))
+                                 against, self.policy, provisioned.get(function["function_name"], 0),
+                                 self.context(function))
 
         def wanted_increase(function: dict) -> int:
             unlimited = ConcurrencyPool(unreserved=10**9, floor=0)
@@ -382,6 +447,10 @@ class Rightsizer:
                 "refused": [decision.as_dict() for decision in plan.refused],
                 "status": "planned" if plan.changes else "unchanged",
             }
+            if self.params["context_guards"]:
+                context = self.context(function)
+                entry["context"] = {"triggers": function.get("triggers"),
+                                    "notes": context.notes(after["timeout"]) if context else []}
             measured = projection.measured_usage_of(function)
             if measured is not None:
                 entry["projection"] = projection.project(measured, after["memory_size"])
@@ -524,6 +593,10 @@ def main():
         allow_unsafe=dict(type="bool", default=False),
         concurrency_projection_cap=dict(type="float", default=2.0),
         add_reservations=dict(type="bool", default=True),
+        context_guards=dict(type="bool", default=True),
+        api_integration_timeout=dict(type="float", default=29),
+        trend_horizon_days=dict(type="float", default=7),
+        trend_min_r_squared=dict(type="float", default=0.8),
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )

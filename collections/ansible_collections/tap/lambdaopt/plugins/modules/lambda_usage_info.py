@@ -46,6 +46,18 @@ options:
         (RV(functions[].samples.report_lines_sampled)). Logs Insights has no such bound.
     type: int
     default: 10000
+  triggers:
+    description:
+      - Also read what invokes each function (RV(functions[].triggers)), with one paginated
+        C(ListEventSourceMappings) for the account-region, C(GetQueueAttributes) for each SQS queue mapped to the fleet, C(GetPolicy) for
+        each function (at O(requests_per_second)), and the daily C(IteratorAge) of stream consumers in one
+        C(GetMetricData) call.
+    type: bool
+    default: true
+  requests_per_second:
+    description: Client-side limit on the Lambda calls that read the triggers (Lambda's quota is 15 a second).
+    type: float
+    default: 15
 extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - amazon.aws.common.modules
@@ -133,6 +145,27 @@ functions:
         - In a log group several functions share, only the lines of the function's own log streams count.
       type: dict
       sample: {"max": 91, "p99": 88}
+    daily_max_memory_used_mb:
+      description:
+        - The highest Max Memory Used of each day of the window, as C([day, MB]) with the day counted from the
+          window's start, where the log events were read (empty where Logs Insights answered). What
+          M(tap.lambdaopt.lambda_rightsize) fits a trend to.
+      type: list
+      elements: list
+      sample: [[0, 88], [1, 91], [2, 90]]
+    triggers:
+      description:
+        - What invokes the function, when O(triggers) is set. C(event_sources) are its event source mappings
+          (C(type) C(sqs), C(kinesis), C(dynamodb) or C(other), the source's C(arn), the mapping's C(state) and
+          C(batch_size)), with an SQS queue's C(visibility_timeout) in seconds and a stream's C(iterator_age_ms),
+          the daily maxima of C(IteratorAge) over the window, oldest first.
+        - C(invokers) are the service principals its resource policy allows to invoke it (C(GetPolicy)), such as
+          C(apigateway.amazonaws.com); C(unknown) says what could not be read, and why.
+      type: dict
+      returned: when O(triggers) is set
+      sample: {"event_sources": [{"type": "sqs", "arn": "arn:aws:sqs:us-east-1:123456789012:jobs-dev",
+                                  "state": "Enabled", "batch_size": 10, "visibility_timeout": 1800}],
+               "invokers": ["apigateway.amazonaws.com"], "unknown": {}}
     init_duration_ms:
       description: Cold starts and their init duration.
       type: dict
@@ -196,6 +229,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, measure
+from ansible_collections.tap.lambdaopt.plugins.module_utils.triggers import read_triggers
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -209,6 +243,8 @@ def main():
         logs_insights=dict(type="str", choices=["auto", "always", "never"], default="auto"),
         logs_requests_per_second=dict(type="float", default=5),
         max_report_events=dict(type="int", default=10000),
+        triggers=dict(type="bool", default=True),
+        requests_per_second=dict(type="float", default=15),
         **FLEET_ARGUMENT_SPEC,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
@@ -220,6 +256,8 @@ def main():
         errors.append("logs_requests_per_second must be positive")
     if module.params["max_report_events"] < 1:
         errors.append("max_report_events must be at least 1")
+    if module.params["requests_per_second"] <= 0:
+        errors.append("requests_per_second must be positive")
     if errors:
         module.fail_json(msg="; ".join(errors))
 
@@ -234,6 +272,9 @@ def main():
             logs_requests_per_second=module.params["logs_requests_per_second"],
             max_report_events=module.params["max_report_events"],
         )
+        if module.params["triggers"] and functions:
+            read_triggers(aws_client(module, "lambda"), aws_client(module, "sqs"), aws_client(module, "cloudwatch"),
+                          functions, module.params["lookback_days"], module.params["requests_per_second"])
     except (BotoCoreError, ClientError, ValueError) as error:
         module.fail_json_aws(error, msg="Could not measure the fleet's usage")
 

@@ -82,6 +82,9 @@ def rows_of(report: dict) -> list:
     return rows
 
 
+CONTEXTS = {"sqs": "SQS queue", "api_gateway": "API Gateway caller", "stream": "stream", "trend": "memory trend"}
+
+
 def notes(report: dict) -> dict:
     """Per section, (function, text) for each change, refusal, failure and unknown figure."""
     sections = {"changes": [], "refused": [], "failed": [], "unknown": []}
@@ -94,7 +97,11 @@ def notes(report: dict) -> dict:
         for refusal in row["refused"]:
             requested = "" if refusal["requested"] is None else f" {value(refusal['requested'])}"
             risk = "" if refusal["risk"] == refusal["reason"] else f" Risk: {refusal['risk'] or 'unknown'}."
-            sections["refused"].append((name, f"{refusal['setting']}{requested} refused: {refusal['reason']}.{risk}"))
+            # A refusal by a guard of the function's context (what invokes it, its trend) says which.
+            context = f" by its {CONTEXTS.get(refusal['context'], refusal['context'])}" if refusal.get("context") \
+                else ""
+            sections["refused"].append((name, f"{refusal['setting']}{requested} refused{context}: "
+                                              f"{refusal['reason']}.{risk}"))
         for failure in row["failed"]:
             sections["failed"].append((name, f"{failure['task']}: {failure['error']}"))
         for unknown in row["unknown"]:

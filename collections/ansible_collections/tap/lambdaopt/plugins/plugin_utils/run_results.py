@@ -107,7 +107,7 @@ def _rightsize(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
                              "reason": change["reason"]} for change in entry.get("changes") or []
                             if change["field"] in entry.get("accepted", [change["field"]])]
     outcome.refused += [{"setting": refusal["field"], "requested": refusal.get("requested"),
-                         "reason": refusal["reason"], "risk": refusal.get("risk")}
+                         "reason": refusal["reason"], "risk": refusal.get("risk"), "context": refusal.get("context")}
                         for refusal in entry.get("refused") or []]
     _note_failure(outcome, "lambda_rightsize", entry)
 
