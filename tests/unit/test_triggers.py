@@ -43,9 +43,17 @@ def test_triggers_are_read_in_bulk_and_unknowns_are_said():
         policy = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "lambda:InvokeFunction",
              "Resource": function_arn("api-dev")}]}
-        lambdas.add_response("get_policy", {"Policy": json.dumps(policy)}, {"FunctionName": "api-dev"})
+        # The API's permission is on the alias it invokes: only the alias's policy names API Gateway.
+        lambdas.add_response("list_aliases", {"Aliases": [{"Name": "live", "FunctionVersion": "1"}]},
+                             {"FunctionName": "api-dev"})
+        lambdas.add_client_error("get_policy", "ResourceNotFoundException", http_status_code=404,
+                                 expected_params={"FunctionName": "api-dev"})
+        lambdas.add_response("get_policy", {"Policy": json.dumps(policy)}, {"FunctionName": "api-dev",
+                                                                            "Qualifier": "live"})
+        lambdas.add_response("list_aliases", {"Aliases": []}, {"FunctionName": "consumer-dev"})
         lambdas.add_client_error("get_policy", "ResourceNotFoundException", http_status_code=404,
                                  expected_params={"FunctionName": "consumer-dev"})
+        lambdas.add_response("list_aliases", {"Aliases": []}, {"FunctionName": "reader-dev"})
         lambdas.add_client_error("get_policy", "AccessDeniedException", http_status_code=403,
                                  expected_params={"FunctionName": "reader-dev"})
         metrics.add_response("get_metric_data", {"MetricDataResults": [{

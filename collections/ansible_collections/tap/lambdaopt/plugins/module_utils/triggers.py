@@ -3,9 +3,9 @@
 the services its resource policy lets invoke it, and how far behind its stream consumers are.
 
 One paginated ListEventSourceMappings for the whole account-region (not one per function); one
-GetQueueAttributes per SQS queue mapped to the fleet; one GetPolicy per function, within Lambda's control-plane
-quota; IteratorAge of the stream consumers in one batched GetMetricData. What could not be read is said to be
-unknown, never taken for "no trigger".
+GetQueueAttributes per SQS queue mapped to the fleet; per function one ListAliases and one GetPolicy for it and
+each alias, within Lambda's control-plane quota; IteratorAge of the stream consumers in one batched
+GetMetricData. What could not be read is said to be unknown, never taken for "no trigger".
 """
 
 from __future__ import annotations
@@ -73,23 +73,42 @@ def visibility_timeouts(sqs_client, queue_arns: list) -> tuple[dict, dict]:
 
 
 def invokers(lambda_client, limiter: RateLimiter, names: list) -> tuple[dict, dict]:
-    """({name: sorted service principals its resource policy allows to invoke it}, {name: why unknown})."""
+    """({name: sorted service principals its resource policies allow to invoke it}, {name: why unknown}).
+
+    A permission given on an alias (AddPermission with a Qualifier, as for an API integration that invokes the
+    alias) is in that alias's policy, not the function's: each alias's policy is read too (ListAliases, then one
+    GetPolicy per alias)."""
     found, unknown = {}, {}
     for name in names:
-        limiter.acquire()
         try:
-            policy = json.loads(lambda_client.get_policy(FunctionName=name)["Policy"])
-        except is_boto3_error_code("ResourceNotFoundException"):
-            found[name] = []  # no resource policy: nothing outside the account's own callers may invoke it
-            continue
-        except (BotoCoreError, ClientError) as error:  # pylint: disable=duplicate-except
-            unknown[name] = f"GetPolicy failed: {_code(error)}"
-            continue
-        found[name] = sorted({service for statement in _as_list(policy.get("Statement"))
-                              if statement.get("Effect") == "Allow"
-                              for service in _as_list((statement.get("Principal") or {}).get("Service")
-                                                      if isinstance(statement.get("Principal"), dict) else None)})
+            aliases = [None]
+            pages = iter(lambda_client.get_paginator("list_aliases").paginate(FunctionName=name))
+            while True:
+                limiter.acquire()  # every page is one ListAliases call
+                page = next(pages, None)
+                if page is None:
+                    break
+                aliases += [alias["Name"] for alias in page["Aliases"]]
+            services = set()
+            for alias in aliases:
+                limiter.acquire()
+                services |= _allowed_services(lambda_client, name, alias)
+            found[name] = sorted(services)
+        except (BotoCoreError, ClientError) as error:
+            unknown[name] = f"{_operation(error)} failed: {_code(error)}"
     return found, unknown
+
+
+def _allowed_services(lambda_client, name: str, alias: str | None) -> set:
+    """The service principals one resource policy (the function's, or an alias's) allows; none without a policy."""
+    try:
+        answer = lambda_client.get_policy(FunctionName=name, **({"Qualifier": alias} if alias else {}))
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return set()  # no resource policy: nothing outside the account's own callers may invoke it
+    policy = json.loads(answer["Policy"])
+    return {service for statement in _as_list(policy.get("Statement")) if statement.get("Effect") == "Allow"
+            for service in _as_list((statement.get("Principal") or {}).get("Service")
+                                    if isinstance(statement.get("Principal"), dict) else None)}
 
 
 def iterator_age(cloudwatch, names: list, start: datetime, end: datetime) -> tuple[dict, dict]:
@@ -151,6 +170,10 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def _operation(error: Exception) -> str:
+    return getattr(error, "operation_name", None) or "reading the resource policy"
 
 
 def _code(error: Exception) -> str:
