@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import FIELD_MODULES, from_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.redaction import redact_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
@@ -159,6 +160,7 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
             return  # the update had landed, its answer lost: the retry met it in progress or its new revision
         refuse_blind_writes(function, changes, planned_from)
         if "reserved_concurrency" in changes and attempt == 0:
+            intent = journal_intent(function, {"reserved_concurrency": changes["reserved_concurrency"]})
             limiter.acquire()
             if changes["reserved_concurrency"] is None:
                 lambda_client.delete_function_concurrency(FunctionName=name)
@@ -166,8 +168,11 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
                 lambda_client.put_function_concurrency(
                     FunctionName=name, ReservedConcurrentExecutions=changes["reserved_concurrency"])
             planned_from["reserved_concurrency"] = accepted["reserved_concurrency"] = changes["reserved_concurrency"]
+            journal_done(intent)
         if not configuration:
             return
+        intent = journal_intent(function, {field: value for field, value in changes.items()
+                                           if field in CONFIGURATION_FIELDS})
         limiter.acquire()
         try:
             CONFLICT_RETRY(lambda_client.update_function_configuration)(
@@ -175,9 +180,29 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
         except is_boto3_error_code(["PreconditionFailedException", "ResourceConflictException"]):
             continue  # read again, waiting out an update in progress, and check again
         accepted.update({field: value for field, value in changes.items() if field in CONFIGURATION_FIELDS})
+        journal_done(intent)
         wait_until_updated(lambda_client, name)
         return
     raise NotApplied("changed by someone else twice while it was being updated; nothing was overwritten")
+
+
+def journal_intent(function: dict, changes: dict) -> tuple | None:
+    """Announce `changes` to the run's journal (see journal.py), flushed to disk, before they are sent; the
+    function's values now, as just read, are their "before". Only the fields the journal knows are written
+    there: a function's environment may hold values that must not reach a file."""
+    journal = from_environment()
+    journaled = {field: value for field, value in changes.items() if field in FIELD_MODULES}
+    if journal is None or not journaled:
+        return None
+    configuration = function["Configuration"]
+    return journal, journal.intent(configuration["FunctionArn"], configuration["FunctionName"], journaled,
+                                   current_settings(function))
+
+
+def journal_done(intent: tuple | None) -> None:
+    """Mark an announced change accepted by Lambda."""
+    if intent is not None:
+        intent[0].done(intent[1])
 
 
 def read_back_after_failure(lambda_client, name: str, error: Exception, accepted: dict,

@@ -46,11 +46,24 @@ description:
     marker; when one of that name exists without it, the task fails before anything is changed, naming it.
   - A log group's retention is put back only while the record's function logs to that group (a function that is
     gone, to its default group); otherwise the item is C(kept) with the reason, with O(force) or without.
+  - Instead of a record, O(journal) takes the write-ahead journal of a run (optimize.yml writes one per run and
+    host, also when the run is killed before its record is written). Every line must follow the chain of digests
+    from the first, or the journal is refused as a whole, as an edited record is; its changes then pass the same
+    checks as a record's. A change announced but not seen accepted (the run was stopped during the call) is
+    treated like any other - put back only where the resource holds its "after". A journal holds function and
+    log group settings alone; the role policies, alarms, queues and environment variables of a run are in its
+    record.
 options:
   record:
-    description: The change record, e.g. C("{{ lookup('ansible.builtin.file', path) | from_json }}").
+    description:
+      - The change record, e.g. C("{{ lookup('ansible.builtin.file', path) | from_json }}").
+      - One of O(record) and O(journal) is required.
     type: dict
-    required: true
+  journal:
+    description:
+      - The text of a run's journal, e.g. C("{{ lookup('ansible.builtin.file', path) }}").
+    type: str
+    version_added: 0.2.0
   force:
     description:
       - Put back values that were changed since the record as well.
@@ -122,7 +135,14 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, log_groups, policy_merge, record_trust, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import (
+    alarms,
+    journal,
+    log_groups,
+    policy_merge,
+    record_trust,
+    roles,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
@@ -147,9 +167,9 @@ WAIT_SECONDS = 900
 
 
 class Rollback:
-    def __init__(self, module: AnsibleAWSModule):
+    def __init__(self, module: AnsibleAWSModule, record: dict):
         self.module = module
-        self.record = module.params["record"]
+        self.record = record
         self.force = module.params["force"]
         self.lambda_client = aws_client(module, "lambda")
         self.logs = aws_client(module, "logs")
@@ -318,20 +338,27 @@ class Rollback:
 
 
 def main():
-    argument_spec = dict(record=dict(type="dict", required=True), force=dict(type="bool", default=False),
+    argument_spec = dict(record=dict(type="dict"), journal=dict(type="str"), force=dict(type="bool", default=False),
                          **UPDATE_ARGUMENT_SPEC)
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                              mutually_exclusive=[("record", "journal")], required_one_of=[("record", "journal")])
     errors = update_option_errors(module.params)
+    record = module.params["record"]
     try:
-        record_trust.check_record(module.params["record"])
-    except record_trust.RecordError as error:
+        if module.params["journal"] is None:
+            record_trust.check_record(record)
+        else:
+            record = journal.as_record(module.params["journal"])
+            if record["changes"]:  # a journal with no change names no account-region, and asks for nothing
+                record_trust.check_record(record)
+    except (record_trust.RecordError, journal.JournalError) as error:
         errors.append(str(error))
-    if not errors and module.params["record"].get("region") not in (None, module.region):
-        errors.append(f"the record is for region {module.params['record']['region']}, not {module.region}")
+    if not errors and record.get("region") not in (None, module.region):
+        errors.append(f"the record is for region {record['region']}, not {module.region}")
     if errors:
         module.fail_json(msg="; ".join(errors))
     try:
-        items = Rollback(module).run()
+        items = Rollback(module, record).run()
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read what the record changed")
     for entry in items:

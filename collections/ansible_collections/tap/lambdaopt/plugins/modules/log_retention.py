@@ -150,6 +150,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import (
     VALID_RETENTION_DAYS,
     export_and_wait,
@@ -204,7 +205,9 @@ def plan(functions: list, groups: dict, users: dict, params: dict) -> list:
     return entries
 
 
-def apply(logs, entries: list, params: dict) -> None:
+def apply(logs, entries: list, params: dict, function_arns: dict) -> None:
+    """Set each planned group's retention; each change is announced to the run's journal (journal.py) first."""
+    journal = from_environment()
     for entry in entries:
         action = entry.pop("action")
         if action not in ("create", "set"):
@@ -226,7 +229,15 @@ def apply(logs, entries: list, params: dict) -> None:
                                                   params["export_timeout"])
                 if entry["export"]["status"] != "COMPLETED":
                     raise RuntimeError(f"export to S3 ended {entry['export']['status']}; retention left as it was")
+            intent = None
+            if journal is not None:
+                intent = journal.intent(function_arns[entry["function_name"]], entry["function_name"],
+                                        {"log_retention_days": params["retention_days"]},
+                                        {"log_retention_days": entry["before"]["retention_in_days"]},
+                                        log_group_name=group)
             logs.put_retention_policy(logGroupName=group, retentionInDays=params["retention_days"])
+            if intent is not None:
+                journal.done(intent)
             entry["status"] = "created" if action == "create" else "changed"
         except (BotoCoreError, ClientError, RuntimeError) as error:
             entry["status"] = "failed"
@@ -267,7 +278,8 @@ def main():
         for entry in entries:
             entry.pop("action")
     else:
-        apply(logs, entries, module.params)
+        apply(logs, entries, module.params,
+              {function["function_name"]: function["function_arn"] for function in functions})
 
     acted = [entry for entry in entries if entry["status"] in ("planned", "created", "changed")]
     failed = [entry["log_group_name"] for entry in entries if entry["status"] == "failed"] + missing
