@@ -39,6 +39,12 @@ def test_an_expired_lock_of_a_run_that_died_is_taken_over(aws, run_module):
         "expires_at": "2026-01-01T02:00:00+00:00", "purpose": "optimize dev"}))
     taken = run_module("run_lock", {})
     assert taken["acquired"] and stored(aws)["holder"] == taken["lock"]["holder"] != "killed-run"
+    # reported, not taken over silently: whoever runs next learns that a run died holding it
+    assert taken["taken_over"]["holder"] == "killed-run"
+    warnings = [warning["event"]["msg"] for warning in taken.get("warnings", [])]
+    assert any("took over the expired lock" in warning and "killed-run" in warning for warning in warnings)
+    assert run_module("run_lock", {"state": "absent", "holder": taken["lock"]["holder"]})["changed"]
+    assert run_module("run_lock", {})["taken_over"] is None
 
 
 def test_check_mode_writes_nothing_and_reports_the_holder(aws, run_module, api_calls):

@@ -58,8 +58,10 @@ class LockError(Exception):
     """The lock cannot be taken or released, and why."""
 
 
-def try_acquire(ssm, name: str, lock: Lock, now: datetime | None = None) -> Lock | None:
-    """Take the lock: None when taken, else the lock that holds it. An expired lock is deleted and taken anew."""
+def try_acquire(ssm, name: str, lock: Lock, now: datetime | None = None,
+                taken_over: list | None = None) -> Lock | None:
+    """Take the lock: None when taken, else the lock that holds it. An expired lock is deleted and taken anew, and
+    appended to `taken_over`: its run ended without releasing it (killed, most likely), which the caller reports."""
     now = now or datetime.now(UTC)
     for _ in range(2):
         try:
@@ -75,6 +77,8 @@ def try_acquire(ssm, name: str, lock: Lock, now: datetime | None = None) -> Lock
             if not current.expired(now):
                 return current
             ssm.delete_parameter(Name=name)
+            if taken_over is not None:
+                taken_over.append(current)
     return held(ssm, name)
 
 

@@ -90,6 +90,15 @@ lock:
   type: dict
   sample: {"holder": "4f9c0c3e-6a5f-4bb1-9d0e-1d2f3a4b5c6d", "acquired_at": "2026-11-30T06:00:02+00:00",
            "expires_at": "2026-11-30T08:00:02+00:00", "purpose": "optimize dev"}
+taken_over:
+  description:
+    - The expired lock this task deleted to take its own, with a warning naming it; null when there was none.
+    - A run that ends without releasing its lock (killed, or its node lost) leaves it until it expires.
+  returned: when the lock was taken
+  type: dict
+  version_added: 0.2.0
+  sample: {"holder": "1d2f3a4b-6a5f-4bb1-9d0e-4f9c0c3e5c6d", "acquired_at": "2026-11-30T04:00:02+00:00",
+           "expires_at": "2026-11-30T06:00:02+00:00", "purpose": "optimize dev"}
 held_by_another:
   description: Whether another run holds the lock (check mode reports it instead of failing).
   returned: always
@@ -121,6 +130,13 @@ def taken_message(name: str, region: str, lock: run_lock.Lock) -> str:
             f"force=true)")
 
 
+def taken_over_message(name: str, lock: run_lock.Lock) -> str:
+    purpose = f" ({lock.purpose})" if lock.purpose else ""
+    return (f"took over the expired lock {name} of run {lock.holder}{purpose}, taken at {lock.acquired_at} and "
+            f"expired at {lock.expires_at}: that run ended without releasing it, most likely killed. What it changed "
+            f"is in its journal (rollback.yml -e journal=... rolls it back), even if it wrote no change record")
+
+
 def acquire(module, ssm) -> dict:
     params = module.params
     if module.check_mode:
@@ -132,10 +148,14 @@ def acquire(module, ssm) -> dict:
     mine = run_lock.Lock.new(params["holder"] or str(uuid.uuid4()), params["ttl_seconds"], params["purpose"],
                              datetime.now(UTC))
     deadline = time.monotonic() + params["wait_seconds"]
+    taken_over: list = []
     while True:
-        holding = run_lock.try_acquire(ssm, params["name"], mine)
+        holding = run_lock.try_acquire(ssm, params["name"], mine, taken_over=taken_over)
         if holding is None:
-            return dict(changed=True, acquired=True, held_by_another=False, lock=mine.as_dict())
+            for expired in taken_over:
+                module.warn(taken_over_message(params["name"], expired))
+            return dict(changed=True, acquired=True, held_by_another=False, lock=mine.as_dict(),
+                        taken_over=taken_over[-1].as_dict() if taken_over else None)
         if time.monotonic() >= deadline:
             module.fail_json(msg=taken_message(params["name"], module.region, holding), acquired=False,
                              held_by_another=True, lock=holding.as_dict())
