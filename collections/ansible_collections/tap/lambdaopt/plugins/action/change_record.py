@@ -4,7 +4,10 @@ the run's change record, and writes it there after a real run. It makes no AWS c
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
@@ -20,6 +23,22 @@ ARGUMENT_SPEC = dict(
     # Accepted so that module_defaults for the tap.lambdaopt group (region, profile, ...) apply here too.
     **aws_argument_spec(),
 )
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write the file whole or not at all: a run killed while it writes leaves no half record under the name
+    (its journal still holds what it changed), only a temporary file beside it."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 class ActionModule(ActionBase):
@@ -44,7 +63,7 @@ class ActionModule(ActionBase):
             path = Path(params["dest"]) / change_record.file_name(record)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(record, indent=2) + "\n")
+                write_whole(path, json.dumps(record, indent=2) + "\n")
             except OSError as error:
                 raise AnsibleActionFail(f"cannot write the change record to {path}: {error.strerror}") from None
             result["path"] = str(path)
