@@ -14,7 +14,8 @@ from tuned_settings import parse_table
 
 DEFAULT_REGION = "us-east-1"
 # Services the fleet uses; an endpoint override sends all of them to the same place.
-ENDPOINT_SERVICES = ("iam", "lambda_", "cloudwatchlogs", "s3", "secretsmanager", "sts", "dynamodb")
+ENDPOINT_SERVICES = ("iam", "lambda_", "cloudwatchlogs", "s3", "secretsmanager", "sts", "dynamodb", "sqs",
+                     "apigateway")
 # The inline policies tap.lambdaopt gives a role for tracing and a dead-letter queue, under the same
 # names, so that the program and the optimizer describe one policy rather than two.
 XRAY_POLICY_NAME = "lambdaopt-xray-write"
@@ -76,9 +77,14 @@ def deploy(settings: Settings) -> FleetSpec:
     _secrets(spec, opts)
     table = _data_table(spec, opts)
     functions = [_function(spec, function, bucket, layer, opts) for function in spec.functions]
+    aliases = {}
     for function_spec, function in zip(spec.functions, functions, strict=True):
         if function_spec.alias:
-            _alias(function_spec, function, opts)
+            aliases[function_spec.name] = _alias(function_spec, function, opts)
+    by_name = {function_spec.name: function for function_spec, function in zip(spec.functions, functions, strict=True)}
+    _queues(spec, by_name, opts)
+    if spec.rest_api is not None:
+        _rest_api(spec, by_name[spec.rest_api.function], aliases.get(spec.rest_api.function), opts)
 
     pulumi.export("suffix", spec.suffix)
     pulumi.export("artifact_bucket", bucket.bucket)
@@ -103,6 +109,44 @@ def _data_table(spec: FleetSpec, opts: pulumi.ResourceOptions) -> aws.dynamodb.T
         # Destroyable with the stack: nothing is retained.
         deletion_protection_enabled=False,
         tags=spec.tags,
+        opts=opts,
+    )
+
+
+def _queues(spec: FleetSpec, functions: dict, opts) -> None:
+    """Each queue and the event source mapping through which its consumer reads it."""
+    for queue_spec in spec.queues:
+        queue = aws.sqs.Queue(queue_spec.name, name=queue_spec.name,
+                              visibility_timeout_seconds=queue_spec.visibility_timeout, tags=spec.tags, opts=opts)
+        aws.lambda_.EventSourceMapping(
+            f"{queue_spec.name}-to-{queue_spec.consumer}",
+            event_source_arn=queue.arn,
+            function_name=functions[queue_spec.consumer].name,
+            batch_size=queue_spec.batch_size,
+            opts=opts,
+        )
+
+
+def _rest_api(spec: FleetSpec, function: aws.lambda_.Function, alias: aws.lambda_.Alias | None, opts) -> None:
+    """A REST API whose every path and method invokes the function (its alias when it has one), and the
+    permission, on what it invokes, for API Gateway to do so from this API only."""
+    name = spec.rest_api.name
+    api = aws.apigateway.RestApi(name, name=name, tags=spec.tags, opts=opts)
+    proxy = aws.apigateway.Resource(f"{name}-proxy", rest_api=api.id, parent_id=api.root_resource_id,
+                                    path_part="{proxy+}", opts=opts)
+    method = aws.apigateway.Method(f"{name}-proxy-any", rest_api=api.id, resource_id=proxy.id, http_method="ANY",
+                                   authorization="NONE", opts=opts)
+    target = alias if alias is not None else function
+    aws.apigateway.Integration(f"{name}-proxy-integration", rest_api=api.id, resource_id=proxy.id,
+                               http_method=method.http_method, type="AWS_PROXY", integration_http_method="POST",
+                               uri=target.invoke_arn, opts=opts)
+    aws.lambda_.Permission(
+        f"{name}-invokes-{spec.rest_api.function}",
+        action="lambda:InvokeFunction",
+        function=function.name,
+        qualifier=alias.name if alias is not None else None,
+        principal="apigateway.amazonaws.com",
+        source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/*/*"),
         opts=opts,
     )
 

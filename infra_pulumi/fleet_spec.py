@@ -84,6 +84,24 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue whose messages a function of the fleet consumes (an event source mapping)."""
+
+    name: str
+    consumer: str
+    visibility_timeout: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class RestApiSpec:
+    """A REST API whose every path and method invokes one function of the fleet (through its alias if it has one)."""
+
+    name: str
+    function: str
+
+
+@dataclass(frozen=True)
 class FleetSpec:
     suffix: str
     account_id: str
@@ -95,6 +113,11 @@ class FleetSpec:
     functions: tuple[FunctionSpec, ...]
     table: TableSpec
     secrets: tuple[SecretSpec, ...] = field(default=())
+    queues: tuple[QueueSpec, ...] = field(default=())
+    rest_api: RestApiSpec | None = None
+
+    def queue_arn(self, queue: QueueSpec) -> str:
+        return f"arn:{self.partition}:sqs:{self.region}:{self.account_id}:{queue.name}"
 
     def log_group_arn(self, log_group: str) -> str:
         return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{log_group}"
@@ -118,6 +141,12 @@ class FleetSpec:
         if function.table_actions:
             statements.append({"Sid": "UseDataTable", "Effect": "Allow", "Action": list(function.table_actions),
                                "Resource": self.table_arn})
+        consumed = [self.queue_arn(queue) for queue in self.queues if queue.consumer == function.name]
+        if consumed:
+            # What Lambda's poller does with the role of an SQS event source mapping.
+            statements.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow",
+                               "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                               "Resource": consumed[0] if len(consumed) == 1 else consumed})
         return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -227,10 +256,32 @@ def build_spec(
             SecretSpec(name=f"{entry['name']}-{suffix}", config_key=entry["config_key"])
             for entry in fleet["secrets"]
         ),
+        queues=tuple(
+            QueueSpec(name=f"{entry['name']}-{suffix}", consumer=f"{entry['consumer']}-{suffix}",
+                      visibility_timeout=int(entry["visibility_timeout"]), batch_size=int(entry["batch_size"]))
+            for entry in fleet.get("queues") or ()
+        ),
+        rest_api=RestApiSpec(name=f"{fleet['rest_api']['name']}-{suffix}",
+                             function=f"{fleet['rest_api']['function']}-{suffix}") if fleet.get("rest_api") else None,
     )
     _check_name_lengths(spec)
     _check_aliases(spec)
+    _check_triggers(spec)
     return spec
+
+
+def _check_triggers(spec: FleetSpec) -> None:
+    functions = {function.name: function for function in spec.functions}
+    for queue in spec.queues:
+        consumer = functions.get(queue.consumer)
+        if consumer is None:
+            raise FleetError(f"queue {queue.name} names no function of the fleet: {queue.consumer}")
+        if queue.visibility_timeout < consumer.timeout:
+            # AWS refuses such an event source mapping (Lambda developer guide, "Using Lambda with Amazon SQS").
+            raise FleetError(f"queue {queue.name}'s visibility timeout {queue.visibility_timeout} s is below "
+                             f"{consumer.name}'s timeout of {consumer.timeout} s")
+    if spec.rest_api is not None and spec.rest_api.function not in functions:
+        raise FleetError(f"REST API {spec.rest_api.name} names no function of the fleet: {spec.rest_api.function}")
 
 
 def _check_aliases(spec: FleetSpec) -> None:

@@ -94,7 +94,46 @@ def provision(
     for function in spec.functions:
         if function.alias:
             _ensure_alias(lambda_, function)
+    _ensure_queues(session.client("sqs"), lambda_, spec)
+    if spec.rest_api is not None:
+        _ensure_rest_api(session.client("apigateway"), lambda_, spec)
     return spec, len(missing)
+
+
+def _ensure_queues(sqs, lambda_, spec: FleetSpec) -> None:
+    """Each queue and its consumer's event source mapping, as the Pulumi program declares them."""
+    for queue in spec.queues:
+        url = sqs.create_queue(QueueName=queue.name, Attributes={"VisibilityTimeout": str(queue.visibility_timeout)},
+                               tags=spec.tags)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if not lambda_.list_event_source_mappings(EventSourceArn=arn, FunctionName=queue.consumer)[
+                "EventSourceMappings"]:
+            lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=queue.consumer,
+                                                BatchSize=queue.batch_size)
+
+
+def _ensure_rest_api(apigateway, lambda_, spec: FleetSpec) -> None:
+    """The REST API whose every path and method invokes its function's alias, and the permission to do so."""
+    api_spec = spec.rest_api
+    function = next(function for function in spec.functions if function.name == api_spec.function)
+    if any(api["name"] == api_spec.name for api in apigateway.get_rest_apis()["items"]):
+        return
+    api = apigateway.create_rest_api(name=api_spec.name, tags=spec.tags)
+    (root,) = [resource["id"] for resource in apigateway.get_resources(restApiId=api["id"])["items"]
+               if resource["path"] == "/"]
+    proxy = apigateway.create_resource(restApiId=api["id"], parentId=root, pathPart="{proxy+}")
+    apigateway.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", authorizationType="NONE")
+    target = f"arn:{spec.partition}:lambda:{spec.region}:{spec.account_id}:function:{function.name}"
+    if function.alias:
+        target += f":{function.alias}"
+    apigateway.put_integration(
+        restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY", integrationHttpMethod="POST",
+        uri=f"arn:{spec.partition}:apigateway:{spec.region}:lambda:path/2015-03-31/functions/{target}/invocations")
+    lambda_.add_permission(
+        FunctionName=function.name, StatementId=f"{api_spec.name}-invokes", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:{spec.partition}:execute-api:{spec.region}:{spec.account_id}:{api['id']}/*/*/*",
+        **({"Qualifier": function.alias} if function.alias else {}))
 
 
 def _ensure_table(dynamodb, spec: FleetSpec) -> None:

@@ -95,6 +95,23 @@ def declared_fleet(resources) -> dict:
             }
             for alias in named("aws:lambda/alias:Alias").values()
         },
+        "queues": {
+            queue["name"]: {"visibility_timeout": queue["visibilityTimeoutSeconds"], "tags": queue["tags"]}
+            for queue in named("aws:sqs/queue:Queue").values()
+        },
+        "event_sources": sorted(
+            (mapping["eventSourceArn"].rsplit(":", 1)[-1], mapping["functionName"], mapping["batchSize"])
+            for mapping in named("aws:lambda/eventSourceMapping:EventSourceMapping").values()),
+        "rest_apis": {
+            api["name"]: {"tags": api["tags"], "routes": sorted(
+                (resource["pathPart"], integration["httpMethod"], integration["type"])
+                for resource in named("aws:apigateway/resource:Resource").values()
+                for integration in named("aws:apigateway/integration:Integration").values())}
+            for api in named("aws:apigateway/restApi:RestApi").values()
+        },
+        "permissions": sorted(
+            (permission["function"], permission.get("qualifier"), permission["principal"])
+            for permission in named("aws:lambda/permission:Permission").values()),
     }
 
 
@@ -185,6 +202,34 @@ def emulator_fleet(session, suffix: str) -> dict:
             aliases[name] = {"alias": alias["Name"], "provisioned_concurrency": next(
                 (config["RequestedProvisionedConcurrentExecutions"] for config in configs
                  if config["FunctionArn"].endswith(f":{alias['Name']}")), None)}
+    sqs, apigateway = session.client("sqs"), session.client("apigateway")
+    queues = {}
+    for url in sqs.list_queues().get("QueueUrls", []):
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        queues[url.rsplit("/", 1)[-1]] = {"visibility_timeout": int(attributes["VisibilityTimeout"]),
+                                          "tags": sqs.list_queue_tags(QueueUrl=url).get("Tags", {})}
+    event_sources = sorted(
+        (mapping["EventSourceArn"].rsplit(":", 1)[-1], mapping["FunctionArn"].split(":")[6], mapping["BatchSize"])
+        for page in lambda_.get_paginator("list_event_source_mappings").paginate()
+        for mapping in page["EventSourceMappings"])
+    rest_apis = {}
+    for api in apigateway.get_rest_apis()["items"]:
+        routes = []
+        for resource in apigateway.get_resources(restApiId=api["id"])["items"]:
+            for method in resource.get("resourceMethods", {}):
+                integration = apigateway.get_integration(restApiId=api["id"], resourceId=resource["id"],
+                                                         httpMethod=method)
+                routes.append((resource["pathPart"], method, integration["type"]))
+        rest_apis[api["name"]] = {"tags": api.get("tags", {}), "routes": sorted(routes)}
+    permissions = []
+    for name in functions:
+        for qualifier in [None] + [alias["Name"] for alias in lambda_.list_aliases(FunctionName=name)["Aliases"]]:
+            try:
+                policy = lambda_.get_policy(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
+            except lambda_.exceptions.ResourceNotFoundException:
+                continue
+            permissions += [(name, qualifier, statement["Principal"]["Service"])
+                            for statement in json.loads(policy["Policy"])["Statement"]]
     return {
         "functions": functions,
         "log_groups": log_groups,
@@ -195,6 +240,10 @@ def emulator_fleet(session, suffix: str) -> dict:
         "alarms": [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]],
         "tables": tables,
         "aliases": aliases,
+        "queues": queues,
+        "event_sources": event_sources,
+        "rest_apis": rest_apis,
+        "permissions": sorted(permissions),
     }
 
 
@@ -219,7 +268,8 @@ def test_functions_match(both_fleets):
     assert actual["functions"] == declared["functions"]
 
 
-@pytest.mark.parametrize("part", ["log_groups", "roles", "bucket", "secrets", "alarms", "tables", "aliases"])
+@pytest.mark.parametrize("part", ["log_groups", "roles", "bucket", "secrets", "alarms", "tables", "aliases", "queues",
+                                  "event_sources", "rest_apis", "permissions"])
 def test_supporting_resources_match(both_fleets, part):
     declared, actual = both_fleets
     assert actual[part] == declared[part]
@@ -278,6 +328,15 @@ def test_the_baseline_has_one_table_and_one_alias(both_fleets):
     declared, actual = both_fleets
     assert set(actual["tables"]) == {"data-table-dev"}
     assert actual["aliases"] == {"api-handler-dev": {"alias": "live", "provisioned_concurrency": 150}}
+
+
+def test_the_pipeline_has_its_triggers(both_fleets):
+    # Guards the trigger comparisons above against two empty sides.
+    _, actual = both_fleets
+    assert actual["event_sources"] == [("records-queue-dev", "batch-processor-dev", 10)]
+    assert actual["queues"]["records-queue-dev"]["visibility_timeout"] == 1800
+    assert actual["rest_apis"]["records-api-dev"]["routes"] == [("{proxy+}", "ANY", "AWS_PROXY")]
+    assert actual["permissions"] == [("api-handler-dev", "live", "apigateway.amazonaws.com")]
 
 
 def test_of_type_helper_sees_every_function():

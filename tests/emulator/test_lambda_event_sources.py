@@ -6,6 +6,8 @@ visibility timeout must be at least the function's timeout; CreateEventSourceMap
 InvalidParameterValueException otherwise).
 """
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -41,3 +43,24 @@ def test_mappings_are_listed_100_a_page(aws, make_function):
     pages = lambda_.get_paginator("list_event_source_mappings").paginate()
     listed = [mapping["EventSourceArn"] for page in pages for mapping in page["EventSourceMappings"]]
     assert len(set(listed)) == 101
+
+
+def test_a_permission_on_an_alias_is_in_the_alias_policy_only(aws, make_function):
+    """Lambda API reference, AddPermission and GetPolicy: with a Qualifier, the permission applies to that alias
+    or version, and GetPolicy with that Qualifier returns its policy."""
+    make_function("handler", active=True)
+    lambda_ = aws.client("lambda")
+    lambda_.create_alias(FunctionName="handler", Name="live", FunctionVersion=lambda_.publish_version(
+        FunctionName="handler")["Version"])
+    lambda_.add_permission(FunctionName="handler", Qualifier="live", StatementId="api",
+                           Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com")
+    with pytest.raises(ClientError) as excinfo:
+        lambda_.get_policy(FunctionName="handler")
+    assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    (statement,) = json.loads(lambda_.get_policy(FunctionName="handler", Qualifier="live")["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Resource"].endswith(":function:handler:live")
+    lambda_.add_permission(FunctionName="handler", StatementId="events", Action="lambda:InvokeFunction",
+                           Principal="events.amazonaws.com")
+    (statement,) = json.loads(lambda_.get_policy(FunctionName="handler")["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}

@@ -29,6 +29,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["versionId"] = f"v-{args.name}"
         if args.typ.startswith("aws:lambda/") or args.typ.startswith("aws:iam/"):
             state.setdefault("arn", f"arn:aws:mock:::{args.name}")
+        if args.typ == "aws:sqs/queue:Queue":
+            state["arn"] = f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{args.inputs['name']}"
+        if args.typ == "aws:apigateway/restApi:RestApi":
+            state["rootResourceId"] = f"root-{args.name}"
+            state["executionArn"] = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{args.name}"
+        if args.typ in ("aws:lambda/function:Function", "aws:lambda/alias:Alias"):
+            state["invokeArn"] = f"arn:aws:apigateway:us-east-1:lambda:path/functions/{args.name}/invocations"
         if args.typ == "aws:lambda/function:Function":
             # As AWS answers: the number `publish` gave the new version, else $LATEST.
             state["version"] = "1" if args.inputs.get("publish") else "$LATEST"

@@ -106,7 +106,42 @@ def test_one_least_privilege_role_per_function(resources):
             # Exactly the table action its code performs, on that one table.
             expected.append({"Sid": "UseDataTable", "Effect": "Allow", "Action": ["dynamodb:BatchWriteItem"],
                              "Resource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/data-table-dev"})
+            # What Lambda's poller needs to deliver the records queue's messages, on that one queue.
+            expected.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow",
+                             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                             "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:records-queue-dev"})
         assert statements == expected
+
+
+def test_the_batch_processor_consumes_a_queue_that_outlasts_six_of_its_timeouts(resources):
+    (queue,) = by_name(resources, "aws:sqs/queue:Queue").values()
+    (mapping,) = by_name(resources, "aws:lambda/eventSourceMapping:EventSourceMapping").values()
+    functions = by_name(resources, "aws:lambda/function:Function")
+    assert queue["name"] == "records-queue-dev" and set(queue["tags"]) == COST_TAGS
+    assert queue["visibilityTimeoutSeconds"] >= 6 * functions["batch-processor-dev"]["timeout"]
+    assert mapping["eventSourceArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:records-queue-dev"
+    assert (mapping["functionName"], mapping["batchSize"]) == ("batch-processor-dev", 10)
+
+
+def test_the_api_handler_is_behind_a_rest_api_that_invokes_its_live_alias(resources):
+    (api,) = by_name(resources, "aws:apigateway/restApi:RestApi").values()
+    (integration,) = by_name(resources, "aws:apigateway/integration:Integration").values()
+    (permission,) = by_name(resources, "aws:lambda/permission:Permission").values()
+    assert api["name"] == "records-api-dev" and set(api["tags"]) == COST_TAGS
+    assert (integration["type"], integration["integrationHttpMethod"]) == ("AWS_PROXY", "POST")
+    assert integration["uri"].endswith("/functions/api-handler-dev-live/invocations")  # the alias, not $LATEST
+    assert (permission["function"], permission["qualifier"], permission["principal"]) == (
+        "api-handler-dev", "live", "apigateway.amazonaws.com")
+    assert permission["sourceArn"] == f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:records-api-dev/*/*/*"
+
+
+def test_a_queue_shorter_than_its_consumers_timeout_is_refused():
+    import fleet_spec
+
+    fleet = fleet_spec.load_fleet()
+    fleet["queues"][0]["visibility_timeout"] = 299
+    with pytest.raises(fleet_spec.FleetError, match="visibility timeout 299 s is below batch-processor-dev's"):
+        fleet_spec.build_spec("dev", ACCOUNT_ID, "us-east-1", fleet=fleet)
 
 
 def test_the_data_table_is_over_provisioned_and_destroyable(resources):
@@ -238,7 +273,8 @@ def test_endpoint_override_sends_every_service_to_the_emulator(resources):
     local = declare({"suffix": "dev", "endpoint": "http://127.0.0.1:5000", **SECRETS})
     (provider,) = of_type(local, "pulumi:providers:aws")
     (endpoints,) = json.loads(provider.inputs["endpoints"])
-    assert set(endpoints) == {"cloudwatchlogs", "iam", "lambda", "s3", "secretsmanager", "sts", "dynamodb"}
+    assert set(endpoints) == {"cloudwatchlogs", "iam", "lambda", "s3", "secretsmanager", "sts", "dynamodb", "sqs",
+                              "apigateway"}
     assert set(endpoints.values()) == {"http://127.0.0.1:5000"}
     assert provider.inputs["s3UsePathStyle"] == "true"
 

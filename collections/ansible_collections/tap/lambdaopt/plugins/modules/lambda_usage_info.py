@@ -49,9 +49,10 @@ options:
   triggers:
     description:
       - Also read what invokes each function (RV(functions[].triggers)), with one paginated
-        C(ListEventSourceMappings) for the account-region, C(GetQueueAttributes) for each SQS queue mapped to the fleet, C(GetPolicy) for
-        each function (at O(requests_per_second)), and the daily C(IteratorAge) of stream consumers in one
-        C(GetMetricData) call.
+        C(ListEventSourceMappings) for the account-region, C(GetQueueAttributes) for each SQS queue mapped to
+        the fleet, C(ListAliases) for each function and C(GetPolicy) for it and each of its aliases (a permission
+        given on an alias is in the alias's policy), all at O(requests_per_second), and the daily C(IteratorAge)
+        of stream consumers in one C(GetMetricData) call.
     type: bool
     default: true
   requests_per_second:
@@ -159,8 +160,8 @@ functions:
           (C(type) C(sqs), C(kinesis), C(dynamodb) or C(other), the source's C(arn), the mapping's C(state) and
           C(batch_size)), with an SQS queue's C(visibility_timeout) in seconds and a stream's C(iterator_age_ms),
           the daily maxima of C(IteratorAge) over the window, oldest first.
-        - C(invokers) are the service principals its resource policy allows to invoke it (C(GetPolicy)), such as
-          C(apigateway.amazonaws.com); C(unknown) says what could not be read, and why.
+        - C(invokers) are the service principals its resource policies (its own and its aliases') allow to invoke
+          it, such as C(apigateway.amazonaws.com); C(unknown) says what could not be read, and why.
       type: dict
       returned: when O(triggers) is set
       sample: {"event_sources": [{"type": "sqs", "arn": "arn:aws:sqs:us-east-1:123456789012:jobs-dev",
