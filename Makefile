@@ -20,8 +20,9 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
+# Four workers on two cores: the tests spend most of their time waiting on the emulator and on Lambda's waiters.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4 --dist worksteal
 	$(BIN)/molecule test --all
 
 clean:
