@@ -20,7 +20,7 @@ TRANSIENT_ERROR_CODES = (
     "ThrottlingException", "TooManyRequestsException", "RequestThrottled", "ServiceException", "InternalServerError",
     "InternalServiceError", "ServiceFailure", "ServiceUnavailableException", "InternalServerException",
 )
-# Every call is retried by botocore first (BOTOCORE_RETRIES: throttling, 5xx and dropped connections, up to 5
+# Every call is retried by botocore first (BOTOCORE_RETRIES: throttling, 5xx and dropped connections, up to 8
 # attempts with the same parameters); when botocore gives up on a transient answer, the call is made again after
 # a jittered backoff that spans a longer outage. A call made again is a new request: a create must carry its own
 # idempotency token (lambda_secrets' CreateSecret does) or be an upsert.
@@ -31,10 +31,12 @@ IAM_PROPAGATION_RETRY = AWSRetry.jittered_backoff(
     retries=6, delay=2, max_delay=20,
     catch_extra_error_codes=[*TRANSIENT_ERROR_CODES, "InvalidParameterValueException"],
 )
-# botocore's standard mode, for every call (paginators' and waiters' too): throttling, 500/502/503/504 and
-# connection errors, dropped ones included. `total_max_attempts` counts the first attempt; botocore's older
-# `max_attempts` counts only retries, and Config rewrites a dict that names it.
-BOTOCORE_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 5}}
+# botocore's standard mode, for every call: throttling, 500/502/503/504 and connection errors, dropped ones
+# included. Paginators' and waiters' calls get no other retry, and one page that fails ends the whole listing: 8
+# attempts (backoff capped at 20 s) outlast a run of faults that 5 did not (a FilterLogEvents page throttled and
+# answered 503 five times in a row stopped the fleet's measurement). `total_max_attempts` counts the first attempt;
+# botocore's older `max_attempts` counts only retries, and Config rewrites a dict that names it.
+BOTOCORE_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 8}}
 # Client attributes that are not API calls, or whose calls retry on their own.
 NOT_RETRIED = frozenset(("get_paginator", "get_waiter", "can_paginate", "exceptions", "meta"))
 
