@@ -17,7 +17,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import boto3
 
@@ -270,6 +270,17 @@ def write_usage(session: boto3.Session, usage: SimulatedUsage, destination: LogD
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage, destination))):
         put_metric_data(cloudwatch, namespace, data)
+
+
+def write_iterator_age(session: boto3.Session, function_name: str, daily_max_ms: list[float], end: datetime) -> None:
+    """A stream consumer's AWS/Lambda IteratorAge: one maximum a day for the days before `end`, oldest first - how
+    far behind the newest record it read was (rising: it is falling behind)."""
+    dimensions = [{"Name": "FunctionName", "Value": function_name}]
+    days = len(daily_max_ms)
+    put_metric_data(session.client("cloudwatch"), "AWS/Lambda", [
+        gauge_datum("IteratorAge", dimensions, end - timedelta(days=days - index) + timedelta(hours=12), value,
+                    unit="Milliseconds")
+        for index, value in enumerate(daily_max_ms)])
 
 
 def current_config(lambda_client, name: str) -> FunctionConfig:

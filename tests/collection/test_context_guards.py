@@ -93,3 +93,27 @@ def test_a_leaking_function_is_sized_for_its_trend(aws, make_function, run_modul
     (memory,) = entry["changes"]
     assert memory["context"] == "trend" and "MB/day" in memory["reason"]
     assert max(invocation.max_memory_used_mb for invocation in usage.invocations) < entry["after"]["memory_size"]
+
+
+def test_a_stream_consumer_falling_behind_keeps_its_memory(aws, make_function, run_module):
+    with_usage(aws, make_function, "reader-dev", "steady-light")
+    with_usage(aws, make_function, "keeping-up-dev", "steady-light")
+    kinesis = aws.client("kinesis")
+    kinesis.create_stream(StreamName="clicks-dev", ShardCount=1)
+    stream_arn = kinesis.describe_stream(StreamName="clicks-dev")["StreamDescription"]["StreamARN"]
+    for name in ("reader-dev", "keeping-up-dev"):
+        aws.client("lambda").create_event_source_mapping(EventSourceArn=stream_arn, FunctionName=name, BatchSize=100,
+                                                         StartingPosition="LATEST")
+    simulator.write_iterator_age(aws, "reader-dev", [200.0 * 2 ** day for day in range(14)], default_end())
+    simulator.write_iterator_age(aws, "keeping-up-dev", [300.0 - day for day in range(14)], default_end())
+
+    entries = {entry["function_name"]: entry for entry in run_module(
+        "lambda_rightsize", {"functions": ["reader-dev", "keeping-up-dev"], "memory_size": "auto"},
+        check=True)["functions"]}
+    behind, keeping_up = entries["reader-dev"], entries["keeping-up-dev"]
+    assert behind["after"]["memory_size"] == 3008
+    (refusal,) = behind["refused"]
+    assert refusal["context"] == "stream" and "IteratorAge rose" in refusal["reason"]
+    (source,) = behind["context"]["triggers"]["event_sources"]
+    assert source["type"] == "kinesis" and source["iterator_age_ms"][-1] > source["iterator_age_ms"][0]
+    assert keeping_up["after"]["memory_size"] < 3008 and keeping_up["refused"] == []
