@@ -205,10 +205,11 @@ def test_two_runs_the_second_after_a_killed_first_roll_back_to_the_original_base
     assert after_second != before
     assert len(list((tmp_path / "journals" / HOST).glob("lambdaopt-journal-*.jsonl"))) == 2
 
-    planned = rollback(emulator, "-e", "original=true", "--check")
+    original = ["-e", "original=true", "-e", "suffix=dev", "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"]
+    planned = rollback(emulator, *original, "--check")
     assert planned.returncode == 0 and "changed=1" in planned.stdout, planned.stdout[-3000:]
     assert fleet(aws) == after_second
-    restored = rollback(emulator, "-e", "original=true")
+    restored = rollback(emulator, *original)
     assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-2000:]
     assert fleet(aws) == before
     for name in lowered:
