@@ -126,11 +126,19 @@ def rollback(emulator, *extra):
 def baseline_fleet(aws) -> dict:
     baseline.provision(aws, "dev")
     simulator.simulate_fleet(aws, "dev", days=3, traffic_scale=0.25)
-    return {state.name: state for state in fleet_view.describe(aws, "dev")}
+    return fleet(aws)
 
 
 def fleet(aws) -> dict:
-    return {state.name: state for state in fleet_view.describe(aws, "dev")}
+    """Every setting the journal holds: each function's, and each alias's provisioned concurrency."""
+    lambda_client = aws.client("lambda")
+    functions = {state.name: state for state in fleet_view.describe(aws, "dev")}
+    provisioned = {
+        f"{name}:{config['FunctionArn'].rsplit(':', 1)[-1]}": config["RequestedProvisionedConcurrentExecutions"]
+        for name in functions
+        for config in lambda_client.list_provisioned_concurrency_configs(FunctionName=name)[
+            "ProvisionedConcurrencyConfigs"]}
+    return {"functions": functions, "provisioned_concurrency": provisioned}
 
 
 def check_the_rerun_converges(emulator, aws, tmp_path):
@@ -139,7 +147,7 @@ def check_the_rerun_converges(emulator, aws, tmp_path):
     [path] = (tmp_path / "records").glob("lambdaopt-changes-*.json")
     record = json.loads(path.read_text())
     assert record["failed"] == [], record["failed"]
-    now = fleet(aws)
+    now = fleet(aws)["functions"]
     views = {"memory_size": "memory_size", "timeout": "timeout", "tracing_mode": "tracing",
              "reserved_concurrency": "reserved_concurrency", "dead_letter_target": "dead_letter_target"}
     for change in record["changes"]:
@@ -179,7 +187,8 @@ def test_a_run_killed_at_any_point_is_rolled_back_to_the_baseline_and_a_rerun_co
     rolled_back = rollback(emulator, "-e", f"journal={journal}")
     assert rolled_back.returncode == 0, rolled_back.stdout[-3000:] + rolled_back.stderr[-2000:]
     assert "took over the expired lock" in rolled_back.stdout + rolled_back.stderr
-    assert fleet(aws) == before  # field by field: memory, timeout, retention, tracing, dead-letter, reservation
+    # field by field: memory, timeout, retention, tracing, dead-letter, reservation, provisioned concurrency
+    assert fleet(aws) == before
     again = rollback(emulator, "-e", f"journal={journal}")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
 
@@ -194,7 +203,8 @@ def test_two_runs_the_second_after_a_killed_first_roll_back_to_the_original_base
     before = baseline_fleet(aws)
     killed = Optimize(emulator, tmp_path, "killed")
     killed.kill_when(lambda: len(done(journal_entries(killed.journals), "memory_size")) >= 1)
-    lowered = {name for name, state in fleet(aws).items() if state.memory_size != before[name].memory_size}
+    lowered = {name for name, state in fleet(aws)["functions"].items()
+               if state.memory_size != before["functions"][name].memory_size}
     assert lowered  # the killed run changed functions that no record holds
     expire_the_lock_left_behind(aws)
 
@@ -213,4 +223,4 @@ def test_two_runs_the_second_after_a_killed_first_roll_back_to_the_original_base
     assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-2000:]
     assert fleet(aws) == before
     for name in lowered:
-        assert fleet(aws)[name].memory_size == before[name].memory_size == 3008
+        assert fleet(aws)["functions"][name].memory_size == before["functions"][name].memory_size == 3008

@@ -98,3 +98,13 @@ def test_threads_of_one_module_keep_one_chain(tmp_path):
     assert {entry["intent"] for entry in entries if entry["event"] == "done"} == {
         entry["digest"] for entry in entries if entry["event"] == "intent"}
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_an_alias_allocation_keeps_its_qualifier(tmp_path):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    journal.Journal(str(path)).intent(ARN, "api-handler-dev", {"provisioned_concurrency": 102},
+                                      {"provisioned_concurrency": 150}, qualifier="live")
+    [change] = journal.as_record(path.read_text())["changes"]
+    assert (change["qualifier"], change["before"], change["after"]) == ("live", 150, 102)
+    assert change["module"] == "tap.lambdaopt.lambda_provisioned_concurrency"
+    assert record_trust.Checker(journal.as_record(path.read_text())).run() == []

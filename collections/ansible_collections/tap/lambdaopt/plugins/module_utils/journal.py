@@ -39,6 +39,7 @@ FIELD_MODULES = {
     "tracing_mode": "tap.lambdaopt.lambda_tracing",
     "dead_letter_target": "tap.lambdaopt.lambda_dlq",
     "log_retention_days": "tap.lambdaopt.log_retention",
+    "provisioned_concurrency": "tap.lambdaopt.lambda_provisioned_concurrency",
 }
 
 
@@ -157,9 +158,10 @@ def as_record(text: str) -> dict:
                       "after": values["after"], "module": FIELD_MODULES.get(field, "unknown"),
                       "reason": "journaled, accepted" if entry["digest"] in finished
                       else "journaled, not seen accepted: the run was stopped during the call"}
-            if "log_group_name" in entry:
-                change["log_group_name"] = entry["log_group_name"]
-            key = (change["function_name"], field, change.get("log_group_name"))
+            for where in ("log_group_name", "qualifier"):
+                if where in entry:
+                    change[where] = entry[where]
+            key = (change["function_name"], field, change.get("log_group_name"), change.get("qualifier"))
             if key in changes:  # announced again on a retry: the earliest before stands
                 change["before"] = changes[key]["before"]
             changes[key] = change

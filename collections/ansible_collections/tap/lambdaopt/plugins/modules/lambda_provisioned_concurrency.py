@@ -202,6 +202,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import Budget, read_budget
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import (
     allocations,
     apply_allocation,
@@ -346,10 +347,21 @@ class ProvisionedConcurrency:
     def apply(self, results: list) -> None:
         pending = {_key(result): result for result in results if result["status"] == "planned"}
         waiter_client = self.module.client("lambda", config=BOTOCORE_RETRIES)
-        outcomes = run_bounded(
-            lambda key: apply_allocation(self.lambda_client, waiter_client, self.limiter, *key,
-                                         pending[key]["after"]["provisioned_concurrency"], self.params["wait_timeout"]),
-            sorted(pending), self.params["max_workers"])
+        journal = from_environment()
+
+        def allocate(key):
+            result = pending[key]
+            # Announced to the run's journal (journal.py) before the call, so that a killed run can be rolled back.
+            intent = journal and journal.intent(
+                result["function_arn"], key[0], {"provisioned_concurrency": result["after"]["provisioned_concurrency"]},
+                result["before"], qualifier=key[1])
+            status = apply_allocation(self.lambda_client, waiter_client, self.limiter, *key,
+                                      result["after"]["provisioned_concurrency"], self.params["wait_timeout"])
+            if intent:
+                journal.done(intent)
+            return status
+
+        outcomes = run_bounded(allocate, sorted(pending), self.params["max_workers"])
         for key, result in pending.items():
             status, error = outcomes[key]
             if error is not None:
