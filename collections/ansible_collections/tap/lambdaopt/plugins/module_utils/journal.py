@@ -2,10 +2,11 @@
 """The run's write-ahead journal: the "before" of every change, on disk before the change is made.
 
 optimize.yml names one journal file per run and host in the environment variable LAMBDAOPT_JOURNAL. Before each
-mutating call on a function or a log group, the module appends an `intent` line (the resource, and each field's
-value before and after) and flushes it to disk (fsync); once the service accepted the change, a `done` line. A
-run killed at any instant - an AWX job cancelled, its node lost - leaves every change it may have made on disk
-with its earlier value: the change record, written at the end of the run, may never be.
+mutating call on a function, an alias's provisioned concurrency or a log group, the module appends an `intent`
+line (the resource, and each field's value before and after) and flushes it to disk (fsync); once the service
+accepted the change, a `done` line. A run killed at any instant - an AWX job cancelled, its node lost - leaves
+every change it may have made on disk with its earlier value: the change record, written at the end of the run,
+may never be.
 
 An intent without its `done` is a change that may or may not have landed. Nothing claims it did: rollback reads
 the resource and puts the "before" back only where it holds the intent's "after", exactly as for a record.
@@ -144,8 +145,8 @@ def account_and_region(arn: str) -> tuple:
 
 def as_record(text: str) -> dict:
     """The journal as a change record (its digest taken here: the journal's chain was checked instead), its
-    changes in the order they were announced, each marked whether the service was seen to accept it. Only function
-    and log group fields are journaled; everything else a run does is in its change record alone."""
+    changes in the order they were announced, each marked whether the service was seen to accept it. Only function,
+    alias and log group settings are journaled; everything else a run does is in its change record alone."""
     entries = parse(text)
     finished = {entry["intent"] for entry in entries if entry["event"] == "done"}
     changes, places = {}, set()

@@ -50,9 +50,9 @@ description:
     host, also when the run is killed before its record is written). Every line must follow the chain of digests
     from the first, or the journal is refused as a whole, as an edited record is; its changes then pass the same
     checks as a record's. A change announced but not seen accepted (the run was stopped during the call) is
-    treated like any other - put back only where the resource holds its "after". A journal holds function and
-    log group settings alone; the role policies, alarms, queues and environment variables of a run are in its
-    record.
+    treated like any other - put back only where the resource holds its "after". A journal holds function
+    settings, aliases' provisioned concurrency and log retention alone; the role policies, alarms, queues, tables
+    and environment variables of a run are in its record.
 options:
   record:
     description:
