@@ -61,7 +61,8 @@ options:
     type: dict
   journal:
     description:
-      - The text of a run's journal, e.g. C("{{ lookup('ansible.builtin.file', path) }}").
+      - The text of a run's journal, as the C(ansible.builtin.file) lookup of its path reads it with C(rstrip=false)
+        (a journal's last line is whole only with its newline).
     type: str
     version_added: 0.2.0
   force:
