@@ -161,6 +161,28 @@ def test_flat_usage_is_no_trend():
         decision(plan(evidence(300), None), "memory_size")
 
 
+def test_a_growing_duration_gets_a_timeout_for_its_trend():
+    slowing = [(day, 1000 + 200 * day) for day in range(14)]  # 3.6 s on the last day, +0.2 s a day
+    used = evidence(3600, memory_mb=1769)
+    requests = {"memory_size": None, "timeout": AUTO, "reserved_concurrency": None}
+    timeout = decision(plan(used, context_of(None, duration_points=slowing, trend_horizon_days=7), requests,
+                            memory=1769), "timeout")
+    floor = math.ceil((1000 + 200 * (13 + 7)) * POLICY.timeout_headroom / 1000)
+    assert timeout.context == TREND and timeout.after == floor and "ms/day" in timeout.reason
+    assert decision(plan(used, None, requests, memory=1769), "timeout").after < floor
+    explicit = {"memory_size": None, "timeout": 6, "reserved_concurrency": None}
+    refused = decision(plan(used, context_of(None, duration_points=slowing), explicit, memory=1769), "timeout")
+    assert refused.refused and refused.context == TREND
+
+
+def test_a_noisy_growing_duration_keeps_its_timeout():
+    noisy = [(day, 1000 + 50 * day + (500 if day % 2 else -500)) for day in range(30)]
+    requests = {"memory_size": None, "timeout": AUTO, "reserved_concurrency": None}
+    timeout = decision(plan(evidence(2700, memory_mb=1769), context_of(None, duration_points=noisy), requests,
+                            memory=1769), "timeout")
+    assert timeout.refused and timeout.context == TREND and timeout.after == 300
+
+
 durations = st.floats(min_value=1, max_value=120_000)
 timeouts = st.integers(min_value=1, max_value=900)
 memories = st.integers(min_value=128, max_value=10240)
@@ -198,6 +220,17 @@ def test_property_the_lowest_memory_within_a_ceiling_is_the_lowest(observed, obs
         assert projected_s(used, lowest) <= ceiling
         if lowest > 128:
             assert projected_s(used, lowest - 1) > ceiling
+
+
+@given(st.floats(min_value=1, max_value=2000), st.integers(min_value=5, max_value=30), st.sampled_from([AUTO, 5, 60]))
+def test_property_a_clean_slowdown_never_gets_a_timeout_below_its_trend(slope, days, timeout):
+    slowing = [(day, 500 + slope * day) for day in range(days)]
+    used = evidence(500 + slope * (days - 1), memory_mb=1769)
+    requests = {"memory_size": None, "timeout": timeout, "reserved_concurrency": None}
+    new_timeout = plan(used, context_of(None, duration_points=slowing, trend_horizon_days=7), requests,
+                       memory=1769).after("timeout", 300)
+    needed = (500 + slope * (days - 1 + 7)) * POLICY.timeout_headroom / 1000
+    assert new_timeout >= needed or new_timeout == 300
 
 
 @given(st.floats(min_value=1, max_value=50), st.integers(min_value=5, max_value=30),

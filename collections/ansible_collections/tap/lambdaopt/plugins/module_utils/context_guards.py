@@ -11,8 +11,8 @@ Pure functions over plain data, no AWS, applied on top of sizing's guards (sizin
   API Gateway quotas): its projected duration at the new memory, with headroom, stays within it, and a timeout
   above it has no effect on callers;
 - a stream consumer whose IteratorAge rose over the window is already falling behind: its memory is not lowered;
-- a function whose max memory used grows steadily over the window is sized for where the trend will be at the
-  horizon, or, when the fit is too uncertain to say, its memory is not lowered.
+- a function whose max memory used (or max duration) grows steadily over the window is sized for where the trend
+  will be at the horizon, or, when the fit is too uncertain to say, its memory (or timeout) is not lowered.
 
 A function without any of these (no trigger, no trend) is planned exactly as before.
 """
@@ -26,6 +26,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
     AUTO,
     FULL_VCPU_MEMORY_MB,
     MEMORY_LIMITS_MB,
+    TIMEOUT_LIMITS_S,
     Decision,
     Evidence,
     Policy,
@@ -112,6 +113,7 @@ class Context:
     api_timeout_s: float | None = None
     streams_behind: tuple = ()  # names of streams whose IteratorAge rose over the window
     memory_points: tuple = ()  # (day in the window, max memory used MB that day)
+    duration_points: tuple = ()  # (day in the window, max duration ms that day)
     trend_horizon_days: float = 7.0
     trend_min_r_squared: float = 0.8
     # The window's length in days: the horizon counts from its end (the points' days count from its start).
@@ -120,10 +122,14 @@ class Context:
     def memory_trend(self) -> Trend | None:
         """The growth of max memory used over the window, when it clearly grows (a slope TREND_MIN_T standard
         errors above zero); None otherwise."""
-        trend = fit_trend(list(self.memory_points))
-        if trend is None or trend.slope <= 0 or trend.t_statistic < TREND_MIN_T:
-            return None
-        return trend
+        return _growth(self.memory_points)
+
+    def duration_trend(self) -> Trend | None:
+        """The growth of max duration over the window, when it clearly grows; None otherwise."""
+        return _growth(self.duration_points)
+
+    def horizon(self, trend: Trend) -> float:
+        return (trend.last_day if self.window_days is None else self.window_days) + self.trend_horizon_days
 
     def guard_memory(self, memory: Decision | None, evidence: Evidence, policy: Policy) -> Decision | None:
         if memory is None or memory.refused:
@@ -141,8 +147,15 @@ class Context:
                              f"could slow it further", "stream consumer falls further behind")
         return memory
 
-    def guard_timeout(self, timeout: Decision | None, policy: Policy) -> Decision | None:
-        if timeout is None or timeout.refused or not timeout.changed:
+    def guard_timeout(self, timeout: Decision | None, policy: Policy, evidence: Evidence | None = None,
+                      memory_mb: int | None = None) -> Decision | None:
+        """The timeout decided for the function running at `memory_mb`: long enough for where its duration is
+        heading, and within its queue's visibility timeout."""
+        if timeout is None or timeout.refused:
+            return timeout
+        if evidence is not None and memory_mb is not None:
+            timeout = self._timeout_for_trend(timeout, policy, evidence, memory_mb)
+        if timeout.refused or not timeout.changed:
             return timeout
         for ceiling in self.ceilings:
             if ceiling.context != SQS or timeout.after <= ceiling.seconds:
@@ -169,6 +182,30 @@ class Context:
                          f"after its {self.api_timeout_s:g} s integration timeout")
         return found
 
+    def _timeout_for_trend(self, timeout: Decision, policy: Policy, evidence: Evidence, memory_mb: int) -> Decision:
+        trend = self.duration_trend()
+        if trend is None:
+            return timeout
+        rate = (f"max duration grows {trend.slope:.0f} ms/day over {trend.points} days "
+                f"(R² {trend.r_squared:.2f})")
+        if trend.r_squared < self.trend_min_r_squared:
+            if timeout.after >= timeout.before:
+                return timeout
+            return _refuse(policy, timeout, TREND, f"{rate}: too uncertain a fit to size for; lowering the timeout "
+                           f"to {timeout.after} s could cut invocations off", "timeout as durations grow")
+        _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+        projected_ms = trend.at(self.horizon(trend)) * worst
+        floor = math.ceil(projected_ms * policy.timeout_headroom / 1000)
+        if timeout.after >= floor:
+            return timeout
+        text = (f"{rate}: {projected_ms:.0f} ms in {self.trend_horizon_days:g} days"
+                + (f" if CPU-bound at {memory_mb} MB" if worst > 1 else "")
+                + f" x headroom {policy.timeout_headroom:g} = {floor} s")
+        if timeout.requested != AUTO or floor > TIMEOUT_LIMITS_S[1]:
+            return _refuse(policy, timeout, TREND, f"{timeout.after} s is below the trend: {text}",
+                           "timeout as durations grow")
+        return Decision("timeout", timeout.before, AUTO, floor, f"sized for the trend: {text}", context=TREND)
+
     def _memory_for_trend(self, memory: Decision, policy: Policy) -> Decision:
         trend = self.memory_trend()
         if trend is None:
@@ -179,8 +216,7 @@ class Context:
                 return memory
             return _refuse(policy, memory, TREND, f"{rate}: too uncertain a fit to size for; lowering memory to "
                            f"{memory.after} MB could run out", "out of memory as usage grows")
-        horizon = (trend.last_day if self.window_days is None else self.window_days) + self.trend_horizon_days
-        projected = trend.at(horizon)
+        projected = trend.at(self.horizon(trend))
         floor = min(math.ceil(projected * policy.memory_headroom), MEMORY_LIMITS_MB[1])
         if memory.after >= floor:
             return memory
@@ -223,6 +259,13 @@ def _fits(memory_mb: int, ceiling_s: float, observed: float, evidence: Evidence,
     return observed * worst * policy.timeout_headroom <= ceiling_s * 1000
 
 
+def _growth(points) -> Trend | None:
+    trend = fit_trend(list(points))
+    if trend is None or trend.slope <= 0 or trend.t_statistic < TREND_MIN_T:
+        return None
+    return trend
+
+
 def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, policy: Policy) -> Decision:
     lowest = lowest_memory_within(ceiling.seconds, evidence, policy)
     if lowest is None:
@@ -241,7 +284,7 @@ def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, polic
                     f"{memory.reason}; kept at {target} MB: {reason} below {lowest} MB", context=ceiling.context)
 
 
-def context_of(triggers: dict | None, memory_points: list | None = None,
+def context_of(triggers: dict | None, memory_points: list | None = None, duration_points: list | None = None,
                api_integration_timeout_s: float = REST_API_INTEGRATION_TIMEOUT_S,
                trend_horizon_days: float = 7.0, trend_min_r_squared: float = 0.8,
                window_days: float | None = None) -> Context | None:
@@ -265,9 +308,10 @@ def context_of(triggers: dict | None, memory_points: list | None = None,
         api_timeout = api_integration_timeout_s
         ceilings.append(Ceiling(api_timeout, API_GATEWAY, f"API Gateway's {api_timeout:g} s integration timeout",
                                 "API callers time out"))
-    if not ceilings and not streams and not memory_points:
+    if not ceilings and not streams and not memory_points and not duration_points:
         return None
     return Context(ceilings=tuple(ceilings), queues=tuple(queues), api_timeout_s=api_timeout,
                    streams_behind=tuple(streams), memory_points=tuple(memory_points or ()),
+                   duration_points=tuple(duration_points or ()),
                    trend_horizon_days=trend_horizon_days, trend_min_r_squared=trend_min_r_squared,
                    window_days=window_days)

@@ -132,6 +132,9 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             "max_memory_used_mb": {"max": report.max_memory_used_mb, "p99": report.p99_memory_used_mb},
             # [[whole days since the window's start, max memory used that day]], where the log events were read.
             "daily_max_memory_used_mb": [list(point) for point in report.daily_max_memory_mb],
+            # [[whole days since the window's start, max duration that day]], from the AWS/Lambda metrics.
+            "daily_max_duration_ms": [[int((stamp - start).total_seconds() // usage.DAY_SECONDS), value]
+                                      for stamp, value in figures.get("duration_max_daily") or []],
             "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
                                  "max": report.max_init_duration_ms},
             "avg_billed_duration_ms": report.avg_billed_duration_ms,

@@ -323,7 +323,7 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
     new_memory = memory.after if memory and memory.changed else memory_mb
     timeout = plan_timeout(timeout_s, requests.get("timeout"), evidence, new_memory, policy)
     if context is not None:
-        timeout = context.guard_timeout(timeout, policy)
+        timeout = context.guard_timeout(timeout, policy, evidence, new_memory)
     if memory and memory.changed and (timeout is None or not timeout.changed):
         memory = _check_memory_against_timeout(memory, timeout_s, evidence, policy)
         new_memory = memory.after if memory.changed else memory_mb

@@ -148,6 +148,9 @@ def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime,
     unknown: dict = {name: {} for name in names}
     for query_id, (name, key, statistic) in keys.items():
         values[name][key] = combine(statistic, answers.points.get(query_id, []))
+        if key == "duration_max":
+            # The daily maxima themselves too: what a trend in duration is fitted to.
+            values[name]["duration_max_daily"] = sorted(answers.points.get(query_id, []))
         if query_id in answers.unknown:
             unknown[name][key] = answers.unknown[query_id]
     return values, answers.calls, unknown

@@ -117,7 +117,9 @@ options:
         its callers. A stream consumer whose C(IteratorAge) rose over the window keeps its memory.
       - A function whose max memory used grows over the window (daily maxima, where the log events were read) is
         sized for the trend O(trend_horizon_days) after the window, or, when the fit explains less than
-        O(trend_min_r_squared) of the variation, its memory is not lowered and the growth rate is given.
+        O(trend_min_r_squared) of the variation, its memory is not lowered and the growth rate is given. Its
+        C(auto) timeout likewise covers a growing max duration (daily maxima of the AWS/Lambda metric), projected
+        for the new memory.
       - A function without triggers or trend is planned as without this option.
     type: bool
     default: true
@@ -301,7 +303,7 @@ SETTINGS = ("memory_size", "timeout", "reserved_concurrency")
 LIMITS = {"memory_size": MEMORY_LIMITS_MB, "timeout": TIMEOUT_LIMITS_S, "reserved_concurrency": (0, None)}
 USAGE_KEYS = ("invocations", "errors", "throttles", "duration_ms", "max_memory_used_mb", "init_duration_ms",
               "avg_billed_duration_ms", "log_ingested_bytes", "peak_concurrency", "samples", "sources", "window",
-              "unknown_metrics", "daily_max_memory_used_mb", "triggers")
+              "unknown_metrics", "daily_max_memory_used_mb", "daily_max_duration_ms", "triggers")
 
 
 def parse_requests(params: dict) -> tuple[dict, list]:
@@ -385,6 +387,7 @@ class Rightsizer:
         if not self.params["context_guards"]:
             return None
         return context_of(function.get("triggers"), function.get("daily_max_memory_used_mb"),
+                          function.get("daily_max_duration_ms"),
                           api_integration_timeout_s=self.params["api_integration_timeout"],
                           trend_horizon_days=self.params["trend_horizon_days"],
                           trend_min_r_squared=self.params["trend_min_r_squared"],

@@ -154,6 +154,13 @@ functions:
       type: list
       elements: list
       sample: [[0, 88], [1, 91], [2, 90]]
+    daily_max_duration_ms:
+      description:
+        - The highest duration of each day of the window, as C([day, ms]) with the day counted from the window's
+          start, from the AWS/Lambda C(Duration) metric. What M(tap.lambdaopt.lambda_rightsize) fits a trend to.
+      type: list
+      elements: list
+      sample: [[0, 290.1], [1, 306.9], [2, 301.4]]
     triggers:
       description:
         - What invokes the function, when O(triggers) is set. C(event_sources) are its event source mappings
