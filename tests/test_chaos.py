@@ -35,7 +35,7 @@ SYNTHETIC = 60
 NEW_SECRET = f"chaos-token-{SUFFIX}"
 SECRETS = {"lambdaopt_secrets": [{"env": "CHAOS_TOKEN", "value": "chaos-scenario-token-0001"}]}
 # Where each module result lists what it acted on, and the key that names each entry.
-RESOURCES = {"functions": "function_name", "aliases": "alias_arn", "tables": "table_name", "alarms": "alarm_name",
+RESOURCES = {"functions": "function_name", "aliases": "function_name", "tables": "table_name", "alarms": "alarm_name",
              "secrets": "secret_name"}
 DONE = ("changed", "created", "updated", "deleted")
 RUN_TIMEOUT_SECONDS = 900
@@ -182,9 +182,8 @@ def test_optimize_under_faults_fails_only_by_name_and_converges(emulator, aws, f
     state = fleet_state(aws)
     # A dry run cannot foresee the reservation of a function whose alias allocation the run lowers first (the
     # reservation covers provisioned concurrency): that one is compared on memory and timeout only.
-    aliased = {entry["alias_arn"].split(":")[6] for entry in
-               plan.results["Right-size provisioned concurrency on the functions' aliases"].get("aliases") or []
-               if entry.get("alias_arn")}
+    allocations = plan.results["Right-size provisioned concurrency on the functions' aliases"]
+    aliased = {entry["function_name"] for entry in allocations.get("aliases") or []}
     assert {name: {key: value for key, value in settings.items()
                    if key in ("memory_size", "timeout") or key == "reserved_concurrency" and name not in aliased}
             for name, settings in state["functions"].items()} == {
