@@ -13,6 +13,12 @@ from tools import baseline, fleet_view, simulator
 from tools.emulator import Emulator
 
 
+def pytest_collection_modifyitems(items):
+    """The chaos scenario first: it is the longest test by far, so under pytest-xdist it must start at once for the
+    whole suite to finish soonest."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is None)
+
+
 @pytest.fixture(scope="session")
 def emulator():
     with Emulator() as running:
