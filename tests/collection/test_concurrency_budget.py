@@ -1,15 +1,14 @@
 """Reservations are a budget taken from the account's unreserved pool, not a floor: they leave every function without
 a reservation - the fleet's and everyone else's - what it used at peak, times the headroom."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import budget_of
 
-from tests.collection.conftest import mutating
+from tests.test_setup import run
 from tools import baseline, simulator
-
-AUTO = {"memory_size": "auto", "timeout": "auto", "reserved_concurrency": "auto"}
 
 
 def publish_unreserved_peak(aws, peak: float) -> None:
@@ -54,26 +53,28 @@ def test_without_add_reservations_only_existing_ones_are_adjusted(aws, fleet, ru
     assert set(after.values()) == {None}
 
 
-def test_one_run_converges_on_a_fleet_that_wants_more_than_the_pool(aws, run_module, api_calls):
+def test_optimize_converges_in_one_run_on_a_fleet_that_wants_more_than_the_pool(emulator, aws, tmp_path):
+    """optimize.yml twice on 66 functions whose wanted reservations exceed what the pool can give while the rest of
+    the account's unreserved use peaks near its limit: the first run keeps that peak x headroom, the second changes
+    nothing. (The hardening steps are off: they do not touch the pool, and would only make the test slower.)"""
     baseline.provision(aws, "dev", synthetic=60)
     simulator.simulate_fleet(aws, "dev", traffic_scale=0.1)
     publish_unreserved_peak(aws, 300)  # the rest of the account: 360 to keep
-    checked = run_module("lambda_rightsize", {"suffix": "dev", **AUTO}, check=True)
-    wanted = sum(change["after"] for entry in checked["functions"] for change in entry["changes"]
-                 if change["field"] == "reserved_concurrency")
-    refused = [entry for entry in checked["functions"]
-               if any(refusal["field"] == "reserved_concurrency" for refusal in entry["refused"])]
-    assert refused, "the fleet must want more than the pool can give"
+    playbook = ["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev",
+                "-e", f"lambdaopt_report_dir={tmp_path}", "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+                "-e", "lambdaopt_tracing=false", "-e", "lambdaopt_dlq=false", "-e", "lambdaopt_alarms=false"]
 
-    first = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
-    assert not first.failed, first.get("msg")
+    first = run(playbook, env=emulator.environ())
+    assert first.returncode == 0, first.stdout[-3000:]
     assert unreserved_now(aws) >= 360
-    assert sum(entry["after"]["reserved_concurrency"] or 0 for entry in first["functions"]) == wanted
+    [record] = (tmp_path / "records").glob("*.json")
+    starved = [refusal for refusal in json.loads(record.read_text())["refused"]
+               if "the 360 that functions without a reservation need" in refusal["reason"]]
+    assert starved, "the fleet must want more than the pool can give"
 
-    del api_calls[:]
-    second = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
-    assert not second["changed"], [entry["changes"] for entry in second["functions"] if entry["changes"]]
-    assert mutating(api_calls) == []
+    second = run(playbook, env=emulator.environ())
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "changed=0" in second.stdout[second.stdout.index("PLAY RECAP"):], second.stdout[-3000:]
 
 
 def test_a_provisioned_concurrency_raise_leaves_the_rest_of_the_account_its_peak(aws, fleet, run_module):
