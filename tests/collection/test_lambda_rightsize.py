@@ -107,17 +107,22 @@ def test_a_function_that_fails_mid_run_does_not_stop_the_others(aws, fleet, run_
     assert aws.client("lambda").get_function_configuration(FunctionName="webhook-relay-dev")["MemorySize"] < 3008
 
 
-def test_an_update_refused_by_lambda_fails_only_that_function(aws, fleet, run_module, monkeypatch):
+def lambda_refuses(monkeypatch, refused_operation: str, function_name: str) -> None:
+    """Lambda answers `refused_operation` on `function_name` with InvalidParameterValueException."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
     original = BaseClient._make_api_call
 
-    def refuse_one(client, operation, params):
-        if operation == "UpdateFunctionConfiguration" and params["FunctionName"] == "webhook-relay-dev":
+    def refuse(client, operation, params):
+        if operation == refused_operation and params["FunctionName"] == function_name:
             raise ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": "refused"}}, operation)
         return original(client, operation, params)
 
-    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_one)
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse)
+
+
+def test_an_update_refused_by_lambda_fails_only_that_function(aws, fleet, run_module, monkeypatch):
+    lambda_refuses(monkeypatch, "UpdateFunctionConfiguration", "webhook-relay-dev")
     result = run_module("lambda_rightsize", {"suffix": "dev", "memory_size": "auto"})
     assert result.failed and result["failed_functions"] == ["webhook-relay-dev"]
     entries = by_name(result)
@@ -186,16 +191,7 @@ def test_a_reservation_covers_the_provisioned_concurrency(aws, fleet, run_module
 
 
 def test_a_reservation_lambda_refuses_leaves_the_function_unchanged(aws, fleet, run_module, monkeypatch):
-    from botocore.client import BaseClient
-    from botocore.exceptions import ClientError
-    original = BaseClient._make_api_call
-
-    def refuse_reservation(client, operation, params):
-        if operation == "PutFunctionConcurrency" and params["FunctionName"] == "transform-dev":
-            raise ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": "refused"}}, operation)
-        return original(client, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_reservation)
+    lambda_refuses(monkeypatch, "PutFunctionConcurrency", "transform-dev")
     result = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
     assert result.failed and result["failed_functions"] == ["transform-dev"]
     planned = {change["field"] for change in by_name(result)["transform-dev"]["changes"]}
