@@ -196,7 +196,8 @@ def test_optimize_under_faults_fails_only_by_name_and_converges(emulator, aws, f
     assert {tuple(settings["role_policies"]) for settings in state["functions"].values()} == {
         tuple(state["functions"][f"transform-{SUFFIX}"]["role_policies"])}
     assert all("CHAOS_TOKEN_SECRET_ARN" in settings["environment"] for settings in state["functions"].values())
-    assert state["queues"] == [f"lambda-dlq-{SUFFIX}"]
+    # The pipeline's own queue, and the one dead-letter queue the run created.
+    assert sorted(state["queues"]) == [f"lambda-dlq-{SUFFIX}", f"records-queue-{SUFFIX}"]
     assert sorted(state["secrets"]) == sorted([f"api-key-{SUFFIX}", f"database-url-{SUFFIX}", NEW_SECRET])
     assert state["new_secret_versions"] == 1
     # Every function has the same kinds of alarm, the queue its own, and no alarm is there twice.
