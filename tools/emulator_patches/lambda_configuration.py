@@ -4,6 +4,7 @@ AWS's limits are refused, and ListFunctions pages."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda.exceptions import ValidationException
@@ -69,23 +70,29 @@ def _check_limits(configuration: dict[str, Any]) -> None:
             raise ValidationException(value, field, f"Member must have value less than or equal to {high}")
 
 
-def configuration_limits() -> None:
-    """AWS rejects memory outside 128-10,240 MB and timeouts outside 1-900 s; moto accepts any value."""
+def refuse_invalid_requests(check: Callable[[dict[str, Any]], None]) -> None:
+    """Run `check` on every CreateFunction and UpdateFunctionConfiguration request before moto acts on it, as AWS
+    validates a request first; `check` raises the error AWS answers."""
     original_create = LambdaBackend.create_function
     original_update = LambdaBackend.update_function_configuration
 
     def create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
-        _check_limits(spec)
+        check(spec)
         return original_create(self, spec)
 
     def update_function_configuration(
         self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
     ) -> dict[str, Any] | None:
-        _check_limits(body)
+        check(body)
         return original_update(self, function_name, qualifier, body)
 
     LambdaBackend.create_function = create_function
     LambdaBackend.update_function_configuration = update_function_configuration
+
+
+def configuration_limits() -> None:
+    """AWS rejects memory outside 128-10,240 MB and timeouts outside 1-900 s; moto accepts any value."""
+    refuse_invalid_requests(_check_limits)
 
 
 def list_functions_paging() -> None:

@@ -16,7 +16,8 @@ import json
 from typing import Any
 
 from moto.awslambda.exceptions import InvalidParameterValueException
-from moto.awslambda.models import LambdaBackend, LambdaFunction
+
+from tools.emulator_patches.lambda_configuration import refuse_invalid_requests
 
 ENVIRONMENT_LIMIT_BYTES = 4096
 
@@ -38,18 +39,4 @@ def check_environment_size(request: dict[str, Any]) -> None:
 
 
 def apply() -> None:
-    original_create = LambdaBackend.create_function
-    original_update = LambdaBackend.update_function_configuration
-
-    def create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
-        check_environment_size(spec)
-        return original_create(self, spec)
-
-    def update_function_configuration(
-        self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        check_environment_size(body)
-        return original_update(self, function_name, qualifier, body)
-
-    LambdaBackend.create_function = create_function
-    LambdaBackend.update_function_configuration = update_function_configuration
+    refuse_invalid_requests(check_environment_size)
