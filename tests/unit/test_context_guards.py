@@ -249,3 +249,39 @@ def test_property_without_context_nothing_changes(observed, memory, timeout):
     used = evidence(observed)
     unrelated = context_of({"event_sources": [], "invokers": ["s3.amazonaws.com"], "unknown": {}})
     assert plan(used, unrelated, requests).decisions == plan(used, None, requests).decisions
+
+
+def api_read(timeout_ms, kind="http", unknown=None) -> dict:
+    return {**api_triggers(), "unknown": unknown or {},
+            "apis": [{"id": "h77p0a1", "name": "shop-dev", "type": kind, "integration_timeout_ms": timeout_ms}]}
+
+
+def test_the_integration_timeout_read_from_the_api_is_the_ceiling_not_the_option():
+    cpu_heavy = evidence(max_duration_ms=3000)
+    context = context_of(api_read(8000), api_integration_timeout_s=29)
+    (ceiling,) = context.ceilings
+    assert ceiling.seconds == 8 and ceiling.what == "the 8 s integration timeout of HTTP API shop-dev (h77p0a1)"
+    memory = decision(plan(cpu_heavy, context), "memory_size")
+    assert memory.context == API_GATEWAY and "HTTP API shop-dev" in memory.reason
+    assert projected_s(cpu_heavy, memory.after) <= 8
+    (note,) = context.notes(30)
+    assert "no effect" in note and "8 s integration timeout" in note
+
+
+def test_an_api_that_could_not_be_read_falls_back_to_the_option_and_says_why():
+    unreadable = api_read(None, kind=None, unknown={"api h77p0a1": "GetRestApi failed: AccessDeniedException"})
+    unreadable["apis"][0]["name"] = None
+    context = context_of(unreadable, api_integration_timeout_s=20)
+    (ceiling,) = context.ceilings
+    assert ceiling.seconds == 20 and "(api_integration_timeout)" in ceiling.what
+    (note,) = context.notes(10)
+    assert note == ("API h77p0a1's integration timeout taken as api_integration_timeout 20 s: "
+                    "GetRestApi failed: AccessDeniedException")
+
+
+@given(st.integers(min_value=50, max_value=30000), st.floats(min_value=100, max_value=20000))
+def test_no_memory_is_ever_planned_past_an_apis_integration_timeout(timeout_ms, max_duration_ms):
+    observed = evidence(max_duration_ms=max_duration_ms)
+    memory = decision(plan(observed, context_of(api_read(timeout_ms))), "memory_size")
+    # Lowered only where the projected duration with headroom still fits; otherwise kept as it is.
+    assert memory.after == 3008 or projected_s(observed, memory.after) <= timeout_ms / 1000

@@ -7,9 +7,10 @@ Pure functions over plain data, no AWS, applied on top of sizing's guards (sizin
   developer guide, "Using Lambda with Amazon SQS", which recommends a visibility timeout of at least six times the
   function's timeout): its timeout stays within it, and its memory is not lowered so far that the timeout it needs
   would exceed it;
-- a function behind API Gateway answers callers within the integration timeout (29 s by default for REST APIs,
-  API Gateway quotas): its projected duration at the new memory, with headroom, stays within it, and a timeout
-  above it has no effect on callers;
+- a function behind API Gateway answers callers within the integration timeout, read from the API that invokes it
+  (triggers.integration_timeouts: 29 s by default for REST and WebSocket APIs, 30 s for HTTP APIs) or, where the
+  API cannot be read, the `api_integration_timeout` option: its projected duration at the new memory, with
+  headroom, stays within it, and a timeout above it has no effect on callers;
 - a stream consumer whose IteratorAge rose over the window is already falling behind: its memory is not lowered;
 - a function whose max memory used (or max duration) grows steadily over the window is sized for where the trend
   will be at the horizon, or, when the fit is too uncertain to say, its memory (or timeout) is not lowered.
@@ -45,6 +46,7 @@ REST_API_INTEGRATION_TIMEOUT_S = 29
 # A slope is a trend when it is at least this many standard errors above zero.
 TREND_MIN_T = 3.0
 TREND_MIN_POINTS = 4
+API_TYPES = {"rest": "REST API", "http": "HTTP API", "websocket": "WebSocket API"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Context:
     ceilings: tuple = ()  # Ceiling, one per queue and synchronous caller
     queues: tuple = ()  # (queue name, visibility timeout s)
     api_timeout_s: float | None = None
+    api_notes: tuple = ()  # why an API's integration timeout is the option's rather than the API's own
     streams_behind: tuple = ()  # names of streams whose IteratorAge rose over the window
     memory_points: tuple = ()  # (day in the window, max memory used MB that day)
     duration_points: tuple = ()  # (day in the window, max duration ms that day)
@@ -180,7 +183,7 @@ class Context:
         if self.api_timeout_s is not None and timeout_s > self.api_timeout_s:
             found.append(f"a timeout of {timeout_s} s has no effect for API Gateway callers, who get an error "
                          f"after its {self.api_timeout_s:g} s integration timeout")
-        return found
+        return found + list(self.api_notes)
 
     def _timeout_for_trend(self, timeout: Decision, policy: Policy, evidence: Evidence, memory_mb: int) -> Decision:
         trend = self.duration_trend()
@@ -284,6 +287,32 @@ def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, polic
                     f"{memory.reason}; kept at {target} MB: {reason} below {lowest} MB", context=ceiling.context)
 
 
+def _api_ceilings(triggers: dict, option_s: float) -> tuple[list, list]:
+    """One ceiling per API that invokes the function, at the integration timeout read from it; the option's where
+    it could not be read (with a note saying why), and one ceiling at the option when no API is named at all."""
+    ceilings, notes = [], []
+    unknown = triggers.get("unknown") or {}
+    for api in triggers.get("apis") or []:
+        label = f"{API_TYPES.get(api.get('type'), 'API')} {api['name'] or api['id']}" + (
+            f" ({api['id']})" if api.get("name") else "")
+        if api.get("integration_timeout_ms") is not None:
+            seconds = api["integration_timeout_ms"] / 1000
+            ceilings.append(Ceiling(seconds, API_GATEWAY, f"the {seconds:g} s integration timeout of {label}",
+                                    "API callers time out"))
+            continue
+        reason = unknown.get(f"api {api['id']}") or "not read"
+        notes.append(f"{label}'s integration timeout taken as api_integration_timeout {option_s:g} s: {reason}")
+        ceilings.append(Ceiling(option_s, API_GATEWAY, f"the {option_s:g} s integration timeout assumed for {label} "
+                                f"(api_integration_timeout)", "API callers time out"))
+    if not ceilings:
+        if unknown.get("api"):
+            notes.append(f"API Gateway's integration timeout taken as api_integration_timeout {option_s:g} s: "
+                         f"{unknown['api']}")
+        ceilings.append(Ceiling(option_s, API_GATEWAY, f"API Gateway's {option_s:g} s integration timeout "
+                                f"(api_integration_timeout)", "API callers time out"))
+    return ceilings, notes
+
+
 def context_of(triggers: dict | None, memory_points: list | None = None, duration_points: list | None = None,
                api_integration_timeout_s: float = REST_API_INTEGRATION_TIMEOUT_S,
                trend_horizon_days: float = 7.0, trend_min_r_squared: float = 0.8,
@@ -303,14 +332,15 @@ def context_of(triggers: dict | None, memory_points: list | None = None, duratio
                                     "messages processed twice"))
         elif source["type"] in ("kinesis", "dynamodb") and iterator_age_rose(source.get("iterator_age_ms")):
             streams.append(f"stream {source['arn'].split(':', 5)[-1]}")
-    api_timeout = None
+    api_timeout, api_notes = None, []
     if "apigateway.amazonaws.com" in (triggers.get("invokers") or []):
-        api_timeout = api_integration_timeout_s
-        ceilings.append(Ceiling(api_timeout, API_GATEWAY, f"API Gateway's {api_timeout:g} s integration timeout",
-                                "API callers time out"))
+        api_ceilings, api_notes = _api_ceilings(triggers, api_integration_timeout_s)
+        ceilings += api_ceilings
+        api_timeout = min(ceiling.seconds for ceiling in api_ceilings)
     if not ceilings and not streams and not memory_points and not duration_points:
         return None
     return Context(ceilings=tuple(ceilings), queues=tuple(queues), api_timeout_s=api_timeout,
+                   api_notes=tuple(api_notes),
                    streams_behind=tuple(streams), memory_points=tuple(memory_points or ()),
                    duration_points=tuple(duration_points or ()),
                    trend_horizon_days=trend_horizon_days, trend_min_r_squared=trend_min_r_squared,

@@ -1,16 +1,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What invokes each function of a fleet, read in bulk: its event source mappings with their sources' settings,
-the services its resource policy lets invoke it, and how far behind its stream consumers are.
+the services its resource policy lets invoke it, the integration timeouts of the API Gateway APIs that call it,
+and how far behind its stream consumers are.
 
 One paginated ListEventSourceMappings for the whole account-region (not one per function); one
 GetQueueAttributes per SQS queue mapped to the fleet; per function one ListAliases and one GetPolicy for it and
-each alias, within Lambda's control-plane quota; IteratorAge of the stream consumers in one batched
-GetMetricData. What could not be read is said to be unknown, never taken for "no trigger".
+each alias, within Lambda's control-plane quota; one listing of the integrations of each API named in the fleet's
+resource policies (not one per function); IteratorAge of the stream consumers in one batched GetMetricData. What
+could not be read is said to be unknown, never taken for "no trigger".
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
@@ -28,6 +31,15 @@ API_GATEWAY = "apigateway.amazonaws.com"
 STREAM_TYPES = (KINESIS, DYNAMODB_STREAM)
 # Mappings that deliver nothing do not constrain the function.
 INACTIVE_STATES = ("Disabled", "Disabling", "Deleting")
+# Integration timeouts when an integration does not state its own (API Gateway developer guide, quotas; API
+# reference: REST `Integration.timeoutInMillis` "The default value is 29,000 milliseconds or 29 seconds";
+# apigatewayv2 `TimeoutInMillis` "between 50 and 29,000 milliseconds for WebSocket APIs and between 50 and 30,000
+# milliseconds for HTTP APIs. The default timeout is 29 seconds for WebSocket APIs and 30 seconds for HTTP APIs").
+REST, HTTP, WEBSOCKET = "rest", "http", "websocket"
+DEFAULT_INTEGRATION_TIMEOUT_MS = {REST: 29000, HTTP: 30000, WEBSOCKET: 29000}
+# The function an integration invokes: its URI is the function's ARN (HTTP APIs), or API Gateway's Lambda service
+# path around it (`arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations`).
+FUNCTION_IN_URI = re.compile(r"arn:[\w-]+:lambda:[\w-]+:\d{12}:function:(?P<name>[^:/]+)")
 
 
 def source_type(event_source_arn: str) -> str:
@@ -72,13 +84,17 @@ def visibility_timeouts(sqs_client, queue_arns: list) -> tuple[dict, dict]:
     return timeouts, unknown
 
 
-def invokers(lambda_client, limiter: RateLimiter, names: list) -> tuple[dict, dict]:
-    """({name: sorted service principals its resource policies allow to invoke it}, {name: why unknown}).
+def invokers(lambda_client, limiter: RateLimiter, names: list) -> tuple[dict, dict, dict]:
+    """({name: sorted service principals its resource policies allow to invoke it}, {name: sorted ids of the API
+    Gateway APIs they name, None where a statement lets API Gateway invoke it without naming its API},
+    {name: why unknown}).
 
     A permission given on an alias (AddPermission with a Qualifier, as for an API integration that invokes the
     alias) is in that alias's policy, not the function's: each alias's policy is read too (ListAliases, then one
-    GetPolicy per alias)."""
-    found, unknown = {}, {}
+    GetPolicy per alias). The API is the one its statement's `AWS:SourceArn` condition names
+    (`arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<method>/<path>`, Lambda developer guide, "Invoking a
+    Lambda function using an Amazon API Gateway endpoint")."""
+    found, apis, unknown = {}, {}, {}
     for name in names:
         try:
             aliases = [None]
@@ -89,26 +105,116 @@ def invokers(lambda_client, limiter: RateLimiter, names: list) -> tuple[dict, di
                 if page is None:
                     break
                 aliases += [alias["Name"] for alias in page["Aliases"]]
-            services = set()
+            services, api_ids = set(), set()
             for alias in aliases:
                 limiter.acquire()
-                services |= _allowed_services(lambda_client, name, alias)
+                for service, api_id in _allowed_services(lambda_client, name, alias):
+                    services.add(service)
+                    if service == API_GATEWAY:
+                        api_ids.add(api_id)
             found[name] = sorted(services)
+            if api_ids:
+                apis[name] = None if None in api_ids else sorted(api_ids)
         except (BotoCoreError, ClientError) as error:
             unknown[name] = f"{_operation(error)} failed: {_code(error)}"
-    return found, unknown
+    return found, apis, unknown
 
 
 def _allowed_services(lambda_client, name: str, alias: str | None) -> set:
-    """The service principals one resource policy (the function's, or an alias's) allows; none without a policy."""
+    """{(service principal, API id or None)} one resource policy (the function's, or an alias's) allows; none
+    without a policy. The API id is named for API Gateway's statements only, when their source ARN names one."""
     try:
         answer = lambda_client.get_policy(FunctionName=name, **({"Qualifier": alias} if alias else {}))
     except is_boto3_error_code("ResourceNotFoundException"):
         return set()  # no resource policy: nothing outside the account's own callers may invoke it
     policy = json.loads(answer["Policy"])
-    return {service for statement in _as_list(policy.get("Statement")) if statement.get("Effect") == "Allow"
+    return {(service, api_id_of(statement) if service == API_GATEWAY else None)
+            for statement in _as_list(policy.get("Statement")) if statement.get("Effect") == "Allow"
             for service in _as_list((statement.get("Principal") or {}).get("Service")
                                     if isinstance(statement.get("Principal"), dict) else None)}
+
+
+def api_id_of(statement: dict) -> str | None:
+    """The API a statement's `AWS:SourceArn` condition (ArnLike or ArnEquals, any key case) names, or None when it
+    names none or a wildcard."""
+    for operator, conditions in (statement.get("Condition") or {}).items():
+        if operator.lower() not in ("arnlike", "arnequals", "stringequals", "stringlike"):
+            continue
+        for key, value in (conditions or {}).items():
+            if key.lower() != "aws:sourcearn":
+                continue
+            for arn in _as_list(value):
+                resource = (parse_aws_arn(arn) or {}).get("resource") or ""
+                api_id = resource.split("/", 1)[0]
+                if api_id and not any(character in api_id for character in "*?"):
+                    return api_id
+    return None
+
+
+def integration_timeouts(apigateway, apigatewayv2, limiter: RateLimiter, api_ids: list) -> tuple[dict, dict]:
+    """({API id: {id, name, type, timeouts: {function name: the least integration timeout in ms of the integrations
+    that invoke it}}}, {API id: why unknown}), one listing of each API's integrations.
+
+    A REST API (GetRestApi answers) lists its integrations with its resources (GetResources with `embed=methods`,
+    paginated: each method's `methodIntegration`); an HTTP or WebSocket API (apigatewayv2 GetApi) with
+    GetIntegrations (paginated). An integration without a timeout of its own has its API type's default."""
+    found, unknown = {}, {}
+    for api_id in api_ids:
+        try:
+            found[api_id] = _rest_api(apigateway, limiter, api_id)
+        except is_boto3_error_code("NotFoundException"):
+            try:
+                found[api_id] = _api_v2(apigatewayv2, limiter, api_id)
+            except is_boto3_error_code("NotFoundException"):
+                unknown[api_id] = "neither a REST API (GetRestApi) nor an HTTP or WebSocket API (GetApi): not found"
+            except (BotoCoreError, ClientError) as error:  # pylint: disable=duplicate-except
+                unknown[api_id] = f"{_operation(error)} failed: {_code(error)}"
+        except (BotoCoreError, ClientError) as error:  # pylint: disable=duplicate-except
+            unknown[api_id] = f"{_operation(error)} failed: {_code(error)}"
+    return found, unknown
+
+
+def _rest_api(apigateway, limiter: RateLimiter, api_id: str) -> dict:
+    limiter.acquire()
+    api = apigateway.get_rest_api(restApiId=api_id)
+    integrations = []
+    pages = iter(apigateway.get_paginator("get_resources").paginate(restApiId=api_id, embed=["methods"]))
+    while True:
+        limiter.acquire()  # every page is one GetResources call
+        page = next(pages, None)
+        if page is None:
+            break
+        integrations += [(method["methodIntegration"].get("uri"), method["methodIntegration"].get("timeoutInMillis"))
+                         for resource in page.get("items", [])
+                         for method in (resource.get("resourceMethods") or {}).values()
+                         if method.get("methodIntegration")]
+    return _api_entry(api_id, api.get("name"), REST, integrations)
+
+
+def _api_v2(apigatewayv2, limiter: RateLimiter, api_id: str) -> dict:
+    limiter.acquire()
+    api = apigatewayv2.get_api(ApiId=api_id)
+    kind = WEBSOCKET if api.get("ProtocolType") == "WEBSOCKET" else HTTP
+    integrations = []
+    pages = iter(apigatewayv2.get_paginator("get_integrations").paginate(ApiId=api_id))
+    while True:
+        limiter.acquire()  # every page is one GetIntegrations call
+        page = next(pages, None)
+        if page is None:
+            break
+        integrations += [(item.get("IntegrationUri"), item.get("TimeoutInMillis")) for item in page.get("Items", [])]
+    return _api_entry(api_id, api.get("Name"), kind, integrations)
+
+
+def _api_entry(api_id: str, name: str | None, kind: str, integrations: list) -> dict:
+    timeouts: dict = {}
+    for uri, timeout in integrations:
+        match = FUNCTION_IN_URI.search(uri or "")
+        if match is None:
+            continue
+        timeout = int(timeout) if timeout is not None else DEFAULT_INTEGRATION_TIMEOUT_MS[kind]
+        timeouts[match["name"]] = min(timeout, timeouts.get(match["name"], timeout))
+    return {"id": api_id, "name": name, "type": kind, "timeouts": timeouts}
 
 
 def iterator_age(cloudwatch, names: list, start: datetime, end: datetime) -> tuple[dict, dict]:
@@ -129,17 +235,24 @@ def iterator_age(cloudwatch, names: list, start: datetime, end: datetime) -> tup
 
 
 def read_triggers(lambda_client, sqs_client, cloudwatch, functions: list, lookback_days: int,
-                  requests_per_second: float) -> None:
-    """Add `triggers` to each discovered function (in place): {event_sources: [...], invokers: [...], unknown: {}}.
-    An event source is {type, arn, state, batch_size} plus `visibility_timeout` for a queue and
-    `iterator_age_ms` (daily maxima over the window) for a stream."""
+                  requests_per_second: float, apigateway=None, apigatewayv2=None) -> None:
+    """Add `triggers` to each discovered function (in place): {event_sources: [...], invokers: [...], unknown: {}},
+    and `apis` for a function API Gateway may invoke. An event source is {type, arn, state, batch_size} plus
+    `visibility_timeout` for a queue and `iterator_age_ms` (daily maxima over the window) for a stream. An API is
+    {id, name, type, integration_timeout_ms}: the least timeout of its integrations that invoke the function, None
+    where the API could not be read or none of its integrations names the function (then `unknown` says why)."""
     names = [function["function_name"] for function in functions]
     limiter = RateLimiter(requests_per_second)
     mappings = list_mappings(lambda_client, limiter, set(names))
     queues = sorted({mapping["EventSourceArn"] for found in mappings.values() for mapping in found
                      if source_type(mapping.get("EventSourceArn", "")) == SQS})
     timeouts, queue_unknown = visibility_timeouts(sqs_client, queues)
-    allowed, policy_unknown = invokers(lambda_client, limiter, names)
+    allowed, api_ids, policy_unknown = invokers(lambda_client, limiter, names)
+    named = sorted({api_id for ids in api_ids.values() for api_id in ids or ()})
+    if apigateway is not None and apigatewayv2 is not None:
+        apis, api_unknown = integration_timeouts(apigateway, apigatewayv2, limiter, named)
+    else:
+        apis, api_unknown = {}, dict.fromkeys(named, "not read")
     streaming = sorted(name for name, found in mappings.items()
                        if any(source_type(mapping.get("EventSourceArn", "")) in STREAM_TYPES for mapping in found))
     start, end = usage.window(lookback_days)
@@ -164,6 +277,26 @@ def read_triggers(lambda_client, sqs_client, cloudwatch, functions: list, lookba
             unknown["invokers"] = policy_unknown[name]
         function["triggers"] = {"event_sources": sorted(sources, key=lambda source: source["arn"]),
                                 "invokers": allowed.get(name), "unknown": unknown}
+        if name in api_ids:
+            function["triggers"]["apis"] = _apis_of(name, api_ids[name], apis, api_unknown, unknown)
+
+
+def _apis_of(name: str, api_ids: list | None, apis: dict, api_unknown: dict, unknown: dict) -> list:
+    if api_ids is None:
+        unknown["api"] = "a resource policy lets API Gateway invoke it without naming the API (AWS:SourceArn)"
+        return []
+    found = []
+    for api_id in api_ids:
+        api = apis.get(api_id)
+        if api is None:
+            unknown[f"api {api_id}"] = api_unknown.get(api_id, "not read")
+            found.append({"id": api_id, "name": None, "type": None, "integration_timeout_ms": None})
+            continue
+        timeout = api["timeouts"].get(name)
+        if timeout is None:
+            unknown[f"api {api_id}"] = "none of its integrations names the function"
+        found.append({"id": api_id, "name": api["name"], "type": api["type"], "integration_timeout_ms": timeout})
+    return found
 
 
 def _as_list(value) -> list:

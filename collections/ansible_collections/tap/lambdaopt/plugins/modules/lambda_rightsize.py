@@ -113,8 +113,10 @@ options:
         visibility timeout, and its memory is not lowered so far that the timeout it needs would exceed it (C(auto)
         keeps the lowest memory that fits); a visibility timeout below 6 times the timeout AWS recommends is noted.
         A function API Gateway may invoke is not lowered so far that its projected duration, with
-        O(timeout_headroom), exceeds O(api_integration_timeout); a longer timeout is noted as having no effect for
-        its callers. A stream consumer whose C(IteratorAge) rose over the window keeps its memory.
+        O(timeout_headroom), exceeds the integration timeout of the API that invokes it, read from the API
+        (REST APIs C(GetRestApi) and C(GetResources), HTTP and WebSocket APIs C(GetApi) and C(GetIntegrations), one
+        listing per API); a longer timeout is noted as having no effect for its callers. A stream consumer whose
+        C(IteratorAge) rose over the window keeps its memory.
       - A function whose max memory used grows over the window (daily maxima, where the log events were read) is
         sized for the trend O(trend_horizon_days) after the window, or, when the fit explains less than
         O(trend_min_r_squared) of the variation, its memory is not lowered and the growth rate is given. Its
@@ -124,7 +126,10 @@ options:
     type: bool
     default: true
   api_integration_timeout:
-    description: Seconds API Gateway waits for a function it invokes (29 for REST APIs by default, 30 for HTTP APIs).
+    description:
+      - Seconds API Gateway waits for a function it invokes, where the API's own integration timeout cannot be read
+        (its resource policy names no API, or the API cannot be read; the result's C(context.notes) says so).
+        API Gateway's defaults are 29 for REST and WebSocket APIs and 30 for HTTP APIs.
     type: float
     default: 29
   trend_horizon_days:
@@ -379,7 +384,9 @@ class Rightsizer:
         untriggered = [function for function in functions if function.get("triggers") is None]
         if self.params["context_guards"] and untriggered:
             read_triggers(self.lambda_client, aws_client(self.module, "sqs"), aws_client(self.module, "cloudwatch"),
-                          untriggered, self.params["lookback_days"], self.params["requests_per_second"])
+                          untriggered, self.params["lookback_days"], self.params["requests_per_second"],
+                          apigateway=aws_client(self.module, "apigateway"),
+                          apigatewayv2=aws_client(self.module, "apigatewayv2"))
         return functions, missing
 
     def context(self, function: dict):

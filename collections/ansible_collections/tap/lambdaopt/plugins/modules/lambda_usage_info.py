@@ -51,8 +51,10 @@ options:
       - Also read what invokes each function (RV(functions[].triggers)), with one paginated
         C(ListEventSourceMappings) for the account-region, C(GetQueueAttributes) for each SQS queue mapped to
         the fleet, C(ListAliases) for each function and C(GetPolicy) for it and each of its aliases (a permission
-        given on an alias is in the alias's policy), all at O(requests_per_second), and the daily C(IteratorAge)
-        of stream consumers in one C(GetMetricData) call.
+        given on an alias is in the alias's policy), the integrations of each API Gateway API those policies name
+        (C(GetRestApi) and C(GetResources) for a REST API, C(GetApi) and C(GetIntegrations) for an HTTP or
+        WebSocket API, once per API), all at O(requests_per_second), and the daily C(IteratorAge) of stream
+        consumers in one C(GetMetricData) call.
     type: bool
     default: true
   requests_per_second:
@@ -169,11 +171,18 @@ functions:
           the daily maxima of C(IteratorAge) over the window, oldest first.
         - C(invokers) are the service principals its resource policies (its own and its aliases') allow to invoke
           it, such as C(apigateway.amazonaws.com); C(unknown) says what could not be read, and why.
+        - C(apis), for a function API Gateway may invoke, lists the APIs its resource policies name (by their
+          C(AWS:SourceArn)) with their C(id), C(name), C(type) (C(rest), C(http) or C(websocket)) and
+          C(integration_timeout_ms), the least timeout of the API's integrations that invoke the function (an
+          integration without its own has its API type's default, 29,000 or 30,000 for HTTP APIs); None when the
+          API could not be read.
       type: dict
       returned: when O(triggers) is set
       sample: {"event_sources": [{"type": "sqs", "arn": "arn:aws:sqs:us-east-1:123456789012:jobs-dev",
                                   "state": "Enabled", "batch_size": 10, "visibility_timeout": 1800}],
-               "invokers": ["apigateway.amazonaws.com"], "unknown": {}}
+               "invokers": ["apigateway.amazonaws.com"], "unknown": {},
+               "apis": [{"id": "a1b2c3d4e5", "name": "records-api-dev", "type": "rest",
+                         "integration_timeout_ms": 29000}]}
     init_duration_ms:
       description: Cold starts and their init duration.
       type: dict
@@ -282,7 +291,8 @@ def main():
         )
         if module.params["triggers"] and functions:
             read_triggers(aws_client(module, "lambda"), aws_client(module, "sqs"), aws_client(module, "cloudwatch"),
-                          functions, module.params["lookback_days"], module.params["requests_per_second"])
+                          functions, module.params["lookback_days"], module.params["requests_per_second"],
+                          apigateway=aws_client(module, "apigateway"), apigatewayv2=aws_client(module, "apigatewayv2"))
     except (BotoCoreError, ClientError, ValueError) as error:
         module.fail_json_aws(error, msg="Could not measure the fleet's usage")
 
