@@ -5,7 +5,7 @@ import json
 import threading
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, record_trust
+from ansible_collections.tap.lambdaopt.plugins.module_utils import applying, journal, record_trust, rollback
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:transform-dev"
 
@@ -108,3 +108,152 @@ def test_an_alias_allocation_keeps_its_qualifier(tmp_path):
     assert (change["qualifier"], change["before"], change["after"]) == ("live", 150, 102)
     assert change["module"] == "tap.lambdaopt.lambda_provisioned_concurrency"
     assert record_trust.Checker(journal.as_record(path.read_text())).run() == []
+
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/transform-role-dev"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-key-dev-AbCdEf"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev"
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/data-table-dev"
+XRAY = {"Version": "2012-10-17", "Statement": [{"Sid": "LambdaoptXrayWriteFordev", "Effect": "Allow",
+                                                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                                                "Resource": "*"}]}
+ON_DEMAND = {"billing_mode": "PAY_PER_REQUEST", "read_capacity": None, "write_capacity": None}
+PROVISIONED = {"billing_mode": "PROVISIONED", "read_capacity": 5, "write_capacity": 5}
+
+
+def announce_hardening(monkeypatch, path) -> None:
+    """What a run's hardening and table steps announce, each accepted."""
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("role_policy", ROLE_ARN, role_name="transform-role-dev", policy_name="lambdaopt-xray-write",
+                     before=None, after=XRAY)()
+    journal.announce("resource", QUEUE_ARN, resource_kind="sqs_queue", name="lambda-dlq-dev", change="created")()
+    journal.announce("alarm", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:lambdaopt-transform-dev-duration",
+                     alarm_name="lambdaopt-transform-dev-duration", function_name="transform-dev", queue_name=None,
+                     change="created")()
+    journal.announce("resource", None, resource_kind="secret", name="api-key-dev", change="created")(arn=SECRET_ARN)
+    journal.announce("table", TABLE_ARN, table_name="data-table-dev", before=ON_DEMAND, after=PROVISIONED,
+                     reason="steady traffic")()
+
+
+def recorded_hardening() -> dict:
+    """The change record of the same run, from its modules' results."""
+    from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record
+    results = {
+        "tracing": {"functions": [], "role_policies": [{"role_name": "transform-role-dev",
+                                                        "policy_name": "lambdaopt-xray-write", "before": None,
+                                                        "after": XRAY, "status": "changed"}]},
+        "dead_letter_queues": {"functions": [], "queues": [{"queue_name": "lambda-dlq-dev", "queue_arn": QUEUE_ARN,
+                                                           "status": "created"}]},
+        "alarms": {"alarms": [{"alarm_name": "lambdaopt-transform-dev-duration", "function_name": "transform-dev",
+                               "status": "created"}]},
+        "secrets": {"functions": [], "secrets": [{"env": "API_KEY", "secret_name": "api-key-dev",
+                                                  "secret_arn": SECRET_ARN, "status": "created", "action": "create"}]},
+        "tables": {"tables": [{"table_name": "data-table-dev", "status": "changed", "before": ON_DEMAND,
+                               "after": PROVISIONED, "changes": [{"reason": "steady traffic"}]}]},
+    }
+    return change_record.build(results, False, "123456789012", "us-east-1")
+
+
+def test_hardening_and_tables_read_back_in_the_shapes_of_a_change_record(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    announce_hardening(monkeypatch, path)
+    record, recorded = journal.as_record(path.read_text()), recorded_hardening()
+    for section in ("role_policies", "alarms", "resources", "tables"):
+        assert record[section] == recorded[section], section
+    assert (record["account_id"], record["region"]) == ("123456789012", "us-east-1")
+    assert record_trust.Checker(record).run() == []
+
+
+def test_without_a_journal_announcing_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv(journal.ENVIRONMENT_VARIABLE, raising=False)
+    journal.announce("alarm", None, alarm_name="lambdaopt-x", change="created")()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_change_announced_but_not_seen_accepted_claims_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("role_policy", ROLE_ARN, role_name="transform-role-dev", policy_name="lambdaopt-xray-write",
+                     before=None, after=XRAY)
+    journal.announce("alarm", None, alarm_name="lambdaopt-transform-dev-duration", function_name="transform-dev",
+                     queue_name=None, change="created")
+    journal.announce("alarm", None, alarm_name="lambdaopt-old-dev-duration", function_name="old-dev",
+                     queue_name=None, change="deleted")
+    journal.announce("resource", None, resource_kind="secret", name="api-key-dev", change="created")
+    journal.announce("table", TABLE_ARN, table_name="data-table-dev", before=ON_DEMAND, after=PROVISIONED,
+                     reason=None)
+    record = journal.as_record(path.read_text())
+    assert record_trust.Checker(record).run() == []
+    # Rollback reads the account: a policy and a table still as they were are "unchanged", an alarm never made is
+    # not deleted; a deletion not seen accepted is not listed; a secret that may exist is reported, not claimed.
+    [policy] = rollback.plan_policies(record["role_policies"], {("transform-role-dev", "lambdaopt-xray-write"): None},
+                                      force=False)
+    assert policy["decision"] == "unchanged"
+    [table] = rollback.settle_decisions(rollback.plan_tables(record["tables"], {"data-table-dev": ON_DEMAND}), False)
+    assert table["decision"] == "unchanged"
+    assert [alarm["decision"] for alarm in rollback.plan_alarms(record["alarms"], existing=set())] == ["unchanged"]
+    [secret] = rollback.plan_resources(record["resources"])
+    assert (secret["field"], secret["decision"], secret["reason"]) == (
+        "interrupted", "kept", rollback.KEPT_RESOURCE_REASONS["interrupted"])
+    # and where the calls had landed, each is put back
+    [policy] = rollback.plan_policies(record["role_policies"],
+                                      {("transform-role-dev", "lambdaopt-xray-write"): XRAY}, force=False)
+    assert policy["decision"] == "restore"
+    assert [alarm["decision"] for alarm in rollback.plan_alarms(
+        record["alarms"], existing={"lambdaopt-transform-dev-duration"})] == ["restore"]
+
+
+def test_a_journal_of_role_policies_alone_takes_the_region_it_is_rolled_back_in(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("role_policy", ROLE_ARN, role_name="transform-role-dev", policy_name="lambdaopt-xray-write",
+                     before=None, after=XRAY)()
+    record = journal.as_record(path.read_text(), "eu-west-1")
+    assert (record["account_id"], record["region"]) == ("123456789012", "eu-west-1")
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("role_policy", ROLE_ARN.replace("123456789012", "999999999999"),
+                     role_name="other-role", policy_name="lambdaopt-xray-write", before=None, after=XRAY)()
+    with pytest.raises(journal.JournalError, match="more than one account-region"):
+        journal.as_record(path.read_text(), "eu-west-1")
+
+
+def test_a_policy_written_twice_keeps_its_first_before(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    for before, after in ((None, XRAY), (XRAY, None)):
+        journal.announce("role_policy", ROLE_ARN, role_name="transform-role-dev",
+                         policy_name="lambdaopt-xray-write", before=before, after=after)()
+    [policy] = journal.as_record(path.read_text())["role_policies"]
+    assert (policy["before"], policy["after"]) == (None, None)
+
+
+def test_an_unknown_subject_is_refused(tmp_path):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    journal.Journal(str(path)).append("intent", subject="bucket", resource_arn=None, name="x")
+    with pytest.raises(journal.JournalError, match="'bucket'"):
+        journal.as_record(path.read_text())
+
+
+def test_of_an_environment_only_the_variables_the_update_changes_are_journaled(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    variables = {"DB_PASSWORD": "hunter2", "API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:"
+                                                                 "secret:old-AbCdEf"}
+    function = {"Configuration": {"FunctionArn": ARN, "FunctionName": "transform-dev", "MemorySize": 512,
+                                  "Timeout": 30, "Environment": {"Variables": variables}}}
+    wanted = {**variables, "API_KEY_SECRET_ARN": SECRET_ARN, "TOKEN_SECRET_ARN": SECRET_ARN}
+    applying.journal_done(applying.journal_intent(function, {"environment": wanted}))
+    assert "hunter2" not in path.read_text()
+    [change] = journal.as_record(path.read_text())["changes"]
+    assert (change["field"], change["module"]) == ("environment", "tap.lambdaopt.lambda_secrets")
+    assert change["before"] == {"API_KEY_SECRET_ARN": variables["API_KEY_SECRET_ARN"]}
+    assert change["after"] == {"API_KEY_SECRET_ARN": SECRET_ARN, "TOKEN_SECRET_ARN": SECRET_ARN}
+    # an environment the update leaves as it is announces nothing
+    path.unlink()
+    assert applying.journal_intent(function, {"environment": dict(variables)}) is None
+    assert not path.exists()
+
+
+def test_changed_variables():
+    assert journal.changed_variables({"A": "1", "B": "2", "C": "3"}, {"A": "1", "B": "x", "D": "4"}) == (
+        {"B": "2", "C": "3"}, {"B": "x", "D": "4"})

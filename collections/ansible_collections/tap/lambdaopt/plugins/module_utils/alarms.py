@@ -119,6 +119,12 @@ def queue_alarm(queue_name: str, policy: AlarmPolicy) -> dict:
     }
 
 
+def alarm_arn(function_arn: str, alarm_name: str) -> str:
+    """The ARN an alarm gets in the account-region of a function (arn:<partition>:lambda:<region>:<account>:...)."""
+    partition, region, account = function_arn.split(":")[1], function_arn.split(":")[3], function_arn.split(":")[4]
+    return f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm_name}"
+
+
 def billed_metrics(alarm: dict) -> int:
     """CloudWatch bills an alarm per metric it evaluates: a metric-math alarm counts each of its metrics."""
     if alarm.get("Metrics"):

@@ -10,7 +10,11 @@ from collections.abc import Callable
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import FIELD_MODULES, from_environment
+from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import (
+    FIELD_MODULES,
+    changed_variables,
+    from_environment,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.redaction import redact_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
@@ -189,14 +193,22 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
 def journal_intent(function: dict, changes: dict) -> tuple | None:
     """Announce `changes` to the run's journal (see journal.py), flushed to disk, before they are sent; the
     function's values now, as just read, are their "before". Only the fields the journal knows are written
-    there: a function's environment may hold values that must not reach a file."""
+    there, and of the environment only the variables the update adds, changes or removes: the function's other
+    variables may hold values that must not reach a file."""
     journal = from_environment()
+    if journal is None:
+        return None
     journaled = {field: value for field, value in changes.items() if field in FIELD_MODULES}
-    if journal is None or not journaled:
+    before = current_settings(function)
+    if "environment" in journaled:
+        before["environment"], journaled["environment"] = changed_variables(before["environment"],
+                                                                            journaled["environment"])
+        if not journaled["environment"] and not before["environment"]:
+            del journaled["environment"]
+    if not journaled:
         return None
     configuration = function["Configuration"]
-    return journal, journal.intent(configuration["FunctionArn"], configuration["FunctionName"], journaled,
-                                   current_settings(function))
+    return journal, journal.intent(configuration["FunctionArn"], configuration["FunctionName"], journaled, before)
 
 
 def journal_done(intent: tuple | None) -> None:

@@ -2,14 +2,26 @@
 """The run's write-ahead journal: the "before" of every change, on disk before the change is made.
 
 optimize.yml names one journal file per run and host in the environment variable LAMBDAOPT_JOURNAL. Before each
-mutating call on a function, an alias's provisioned concurrency or a log group, the module appends an `intent`
-line (the resource, and each field's value before and after) and flushes it to disk (fsync); once the service
-accepted the change, a `done` line. A run killed at any instant - an AWX job cancelled, its node lost - leaves
-every change it may have made on disk with its earlier value: the change record, written at the end of the run,
-may never be.
+mutating call the module appends an `intent` line and flushes it to disk (fsync); once the service accepted the
+change, a `done` line. A run killed at any instant - an AWX job cancelled, its node lost - leaves every change it
+may have made on disk with its earlier value: the change record, written at the end of the run, may never be.
+What is journaled is what a change record holds, in the same shapes, so that rollback reads either alike:
+- a function's settings (memory, timeout, reserved concurrency, tracing, dead-letter target, and of its environment
+  only the variables the update changes - lambda_secrets changes only those it manages, each holding a secret's ARN;
+  never the function's other variables, which may hold secrets), an alias's provisioned concurrency, a log group's
+  retention: `Journal.intent`, each field's value before and after;
+- everything else, through `announce(subject, resource_arn, ...)`, with the keys of the record's entry: `role_policy`
+  (role_name, policy_name, and the run's own statements before and after), `alarm` (alarm_name, function_name,
+  queue_name, change: created, updated or deleted), `table` (table_name, before, after, reason) and `resource`
+  (resource_kind sqs_queue or secret, name, change; a new secret's ARN comes with its `done`). The module of each
+  is implied by its subject (SUBJECT_MODULES) or, for a role policy, by the policy's name.
 
 An intent without its `done` is a change that may or may not have landed. Nothing claims it did: rollback reads
-the resource and puts the "before" back only where it holds the intent's "after", exactly as for a record.
+the resource and puts the "before" back only where it holds the intent's "after", exactly as for a record - a role
+policy by its statements, a table by its throughput; an alarm announced as created is deleted only where it exists.
+An alarm's update or deletion, and a queue's or secret's creation or change, are never undone (a record only reports
+them): of those, only the accepted ones are listed as made, and a queue or secret announced but not seen accepted is
+listed as `interrupted` - it may exist.
 
 Each line carries the digest of the line before it and its own (a hash chain): a line edited, removed or
 reordered since it was written breaks the chain, and the journal is refused as a whole, as an edited change
@@ -25,13 +37,16 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import with_digest
+from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import MANAGED_POLICIES, with_digest
 
 ENVIRONMENT_VARIABLE = "LAMBDAOPT_JOURNAL"
 KIND = "tap.lambdaopt journal"
 GENESIS = "sha256:" + "0" * 64
+# The keys every line has; an intent's own fields are named otherwise (a resource's kind is `resource_kind`).
+RESERVED_KEYS = frozenset({"kind", "event", "at", "prev", "digest"})
 # Which module makes a change to each field (the change record names it; record_trust checks the name).
 FIELD_MODULES = {
     "memory_size": "tap.lambdaopt.lambda_rightsize",
@@ -41,7 +56,21 @@ FIELD_MODULES = {
     "dead_letter_target": "tap.lambdaopt.lambda_dlq",
     "log_retention_days": "tap.lambdaopt.log_retention",
     "provisioned_concurrency": "tap.lambdaopt.lambda_provisioned_concurrency",
+    "environment": "tap.lambdaopt.lambda_secrets",
 }
+# Which module makes each other kind of change announced (a role policy's is its policy name's: MANAGED_POLICIES).
+SUBJECT_MODULES = {
+    "alarm": "tap.lambdaopt.lambda_alarms",
+    "table": "tap.lambdaopt.dynamodb_capacity",
+    "sqs_queue": "tap.lambdaopt.lambda_dlq",
+    "secret": "tap.lambdaopt.lambda_secrets",
+}
+# The sections of a change record a journal fills.
+SECTIONS = ("changes", "role_policies", "alarms", "resources", "tables")
+ACCEPTED = "journaled, accepted"
+NOT_SEEN_ACCEPTED = "journaled, not seen accepted: the run was stopped during the call"
+# The `change` of a queue or secret whose creation or change was announced but not seen accepted.
+INTERRUPTED = "interrupted"
 
 
 class JournalError(ValueError):
@@ -87,6 +116,9 @@ class Journal:
 
     def append(self, event: str, **fields) -> str:
         """Write one line and flush it to disk before returning its digest (the intent's id for `done`)."""
+        reserved = RESERVED_KEYS & set(fields)
+        if reserved:
+            raise ValueError(f"a journal line's own keys cannot be given: {', '.join(sorted(reserved))}")
         with self.lock:
             directory = os.path.dirname(self.path)
             if directory:
@@ -126,8 +158,9 @@ class Journal:
         fields = {field: {"before": before[field], "after": value} for field, value in changes.items()}
         return self.append("intent", resource_arn=resource_arn, function_name=function_name, fields=fields, **extra)
 
-    def done(self, intent_id: str) -> None:
-        self.append("done", intent=intent_id)
+    def done(self, intent_id: str, **extra) -> None:
+        """Mark an intent accepted; `extra` holds what only the answer tells (a new secret's ARN)."""
+        self.append("done", intent=intent_id, **extra)
 
 
 def from_environment() -> Journal | None:
@@ -136,41 +169,123 @@ def from_environment() -> Journal | None:
     return Journal(path) if path else None
 
 
+def announce(subject: str, resource_arn: str | None, **entry) -> Callable[..., None]:
+    """Announce a change other than a function's settings (see the module's docstring for each subject's keys) to
+    the run's journal, flushed to disk, before the call that makes it. Returns what marks it accepted, to call once
+    the service answered, with anything only the answer tells. Without a journal, neither writes anything."""
+    journal = from_environment()
+    if journal is None:
+        return lambda **extra: None
+    intent = journal.append("intent", subject=subject, resource_arn=resource_arn, **entry)
+    return lambda **extra: journal.done(intent, **extra)
+
+
+def changed_variables(variables: dict, wanted: dict) -> tuple[dict, dict]:
+    """(before, after) of only the environment variables an update from `variables` to `wanted` adds, changes or
+    removes: what a journal may hold of an environment, whose other variables may hold secrets."""
+    keys = sorted(key for key in set(variables) | set(wanted)
+                  if key not in variables or key not in wanted or variables[key] != wanted[key])
+    return ({key: variables[key] for key in keys if key in variables},
+            {key: wanted[key] for key in keys if key in wanted})
+
+
 def account_and_region(arn: str) -> tuple:
+    """(account, region) of an ARN; the region is empty for a global service's (an IAM role's)."""
     parts = arn.split(":")
     if len(parts) < 6 or parts[0] != "arn":
         raise JournalError(f"{arn!r} is not an ARN")
     return parts[4], parts[3]
 
 
-def as_record(text: str) -> dict:
-    """The journal as a change record (its digest taken here: the journal's chain was checked instead), its
-    changes in the order they were announced, each marked whether the service was seen to accept it. Only function,
-    alias and log group settings are journaled; everything else a run does is in its change record alone."""
-    entries = parse(text)
-    finished = {entry["intent"] for entry in entries if entry["event"] == "done"}
-    changes, places = {}, set()
-    for entry in entries:
-        if entry["event"] != "intent":
-            continue
-        places.add(account_and_region(entry["resource_arn"]))
+class Reading:
+    """A journal's intents gathered as a change record holds them: each resource once, with the earliest "before"
+    (a change announced again on a retry keeps what the resource held before the first) and the latest "after"."""
+
+    def __init__(self, entries: list):
+        self.done = {entry["intent"]: entry for entry in entries if entry["event"] == "done"}
+        self.changes, self.role_policies, self.alarms, self.resources, self.tables = {}, {}, {}, {}, {}
+        self.accounts, self.regions = set(), set()
+
+    def place(self, arn: str | None) -> None:
+        if arn:
+            account, region = account_and_region(arn)
+            self.accounts.add(account)
+            if region:
+                self.regions.add(region)
+
+    @staticmethod
+    def keep_first_before(found: dict, key, entry: dict) -> None:
+        if key in found:
+            entry["before"] = found[key]["before"]
+        found[key] = entry
+
+    def read(self, entry: dict) -> None:
+        self.place(entry.get("resource_arn"))
+        reader = {None: self.function_fields, "role_policy": self.role_policy, "alarm": self.alarm,
+                  "table": self.table, "resource": self.resource}.get(entry.get("subject"))
+        if reader is None:
+            raise JournalError(f"an intent is about {entry.get('subject')!r}, which the collection never journals")
+        reader(entry)
+
+    def function_fields(self, entry: dict) -> None:
         for field, values in entry["fields"].items():
             change = {"function_name": entry["function_name"], "field": field, "before": values["before"],
                       "after": values["after"], "module": FIELD_MODULES.get(field, "unknown"),
-                      "reason": "journaled, accepted" if entry["digest"] in finished
-                      else "journaled, not seen accepted: the run was stopped during the call"}
+                      "reason": ACCEPTED if entry["digest"] in self.done else NOT_SEEN_ACCEPTED}
             for where in ("log_group_name", "qualifier"):
                 if where in entry:
                     change[where] = entry[where]
             key = (change["function_name"], field, change.get("log_group_name"), change.get("qualifier"))
-            if key in changes:  # announced again on a retry: the earliest before stands
-                change["before"] = changes[key]["before"]
-            changes[key] = change
-    if len(places) > 1:
-        raise JournalError(f"the journal names resources of more than one account-region: {sorted(places)}")
-    account_id, region = places.pop() if places else (None, None)
+            self.keep_first_before(self.changes, key, change)
+
+    def role_policy(self, entry: dict) -> None:
+        managed = MANAGED_POLICIES.get(entry["policy_name"])
+        self.keep_first_before(self.role_policies, (entry["role_name"], entry["policy_name"]), {
+            "role_name": entry["role_name"], "policy_name": entry["policy_name"], "before": entry["before"],
+            "after": entry["after"], "module": managed.module if managed else "unknown"})
+
+    def alarm(self, entry: dict) -> None:
+        # A creation is undone only where the alarm exists; an update or deletion is only reported, so only one
+        # that was seen accepted is claimed.
+        if entry["change"] == "created" or entry["digest"] in self.done:
+            self.alarms.setdefault(entry["alarm_name"], {
+                "alarm_name": entry["alarm_name"], "function_name": entry.get("function_name"),
+                "queue_name": entry.get("queue_name"), "change": entry["change"],
+                "module": SUBJECT_MODULES["alarm"]})
+
+    def table(self, entry: dict) -> None:
+        self.keep_first_before(self.tables, entry["table_name"], {
+            "table_name": entry["table_name"], "before": entry["before"], "after": entry["after"],
+            "module": SUBJECT_MODULES["table"], "reason": entry.get("reason")})
+
+    def resource(self, entry: dict) -> None:
+        done = self.done.get(entry["digest"])
+        key = (entry["resource_kind"], entry["name"])
+        if done is None and key in self.resources:
+            return  # announced again after an accepted attempt: that one stands
+        self.resources[key] = {
+            "kind": entry["resource_kind"], "name": entry["name"],
+            "arn": (done or {}).get("arn") or entry["resource_arn"], "change": entry["change"] if done else INTERRUPTED,
+            "module": SUBJECT_MODULES.get(entry["resource_kind"], "unknown")}
+
+
+def as_record(text: str, region: str | None = None) -> dict:
+    """The journal as a change record (its digest taken here: the journal's chain was checked instead), each
+    section in the order its resources were first announced. `region` is taken for a journal whose only resources
+    are global (IAM roles), such as one of a run killed right after its first grant."""
+    entries = parse(text)
+    reading = Reading(entries)
+    for entry in entries:
+        if entry["event"] == "intent":
+            reading.read(entry)
+    if len(reading.accounts) > 1 or len(reading.regions) > 1:
+        raise JournalError("the journal names resources of more than one account-region: accounts "
+                           f"{sorted(reading.accounts)}, regions {sorted(reading.regions)}")
+    account_id = next(iter(reading.accounts), None)
     started = entries[0]["at"] if entries else datetime.now(UTC).isoformat()
     return with_digest({
         "schema_version": 2, "kind": "tap.lambdaopt change record", "mode": "applied", "recorded_at": started,
-        "account_id": account_id, "region": region, "changes": list(changes.values()), "role_policies": [],
-        "alarms": [], "resources": [], "refused": [], "failed": []})
+        "account_id": account_id, "region": next(iter(reading.regions), region),
+        "changes": list(reading.changes.values()), "role_policies": list(reading.role_policies.values()),
+        "alarms": list(reading.alarms.values()), "resources": list(reading.resources.values()),
+        "tables": list(reading.tables.values()), "refused": [], "failed": []})

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge
 
 try:
     from botocore.exceptions import ClientError
@@ -45,13 +45,15 @@ def inline_policies(iam, role: str) -> dict:
 class RolePolicy:
     """One role's inline policy of a module, as it is (`current`) and as the run would leave it (`wanted`, None to
     delete it), merged: only the statements named by `sids` (the run's suffix's) differ. `error` says why it is
-    refused, when it would take the role beyond IAM's size limit: then nothing is written."""
+    refused, when it would take the role beyond IAM's size limit: then nothing is written. `role_arn` places the
+    role's account in the run's journal."""
     role: str
     policy_name: str
     sids: tuple
     current: dict | None
     wanted: dict | None
     error: str | None = None
+    role_arn: str | None = None
 
     @property
     def changes(self) -> bool:
@@ -68,7 +70,7 @@ class RolePolicy:
         return policy_merge.owned(self.wanted if self.changes else self.current, self.sids)
 
 
-def plan_role_policy(iam, role: str, policy_name: str, build) -> RolePolicy:
+def plan_role_policy(iam, role: str, policy_name: str, build, role_arn: str | None = None) -> RolePolicy:
     """The role's policy with the run's statements replaced, checked against IAM's size limit over all the role's
     inline policies. `build(current document)` gives (the Sids the run owns, its statements, and the statements to
     write instead once the role's policies would near the limit, or None)."""
@@ -79,7 +81,7 @@ def plan_role_policy(iam, role: str, policy_name: str, build) -> RolePolicy:
     if collapsed_statements is not None and policy_merge.role_size(
             documents.values(), wanted) > policy_merge.COLLAPSE_AT:
         wanted = policy_merge.merged(current, sids, collapsed_statements)
-    planned = RolePolicy(role, policy_name, tuple(sorted(sids)), current, wanted)
+    planned = RolePolicy(role, policy_name, tuple(sorted(sids)), current, wanted, role_arn=role_arn)
     if planned.changes:
         try:
             policy_merge.check_size(role, documents.values(), wanted)
@@ -89,13 +91,18 @@ def plan_role_policy(iam, role: str, policy_name: str, build) -> RolePolicy:
 
 
 def write_role_policy(iam, planned: RolePolicy) -> None:
-    """Write (or delete, when no statement is left) the merged policy; nothing when it does not change."""
+    """Write (or delete, when no statement is left) the merged policy; nothing when it does not change. The run's
+    own statements before and after are announced to its journal first (journal.py), as its change record holds
+    them."""
     if not planned.changes:
         return
+    accepted = journal.announce("role_policy", planned.role_arn, role_name=planned.role,
+                                policy_name=planned.policy_name, before=planned.before, after=planned.after)
     if planned.wanted is None:
         delete_inline_policy(iam, planned.role, planned.policy_name)
     else:
         put_inline_policy(iam, planned.role, planned.policy_name, planned.wanted)
+    accepted()
 
 
 def role_policy_changes(planned: dict, policy_name: str, granted: dict | None = None) -> list:

@@ -17,6 +17,9 @@ KEPT_RESOURCE_REASONS = {
     "created": "created by the run and kept: a queue may hold failed events and a secret's value would be lost; "
                "delete it by hand once nothing uses it",
     "updated": "changed by the run and kept: its earlier settings or value are not recorded (secret values never are)",
+    # journal.INTERRUPTED: announced in a journal, its call not seen accepted.
+    "interrupted": "the run was stopped while creating or changing it, so it may or may not exist or have changed; "
+                   "if it does, it is kept: delete it by hand once nothing uses it",
 }
 UNOWNED_GROUP_REASON = ("{function} logs to {owner}, not to this group, so it is not the collection's to change (the "
                         "function's logging was changed since the run, or the record names a group it never managed)")

@@ -20,11 +20,20 @@ def table_settings(table: dict) -> dict:
             "write_capacity": throughput.get("WriteCapacityUnits")}
 
 
-def update_throughput(dynamodb, table_name: str, settings: dict) -> None:
-    """Put a table in `settings` with one UpdateTable, and wait until it is ACTIVE again."""
+def request_throughput(dynamodb, table_name: str, settings: dict) -> None:
+    """Ask for `settings` with one UpdateTable; DynamoDB accepts it at once, and the table is UPDATING."""
     arguments = {"BillingMode": settings["billing_mode"]}
     if settings["billing_mode"] == PROVISIONED:
         arguments["ProvisionedThroughput"] = {"ReadCapacityUnits": settings["read_capacity"],
                                               "WriteCapacityUnits": settings["write_capacity"]}
     dynamodb.update_table(TableName=table_name, **arguments)
+
+
+def wait_until_active(dynamodb, table_name: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=WAITER_CONFIG)
+
+
+def update_throughput(dynamodb, table_name: str, settings: dict) -> None:
+    """Put a table in `settings` with one UpdateTable, and wait until it is ACTIVE again."""
+    request_throughput(dynamodb, table_name, settings)
+    wait_until_active(dynamodb, table_name)

@@ -257,7 +257,7 @@ import re
 from datetime import UTC, datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import table_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, table_metrics
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import aws_client, bulk_result, suffix_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import (
     AUTO,
@@ -267,9 +267,9 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity impor
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import (
     ON_DEMAND,
-    WAITER_CONFIG,
+    request_throughput,
     table_settings,
-    update_throughput,
+    wait_until_active,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
@@ -404,8 +404,14 @@ class TableCapacity:
     def update(self, entry: dict, table_status: str) -> None:
         if table_status != "ACTIVE":
             # DynamoDB refuses to update a table that is still being created or updated.
-            self.dynamodb.get_waiter("table_exists").wait(TableName=entry["table_name"], WaiterConfig=WAITER_CONFIG)
-        update_throughput(self.dynamodb, entry["table_name"], entry["after"])
+            wait_until_active(self.dynamodb, entry["table_name"])
+        # Announced to the run's journal (journal.py) first, as the change record holds it.
+        reasons = "; ".join(change["reason"] for change in entry["changes"] if change.get("reason"))
+        accepted = journal.announce("table", entry["table_arn"], table_name=entry["table_name"],
+                                    before=entry["before"], after=entry["after"], reason=reasons or None)
+        request_throughput(self.dynamodb, entry["table_name"], entry["after"])
+        accepted()
+        wait_until_active(self.dynamodb, entry["table_name"])
 
     def apply(self, entries: list, described: dict) -> None:
         pending = {entry["table_name"]: entry for entry in entries if entry["status"] == "planned"}

@@ -159,7 +159,7 @@ failed_functions:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -240,6 +240,25 @@ def prunable(existing: dict, wanted: dict, all_functions: set, queues: set, suff
     return sorted(names)
 
 
+def arn_builder(existing: dict, functions: list):
+    """The ARN of an alarm by name: an existing one's own, a new one's in the account-region of the fleet."""
+    function_arn = next((function["function_arn"] for function in functions), None)
+
+    def arn_of(name: str) -> str | None:
+        if name in existing:
+            return existing[name].get("AlarmArn")
+        return alarms.alarm_arn(function_arn, name) if function_arn else None
+
+    return arn_of
+
+
+def announce_alarm(entry: dict, change: str, arn_of):
+    """Announce one alarm's change to the run's journal; returns what marks it accepted."""
+    return journal.announce("alarm", arn_of(entry["alarm_name"]), alarm_name=entry["alarm_name"],
+                            function_name=entry.get("function_name"), queue_name=entry.get("queue_name"),
+                            change=change)
+
+
 def main():
     argument_spec = dict(
         error_rate_threshold=dict(type="float", default=1),
@@ -309,18 +328,27 @@ def main():
 
     if not module.check_mode:
         limiter = RateLimiter(PUT_ALARMS_PER_SECOND)
+        # Each change is announced to the run's journal (journal.py) before its call, as a change record holds it.
+        arn_of = arn_builder(existing, functions)
         try:
             for entry in entries:
                 if entry["status"] in ("planned-create", "planned-update"):
+                    change = "created" if entry["status"] == "planned-create" else "updated"
+                    accepted = announce_alarm(entry, change, arn_of)
                     limiter.acquire()
                     cloudwatch.put_metric_alarm(**wanted[entry["alarm_name"]])
-                    entry["status"] = "created" if entry["status"] == "planned-create" else "updated"
+                    entry["status"] = change
+                    accepted()
             for start in range(0, len(to_delete), DELETE_BATCH):
                 batch = set(to_delete[start:start + DELETE_BATCH])
+                marks = [announce_alarm(entry, "deleted", arn_of) for entry in entries
+                         if entry["alarm_name"] in batch and entry["status"] == "planned-delete"]
                 cloudwatch.delete_alarms(AlarmNames=sorted(batch))
                 for entry in entries:
                     if entry["alarm_name"] in batch and entry["status"] == "planned-delete":
                         entry["status"] = "deleted"
+                for accepted in marks:
+                    accepted()
         except (BotoCoreError, ClientError) as error:
             # Each alarm put or deleted before the error keeps its status, so that the change record holds it.
             for entry in entries:

@@ -165,7 +165,7 @@ role_policies:
 import fnmatch
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -320,11 +320,14 @@ class DeadLetterQueues:
                 entry["kms_key_arn"] = queue["kms_key_arn"]
                 key_arns.add(queue["kms_key_arn"])
         names_by_role: dict = {}
+        role_arns = {}
         for function in functions:
-            names_by_role.setdefault(roles.role_name(function["configuration"]["role_arn"]), []).append(
-                function["function_name"])
+            role = roles.role_name(function["configuration"]["role_arn"])
+            names_by_role.setdefault(role, []).append(function["function_name"])
+            role_arns[role] = function["configuration"]["role_arn"]
         policies = {role: roles.plan_role_policy(self.iam, role, POLICY_NAME,
-                                                 self.statements_builder(role, *grants[role], names_by_role[role]))
+                                                 self.statements_builder(role, *grants[role], names_by_role[role]),
+                                                 role_arns[role])
                     for role in grants}
         for entry in entries:
             if "target" not in entry:  # failed, or keeps its own queue and needs no grant
@@ -392,10 +395,15 @@ class DeadLetterQueues:
                     queue["status"] = "failed"
 
     def apply_queue(self, queue: dict) -> None:
+        """Create or change one queue, announced to the run's journal (journal.py) first: a killed run's rollback
+        then lists it, as a change record does."""
+        accepted = journal.announce("resource", queue["queue_arn"], resource_kind="sqs_queue", name=queue["queue_name"],
+                                    change="created" if queue["action"] == "create" else "changed")
         if queue["action"] == "create":
             created = self.sqs.create_queue(QueueName=queue["queue_name"], Attributes=queue["attributes"],
                                             tags={key: str(value) for key, value in queue["tags"].items()})
             queue.update(url=created["QueueUrl"], status="created")
+            accepted()
             queue["queue_arn"] = self.sqs.get_queue_attributes(
                 QueueUrl=queue["url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             return
@@ -405,6 +413,7 @@ class DeadLetterQueues:
         if queue["tags"]:
             self.sqs.tag_queue(QueueUrl=queue["url"], Tags=queue["tags"])
         queue["status"] = "changed"
+        accepted()
 
     def apply(self, queues: list, entries: list, policies: dict) -> None:
         self.apply_queues(queues)

@@ -49,10 +49,13 @@ description:
   - Instead of a record, O(journal) takes the write-ahead journal of a run (optimize.yml writes one per run and
     host, also when the run is killed before its record is written). Every line must follow the chain of digests
     from the first, or the journal is refused as a whole, as an edited record is; its changes then pass the same
-    checks as a record's. A change announced but not seen accepted (the run was stopped during the call) is
-    treated like any other - put back only where the resource holds its "after". A journal holds function
-    settings, aliases' provisioned concurrency and log retention alone; the role policies, alarms, queues, tables
-    and environment variables of a run are in its record.
+    checks as a record's. A journal holds what a record does - function settings, the environment variables the
+    run managed (never the others), aliases' provisioned concurrency, log retention, role policies, alarms,
+    tables, queues and secrets - each announced before its call. A change announced but not seen accepted (the run
+    was stopped during the call) is treated like any other - put back only where the resource holds its "after";
+    an alarm announced as created is deleted only where it exists. An alarm update or deletion not seen accepted
+    is left out; a queue or secret whose creation was not seen accepted is reported C(kept) with field
+    C(interrupted), since it may exist.
 options:
   record:
     description:
@@ -349,9 +352,9 @@ def main():
         if module.params["journal"] is None:
             record_trust.check_record(record)
         else:
-            record = journal.as_record(module.params["journal"])
-            if record["changes"]:  # a journal with no change names no account-region, and asks for nothing
-                record_trust.check_record(record)
+            record = journal.as_record(module.params["journal"], module.region)
+            if any(record[section] for section in journal.SECTIONS):
+                record_trust.check_record(record)  # an empty journal names no account-region, and asks for nothing
     except (record_trust.RecordError, journal.JournalError) as error:
         errors.append(str(error))
     if not errors and record.get("region") not in (None, module.region):

@@ -134,7 +134,7 @@ import re
 import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
     grant_then_apply,
     undecryptable_environment,
@@ -293,19 +293,26 @@ def apply_secrets(client, planned: list, tags: dict) -> None:
             # and value, Secrets Manager answers with the secret already made.
             # The token becomes the new version's VersionId, tagged as the one tap.lambdaopt wrote.
             token = str(uuid.uuid4())
+            # Announced to the run's journal (journal.py) first, by name: its ARN is known once it is made.
+            accepted = journal.announce("resource", None, resource_kind="secret", name=secret["secret_name"],
+                                        change="created")
             secret["secret_arn"] = client.create_secret(
                 Name=secret["secret_name"], SecretString=secret["value"], ClientRequestToken=token,
                 Tags=[{"Key": key, "Value": value} for key, value in {**tags, WRITTEN_VERSION_TAG: token}.items()],
             )["ARN"]
             secret["status"] = "created"
+            accepted(arn=secret["secret_arn"])
         elif secret["action"] == "update":
             # A token for the same reason. Should the tag not follow, the next run finds the secret changed
             # elsewhere and keeps it: the safe way to be wrong.
             token = str(uuid.uuid4())
+            accepted = journal.announce("resource", secret["secret_arn"], resource_kind="secret",
+                                        name=secret["secret_name"], change="updated")
             client.put_secret_value(SecretId=secret["secret_arn"], SecretString=secret["value"],
                                     ClientRequestToken=token)
             client.tag_resource(SecretId=secret["secret_arn"], Tags=[{"Key": WRITTEN_VERSION_TAG, "Value": token}])
             secret["status"] = "updated"
+            accepted()
 
 
 def without_values(planned: list) -> list:
@@ -363,7 +370,7 @@ def main():
             role_arns[role] = function["configuration"]["role_arn"]
             if role not in documents:
                 documents[role] = roles.plan_role_policy(iam, role, POLICY_NAME, read_statements_builder(
-                    account_functions, params["suffix"], role, functions, managed))
+                    account_functions, params["suffix"], role, functions, managed), role_arns[role])
                 policies[role] = policy_merge.same_statements(documents[role].current, documents[role].wanted)
             variables = function["environment"]
             before = {"variables": {key: variables[key] for key in managed if key in variables},

@@ -172,7 +172,7 @@ def plan(iam, functions: list, mode: str, suffix: str | None, account_functions:
                 wanted[role] = trace_write_statement(sid)
                 return owned, [wanted[role]] if keep else [], None
 
-            policies[role] = roles.plan_role_policy(iam, role, POLICY_NAME, build)
+            policies[role] = roles.plan_role_policy(iam, role, POLICY_NAME, build, role_arn)
         policy = policies[role]
         granted = policy_merge.same_statements(policy.before, policy_merge.document_of([wanted[role]]))
         before = {"tracing_mode": function["configuration"]["tracing_mode"], "role_policy": granted}
