@@ -130,7 +130,7 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
                 "p999": report.p999_duration_ms,
             },
             "max_memory_used_mb": {"max": report.max_memory_used_mb, "p99": report.p99_memory_used_mb},
-            # [[whole days since the window's start, max memory used that day]], where the log events were read.
+            # [[days since the window's start, max memory used that day]], from the log events or Logs Insights.
             "daily_max_memory_used_mb": [list(point) for point in report.daily_max_memory_mb],
             # [[whole days since the window's start, max duration that day]], from the AWS/Lambda metrics.
             "daily_max_duration_ms": [[int((stamp - start).total_seconds() // usage.DAY_SECONDS), value]

@@ -18,6 +18,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import source_key
 
@@ -34,11 +35,20 @@ REPORT_PATTERN = re.compile(
 
 # Logs Insights reports @maxMemoryUsed and @memorySize in bytes, as MB x 1,000,000.
 INSIGHTS_BYTES_PER_MB = 1_000_000
+# The day a row of the query's statistics is for: the field is named after the expression, its value the day's start
+# as Insights writes timestamps ("2026-11-30 00:00:00.000", UTC).
+INSIGHTS_DAY = "bin(1d)"
+# GetQueryResults answers at most 10,000 rows (StartQuery's `limit`, 10,000 by default): a batch whose answer fills
+# them may have lost some, and is read from the log events instead.
+INSIGHTS_MAX_ROWS = 10_000
+DAY_SECONDS = 86400
 
 # Text REPORT lines: Insights discovers @type, @maxMemoryUsed, @memorySize (bytes), @duration, @billedDuration and
 # @initDuration. JSON platform.report records: it discovers their JSON fields, `type` and `record.metrics.*`
 # (memory in MB, scaled here to the bytes of the text fields). The function a line belongs to is in its stream's
-# name when the group is not the function's own (log_groups), so statistics are per group and stream owner.
+# name when the group is not the function's own (log_groups), so statistics are per group and stream owner, and per
+# day (`bin(1d)`, CloudWatch Logs user guide, "stats": bin rounds @timestamp down to the day): the day's rows give the
+# daily max memory used that a trend is fitted to, and are combined into the window's figures (stats_from_insights).
 INSIGHTS_QUERY = " | ".join([
     'filter @type = "REPORT" or type = "platform.report"',
     r"parse @logStream /^\d{4}\/\d{2}\/\d{2}\/(?<owner>[^\[\/]*)\[/",
@@ -56,7 +66,7 @@ INSIGHTS_QUERY = " | ".join([
     " avg(billed_ms) as avg_billed,"
     " count(init_ms) as cold_starts, avg(init_ms) as avg_init, max(init_ms) as max_init,"
     " max(size_bytes) as memory_size"
-    " by @log, owner",
+    f" by @log, owner, {INSIGHTS_DAY}",
 ])
 # FilterLogEvents terms: either format's report (`?` matches events with any of the terms).
 FILTER_PATTERN = '?REPORT ?"platform.report"'
@@ -95,8 +105,8 @@ class ReportStats:
     sampled: bool = False
     # Why the lines were read from the log events rather than through Logs Insights, if Insights was asked.
     insights_fallback: str | None = None
-    # ((whole days since the window's start, max memory used that day in MB), ...), where the events were read:
-    # what a trend in memory use is fitted to.
+    # ((days since the window's start, max memory used that day in MB), ...), from the log events or Logs Insights'
+    # daily rows: what a trend in memory use is fitted to.
     daily_max_memory_mb: tuple = ()
 
     def as_dict(self) -> dict:
@@ -209,36 +219,79 @@ def _number(fields: dict, name: str, scale: float = 1.0) -> float | None:
     return round(float(value) / scale, 2)
 
 
-def stats_from_insights(rows: list) -> dict:
+def _insights_day(value: str, start: datetime | None) -> float | None:
+    """Days from the window's `start` to the start of the day a row is for (0 for the window's first, partial
+    day), or None for a row without a day."""
+    if not value or start is None:
+        return None
+    day = datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return round(max(0.0, (day - start).total_seconds() / DAY_SECONDS), 3)
+
+
+def _weighted_mean(pairs: list) -> float | None:
+    """The mean over all lines of per-day means, each weighted by its day's count."""
+    counted = [(mean, count) for mean, count in pairs if mean is not None and count]
+    total = sum(count for _, count in counted)
+    return round(sum(mean * count for mean, count in counted) / total, 2) if total else None
+
+
+def _largest(values) -> float | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
+
+
+def stats_from_insights(rows: list, start: datetime | None = None) -> dict:
     """{log source: ReportStats} from the result rows of INSIGHTS_QUERY: the group's name for the lines of its
     own function, `<group>[<function>]` for another function's (log_groups.source_key).
 
-    Raises ValueError when the rows are not the statistics asked for (an endpoint that
-    ignores the query's stats command), so the caller can read the log events instead.
+    Each row holds one day of one source; the days combine exactly into the window's counts, maxima and means (each
+    mean weighted by its day's count). A percentile cannot be combined exactly: the window's is taken as the largest
+    of the days' percentiles, which is never below it (at most 1 % of each day's values lie above that day's p99, so
+    at most 1 % of the window's lie above the largest) - on the safe side for sizing. A source's days (measured from
+    `start`, the window's start) and their max memory used are its `daily_max_memory_mb`.
+
+    Raises ValueError when the rows are not the statistics asked for (an endpoint that ignores the query's stats
+    command) or fill GetQueryResults' 10,000 rows, so the caller can read the log events instead.
     """
-    by_group = {}
+    if len(rows) >= INSIGHTS_MAX_ROWS:
+        raise ValueError(f"Logs Insights answered {len(rows)} rows, as many as it returns: some may be missing")
+    days_by_source: dict = {}
     for row in rows:
         fields = {cell["field"]: cell.get("value") for cell in row}
         if "@log" not in fields or "report_lines" not in fields:
             raise ValueError("Logs Insights answered without the requested statistics")
         # @log is "<account id>:<log group name>"; owner is empty in a default group's streams.
-        group = source_key(fields["@log"].split(":", 1)[-1], fields.get("owner") or None)
-        by_group[group] = ReportStats(
-            report_lines=int(float(fields["report_lines"])),
-            max_memory_used_mb=_number(fields, "max_memory", INSIGHTS_BYTES_PER_MB),
-            p99_memory_used_mb=_number(fields, "p99_memory", INSIGHTS_BYTES_PER_MB),
-            avg_duration_ms=_number(fields, "avg_duration"),
-            max_duration_ms=_number(fields, "max_duration"),
-            p99_duration_ms=_number(fields, "p99_duration"),
-            p999_duration_ms=_number(fields, "p999_duration"),
-            avg_billed_duration_ms=_number(fields, "avg_billed"),
-            cold_starts=int(float(fields.get("cold_starts") or 0)),
-            avg_init_duration_ms=_number(fields, "avg_init"),
-            max_init_duration_ms=_number(fields, "max_init"),
-            memory_size_mb=int(_number(fields, "memory_size", INSIGHTS_BYTES_PER_MB) or 0) or None,
-            source="REPORT lines (Logs Insights)",
-        )
-    return by_group
+        source = source_key(fields["@log"].split(":", 1)[-1], fields.get("owner") or None)
+        days_by_source.setdefault(source, []).append(fields)
+    return {source: _combined_days(days, start) for source, days in days_by_source.items()}
+
+
+def _combined_days(days: list, start: datetime | None) -> ReportStats:
+    counts = [int(float(day["report_lines"])) for day in days]
+    cold = [int(float(day.get("cold_starts") or 0)) for day in days]
+    memory_size = _largest(_number(day, "memory_size", INSIGHTS_BYTES_PER_MB) for day in days)
+    daily = sorted((_insights_day(day.get(INSIGHTS_DAY), start), _number(day, "max_memory", INSIGHTS_BYTES_PER_MB))
+                   for day in days if _insights_day(day.get(INSIGHTS_DAY), start) is not None
+                   and _number(day, "max_memory") is not None)
+    return ReportStats(
+        report_lines=sum(counts),
+        max_memory_used_mb=_largest(_number(day, "max_memory", INSIGHTS_BYTES_PER_MB) for day in days),
+        p99_memory_used_mb=_largest(_number(day, "p99_memory", INSIGHTS_BYTES_PER_MB) for day in days),
+        avg_duration_ms=_weighted_mean([(_number(day, "avg_duration"), count) for day, count in zip(days, counts,
+                                                                                                     strict=True)]),
+        max_duration_ms=_largest(_number(day, "max_duration") for day in days),
+        p99_duration_ms=_largest(_number(day, "p99_duration") for day in days),
+        p999_duration_ms=_largest(_number(day, "p999_duration") for day in days),
+        avg_billed_duration_ms=_weighted_mean([(_number(day, "avg_billed"), count)
+                                               for day, count in zip(days, counts, strict=True)]),
+        cold_starts=sum(cold),
+        avg_init_duration_ms=_weighted_mean([(_number(day, "avg_init"), count)
+                                             for day, count in zip(days, cold, strict=True)]),
+        max_init_duration_ms=_largest(_number(day, "max_init") for day in days),
+        memory_size_mb=int(memory_size or 0) or None,
+        source="REPORT lines (Logs Insights)",
+        daily_max_memory_mb=tuple(daily),
+    )
 
 
 def no_report_lines(source: str) -> ReportStats:

@@ -228,7 +228,7 @@ def _insights_stats(logs, groups: list, start: datetime, end: datetime, poll_sec
                 give_up(batch, f"Logs Insights query ended {status}")
                 continue
             try:
-                answered = report_lines.stats_from_insights(response["results"])
+                answered = report_lines.stats_from_insights(response["results"], start)
             except ValueError as error:
                 give_up(batch, str(error))
                 continue

@@ -117,7 +117,7 @@ options:
         (REST APIs C(GetRestApi) and C(GetResources), HTTP and WebSocket APIs C(GetApi) and C(GetIntegrations), one
         listing per API); a longer timeout is noted as having no effect for its callers. A stream consumer whose
         C(IteratorAge) rose over the window keeps its memory.
-      - A function whose max memory used grows over the window (daily maxima, where the log events were read) is
+      - A function whose max memory used grows over the window (daily maxima, from the log events or Logs Insights) is
         sized for the trend O(trend_horizon_days) after the window, or, when the fit explains less than
         O(trend_min_r_squared) of the variation, its memory is not lowered and the growth rate is given. Its
         C(auto) timeout likewise covers a growing max duration (daily maxima of the AWS/Lambda metric), projected
