@@ -13,6 +13,7 @@ from tools.emulator_patches import (
     dynamodb,
     iam_limits,
     iam_simulation,
+    insights_statistics,
     insights_status,
     lambda_concurrency,
     lambda_configuration,
@@ -38,6 +39,6 @@ def apply() -> None:
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
                     lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
-                    iam_simulation, iam_limits):
+                    insights_statistics, iam_simulation, iam_limits):
         patches.apply()
     _applied = True
