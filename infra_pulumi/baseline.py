@@ -83,6 +83,7 @@ def deploy(settings: Settings) -> FleetSpec:
             aliases[function_spec.name] = _alias(function_spec, function, opts)
     by_name = {function_spec.name: function for function_spec, function in zip(spec.functions, functions, strict=True)}
     _queues(spec, by_name, opts)
+    _stream_consumers(spec, table, by_name, opts)
     if spec.rest_api is not None:
         _rest_api(spec, by_name[spec.rest_api.function], aliases.get(spec.rest_api.function), opts)
 
@@ -106,6 +107,7 @@ def _data_table(spec: FleetSpec, opts: pulumi.ResourceOptions) -> aws.dynamodb.T
         # An on-demand table has no capacity to declare.
         **({"read_capacity": table.read_capacity, "write_capacity": table.write_capacity}
            if table.billing_mode == "PROVISIONED" else {}),
+        **({"stream_enabled": True, "stream_view_type": table.stream_view_type} if table.stream_view_type else {}),
         # Destroyable with the stack: nothing is retained.
         deletion_protection_enabled=False,
         tags=spec.tags,
@@ -123,6 +125,19 @@ def _queues(spec: FleetSpec, functions: dict, opts) -> None:
             event_source_arn=queue.arn,
             function_name=functions[queue_spec.consumer].name,
             batch_size=queue_spec.batch_size,
+            opts=opts,
+        )
+
+
+def _stream_consumers(spec: FleetSpec, table: aws.dynamodb.Table, functions: dict, opts) -> None:
+    """The event source mapping through which each consumer of the data table's stream reads it."""
+    for stream in spec.stream_consumers:
+        aws.lambda_.EventSourceMapping(
+            f"{spec.table.name}-stream-to-{stream.consumer}",
+            event_source_arn=table.stream_arn,
+            function_name=functions[stream.consumer].name,
+            batch_size=stream.batch_size,
+            starting_position=stream.starting_position,
             opts=opts,
         )
 

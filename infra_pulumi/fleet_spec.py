@@ -66,6 +66,8 @@ class TableSpec:
     # None for an on-demand table.
     read_capacity: int | None
     write_capacity: int | None
+    # The table's stream (NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES or KEYS_ONLY), None without one.
+    stream_view_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,15 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class StreamConsumerSpec:
+    """A function of the fleet that reads the data table's stream (an event source mapping)."""
+
+    consumer: str
+    batch_size: int
+    starting_position: str
+
+
+@dataclass(frozen=True)
 class RestApiSpec:
     """A REST API whose every path and method invokes one function of the fleet (through its alias if it has one)."""
 
@@ -115,6 +126,7 @@ class FleetSpec:
     secrets: tuple[SecretSpec, ...] = field(default=())
     queues: tuple[QueueSpec, ...] = field(default=())
     rest_api: RestApiSpec | None = None
+    stream_consumers: tuple[StreamConsumerSpec, ...] = field(default=())
 
     def queue_arn(self, queue: QueueSpec) -> str:
         return f"arn:{self.partition}:sqs:{self.region}:{self.account_id}:{queue.name}"
@@ -147,6 +159,14 @@ class FleetSpec:
             statements.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow",
                                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                                "Resource": consumed[0] if len(consumed) == 1 else consumed})
+        if any(stream.consumer == function.name for stream in self.stream_consumers):
+            # What Lambda's poller does with the role of a DynamoDB stream's event source mapping, on that table's
+            # streams only (DynamoDB developer guide, "IAM policy to allow an AWS Lambda function to access DynamoDB
+            # stream records").
+            statements.append({"Sid": "ReadTableStream", "Effect": "Allow",
+                               "Action": ["dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                                          "dynamodb:DescribeStream", "dynamodb:ListStreams"],
+                               "Resource": f"{self.table_arn}/stream/*"})
         return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -204,6 +224,7 @@ def build_spec(
         billing_mode=table_entry["billing_mode"],
         read_capacity=int(table_entry["read_capacity"]),
         write_capacity=int(table_entry["write_capacity"]),
+        stream_view_type=table_entry.get("stream_view_type"),
     )
     table = replace(table, **(table_tuning or {}))
 
@@ -263,6 +284,11 @@ def build_spec(
         ),
         rest_api=RestApiSpec(name=f"{fleet['rest_api']['name']}-{suffix}",
                              function=f"{fleet['rest_api']['function']}-{suffix}") if fleet.get("rest_api") else None,
+        stream_consumers=tuple(
+            StreamConsumerSpec(consumer=f"{entry['consumer']}-{suffix}", batch_size=int(entry["batch_size"]),
+                               starting_position=entry["starting_position"])
+            for entry in fleet.get("table_stream_consumers") or ()
+        ),
     )
     _check_name_lengths(spec)
     _check_aliases(spec)
@@ -280,6 +306,11 @@ def _check_triggers(spec: FleetSpec) -> None:
             # AWS refuses such an event source mapping (Lambda developer guide, "Using Lambda with Amazon SQS").
             raise FleetError(f"queue {queue.name}'s visibility timeout {queue.visibility_timeout} s is below "
                              f"{consumer.name}'s timeout of {consumer.timeout} s")
+    for stream in spec.stream_consumers:
+        if stream.consumer not in functions:
+            raise FleetError(f"the data table's stream names no function of the fleet: {stream.consumer}")
+        if spec.table.stream_view_type is None:
+            raise FleetError(f"{stream.consumer} reads the data table's stream, which has no stream_view_type")
     if spec.rest_api is not None and spec.rest_api.function not in functions:
         raise FleetError(f"REST API {spec.rest_api.name} names no function of the fleet: {spec.rest_api.function}")
 

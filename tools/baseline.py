@@ -95,6 +95,7 @@ def provision(
         if function.alias:
             _ensure_alias(lambda_, function)
     _ensure_queues(session.client("sqs"), lambda_, spec)
+    _ensure_stream_consumers(session.client("dynamodb"), lambda_, spec)
     if spec.rest_api is not None:
         _ensure_rest_api(session.client("apigateway"), lambda_, spec)
     return spec, len(missing)
@@ -110,6 +111,19 @@ def _ensure_queues(sqs, lambda_, spec: FleetSpec) -> None:
                 "EventSourceMappings"]:
             lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=queue.consumer,
                                                 BatchSize=queue.batch_size)
+
+
+def _ensure_stream_consumers(dynamodb, lambda_, spec: FleetSpec) -> None:
+    """The event source mapping through which each consumer of the data table's stream reads it."""
+    if not spec.stream_consumers:
+        return
+    stream_arn = dynamodb.describe_table(TableName=spec.table.name)["Table"]["LatestStreamArn"]
+    for stream in spec.stream_consumers:
+        if not lambda_.list_event_source_mappings(EventSourceArn=stream_arn, FunctionName=stream.consumer)[
+                "EventSourceMappings"]:
+            lambda_.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName=stream.consumer,
+                                                BatchSize=stream.batch_size,
+                                                StartingPosition=stream.starting_position)
 
 
 def _ensure_rest_api(apigateway, lambda_, spec: FleetSpec) -> None:
@@ -150,6 +164,8 @@ def _ensure_table(dynamodb, spec: FleetSpec) -> None:
                                           "WriteCapacityUnits": table.write_capacity}}
                if table.billing_mode == "PROVISIONED" else {}),
             DeletionProtectionEnabled=False,
+            **({"StreamSpecification": {"StreamEnabled": True, "StreamViewType": table.stream_view_type}}
+               if table.stream_view_type else {}),
             Tags=_tag_list(spec.tags),
         )
     except dynamodb.exceptions.ResourceInUseException:

@@ -16,15 +16,17 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import boto3
+import yaml
 
 from tools.emulator import emulator_session, require_local_endpoint
 from tools.metric_data import gauge_datum, put_metric_data
 from tools.table_simulator import simulate_tables
 from tools.usage_model import (
+    PROFILES_FILE,
     AliasHour,
     FunctionConfig,
     HourlyMetrics,
@@ -283,6 +285,30 @@ def write_iterator_age(session: boto3.Session, function_name: str, daily_max_ms:
         for index, value in enumerate(daily_max_ms)])
 
 
+def stream_consumers(lambda_client, names: list[str]) -> list[str]:
+    """The functions among `names` that an event source mapping feeds from a Kinesis or DynamoDB stream."""
+    wanted = set(names)
+    return sorted({mapping["FunctionArn"].split(":")[6]
+                   for page in lambda_client.get_paginator("list_event_source_mappings").paginate()
+                   for mapping in page["EventSourceMappings"]
+                   if mapping["EventSourceArn"].split(":")[2] in ("kinesis", "dynamodb")
+                   and mapping["FunctionArn"].split(":")[6] in wanted})
+
+
+def iterator_ages(usage: SimulatedUsage, days: int, end: datetime, behind: dict | None) -> list[float]:
+    """A stream consumer's daily maximum IteratorAge, oldest first: growing as tools/usage_profiles.yaml says for one
+    that falls behind (`behind`), else its longest invocation of each day (a record waits for the batch ahead)."""
+    if behind:
+        return [behind["iterator_age_ms"] * behind["growth_per_day"] ** day for day in range(days)]
+    start = end - timedelta(days=days)
+    longest = [0.0] * days
+    for invocation in usage.invocations:
+        day = int((invocation.start - start).total_seconds() // 86400)
+        if 0 <= day < days:
+            longest[day] = max(longest[day], invocation.duration_ms)
+    return longest
+
+
 def current_config(lambda_client, name: str) -> FunctionConfig:
     configuration = lambda_client.get_function_configuration(FunctionName=name)
     reserved = lambda_client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
@@ -305,8 +331,13 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
     names = sorted(destinations)
     end = end or default_end()
     results = {}
+    document = yaml.safe_load(PROFILES_FILE.read_text())
+    leaks, behind = document.get("leaks") or {}, document.get("stream_consumers") or {}
     for index, name in enumerate(names):
-        profile = profiles[assigned.get(name.removesuffix(f"-{suffix}"), in_turn[index % len(in_turn)])]
+        base_name = name.removesuffix(f"-{suffix}")
+        profile = profiles[assigned.get(base_name, in_turn[index % len(in_turn)])]
+        if base_name in leaks:
+            profile = replace(profile, memory_growth_mb_per_day=float(leaks[base_name]))
         usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed,
                          traffic_scale=traffic_scale)
         write_usage(session, usage, destinations[name])
@@ -314,6 +345,9 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
         for alias, provisioned in provisioned_aliases(lambda_, name).items():
             write_alias_usage(session, usage, alias, provisioned)
         results[name] = usage
+    for name in stream_consumers(lambda_, names):
+        write_iterator_age(session, name, iterator_ages(results[name], days, end,
+                                                        behind.get(name.removesuffix(f"-{suffix}"))), end)
     simulate_tables(session, suffix, days, seed, end)
     return results
 

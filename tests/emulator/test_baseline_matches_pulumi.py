@@ -14,6 +14,11 @@ def _tags(tag_list):
     return {tag["Key"]: tag["Value"] for tag in tag_list}
 
 
+def source_name(arn: str) -> str:
+    """An event source by name: a queue's, or a table's for its stream (whose label is when it was enabled)."""
+    return arn.split(":", 5)[-1].split("/stream/")[0] if ":dynamodb:" in arn else arn.rsplit(":", 1)[-1]
+
+
 def declared_fleet(resources) -> dict:
     """The Pulumi declaration, reduced to the properties the baseline promises."""
     inputs = {(r.type, r.name): r.inputs for r in resources}
@@ -82,7 +87,8 @@ def declared_fleet(resources) -> dict:
         "alarms": [r.name for r in resources if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"],
         "tables": {
             name: {"keys": (table["hashKey"], table["rangeKey"]), "billing_mode": table["billingMode"],
-                   "capacity": (table["readCapacity"], table["writeCapacity"]), "tags": table["tags"]}
+                   "capacity": (table["readCapacity"], table["writeCapacity"]), "tags": table["tags"],
+                   "stream": table.get("streamViewType") if table.get("streamEnabled") else None}
             for name, table in named("aws:dynamodb/table:Table").items()
         },
         "aliases": {
@@ -100,7 +106,7 @@ def declared_fleet(resources) -> dict:
             for queue in named("aws:sqs/queue:Queue").values()
         },
         "event_sources": sorted(
-            (mapping["eventSourceArn"].rsplit(":", 1)[-1], mapping["functionName"], mapping["batchSize"])
+            (source_name(mapping["eventSourceArn"]), mapping["functionName"], mapping["batchSize"])
             for mapping in named("aws:lambda/eventSourceMapping:EventSourceMapping").values()),
         "rest_apis": {
             api["name"]: {"tags": api["tags"], "routes": sorted(
@@ -193,6 +199,8 @@ def emulator_fleet(session, suffix: str) -> dict:
             "capacity": (table["ProvisionedThroughput"]["ReadCapacityUnits"],
                          table["ProvisionedThroughput"]["WriteCapacityUnits"]),
             "tags": _tags(dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]),
+            "stream": (table.get("StreamSpecification") or {}).get("StreamViewType")
+            if (table.get("StreamSpecification") or {}).get("StreamEnabled") else None,
         }
     aliases = {}
     for name in functions:
@@ -209,7 +217,7 @@ def emulator_fleet(session, suffix: str) -> dict:
         queues[url.rsplit("/", 1)[-1]] = {"visibility_timeout": int(attributes["VisibilityTimeout"]),
                                           "tags": sqs.list_queue_tags(QueueUrl=url).get("Tags", {})}
     event_sources = sorted(
-        (mapping["EventSourceArn"].rsplit(":", 1)[-1], mapping["FunctionArn"].split(":")[6], mapping["BatchSize"])
+        (source_name(mapping["EventSourceArn"]), mapping["FunctionArn"].split(":")[6], mapping["BatchSize"])
         for page in lambda_.get_paginator("list_event_source_mappings").paginate()
         for mapping in page["EventSourceMappings"])
     rest_apis = {}
@@ -333,7 +341,9 @@ def test_the_baseline_has_one_table_and_one_alias(both_fleets):
 def test_the_pipeline_has_its_triggers(both_fleets):
     # Guards the trigger comparisons above against two empty sides.
     _, actual = both_fleets
-    assert actual["event_sources"] == [("records-queue-dev", "batch-processor-dev", 10)]
+    assert actual["event_sources"] == [("records-queue-dev", "batch-processor-dev", 10),
+                                       ("table/data-table-dev", "signature-verifier-dev", 100)]
+    assert actual["tables"]["data-table-dev"]["stream"] == "NEW_IMAGE"
     assert actual["queues"]["records-queue-dev"]["visibility_timeout"] == 1800
     assert actual["rest_apis"]["records-api-dev"]["routes"] == [("{proxy+}", "ANY", "AWS_PROXY")]
     assert actual["permissions"] == [("api-handler-dev", "live", "apigateway.amazonaws.com")]

@@ -29,6 +29,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["versionId"] = f"v-{args.name}"
         if args.typ.startswith("aws:lambda/") or args.typ.startswith("aws:iam/"):
             state.setdefault("arn", f"arn:aws:mock:::{args.name}")
+        if args.typ == "aws:dynamodb/table:Table" and args.inputs.get("streamEnabled"):
+            # As AWS answers: the stream's label is when it was enabled.
+            state["streamArn"] = (f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/{args.inputs['name']}"
+                                  "/stream/2026-11-30T00:00:00.000")
         if args.typ == "aws:sqs/queue:Queue":
             state["arn"] = f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{args.inputs['name']}"
         if args.typ == "aws:apigateway/restApi:RestApi":

@@ -110,17 +110,42 @@ def test_one_least_privilege_role_per_function(resources):
             expected.append({"Sid": "ConsumeOwnQueue", "Effect": "Allow",
                              "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                              "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:records-queue-dev"})
+        if name == "signature-verifier-dev":
+            # What Lambda's poller needs to deliver the data table's stream records, on that table's streams.
+            expected.append({"Sid": "ReadTableStream", "Effect": "Allow",
+                             "Action": ["dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream",
+                                        "dynamodb:ListStreams"],
+                             "Resource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/data-table-dev/stream/*"})
         assert statements == expected
 
 
 def test_the_batch_processor_consumes_a_queue_that_outlasts_six_of_its_timeouts(resources):
     (queue,) = by_name(resources, "aws:sqs/queue:Queue").values()
-    (mapping,) = by_name(resources, "aws:lambda/eventSourceMapping:EventSourceMapping").values()
+    (mapping,) = [mapping for mapping in by_name(resources, "aws:lambda/eventSourceMapping:EventSourceMapping").values()
+                  if mapping["functionName"] == "batch-processor-dev"]
     functions = by_name(resources, "aws:lambda/function:Function")
     assert queue["name"] == "records-queue-dev" and set(queue["tags"]) == COST_TAGS
     assert queue["visibilityTimeoutSeconds"] >= 6 * functions["batch-processor-dev"]["timeout"]
     assert mapping["eventSourceArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:records-queue-dev"
     assert (mapping["functionName"], mapping["batchSize"]) == ("batch-processor-dev", 10)
+
+
+def test_the_signature_verifier_reads_the_data_tables_stream(resources):
+    (table,) = by_name(resources, "aws:dynamodb/table:Table").values()
+    assert (table["streamEnabled"], table["streamViewType"]) == (True, "NEW_IMAGE")
+    (mapping,) = [mapping for mapping in by_name(resources, "aws:lambda/eventSourceMapping:EventSourceMapping").values()
+                  if mapping["functionName"] == "signature-verifier-dev"]
+    assert mapping["eventSourceArn"].startswith(f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/data-table-dev/stream/")
+    assert (mapping["batchSize"], mapping["startingPosition"]) == (100, "LATEST")
+
+
+def test_a_stream_consumer_of_a_table_without_a_stream_is_refused():
+    import fleet_spec
+
+    fleet = fleet_spec.load_fleet()
+    del fleet["data_table"]["stream_view_type"]
+    with pytest.raises(fleet_spec.FleetError, match="signature-verifier-dev reads the data table's stream"):
+        fleet_spec.build_spec("dev", ACCOUNT_ID, "us-east-1", fleet=fleet)
 
 
 def test_the_api_handler_is_behind_a_rest_api_that_invokes_its_live_alias(resources):

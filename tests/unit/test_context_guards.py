@@ -285,3 +285,16 @@ def test_no_memory_is_ever_planned_past_an_apis_integration_timeout(timeout_ms, 
     memory = decision(plan(observed, context_of(api_read(timeout_ms))), "memory_size")
     # Lowered only where the projected duration with headroom still fits; otherwise kept as it is.
     assert memory.after == 3008 or projected_s(observed, memory.after) <= timeout_ms / 1000
+
+
+def test_a_dynamodb_stream_is_named_by_its_table():
+    triggers = {"event_sources": [{"type": "dynamodb", "state": "Enabled", "batch_size": 100,
+                                   "arn": "arn:aws:dynamodb:us-east-1:123456789012:table/data-table-dev/stream/"
+                                          "2026-11-30T22:53:27.390", "iterator_age_ms": [2500, 3125, 3906]}],
+                "invokers": [], "unknown": {}}
+    memory = decision(plan(evidence(300), context_of(triggers)), "memory_size")
+    assert memory.refused and memory.context == STREAM
+    assert memory.reason.startswith("the stream of DynamoDB table data-table-dev: IteratorAge rose over the window")
+    kinesis = context_of({**triggers, "event_sources": [{**triggers["event_sources"][0], "type": "kinesis",
+                                                         "arn": STREAM_ARN}]})
+    assert kinesis.streams_behind == ("Kinesis stream clicks-dev",)

@@ -313,6 +313,17 @@ def _api_ceilings(triggers: dict, option_s: float) -> tuple[list, list]:
     return ceilings, notes
 
 
+def stream_name(arn: str) -> str:
+    """A stream as people name it: a Kinesis stream by its name, a DynamoDB stream by its table (its label is only
+    when it was enabled)."""
+    resource = arn.split(":", 5)[-1]
+    if ":dynamodb:" in arn and "/stream/" in resource:
+        return f"the stream of DynamoDB table {resource.split('/')[1]}"
+    if ":kinesis:" in arn and resource.startswith("stream/"):
+        return f"Kinesis stream {resource.split('/', 1)[1]}"
+    return f"stream {resource}"
+
+
 def context_of(triggers: dict | None, memory_points: list | None = None, duration_points: list | None = None,
                api_integration_timeout_s: float = REST_API_INTEGRATION_TIMEOUT_S,
                trend_horizon_days: float = 7.0, trend_min_r_squared: float = 0.8,
@@ -331,7 +342,7 @@ def context_of(triggers: dict | None, memory_points: list | None = None, duratio
                                     f"the {source['visibility_timeout']} s visibility timeout of queue {name}",
                                     "messages processed twice"))
         elif source["type"] in ("kinesis", "dynamodb") and iterator_age_rose(source.get("iterator_age_ms")):
-            streams.append(f"stream {source['arn'].split(':', 5)[-1]}")
+            streams.append(stream_name(source["arn"]))
     api_timeout, api_notes = None, []
     if "apigateway.amazonaws.com" in (triggers.get("invokers") or []):
         api_ceilings, api_notes = _api_ceilings(triggers, api_integration_timeout_s)
