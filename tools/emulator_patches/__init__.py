@@ -9,6 +9,7 @@ an `apply()`; `apply()` here installs them all, once.
 from __future__ import annotations
 
 from tools.emulator_patches import (
+    apigateway,
     cloudwatch,
     dynamodb,
     iam_limits,
@@ -39,6 +40,6 @@ def apply() -> None:
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
                     lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
-                    insights_statistics, iam_simulation, iam_limits):
+                    insights_statistics, iam_simulation, iam_limits, apigateway):
         patches.apply()
     _applied = True
