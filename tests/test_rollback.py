@@ -32,7 +32,9 @@ def check_record_holds_every_change_with_its_module(path):
     assert len([alarm for alarm in record["alarms"] if alarm["change"] == "created"]) == 25
     assert {(entry["kind"], entry["change"]) for entry in record["resources"]} == {
         ("sqs_queue", "created")}  # the baseline's secret is wired in as it is: tap.lambdaopt did not write it
-    assert {refusal["function_name"] for refusal in record["refused"]} == {"nightly-cleanup-dev"}
+    # Too little data; and the stream consumer falling behind keeps its memory.
+    assert {refusal["function_name"] for refusal in record["refused"]} == {"nightly-cleanup-dev",
+                                                                           "signature-verifier-dev"}
     assert "rollback-test-api-key-1234" not in path.read_text()
     provisioned = fields["api-handler-dev", "provisioned_concurrency"]
     assert (provisioned["qualifier"], provisioned["before"]) == ("live", 150) and provisioned["after"] < 150

@@ -82,7 +82,7 @@ def rows_of(report: dict) -> list:
     return rows
 
 
-CONTEXTS = {"sqs": "SQS queue", "api_gateway": "API Gateway caller", "stream": "stream", "trend": "memory trend"}
+CONTEXTS = {"sqs": "SQS queue", "api_gateway": "API Gateway caller", "stream": "stream", "trend": "usage trend"}
 
 
 def notes(report: dict) -> dict:
