@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import account_state
 from tests.test_setup import BIN, ROOT, run
 from tools import baseline, fleet_view, simulator
 
@@ -32,7 +33,12 @@ def journal_entries(directory) -> list:
 
 
 def intents(entries: list, field: str) -> list:
-    return [entry for entry in entries if entry["event"] == "intent" and field in entry["fields"]]
+    """The intents to change a function setting `field` (other intents name a subject and hold no fields)."""
+    return [entry for entry in entries if entry["event"] == "intent" and field in entry.get("fields", {})]
+
+
+def announced(entries: list, subject: str) -> list:
+    return [entry for entry in entries if entry["event"] == "intent" and entry.get("subject") == subject]
 
 
 def done(entries: list, field: str) -> list:
@@ -80,7 +86,7 @@ def kill_tree(pid: int) -> None:
 class Optimize:
     """optimize.yml running in its own process group, its output in a file the test can watch."""
 
-    def __init__(self, emulator, tmp_path, name: str):
+    def __init__(self, emulator, tmp_path, name: str, *extra):
         self.tmp_path = tmp_path
         self.journals = tmp_path / "journals"
         self.records = tmp_path / "records"
@@ -91,7 +97,7 @@ class Optimize:
             self.process = subprocess.Popen(
                 ["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev",
                  "-e", f"lambdaopt_journal_dir={self.journals}", "-e", f"lambdaopt_record_dir={self.records}",
-                 "-e", f"lambdaopt_report_dir={tmp_path / 'reports'}"],
+                 "-e", f"lambdaopt_report_dir={tmp_path / 'reports'}", *extra],
                 cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_when(self, reached) -> None:
@@ -130,15 +136,26 @@ def baseline_fleet(aws) -> dict:
 
 
 def fleet(aws) -> dict:
-    """Every setting the journal holds: each function's, and each alias's provisioned concurrency."""
-    lambda_client = aws.client("lambda")
+    """Everything the journal holds and rollback puts back: each function's settings and environment, each alias's
+    provisioned concurrency, the role policies of the functions' roles (documents), the alarms and the tables.
+    Queues and secrets a run creates are kept by a rollback, so they are not compared."""
+    lambda_client, iam = aws.client("lambda"), aws.client("iam")
     functions = {state.name: state for state in fleet_view.describe(aws, "dev")}
     provisioned = {
         f"{name}:{config['FunctionArn'].rsplit(':', 1)[-1]}": config["RequestedProvisionedConcurrentExecutions"]
         for name in functions
         for config in lambda_client.list_provisioned_concurrency_configs(FunctionName=name)[
             "ProvisionedConcurrencyConfigs"]}
-    return {"functions": functions, "provisioned_concurrency": provisioned}
+    configurations = {name: lambda_client.get_function_configuration(FunctionName=name) for name in functions}
+    policies = {(role, policy): iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+                for role in sorted({configuration["Role"].rsplit("/", 1)[-1]
+                                    for configuration in configurations.values()})
+                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]}
+    state = account_state(aws)
+    return {"functions": functions, "provisioned_concurrency": provisioned,
+            "environment": {name: configuration.get("Environment", {}).get("Variables", {})
+                            for name, configuration in configurations.items()},
+            "role_policies": policies, "alarms": sorted(state["alarms"]), "tables": state["tables"]}
 
 
 def check_the_rerun_converges(emulator, aws, tmp_path):
@@ -165,20 +182,32 @@ KILL_POINTS = {
     "during right-sizing": lambda run: intents(journal_entries(run.journals), "memory_size"),
     # One function right-sized and accepted, others still to come.
     "between two functions' updates": lambda run: done(journal_entries(run.journals), "memory_size"),
-    "during hardening": lambda run: intents(journal_entries(run.journals), "tracing_mode"),
+    # Wiring the first secret into a function: tracing, dead-letter queues and alarms done, role policies granted,
+    # the secret and the queue made.
+    "during hardening": lambda run: intents(journal_entries(run.journals), "environment"),
     "while the record is written": lambda run: "TASK [Record every change" in run.output.read_text(),
 }
+SECRETS = ["-e", json.dumps({"lambdaopt_secrets": [{"env": "KILLED_RUN_TOKEN", "value": "killed-run-token-0001"}]})]
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_run_killed_at_any_point_is_rolled_back_to_the_baseline_and_a_rerun_converges(emulator, aws, tmp_path,
                                                                                        point):
     before = baseline_fleet(aws)
-    killed = Optimize(emulator, tmp_path, "killed")
+    killed = Optimize(emulator, tmp_path, "killed", *SECRETS)
     killed.kill_when(lambda: KILL_POINTS[point](killed))
 
     [journal] = (killed.journals / HOST).glob("lambdaopt-journal-*.jsonl")
-    assert intents(journal_entries(killed.journals), "memory_size")
+    entries = journal_entries(killed.journals)
+    assert intents(entries, "memory_size")
+    if point == "during hardening":
+        # what only the journal holds of the hardening, the record never written
+        assert not killed.records.exists() or not list(killed.records.glob("*.json"))
+        assert {entry["policy_name"] for entry in announced(entries, "role_policy")} >= {
+            "lambdaopt-xray-write", "lambdaopt-dlq-send", "lambdaopt-secrets-read"}
+        assert announced(entries, "alarm") and fleet(aws)["alarms"] != before["alarms"]
+        assert {entry["resource_kind"] for entry in announced(entries, "resource")} == {"sqs_queue", "secret"}
+        assert "killed-run-token-0001" not in journal.read_text()
     # A record, if any, is whole: it is written to a temporary file and renamed.
     for path in killed.records.glob("*.json") if killed.records.exists() else []:
         json.loads(path.read_text())
@@ -187,7 +216,8 @@ def test_a_run_killed_at_any_point_is_rolled_back_to_the_baseline_and_a_rerun_co
     rolled_back = rollback(emulator, "-e", f"journal={journal}")
     assert rolled_back.returncode == 0, rolled_back.stdout[-3000:] + rolled_back.stderr[-2000:]
     assert "took over the expired lock" in rolled_back.stdout + rolled_back.stderr
-    # field by field: memory, timeout, retention, tracing, dead-letter, reservation, provisioned concurrency
+    # field by field: memory, timeout, retention, tracing, dead-letter, reservation, provisioned concurrency, the
+    # secrets' variables, role policies, alarms and tables
     assert fleet(aws) == before
     again = rollback(emulator, "-e", f"journal={journal}")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
@@ -213,7 +243,21 @@ def test_two_runs_the_second_after_a_killed_first_roll_back_to_the_original_base
     assert "took over the expired lock" in output
     after_second = fleet(aws)
     assert after_second != before
-    assert len(list((tmp_path / "journals" / HOST).glob("lambdaopt-journal-*.jsonl"))) == 2
+    host_journals = tmp_path / "journals" / HOST
+    journals = sorted(host_journals.glob("lambdaopt-journal-*.jsonl"))
+    assert len(journals) == 2
+
+    # A journal is rolled back only as the suffix its name claims, and only if what it names carries that suffix.
+    refused = rollback(emulator, "-e", f"journal={journals[0]}", "-e", "suffix=prod")
+    assert refused.returncode != 0 and "is of suffix dev (its name says so), not prod" in refused.stdout, \
+        refused.stdout[-3000:]
+    misnamed = host_journals / journals[0].name.replace("-dev.jsonl", "-prod.jsonl")
+    misnamed.write_text(journals[0].read_text())
+    refused = rollback(emulator, "-e", f"journal={misnamed}")
+    assert refused.returncode != 0 and "said to be of suffix 'prod', but names function" in refused.stdout, \
+        refused.stdout[-3000:]
+    misnamed.unlink()
+    assert fleet(aws) == after_second
 
     original = ["-e", "original=true", "-e", "suffix=dev", "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"]
     planned = rollback(emulator, *original, "--check")
@@ -224,3 +268,19 @@ def test_two_runs_the_second_after_a_killed_first_roll_back_to_the_original_base
     assert fleet(aws) == before
     for name in lowered:
         assert fleet(aws)["functions"][name].memory_size == before["functions"][name].memory_size == 3008
+
+    # The fleet is back at its baseline, so the journals that led there are retired, not deleted...
+    assert sorted(path.name for path in host_journals.iterdir()) == [path.name + ".rolled-back" for path in journals]
+    # ...until optimize.yml finds them retired for lambdaopt_journal_keep_days, for its own suffix only; a live
+    # journal it never deletes.
+    retired, live = (host_journals / "lambdaopt-journal-20260101T000000000000Z-idle.jsonl.rolled-back",
+                     host_journals / "lambdaopt-journal-20260102T000000000000Z-idle.jsonl")
+    text = (host_journals / (journals[0].name + ".rolled-back")).read_text()
+    retired.write_text(text)
+    live.write_text(text)
+    pruned = run(["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=idle",
+                  "-e", "lambdaopt_journal_keep_days=0", "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"],
+                 env=emulator.environ())
+    assert pruned.returncode == 0, pruned.stdout[-3000:]
+    assert not retired.exists() and live.exists()
+    assert len(list(host_journals.glob("*-dev.jsonl.rolled-back"))) == 2

@@ -8,6 +8,7 @@ unless forced. Which records are acted on at all is record_trust's to decide, be
 from __future__ import annotations
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import default_group
 
 FUNCTION_FIELDS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target",
@@ -23,6 +24,15 @@ KEPT_RESOURCE_REASONS = {
 }
 UNOWNED_GROUP_REASON = ("{function} logs to {owner}, not to this group, so it is not the collection's to change (the "
                         "function's logging was changed since the run, or the record names a group it never managed)")
+
+
+def outside_suffix(record: dict, suffix: str) -> list:
+    """The functions and tables a (checked) record names that are not of `suffix`: a run of a suffix changes only
+    functions and tables whose names end in -<suffix>, so a journal or record of that suffix names no other."""
+    names = {("function", change["function_name"]) for change in record["changes"]}
+    names |= {("function", alarm["function_name"]) for alarm in record["alarms"] if alarm["function_name"]}
+    names |= {("table", table["table_name"]) for table in record.get("tables", [])}
+    return [f"{kind} {name}" for kind, name in sorted(names) if not has_suffix(name, suffix)]
 
 
 def managed_environment(variables: dict, change: dict) -> dict:

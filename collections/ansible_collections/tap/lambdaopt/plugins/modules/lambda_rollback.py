@@ -68,6 +68,13 @@ options:
         (a journal's last line is whole only with its newline).
     type: str
     version_added: 0.2.0
+  suffix:
+    description:
+      - The suffix of the run (C(dev) for C(-e suffix=dev)). A record or journal naming a function or table whose
+        name does not end in C(-<suffix>) is refused, and nothing is changed. rollback.yml passes the suffix a
+        journal's file name claims.
+    type: str
+    version_added: 0.2.0
   force:
     description:
       - Put back values that were changed since the record as well.
@@ -153,6 +160,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     BOTOCORE_RETRIES,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
+    suffix_errors,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
@@ -343,10 +351,10 @@ class Rollback:
 
 def main():
     argument_spec = dict(record=dict(type="dict"), journal=dict(type="str"), force=dict(type="bool", default=False),
-                         **UPDATE_ARGUMENT_SPEC)
+                         suffix=dict(type="str"), **UPDATE_ARGUMENT_SPEC)
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               mutually_exclusive=[("record", "journal")], required_one_of=[("record", "journal")])
-    errors = update_option_errors(module.params)
+    errors = update_option_errors(module.params) + suffix_errors(module.params["suffix"])
     record = module.params["record"]
     try:
         if module.params["journal"] is None:
@@ -357,6 +365,12 @@ def main():
                 record_trust.check_record(record)  # an empty journal names no account-region, and asks for nothing
     except (record_trust.RecordError, journal.JournalError) as error:
         errors.append(str(error))
+    else:
+        outside = plan.outside_suffix(record, module.params["suffix"]) if module.params["suffix"] else []
+        if outside:
+            errors.append(f"the {'journal' if module.params['journal'] is not None else 'record'} is refused and "
+                          f"nothing was changed: it is said to be of suffix {module.params['suffix']!r}, but names "
+                          f"{', '.join(outside)}")
     if not errors and record.get("region") not in (None, module.region):
         errors.append(f"the record is for region {record['region']}, not {module.region}")
     if errors:
