@@ -216,11 +216,15 @@ functions:
     context:
       description:
         - With O(context_guards), what invokes the function (C(triggers), as M(tap.lambdaopt.lambda_usage_info)
-          returns them) and C(notes) on the settings it keeps (a queue's visibility timeout below AWS's
-          recommended 6 times the timeout, a timeout API callers never wait for).
+          returns them, with the APIs that invoke it and their integration timeouts) and C(notes) on the settings
+          it keeps (a queue's visibility timeout below AWS's recommended 6 times the timeout, a timeout API callers
+          never wait for, an API whose integration timeout could not be read and was taken from
+          O(api_integration_timeout)).
       type: dict
       returned: when O(context_guards) is set
-      sample: {"triggers": {"event_sources": [], "invokers": ["apigateway.amazonaws.com"], "unknown": {}},
+      sample: {"triggers": {"event_sources": [], "invokers": ["apigateway.amazonaws.com"], "unknown": {},
+                            "apis": [{"id": "a1b2c3d4e5", "name": "records-api-dev", "type": "rest",
+                                      "integration_timeout_ms": 29000}]},
                "notes": ["a timeout of 60 s has no effect for API Gateway callers, who get an error after its 29 s
                           integration timeout"]}
     projection:

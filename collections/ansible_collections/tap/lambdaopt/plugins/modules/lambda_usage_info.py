@@ -151,7 +151,7 @@ functions:
     daily_max_memory_used_mb:
       description:
         - The highest Max Memory Used of each day of the window, as C([day, MB]) with the day counted from the
-          window's start: whole days where the log events were read; where Logs Insights answered, its daily rows
+          window's start, whole days where the log events were read; where Logs Insights answered, its daily rows
           (C(bin(1d)), UTC days) counted from the window's start, the first, partial day as 0. What
           M(tap.lambdaopt.lambda_rightsize) fits a trend to.
         - Where Logs Insights answered, the window's percentiles are the largest of its days' (never below the
