@@ -21,9 +21,14 @@ lint: install
 	$(BIN)/ruff check .
 
 # Four workers on two cores: the tests spend most of their time waiting on the emulator and on Lambda's waiters.
+# Molecule runs beside pytest (each starts its own emulator on a free port); its output is shown once pytest ends.
+MOLECULE_LOG := .molecule.log
 test: lint
-	$(BIN)/python -m pytest -n 4 --dist worksteal
-	$(BIN)/molecule test --all
+	@$(BIN)/molecule test --all >$(MOLECULE_LOG) 2>&1 & molecule=$$!; \
+	$(BIN)/python -m pytest -n 4 --dist worksteal; tests=$$?; \
+	wait $$molecule; scenarios=$$?; \
+	echo "---- molecule test --all ($(MOLECULE_LOG)) ----"; cat $(MOLECULE_LOG); \
+	test $$tests -eq 0 && test $$scenarios -eq 0
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(MOLECULE_LOG)
