@@ -108,15 +108,15 @@ options:
     default: true
   context_guards:
     description:
-      - Read what invokes each function (as M(tap.lambdaopt.lambda_usage_info) does with O(triggers)) and apply
-        the guards of that context on top of the others. An SQS consumer's timeout stays within its queue's
-        visibility timeout, and its memory is not lowered so far that the timeout it needs would exceed it (C(auto)
-        keeps the lowest memory that fits); a visibility timeout below 6 times the timeout AWS recommends is noted.
-        A function API Gateway may invoke is not lowered so far that its projected duration, with
-        O(timeout_headroom), exceeds the integration timeout of the API that invokes it, read from the API
-        (REST APIs C(GetRestApi) and C(GetResources), HTTP and WebSocket APIs C(GetApi) and C(GetIntegrations), one
-        listing per API); a longer timeout is noted as having no effect for its callers. A stream consumer whose
-        C(IteratorAge) rose over the window keeps its memory.
+      - Read what invokes each function (as M(tap.lambdaopt.lambda_usage_info) does with
+        O(tap.lambdaopt.lambda_usage_info#module:triggers)) and apply the guards of that context on top of the others.
+        An SQS consumer's timeout stays within its queue's visibility timeout, and its memory is not lowered so far
+        that the timeout it needs would exceed it (C(auto) keeps the lowest memory that fits); a visibility timeout
+        below 6 times the timeout AWS recommends is noted. A function API Gateway may invoke is not lowered so far
+        that its projected duration, with O(timeout_headroom), exceeds the integration timeout of the API that invokes
+        it, read from the API (REST APIs C(GetRestApi) and C(GetResources), HTTP and WebSocket APIs C(GetApi) and
+        C(GetIntegrations), one listing per API); a longer timeout is noted as having no effect for its callers. A
+        stream consumer whose C(IteratorAge) rose over the window keeps its memory.
       - A function whose max memory used grows over the window (daily maxima, from the log events or Logs Insights) is
         sized for the trend O(trend_horizon_days) after the window, or, when the fit explains less than
         O(trend_min_r_squared) of the variation, its memory is not lowered and the growth rate is given. Its
@@ -150,7 +150,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - tap.lambdaopt maintainers
+  - tap.lambdaopt maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

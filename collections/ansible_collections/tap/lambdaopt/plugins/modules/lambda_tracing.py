@@ -35,7 +35,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - tap.lambdaopt maintainers
+  - tap.lambdaopt maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

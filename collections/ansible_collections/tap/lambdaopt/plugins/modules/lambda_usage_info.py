@@ -43,7 +43,7 @@ options:
       - When log events are read, at most this many report events (C(REPORT) lines or C(platform.report)
         records) per log group, oldest first, so that a chatty function cannot exhaust the job's memory or time.
       - A function with more invocations in the window is measured on a sample, and says so
-        (RV(functions[].samples.report_lines_sampled)). Logs Insights has no such bound.
+        (C(report_lines_sampled) in RV(functions[].samples)). Logs Insights has no such bound.
     type: int
     default: 10000
   triggers:
@@ -67,7 +67,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - tap.lambdaopt maintainers
+  - tap.lambdaopt maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -56,7 +56,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - tap.lambdaopt contributors
+  - tap.lambdaopt contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

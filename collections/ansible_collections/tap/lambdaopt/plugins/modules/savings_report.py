@@ -74,7 +74,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
 author:
-  - tap.lambdaopt maintainers
+  - tap.lambdaopt maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
