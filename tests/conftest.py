@@ -102,6 +102,7 @@ def optimized(emulator, aws, tmp_path):
     secrets.write_text(json.dumps({"lambdaopt_secrets": [{"env": "API_KEY", "value": "rollback-test-api-key-1234"}]}))
     result = run(["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev", "-e", f"@{secrets}",
                   "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+                  "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}",
                   "-e", f"lambdaopt_report_dir={tmp_path / 'reports'}"], env=emulator.environ())
     assert result.returncode == 0, result.stdout[-3000:]
     [record] = (tmp_path / "records").glob("lambdaopt-changes-123456789012-us-east-1-*.json")

@@ -53,7 +53,7 @@ def test_ansible_runner_artifacts_carry_the_savings_and_no_secret(emulator, aws,
 
     result = run(["ansible-runner", "run", str(private), "--project-dir", str(ROOT), "-p", "playbooks/optimize.yml",
                   "--ident", "optimize", "--cmdline", f"-e suffix=dev -e lambdaopt_report_dir={tmp_path / 'reports'} "
-                  f"-e lambdaopt_record_dir={tmp_path / 'records'}"],
+                  f"-e lambdaopt_record_dir={tmp_path / 'records'} -e lambdaopt_journal_dir={tmp_path / 'journals'}"],
                  env=environment)
 
     artifacts = private / "artifacts" / "optimize"

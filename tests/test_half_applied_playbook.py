@@ -24,7 +24,8 @@ def test_a_failed_update_stops_the_run_and_is_recorded_as_read_back(emulator, aw
                                        code="SubnetOutOfIPAddresses")
     records = tmp_path / "records"
     result = run(["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev",
-                  "-e", f"lambdaopt_report_dir={tmp_path}", "-e", f"lambdaopt_record_dir={records}"],
+                  "-e", f"lambdaopt_report_dir={tmp_path}", "-e", f"lambdaopt_record_dir={records}",
+                  "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"],
                  env=emulator.environ())
     assert result.returncode != 0
     assert "Lambda accepted the change of" in result.stdout and "SubnetOutOfIPAddresses" not in result.stderr

@@ -36,6 +36,7 @@ def test_each_account_is_optimized_and_reported_alone(emulator, aws, tmp_path):
 
     result = run(["ansible-playbook", "-i", str(inventory), "playbooks/optimize.yml", "-e", "suffix=dev",
                   "-e", f"lambdaopt_report_dir={reports}", "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+                  "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}",
                   "--forks", "4"], env=emulator.environ())
 
     assert result.returncode != 0  # the run ends failed ...

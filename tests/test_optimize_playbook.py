@@ -28,7 +28,8 @@ def reports(folder, suffix):
 def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tmp_path):
     before = fleet_view.describe(aws, "dev")
     options = ["-e", "suffix=dev", "-e", f"lambdaopt_report_dir={tmp_path}",
-               "-e", f"lambdaopt_record_dir={tmp_path / 'records'}"]
+               "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+               "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"]
     environment = {**emulator.environ(), "ANSIBLE_SHOW_CUSTOM_STATS": "true"}
     dry = run([*PLAYBOOK, *options, "--check", "--diff"], env=environment)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr

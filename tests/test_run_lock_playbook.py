@@ -17,7 +17,8 @@ def test_a_run_stops_while_another_holds_the_lock_and_leaves_none_behind(emulato
         "holder": "awx-job-4711", "acquired_at": "2026-11-30T06:00:00+00:00",
         "expires_at": "2099-01-01T00:00:00+00:00", "purpose": "optimize dev"}))
     options = ["-e", "suffix=dev", "-e", f"lambdaopt_report_dir={tmp_path}",
-               "-e", f"lambdaopt_record_dir={tmp_path / 'records'}"]
+               "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
+               "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"]
 
     blocked = run(["ansible-playbook", "playbooks/optimize.yml", *options], env=emulator.environ())
     assert blocked.returncode != 0
