@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         dry_run = bool(self._task.check_mode)
         try:
             account_id, region = report.account_and_region(params["usage"], params["region"])

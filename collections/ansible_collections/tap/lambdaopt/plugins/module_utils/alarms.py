@@ -112,8 +112,8 @@ def dead_letter_alarm(function_name: str, policy: AlarmPolicy) -> dict:
 
 def queue_alarm(queue_name: str, policy: AlarmPolicy) -> dict:
     return {
-        **_common(f"{PREFIX}dlq-{queue_name}-messages", f"{queue_name}: failed invocations waiting in the "
-                                                         "dead-letter queue", policy, policy.dlq_messages),
+        **_common(f"{PREFIX}dlq-{queue_name}-messages",
+                  f"{queue_name}: failed invocations waiting in the dead-letter queue", policy, policy.dlq_messages),
         "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
         "Dimensions": [{"Name": "QueueName", "Value": queue_name}], "Statistic": "Maximum", "Period": policy.period,
     }

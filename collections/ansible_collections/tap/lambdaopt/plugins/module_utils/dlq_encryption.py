@@ -60,7 +60,7 @@ def qualified_key_id(key_id: str, queue_arn: str) -> str:
     region: DescribeKey reads a bare id or alias name in the caller's account, which may not be the queue's."""
     if key_id.startswith("arn:"):
         return key_id
-    _, partition, _, region, account = queue_arn.split(":")[:5]
+    _arn, partition, _service, region, account = queue_arn.split(":")[:5]
     resource = key_id if key_id.startswith("alias/") else f"key/{key_id}"
     return f"arn:{partition}:kms:{region}:{account}:{resource}"
 
@@ -96,7 +96,7 @@ def resolve_key(kms, key_id: str, queue_arn: str) -> tuple[str | None, str | Non
 def queue_key_id(sqs, queue_arn: str) -> tuple[str | None, str | None]:
     """(the KmsMasterKeyId of the queue an ARN names, or None for SSE-SQS or no encryption; why it cannot be
     read, or None). The queue may be in another account, which then has to allow GetQueueAttributes."""
-    _, _, _, _, account, name = queue_arn.split(":")[:6]
+    _arn, _partition, _service, _region, account, name = queue_arn.split(":")[:6]
     try:
         url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["KmsMasterKeyId"])

@@ -63,7 +63,7 @@ def try_acquire(ssm, name: str, lock: Lock, now: datetime | None = None,
     """Take the lock: None when taken, else the lock that holds it. An expired lock is deleted and taken anew, and
     appended to `taken_over`: its run ended without releasing it (killed, most likely), which the caller reports."""
     now = now or datetime.now(UTC)
-    for _ in range(2):
+    for _attempt in range(2):
         try:
             ssm.put_parameter(Name=name, Value=json.dumps(lock.as_dict()), Type="String", Overwrite=False,
                               Description="tap.lambdaopt: one optimize or rollback run at a time in this region")

@@ -172,12 +172,13 @@ def chart(report: dict) -> str:
     """Horizontal bars per function: before, and after (expected) with its range as a whisker."""
     rows = rows_of(report)
     label_width, bar_width, row_height = 260, 460, 40
-    largest = max([max(*before.values(), *after.values()) for _, _, _, before, after, _ in rows] + [0.01])
+    largest = max([max(*before.values(), *after.values())
+                   for _name, _memory, _days, before, after, _saved in rows] + [0.01])
     scale = bar_width / largest
     width, height = label_width + bar_width + 90, row_height * len(rows) + 10
     parts = [f'<svg role="img" aria-label="Monthly cost per function, before and after" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}">']
-    for index, (name, _, _, before, after, _) in enumerate(rows):
+    for index, (name, _memory, _days, before, after, _saved) in enumerate(rows):
         top = index * row_height + 5
         parts.append(f'<text x="0" y="{top + 18}">{escape(name[:40])}</text>')
         for offset, amount, colour in ((0, before["expected"], BEFORE_COLOUR), (16, after["expected"], AFTER_COLOUR)):
