@@ -5,7 +5,7 @@ import json
 import zipfile
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import table_settings
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import table_settings
 from botocore.config import Config
 
 from tests.test_setup import run

@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import budget_of
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import budget_of
 
 from tests.test_setup import run
 from tools import baseline, simulator

@@ -6,7 +6,7 @@ import math
 from datetime import timedelta
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import table_settings
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import table_settings
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, savings
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
 

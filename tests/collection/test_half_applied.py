@@ -8,7 +8,7 @@ part-way. Faults are injected by answering chosen calls with an AWS error before
 """
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import applying
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import api as lambda_api
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
@@ -96,7 +96,7 @@ def test_an_update_that_ends_failed_is_returned_as_read_back_and_recorded(aws, f
 def test_an_update_that_outlasts_the_wait_is_returned_as_read_back(aws, fleet, run_module, monkeypatch):
     lambda_states.configure(update_reads=50)
     try:
-        monkeypatch.setattr(applying, "WAITER_CONFIG", {"Delay": 1, "MaxAttempts": 2})
+        monkeypatch.setattr(lambda_api, "WAITER_CONFIG", {"Delay": 1, "MaxAttempts": 2})
         result = run_module("lambda_rightsize", RIGHTSIZE)
     finally:
         lambda_states.configure()

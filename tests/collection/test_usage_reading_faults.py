@@ -5,7 +5,7 @@ is forbidden to read or answers in pages, a Logs Insights query that fails, a fu
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
 
 from tools.emulator_patches import insights_status, metric_data_status
 
@@ -67,7 +67,7 @@ def test_a_forbidden_metric_is_unknown_not_zero_and_decides_nothing(measured_fun
 
 def test_a_failed_insights_batch_reads_only_its_own_groups_events(measured_functions, run_module, monkeypatch):
     # One group a query, so that each function is its own batch (AWS: up to 50 groups a query).
-    monkeypatch.setattr(usage, "MAX_GROUPS_PER_INSIGHTS_QUERY", 1)
+    monkeypatch.setattr(lambda_metrics, "MAX_GROUPS_PER_INSIGHTS_QUERY", 1)
     insights_status.end_queries("/aws/lambda/bravo-dev", "Failed")
     entries = by_name(run_module("lambda_usage_info", {"suffix": "dev"}))
     alpha, bravo, silent = entries["alpha-dev"], entries["bravo-dev"], entries["silent-dev"]

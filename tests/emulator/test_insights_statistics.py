@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import report_lines, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines
 from botocore.exceptions import ClientError
 
 from tools.emulator_patches import insights_statistics
@@ -59,15 +60,15 @@ def groups(aws):
 def test_the_usage_query_agrees_with_the_log_events(groups):
     insights_statistics.answer_statistics()
     names = ["/aws/lambda/leaky-dev", "/shared/pipeline"]
-    by_insights = usage.fetch_report_stats(groups, names, START, END, insights="always", poll_seconds=0)
-    by_events = usage.fetch_report_stats(groups, names, START, END, insights="never")
+    by_insights = lambda_metrics.fetch_report_stats(groups, names, START, END, insights="always", poll_seconds=0)
+    by_events = lambda_metrics.fetch_report_stats(groups, names, START, END, insights="never")
     assert set(by_insights) == set(by_events)
     measured = {"/aws/lambda/leaky-dev", "/shared/pipeline[orders-dev]", "/shared/pipeline[refunds-dev]"}
     assert measured <= set(by_events)
     assert by_events["/shared/pipeline"].report_lines == by_insights["/shared/pipeline"].report_lines == 0
     for source in sorted(measured):
         read, answered = by_events[source], by_insights[source]
-        assert answered.source == usage.INSIGHTS_SOURCE
+        assert answered.source == lambda_metrics.INSIGHTS_SOURCE
         for figure in ("report_lines", "max_memory_used_mb", "avg_duration_ms", "max_duration_ms",
                        "avg_billed_duration_ms", "cold_starts", "avg_init_duration_ms", "max_init_duration_ms",
                        "memory_size_mb"):
@@ -112,4 +113,4 @@ def test_a_query_it_cannot_evaluate_is_refused(groups, query):
 def test_without_being_asked_it_answers_as_moto_does(groups):
     names = ["/aws/lambda/leaky-dev"]
     with pytest.raises(ValueError, match="without the requested statistics"):
-        usage.fetch_report_stats(groups, names, START, END, insights="always", poll_seconds=0)
+        lambda_metrics.fetch_report_stats(groups, names, START, END, insights="always", poll_seconds=0)

@@ -4,7 +4,14 @@ function without context is planned exactly as before."""
 
 import math
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.context_guards import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
+    ConcurrencyPool,
+    Evidence,
+    Policy,
+    duration_factors,
+    plan_function,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan_context import (
     API_GATEWAY,
     SQS,
     STREAM,
@@ -14,14 +21,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.context_guards impor
     iterator_age_rose,
     lowest_memory_within,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
-    AUTO,
-    ConcurrencyPool,
-    Evidence,
-    Policy,
-    duration_factors,
-    plan_function,
-)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,11 +1,12 @@
-"""Half-applied work, without AWS: what applying.py reports when Lambda accepted part of a change before a later
+"""Half-applied work, without AWS: what _lambda/api.py reports when Lambda accepted part of a change before a later
 step failed, the role policies a run wrote, and the change record and run outcome built from such results."""
 
 import json
 
 import jsonschema
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import applying, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import api as lambda_api
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record, run_results
 from botocore.exceptions import ClientError, WaiterError
@@ -63,13 +64,13 @@ class FakeLambda:
 
 def apply(client: FakeLambda, changes: dict) -> None:
     planned_from = {"memory_size": 3008, "timeout": 300, "reserved_concurrency": None}
-    applying.apply_function(client, RateLimiter(1000), NAME, changes,
-                            {field: planned_from[field] for field in changes})
+    lambda_api.apply_function(client, RateLimiter(1000), NAME, changes,
+                              {field: planned_from[field] for field in changes})
 
 
 def test_an_update_whose_wait_fails_is_partly_applied_and_read_back():
     client = FakeLambda()
-    with pytest.raises(applying.PartlyApplied) as raised:
+    with pytest.raises(lambda_api.PartlyApplied) as raised:
         apply(client, {"memory_size": 1024})
     error = raised.value
     assert error.accepted == {"memory_size": 1024} and error.read_back
@@ -81,7 +82,7 @@ def test_an_update_whose_wait_fails_is_partly_applied_and_read_back():
 
 def test_a_function_that_cannot_be_read_back_is_taken_to_hold_what_lambda_accepted():
     client = FakeLambda(refuse={"GetFunction": ("ServiceException", 1)})
-    with pytest.raises(applying.PartlyApplied) as raised:
+    with pytest.raises(lambda_api.PartlyApplied) as raised:
         apply(client, {"memory_size": 1024, "timeout": 30})
     error = raised.value
     assert not error.read_back and error.settings == {"memory_size": 1024, "timeout": 30}
@@ -90,7 +91,7 @@ def test_a_function_that_cannot_be_read_back_is_taken_to_hold_what_lambda_accept
 
 def test_a_reservation_put_before_a_refused_update_is_partly_applied():
     client = FakeLambda(refuse={"UpdateFunctionConfiguration": ("InvalidParameterValueException", 0)})
-    with pytest.raises(applying.PartlyApplied) as raised:
+    with pytest.raises(lambda_api.PartlyApplied) as raised:
         apply(client, {"reserved_concurrency": 5, "memory_size": 1024})
     error = raised.value
     assert error.accepted == {"reserved_concurrency": 5}
@@ -113,8 +114,8 @@ def entry(role: str = "transform-role-dev") -> dict:
 
 def test_grant_then_apply_reports_the_function_as_read_back_and_the_role_as_granted():
     pending = [entry()]
-    granted = applying.grant_then_apply(FakeLambda(), pending, lambda role: None,
-                                        lambda entry: {"tracing_mode": "Active"}, 1000, 1)
+    granted = lambda_api.grant_then_apply(FakeLambda(), pending, lambda role: None,
+                                          lambda entry: {"tracing_mode": "Active"}, 1000, 1)
     assert granted == {"transform-role-dev": None}
     [failed] = pending
     assert failed["status"] == "failed" and failed["accepted"] == ["tracing_mode"]
@@ -127,8 +128,8 @@ def test_a_function_whose_role_was_not_granted_is_left_as_it_was():
 
     client = FakeLambda()
     pending = [entry()]
-    granted = applying.grant_then_apply(client, pending, refuse_grant, lambda entry: {"tracing_mode": "Active"},
-                                        1000, 1)
+    granted = lambda_api.grant_then_apply(client, pending, refuse_grant, lambda entry: {"tracing_mode": "Active"},
+                                          1000, 1)
     assert "AccessDenied" in str(granted["transform-role-dev"]) and client.calls == []
     assert pending[0]["status"] == "failed" and pending[0]["after"] == pending[0]["before"]
     assert "accepted" not in pending[0]

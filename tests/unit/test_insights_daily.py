@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import report_lines, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines
 from botocore.stub import ANY, Stubber
 
 START = datetime(2026, 11, 16, 23, 0, tzinfo=UTC)
@@ -69,8 +70,8 @@ def test_fetch_report_stats_reads_the_daily_series_through_insights():
         stubber.add_response("get_query_results", {"status": "Complete", "results": [
             day_row(f"2026-11-{17 + day}", 20, 150 + 12 * day, 150, 100.0, 150, 140) for day in range(5)]},
             {"queryId": "q-1"})
-        stats = usage.fetch_report_stats(client, [GROUP], START, END, insights="always", poll_seconds=0)
+        stats = lambda_metrics.fetch_report_stats(client, [GROUP], START, END, insights="always", poll_seconds=0)
         stubber.assert_no_pending_responses()
     read = stats[GROUP]
-    assert read.source == usage.INSIGHTS_SOURCE and read.report_lines == 100
+    assert read.source == lambda_metrics.INSIGHTS_SOURCE and read.report_lines == 100
     assert [used for _, used in read.daily_max_memory_mb] == [150, 162, 174, 186, 198]

@@ -5,7 +5,8 @@ import json
 import threading
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import applying, journal, record_trust, rollback
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, record_trust, rollback
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import api as lambda_api
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:transform-dev"
 
@@ -242,7 +243,7 @@ def test_of_an_environment_only_the_variables_the_update_changes_are_journaled(t
     function = {"Configuration": {"FunctionArn": ARN, "FunctionName": "transform-dev", "MemorySize": 512,
                                   "Timeout": 30, "Environment": {"Variables": variables}}}
     wanted = {**variables, "API_KEY_SECRET_ARN": SECRET_ARN, "TOKEN_SECRET_ARN": SECRET_ARN}
-    applying.journal_done(applying.journal_intent(function, {"environment": wanted}))
+    lambda_api.journal_done(lambda_api.journal_intent(function, {"environment": wanted}))
     assert "hunter2" not in path.read_text()
     [change] = journal.as_record(path.read_text())["changes"]
     assert (change["field"], change["module"]) == ("environment", "tap.lambdaopt.lambda_secrets")
@@ -250,7 +251,7 @@ def test_of_an_environment_only_the_variables_the_update_changes_are_journaled(t
     assert change["after"] == {"API_KEY_SECRET_ARN": SECRET_ARN, "TOKEN_SECRET_ARN": SECRET_ARN}
     # an environment the update leaves as it is announces nothing
     path.unlink()
-    assert applying.journal_intent(function, {"environment": dict(variables)}) is None
+    assert lambda_api.journal_intent(function, {"environment": dict(variables)}) is None
     assert not path.exists()
 
 

@@ -11,7 +11,8 @@ from unittest.mock import ANY
 
 import boto3
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import log_groups, report_lines, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups, report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
 from botocore.stub import Stubber
 
 START, END = datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
@@ -94,8 +95,8 @@ def test_insights_statistics_come_out_per_function_of_a_shared_group(logs):
         insights_row("/aws/lambda/plain-dev", "", report_lines=120, max_memory=75_000_000,
                      memory_size=3_008_000_000),
     ]}, {"queryId": "q-1"})
-    stats = usage.fetch_report_stats(client, [SHARED, "/aws/lambda/plain-dev"], START, END, insights="always",
-                                     poll_seconds=0)
+    stats = lambda_metrics.fetch_report_stats(client, [SHARED, "/aws/lambda/plain-dev"], START, END, insights="always",
+                                              poll_seconds=0)
     stubber.assert_no_pending_responses()
     assert stats["/shared/pipeline[structured-dev]"].max_memory_used_mb == 412
     assert stats["/shared/pipeline[outside-fleet]"].max_memory_used_mb == 900
@@ -119,7 +120,7 @@ def test_log_events_of_a_shared_group_are_attributed_by_stream(logs):
         {"logStreamName": "2026/11/20/structured-dev[$LATEST]aa",
          "message": '{"time": "t", "type": "platform.start", "record": {}}', "timestamp": 4},
     ]}, {"logGroupName": SHARED, "filterPattern": report_lines.FILTER_PATTERN, "startTime": ANY, "endTime": ANY})
-    stats = usage.fetch_report_stats(client, [SHARED], START, END, insights="never")
+    stats = lambda_metrics.fetch_report_stats(client, [SHARED], START, END, insights="never")
     stubber.assert_no_pending_responses()
     assert stats["/shared/pipeline[structured-dev]"].report_lines == 2
     assert stats["/shared/pipeline[structured-dev]"].max_memory_used_mb == 412

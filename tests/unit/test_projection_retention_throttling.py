@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import VALID_RETENTION_DAYS, plan_retention
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 

@@ -4,7 +4,7 @@ removed unless asked, raises only where AWS has concurrency to allocate."""
 import math
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioning import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.plan import (
     AUTO,
     AliasEvidence,
     Headroom,

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import report_lines, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines
 from botocore.stub import ANY, Stubber
 
 LINE = ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 102.25 ms\tBilled Duration: 103 ms\t"
@@ -79,8 +80,8 @@ def test_insights_statistics_convert_memory_from_bytes(logs):
                                  avg_billed=129.5, cold_starts=133, avg_init=241.0, max_init=296.8,
                                  memory_size=3_008_000_000)],
     }, {"queryId": "q-1"})
-    stats = usage.fetch_report_stats(client, ["/aws/lambda/a", "/aws/lambda/b"], START, END, insights="always",
-                                     poll_seconds=0)
+    stats = lambda_metrics.fetch_report_stats(client, ["/aws/lambda/a", "/aws/lambda/b"], START, END, insights="always",
+                                              poll_seconds=0)
     stubber.assert_no_pending_responses()
     a = stats["/aws/lambda/a"]
     assert (a.max_memory_used_mb, a.p99_memory_used_mb, a.memory_size_mb) == (91, 82, 3008)
@@ -97,7 +98,7 @@ def test_insights_queries_take_at_most_50_groups(logs):
             "queryString": ANY})
     for index in range(3):
         stubber.add_response("get_query_results", {"status": "Complete", "results": []}, {"queryId": f"q-{index}"})
-    stats = usage.fetch_report_stats(client, groups, START, END, insights="always", poll_seconds=0)
+    stats = lambda_metrics.fetch_report_stats(client, groups, START, END, insights="always", poll_seconds=0)
     stubber.assert_no_pending_responses()
     assert len(stats) == 120
 
@@ -111,7 +112,7 @@ def test_an_endpoint_that_ignores_the_stats_falls_back_to_log_events(logs):
     stubber.add_response("filter_log_events", {"events": [{"message": LINE, "timestamp": 1}]}, {
         "logGroupName": "/aws/lambda/a", "filterPattern": report_lines.FILTER_PATTERN, "startTime": ANY,
         "endTime": ANY})
-    stats = usage.fetch_report_stats(client, ["/aws/lambda/a"], START, END, insights="auto", poll_seconds=0)
+    stats = lambda_metrics.fetch_report_stats(client, ["/aws/lambda/a"], START, END, insights="auto", poll_seconds=0)
     stubber.assert_no_pending_responses()
     assert stats["/aws/lambda/a"].max_memory_used_mb == 75
     assert stats["/aws/lambda/a"].source == "REPORT lines (log events)"
@@ -121,4 +122,4 @@ def test_always_insights_does_not_fall_back(logs):
     client, stubber = logs
     stubber.add_client_error("start_query", service_error_code="AccessDeniedException", http_status_code=400)
     with pytest.raises(Exception, match="AccessDenied"):
-        usage.fetch_report_stats(client, ["/aws/lambda/a"], START, END, insights="always", poll_seconds=0)
+        lambda_metrics.fetch_report_stats(client, ["/aws/lambda/a"], START, END, insights="always", poll_seconds=0)

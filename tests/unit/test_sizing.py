@@ -3,8 +3,7 @@
 import math
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
-    AUTO,
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
     ConcurrencyPool,
     Evidence,
     Policy,
@@ -14,6 +13,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
     plan_memory,
     plan_timeout,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
 from hypothesis import given
 from hypothesis import strategies as st
 

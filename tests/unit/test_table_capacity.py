@@ -5,7 +5,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import ON_DEMAND, PROVISIONED
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.plan import (
     AUTO,
     MAX_DECREASES_PER_DAY,
     RISK_DECREASES,
@@ -24,7 +25,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity impor
     plan_table,
     recommend,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import ON_DEMAND, PROVISIONED
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import boto3
-from ansible_collections.tap.lambdaopt.plugins.module_utils import triggers
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import triggers
 from botocore.stub import ANY, Stubber
 
 ACCOUNT = "123456789012"

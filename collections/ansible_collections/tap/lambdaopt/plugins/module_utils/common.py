@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
 
 SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 

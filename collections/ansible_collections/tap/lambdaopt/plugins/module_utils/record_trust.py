@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import MEMORY_LIMITS_MB, TIMEOUT_LIMITS_S
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import PREFIX as ALARM_PREFIX
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import VALID_RETENTION_DAYS
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import MEMORY_LIMITS_MB, TIMEOUT_LIMITS_S
 
 KIND = "tap.lambdaopt change record"
 SCHEMA_VERSION = 2

@@ -8,8 +8,8 @@ unless forced. Which records are acted on at all is record_trust's to decide, be
 from __future__ import annotations
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
-from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import default_group
 
 FUNCTION_FIELDS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target",
                    "environment")

@@ -257,20 +257,21 @@ import re
 from datetime import UTC, datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, table_metrics
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import aws_client, bulk_result, suffix_errors
-from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import (
-    AUTO,
-    TablePolicy,
-    TableState,
-    plan_table,
-)
-from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb import metrics as table_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import (
     ON_DEMAND,
     request_throughput,
     table_settings,
     wait_until_active,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.plan import (
+    AUTO,
+    TablePolicy,
+    TableState,
+    plan_table,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import aws_client, bulk_result, suffix_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
 try:

@@ -160,6 +160,7 @@ failed_functions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -167,8 +168,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     has_suffix,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:

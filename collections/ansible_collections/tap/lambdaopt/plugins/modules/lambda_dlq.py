@@ -166,7 +166,8 @@ import fnmatch
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import grant_then_apply
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -178,7 +179,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.dlq_encryption import (
     SQS_MISSING_QUEUE_CODES,
     dlq_policy,
@@ -186,7 +186,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.dlq_encryption impor
     queue_key_id,
     resolve_key,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError

@@ -188,7 +188,22 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import alias_usage, usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import Budget, read_budget
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned import metrics as alias_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import (
+    allocations,
+    apply_allocation,
+    version_settings,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.plan import (
+    AliasEvidence,
+    Headroom,
+    ProvisioningPolicy,
+    plan_provisioned_concurrency,
+    recommend,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     BOTOCORE_RETRIES,
     FLEET_ARGUMENT_SPEC,
@@ -200,21 +215,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import Budget, read_budget
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
-from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import (
-    allocations,
-    apply_allocation,
-    version_settings,
-)
-from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioning import (
-    AliasEvidence,
-    Headroom,
-    ProvisioningPolicy,
-    plan_provisioned_concurrency,
-    recommend,
-)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -283,13 +284,13 @@ class ProvisionedConcurrency:
         return entries, missing
 
     def measure(self, entries: list) -> None:
-        start, end = usage.window(self.params["lookback_days"])
-        figures = alias_usage.fetch_alias_metrics(aws_client(self.module, "cloudwatch"),
-                                                  [(entry["function_name"], entry["qualifier"]) for entry in entries],
-                                                  start, end)
+        start, end = metric_data.window(self.params["lookback_days"])
+        figures = alias_metrics.fetch_alias_metrics(aws_client(self.module, "cloudwatch"),
+                                                    [(entry["function_name"], entry["qualifier"]) for entry in entries],
+                                                    start, end)
         window = {"start": start.isoformat(), "end": end.isoformat(), "days": self.params["lookback_days"]}
         for entry in entries:
-            entry["usage"] = alias_usage.usage_of(figures[(entry["function_name"], entry["qualifier"])], window)
+            entry["usage"] = alias_metrics.usage_of(figures[(entry["function_name"], entry["qualifier"])], window)
 
     def unreserved_pool(self) -> tuple[int, Budget | None]:
         """The unreserved pool now, and what it must keep: the account's floor, or what the functions without a

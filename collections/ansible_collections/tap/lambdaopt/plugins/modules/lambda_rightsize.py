@@ -272,13 +272,26 @@ concurrency_budget:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import projection
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import projection
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     NotApplied,
     PartlyApplied,
     apply_all,
     planned_from_before,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_budget
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import evidence_of, measure
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
+    MEMORY_LIMITS_MB,
+    TIMEOUT_LIMITS_S,
+    ConcurrencyPool,
+    Policy,
+    plan_function,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan_context import context_of
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_triggers
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -289,19 +302,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     partly_applied,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.concurrency_budget import read_budget
-from ansible_collections.tap.lambdaopt.plugins.module_utils.context_guards import context_of
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, evidence_of, measure
-from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import allocations
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
-    MEMORY_LIMITS_MB,
-    TIMEOUT_LIMITS_S,
-    ConcurrencyPool,
-    Policy,
-    plan_function,
-)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
-from ansible_collections.tap.lambdaopt.plugins.module_utils.triggers import read_triggers
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError

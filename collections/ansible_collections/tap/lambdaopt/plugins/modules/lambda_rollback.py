@@ -146,16 +146,13 @@ summary:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import (
-    alarms,
-    journal,
-    log_groups,
-    policy_merge,
-    record_trust,
-    roles,
-)
+from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal, policy_merge, record_trust, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import table_settings, update_throughput
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     BOTOCORE_RETRIES,
     UPDATE_ARGUMENT_SPEC,
@@ -163,9 +160,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     suffix_errors,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
-from ansible_collections.tap.lambdaopt.plugins.module_utils.provisioned import apply_allocation
-from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import table_settings, update_throughput
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:

@@ -135,10 +135,11 @@ import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     grant_then_apply,
     undecryptable_environment,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -149,8 +150,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.role_access import wait_until_allowed
 
 try:

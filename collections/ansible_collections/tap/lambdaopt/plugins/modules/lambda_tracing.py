@@ -110,7 +110,8 @@ role_policies:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge, roles
-from ansible_collections.tap.lambdaopt.plugins.module_utils.applying import grant_then_apply
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import grant_then_apply
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -120,8 +121,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.discovery import list_functions
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError

@@ -242,14 +242,15 @@ api_calls:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import measure
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_triggers
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     aws_client,
     fleet_selection_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover, measure
-from ansible_collections.tap.lambdaopt.plugins.module_utils.triggers import read_triggers
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError

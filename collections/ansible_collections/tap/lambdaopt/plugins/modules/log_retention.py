@@ -142,14 +142,14 @@ failed_log_groups:
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, log_groups
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import discovery, log_groups
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     aws_client,
     fleet_selection_errors,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.fleet_usage import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import (
     VALID_RETENTION_DAYS,

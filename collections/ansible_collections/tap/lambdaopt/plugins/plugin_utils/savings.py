@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import default_group
-from ansible_collections.tap.lambdaopt.plugins.module_utils.projection import HOURS_PER_MONTH
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import FULL_VCPU_MEMORY_MB
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.projection import HOURS_PER_MONTH
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import describe as describe_retention
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import FULL_VCPU_MEMORY_MB
 
 SCENARIOS = ("io_bound", "expected", "cpu_bound")
 COMPONENTS = ("lambda", "log_ingestion", "log_storage", "hardening", "provisioned_concurrency", "data_store")

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.log_groups import source_key
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import source_key
 
 REPORT_PATTERN = re.compile(
     r"^REPORT RequestId:\s*(?P<request_id>\S+)"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import usage
-from ansible_collections.tap.lambdaopt.plugins.module_utils.table_capacity import SideUsage, TableEvidence
+from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.plan import SideUsage, TableEvidence
 
 NAMESPACE = "AWS/DynamoDB"
 # (result key, metric); each read as its Sum per period.
@@ -25,7 +25,7 @@ HOUR_SECONDS = 3600
 
 def window(lookback_days: int, period_seconds: int, now: datetime | None = None) -> tuple[datetime, datetime]:
     """The lookback window ending now, its start on a period boundary so periods line up with whole hours."""
-    start, end = usage.window(lookback_days, now)
+    start, end = metric_data.window(lookback_days, now)
     epoch = int(start.timestamp())
     return datetime.fromtimestamp(epoch - epoch % period_seconds, UTC), end
 
@@ -39,10 +39,10 @@ def fetch_table_metrics(cloudwatch, table_names: list, start: datetime, end: dat
     for index, name in enumerate(table_names):
         for position, (key, metric) in enumerate(METRICS):
             query_id = f"t{index}m{position}"
-            queries.append(usage.metric_query(query_id, NAMESPACE, metric, [{"Name": "TableName", "Value": name}],
-                                              "Sum", period_seconds))
+            queries.append(metric_data.metric_query(query_id, NAMESPACE, metric, [{"Name": "TableName", "Value": name}],
+                                                    "Sum", period_seconds))
             keys[query_id] = (name, key)
-    answers = usage.run_metric_queries(cloudwatch, queries, start, end)
+    answers = metric_data.run_metric_queries(cloudwatch, queries, start, end)
     series: dict = {name: {**{key: [] for key, _ in METRICS}, "unknown": {}} for name in table_names}
     for query_id, (name, key) in keys.items():
         series[name][key] = answers.points.get(query_id, [])

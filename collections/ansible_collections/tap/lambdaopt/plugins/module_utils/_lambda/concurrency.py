@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
 
 PEAK_QUERY_ID = "unreserved"
 SOURCE = "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"
@@ -52,13 +52,13 @@ def budget_of(account_floor: int, peak: int | None, headroom: float, peak_unknow
 
 def unreserved_peak(cloudwatch, lookback_days: int) -> tuple[int | None, str | None]:
     """(the highest account-wide UnreservedConcurrentExecutions of the window, or None with why it is unknown)."""
-    start, end = usage.window(lookback_days)
-    query = usage.metric_query(PEAK_QUERY_ID, "AWS/Lambda", "UnreservedConcurrentExecutions", [], "Maximum",
-                               usage.DAY_SECONDS)
-    answers = usage.run_metric_queries(cloudwatch, [query], start, end)
+    start, end = metric_data.window(lookback_days)
+    query = metric_data.metric_query(PEAK_QUERY_ID, "AWS/Lambda", "UnreservedConcurrentExecutions", [], "Maximum",
+                                     metric_data.DAY_SECONDS)
+    answers = metric_data.run_metric_queries(cloudwatch, [query], start, end)
     if PEAK_QUERY_ID in answers.unknown:
         return None, answers.unknown[PEAK_QUERY_ID]
-    peak = usage.combine("Maximum", answers.points.get(PEAK_QUERY_ID, []))
+    peak = metric_data.combine("Maximum", answers.points.get(PEAK_QUERY_ID, []))
     if peak is None:
         return None, "no data points in the window"
     return math.ceil(peak), None

@@ -11,10 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
+
 FULL_VCPU_MEMORY_MB = 1769
 MEMORY_LIMITS_MB = (128, 10240)
 TIMEOUT_LIMITS_S = (1, 900)
-AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -66,30 +67,6 @@ class Evidence:
         return None
 
 
-@dataclass(frozen=True)
-class Decision:
-    field: str
-    before: Any
-    requested: Any
-    after: Any
-    reason: str
-    risk: str | None = None
-    refused: bool = False
-    # Where a guard from the function's context decided it (context_guards: sqs, api_gateway, stream, trend).
-    context: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        return not self.refused and self.after != self.before
-
-    def as_dict(self) -> dict:
-        answer = {"field": self.field, "before": self.before, "requested": self.requested, "after": self.after,
-                  "reason": self.reason, "risk": self.risk}
-        if self.context is not None:
-            answer["context"] = self.context
-        return answer
-
-
 @dataclass
 class ConcurrencyPool:
     """The account-region's unreserved concurrency, as reservations planned so far leave it, and what it must keep
@@ -135,13 +112,6 @@ def duration_factors(from_memory_mb: int, to_memory_mb: int) -> tuple[float, flo
 
 def _round_up(value: float, step: int) -> int:
     return int(math.ceil(value / step) * step)
-
-
-def refuse_or_accept(policy, field_name: str, before, requested, after, reason: str, risk: str) -> Decision:
-    """Refuse a change that breaks a guard, or make it when `policy.allow_unsafe` says so, saying which."""
-    if policy.allow_unsafe:
-        return Decision(field_name, before, requested, after, f"{reason} (allowed by allow_unsafe)", risk=risk)
-    return Decision(field_name, before, requested, before, reason, risk=risk, refused=True)
 
 
 def _auto_decision(field_name: str, current: int, target: int, evidence_text: str) -> Decision:
@@ -313,7 +283,7 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
                   pool: ConcurrencyPool, policy: Policy, provisioned: int = 0, context=None) -> FunctionPlan:
     """Every decision for one function. `requests` maps memory_size/timeout/reserved_concurrency
     to 'auto', a value, or None (leave alone); `provisioned` is the provisioned concurrency of all its aliases
-    and versions; `context` (context_guards.Context) what invokes it and where its usage is heading, whose guards
+    and versions; `context` (plan_context.Context) what invokes it and where its usage is heading, whose guards
     apply on top of these. Every guard is decided here, before any change is applied, so that no refusal can leave
     one field changed and another not."""
     plan = FunctionPlan()

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import log_groups, report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups, report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import (
+    DAY_SECONDS,
+    combine,
+    metric_query,
+    run_metric_queries,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -17,7 +23,6 @@ try:
 except ImportError:  # handled by AnsibleAWSModule
     pass
 
-MAX_QUERIES_PER_CALL = 500
 MAX_GROUPS_PER_INSIGHTS_QUERY = 50
 # AWS runs up to 30 Insights queries at once per account, dashboards' and other users' included: leave them room.
 MAX_RUNNING_INSIGHTS_QUERIES = 10
@@ -27,7 +32,6 @@ INSIGHTS_DEADLINE_SECONDS = 300
 DEFAULT_MAX_REPORT_EVENTS = 10000
 INSIGHTS_SOURCE = "REPORT lines (Logs Insights)"
 NO_LOG_GROUP = "no log group"
-DAY_SECONDS = 86400
 # (result key, namespace, metric, statistic) per function; daily points are combined client-side.
 METRICS = (
     ("invocations", "AWS/Lambda", "Invocations", "Sum"),
@@ -40,28 +44,8 @@ METRICS = (
     # Uncompressed bytes the function's log group ingested: what CloudWatch Logs bills ingestion on.
     ("log_ingested_bytes", "AWS/Logs", "IncomingBytes", "Sum"),
 )
-# MetricDataResult status codes that leave a query's figure unknown.
-UNKNOWN_STATUSES = ("InternalError", "Forbidden")
 METRIC_SOURCE = "AWS/Lambda metrics (GetMetricData)"
 LOG_METRIC_SOURCE = "AWS/Logs IncomingBytes (GetMetricData)"
-
-
-def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
-    end = (now or datetime.now(UTC)).replace(microsecond=0)
-    return end - timedelta(days=lookback_days), end
-
-
-def metric_query(query_id: str, namespace: str, metric: str, dimensions: list, statistic: str, period: int) -> dict:
-    """One GetMetricData query: `statistic` of the metric with exactly these dimensions, per `period` seconds."""
-    return {
-        "Id": query_id,
-        "MetricStat": {
-            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
-            "Period": period,
-            "Stat": statistic,
-        },
-        "ReturnData": True,
-    }
 
 
 def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int,
@@ -71,63 +55,6 @@ def _query(query_id: str, function_name: str, metric: str, statistic: str, perio
     dimension = ({"Name": "FunctionName", "Value": function_name} if namespace == "AWS/Lambda"
                  else {"Name": "LogGroupName", "Value": log_group or f"/aws/lambda/{function_name}"})
     return metric_query(query_id, namespace, metric, [dimension], statistic, period)
-
-
-def combine(statistic: str, points: list):
-    """The (timestamp, value) points of the window as one figure: the largest of maxima, the sum of sums."""
-    if not points:
-        return None
-    values = [value for _, value in points]
-    return max(values) if statistic == "Maximum" else sum(values)
-
-
-@dataclass
-class MetricAnswers:
-    """What GetMetricData answered for a set of queries: {query id: [(period start, value), ...]} for the queries
-    it answered in full, {query id: why the figure is unknown} for the others, and the calls made."""
-
-    points: dict = field(default_factory=dict)
-    unknown: dict = field(default_factory=dict)
-    calls: int = 0
-
-
-def _unknown_reason(result: dict) -> str:
-    messages = "; ".join(message.get("Value") or message.get("Code") or "" for message in result.get("Messages", []))
-    return f"GetMetricData answered {result['StatusCode']}" + (f": {messages}" if messages else "")
-
-
-def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime) -> MetricAnswers:
-    """Every query's data points, in calls of up to 500 queries, each followed through its pages (NextToken) and
-    merged. A period without a data point is left out, as CloudWatch leaves it out.
-
-    Each result carries a StatusCode (CloudWatch API reference, MetricDataResult): `Complete`; `PartialData`, more
-    on the next page; `InternalError` or `Forbidden`. A query answered InternalError or Forbidden on any page, left
-    PartialData by the last page, or not answered at all is unknown: its points are dropped, never summed as if
-    they were all there."""
-    answers = MetricAnswers()
-    paginator = cloudwatch.get_paginator("get_metric_data")
-    for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
-        batch = queries[offset:offset + MAX_QUERIES_PER_CALL]
-        last_status: dict = {}
-        for page in paginator.paginate(MetricDataQueries=batch, StartTime=start, EndTime=end):
-            answers.calls += 1
-            for result in page["MetricDataResults"]:
-                query_id = result["Id"]
-                answers.points.setdefault(query_id, []).extend(
-                    zip(result.get("Timestamps", []), result.get("Values", []), strict=True))
-                last_status[query_id] = result.get("StatusCode", "Complete")
-                if last_status[query_id] in UNKNOWN_STATUSES:
-                    answers.unknown.setdefault(query_id, _unknown_reason(result))
-        for query in batch:
-            status = last_status.get(query["Id"])
-            if status is None:
-                answers.unknown.setdefault(query["Id"], "GetMetricData returned no result for the query")
-            elif status == "PartialData":
-                answers.unknown.setdefault(query["Id"], "GetMetricData answered PartialData without a NextToken "
-                                                        "for the rest")
-    for query_id in answers.unknown:
-        answers.points.pop(query_id, None)
-    return answers
 
 
 def fetch_metrics(cloudwatch, names: list, start: datetime, end: datetime,

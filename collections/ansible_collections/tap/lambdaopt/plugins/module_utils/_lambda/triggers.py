@@ -18,7 +18,7 @@ from datetime import datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.tap.lambdaopt.plugins.module_utils import usage
+from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:
@@ -221,10 +221,10 @@ def iterator_age(cloudwatch, names: list, start: datetime, end: datetime) -> tup
     """({name: [daily maximum IteratorAge in ms, oldest first]}, {name: why unknown}) for stream consumers."""
     if not names:
         return {}, {}
-    queries = [usage.metric_query(f"age{index}", "AWS/Lambda", "IteratorAge",
-                                  [{"Name": "FunctionName", "Value": name}], "Maximum", usage.DAY_SECONDS)
+    queries = [metric_data.metric_query(f"age{index}", "AWS/Lambda", "IteratorAge",
+                                        [{"Name": "FunctionName", "Value": name}], "Maximum", metric_data.DAY_SECONDS)
                for index, name in enumerate(names)]
-    answers = usage.run_metric_queries(cloudwatch, queries, start, end)
+    answers = metric_data.run_metric_queries(cloudwatch, queries, start, end)
     series, unknown = {}, {}
     for index, name in enumerate(names):
         if f"age{index}" in answers.unknown:
@@ -255,7 +255,7 @@ def read_triggers(lambda_client, sqs_client, cloudwatch, functions: list, lookba
         apis, api_unknown = {}, dict.fromkeys(named, "not read")
     streaming = sorted(name for name, found in mappings.items()
                        if any(source_type(mapping.get("EventSourceArn", "")) in STREAM_TYPES for mapping in found))
-    start, end = usage.window(lookback_days)
+    start, end = metric_data.window(lookback_days)
     ages, age_unknown = iterator_age(cloudwatch, streaming, start, end)
     for function in functions:
         name = function["function_name"]

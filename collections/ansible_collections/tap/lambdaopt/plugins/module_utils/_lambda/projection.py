@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import duration_factors
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import duration_factors
 
 # AWS prices a month as 730 hours.
 HOURS_PER_MONTH = 730

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.usage import (
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import (
     DAY_SECONDS,
     combine,
     metric_query,

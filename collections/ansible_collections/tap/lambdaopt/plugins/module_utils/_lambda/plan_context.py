@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Guards from a function's context: what invokes it, and where its usage is heading.
 
-Pure functions over plain data, no AWS, applied on top of sizing's guards (sizing.plan_function):
+Pure functions over plain data, no AWS, applied on top of the memory, timeout and concurrency guards of plan.py
+(plan.plan_function):
 
 - an SQS consumer must finish within its queue's visibility timeout, or the message is delivered again (Lambda
   developer guide, "Using Lambda with Amazon SQS", which recommends a visibility timeout of at least six times the
@@ -23,20 +24,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import (
-    AUTO,
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
     FULL_VCPU_MEMORY_MB,
     MEMORY_LIMITS_MB,
     TIMEOUT_LIMITS_S,
-    Decision,
     Evidence,
     Policy,
     _observed_duration,
     _round_up,
     cpu_share,
     duration_factors,
-    refuse_or_accept,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
 SQS, API_GATEWAY, STREAM, TREND = "sqs", "api_gateway", "stream", "trend"
 # AWS recommends a queue visibility timeout of at least this many times the function's timeout.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO, Decision, refuse_or_accept
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
 FIELD = "provisioned_concurrency"
 SPILLOVER_RISK = "spillover: requests beyond the allocation get on-demand environments and their cold starts"

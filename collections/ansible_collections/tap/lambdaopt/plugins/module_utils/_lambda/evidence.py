@@ -1,76 +1,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Discover a fleet and measure its usage: the first two steps every module of the collection takes."""
+"""Measure a discovered fleet's usage (metrics.py, report lines) into the figures modules return, and read them
+back as the Evidence each plan decides from."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils import discovery, log_groups, report_lines, usage
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import Evidence
-
-
-def configuration_of(function: dict, detail: dict) -> dict:
-    """`function` from ListFunctions, `detail` from GetFunction where it was read: only GetFunction tells the state
-    and update status (ListFunctions leaves both out), so without it they are unknown (None), never assumed."""
-    return {
-        "memory_size": function["MemorySize"],
-        "timeout": function["Timeout"],
-        "reserved_concurrency": detail.get("reserved_concurrency"),
-        "architecture": (function.get("Architectures") or ["x86_64"])[0],
-        "runtime": function.get("Runtime"),
-        "tracing_mode": function.get("TracingConfig", {}).get("Mode", "PassThrough"),
-        "dead_letter_target": function.get("DeadLetterConfig", {}).get("TargetArn"),
-        "state": detail.get("state"),
-        "last_update_status": detail.get("last_update_status"),
-        "role_arn": function["Role"],
-        "log_group": log_groups.group_of(function),
-        "log_format": log_groups.format_of(function),
-    }
-
-
-def discover(lambda_client, params: dict, need_concurrency: bool = True,
-             with_environment: bool = False) -> tuple[list, list]:
-    """([{function_name, function_arn, configuration}], names asked for that do not exist).
-
-    Reserved concurrency and tags need one GetFunction per function; without `need_concurrency`
-    and a tag filter, ListFunctions alone answers and reserved_concurrency is left out.
-    `with_environment` adds each function's environment variables under `environment`, kept out of
-    `configuration` so that results which return it never carry them, and `environment_error` where Lambda
-    cannot decrypt them."""
-    selected, missing = discovery.select(
-        discovery.list_functions(lambda_client),
-        suffix=params.get("suffix"),
-        names=params.get("functions"),
-        name_pattern=params.get("name_pattern"),
-    )
-    names = [function["FunctionName"] for function in selected]
-    if need_concurrency or params.get("tags"):
-        details = discovery.details(lambda_client, names)
-    else:
-        details = {name: {"tags": {}} for name in names}
-    found = []
-    for function in selected:
-        detail = details.get(function["FunctionName"])
-        if detail is None:
-            missing.append(function["FunctionName"])  # deleted since it was listed
-            continue
-        if not discovery.matches_tags(detail["tags"], params.get("tags")):
-            continue
-        configuration = configuration_of(function, detail)
-        if not need_concurrency:
-            del configuration["reserved_concurrency"]
-        entry = {
-            "function_name": function["FunctionName"],
-            "function_arn": function["FunctionArn"],
-            "configuration": configuration,
-        }
-        if with_environment:
-            entry["environment"] = function.get("Environment", {}).get("Variables", {})
-            if function.get("Environment", {}).get("Error"):
-                # Lambda cannot decrypt the variables, so they are unknown rather than none.
-                entry["environment_error"] = function["Environment"]["Error"]
-        found.append(entry)
-    return found, missing
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups, report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import Evidence
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import DAY_SECONDS, window
 
 
 def _count(figures: dict, unknown: dict, key: str) -> int | None:
@@ -78,12 +17,13 @@ def _count(figures: dict, unknown: dict, key: str) -> int | None:
     return None if key in unknown else int(figures.get(key) or 0)
 
 
-def _metric_source(unknown: dict, key: str, source: str = usage.METRIC_SOURCE) -> str:
+def _metric_source(unknown: dict, key: str, source: str = lambda_metrics.METRIC_SOURCE) -> str:
     return f"unknown: {unknown[key]}" if key in unknown else source
 
 
 def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str = "auto",
-            logs_requests_per_second: float = 5, max_report_events: int = usage.DEFAULT_MAX_REPORT_EVENTS) -> dict:
+            logs_requests_per_second: float = 5,
+            max_report_events: int = lambda_metrics.DEFAULT_MAX_REPORT_EVENTS) -> dict:
     """Add usage figures, with their sources, to each discovered function (in place).
 
     A metric GetMetricData could not answer (InternalError, Forbidden) is None and listed under `unknown_metrics`
@@ -91,19 +31,19 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
     REPORT lines come from Logs Insights for the log groups that exist, and from at most `max_report_events` log
     events per group where Insights does not answer."""
     names = [function["function_name"] for function in functions]
-    start, end = usage.window(lookback_days)
+    start, end = window(lookback_days)
     # The group each function really logs to (its LoggingConfig); a shared group is read once.
     groups = {function["function_name"]: (function.get("configuration") or {}).get("log_group")
               or log_groups.default_group(function["function_name"]) for function in functions}
     sharing: dict = {}
     for name, group in sorted(groups.items()):
         sharing.setdefault(group, []).append(name)
-    metrics, metric_calls, unknown = usage.fetch_metrics(cloudwatch, names, start, end, log_groups=groups)
-    p99 = usage.fetch_duration_p99(cloudwatch, names, start, end) if names else {}
+    metrics, metric_calls, unknown = lambda_metrics.fetch_metrics(cloudwatch, names, start, end, log_groups=groups)
+    p99 = lambda_metrics.fetch_duration_p99(cloudwatch, names, start, end) if names else {}
     existing = set(log_groups.describe_groups(logs, sorted(sharing))) if sharing else set()
-    reports = usage.fetch_report_stats(logs, sorted(sharing), start, end, insights=insights,
-                                       requests_per_second=logs_requests_per_second, existing=existing,
-                                       max_events=max_report_events)
+    reports = lambda_metrics.fetch_report_stats(logs, sorted(sharing), start, end, insights=insights,
+                                                requests_per_second=logs_requests_per_second, existing=existing,
+                                                max_events=max_report_events)
     for function in functions:
         name = function["function_name"]
         figures = metrics[name]
@@ -133,7 +73,7 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             # [[days since the window's start, max memory used that day]], from the log events or Logs Insights.
             "daily_max_memory_used_mb": [list(point) for point in report.daily_max_memory_mb],
             # [[whole days since the window's start, max duration that day]], from the AWS/Lambda metrics.
-            "daily_max_duration_ms": [[int((stamp - start).total_seconds() // usage.DAY_SECONDS), value]
+            "daily_max_duration_ms": [[int((stamp - start).total_seconds() // DAY_SECONDS), value]
                                       for stamp, value in figures.get("duration_max_daily") or []],
             "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
                                  "max": report.max_init_duration_ms},
@@ -152,13 +92,13 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
                 "invocations": _metric_source(missing, "invocations"),
                 "errors": _metric_source(missing, "errors"),
                 "throttles": _metric_source(missing, "throttles"),
-                "duration": usage.METRIC_SOURCE if samples else report.source,
-                "duration_max": report.source if figures.get("duration_max") is None else usage.METRIC_SOURCE,
-                "duration_p99": usage.METRIC_SOURCE if p99_from_metrics is not None else report.source,
+                "duration": lambda_metrics.METRIC_SOURCE if samples else report.source,
+                "duration_max": report.source if figures.get("duration_max") is None else lambda_metrics.METRIC_SOURCE,
+                "duration_p99": lambda_metrics.METRIC_SOURCE if p99_from_metrics is not None else report.source,
                 "memory": report.source,
                 "init_duration": report.source,
                 "peak_concurrency": _metric_source(missing, "peak_concurrency"),
-                "log_ingested_bytes": _metric_source(missing, "log_ingested_bytes", usage.LOG_METRIC_SOURCE),
+                "log_ingested_bytes": _metric_source(missing, "log_ingested_bytes", lambda_metrics.LOG_METRIC_SOURCE),
                 # Why the REPORT lines were read from the log events although Logs Insights was asked.
                 "insights_fallback": report.insights_fallback,
             },

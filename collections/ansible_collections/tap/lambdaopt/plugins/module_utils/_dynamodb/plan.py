@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.sizing import AUTO, Decision, refuse_or_accept
-from ansible_collections.tap.lambdaopt.plugins.module_utils.tables import ON_DEMAND, PROVISIONED
+from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import ON_DEMAND, PROVISIONED
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
 BILLING_MODES = (PROVISIONED, ON_DEMAND)
 # A write unit costs five read units, provisioned ($0.00065 vs $0.00013 a unit-hour) and on demand ($0.625 vs
