@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import boto3
 import yaml
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 
 from tools.emulator import emulator_session, require_local_endpoint
 from tools.metric_data import gauge_datum, put_metric_data
@@ -315,6 +316,20 @@ def current_config(lambda_client, name: str) -> FunctionConfig:
     return FunctionConfig(configuration["MemorySize"], configuration["Timeout"], reserved)
 
 
+# CloudWatch Logs refuses events older than this (PutLogEvents).
+LOG_EVENT_MAX_AGE_DAYS = 14
+
+
+def history_end(days: int, now: datetime | None = None) -> datetime:
+    """Where a history of `days` days ends by default: the start of the current hour, so that no event lies ahead of
+    now and a run an hour later measures the same usage as one now. A history as old as CloudWatch Logs accepts
+    must start after now - 14 days, so it ends at the end of the next whole hour instead (default_end), its last
+    hour ahead of now."""
+    if days >= LOG_EVENT_MAX_AGE_DAYS:
+        return default_end(now)
+    return default_end(now) - timedelta(hours=1)
+
+
 def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: int = 0,
                    end: datetime | None = None, traffic_scale: float = 1.0) -> dict[str, SimulatedUsage]:
     """Simulate and write the history of every function named `*-{suffix}`, and of its tables."""
@@ -326,10 +341,10 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
         function["FunctionName"]: LogDestination.of(function)
         for page in lambda_.get_paginator("list_functions").paginate()
         for function in page["Functions"]
-        if function["FunctionName"].endswith(f"-{suffix}")
+        if has_suffix(function["FunctionName"], suffix)
     }
     names = sorted(destinations)
-    end = end or default_end()
+    end = end or history_end(days)
     results = {}
     document = yaml.safe_load(PROFILES_FILE.read_text())
     leaks, behind = document.get("leaks") or {}, document.get("stream_consumers") or {}

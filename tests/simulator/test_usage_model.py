@@ -1,10 +1,11 @@
 """The usage model: seeded, and faithful to how Lambda behaves under a configuration."""
 
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tools.simulator import history_end
 from tools.usage_model import FULL_VCPU_MEMORY_MB, FunctionConfig, load_profiles, simulate
 
 END = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -126,3 +127,19 @@ def test_unknown_profile_assignment_is_refused(tmp_path):
     bad.write_text("profiles: {}\nfunctions: {api-handler: nonexistent}\n")
     with pytest.raises(ValueError, match="nonexistent"):
         load_profiles(bad)
+
+
+@pytest.mark.parametrize("days", [1, 2, 13])
+def test_a_history_shorter_than_the_logs_limit_ends_before_now(days):
+    """So that a run an hour later measures the same usage as one now: none of the history lies ahead of now."""
+    now = datetime(2026, 11, 30, 22, 58, 41, tzinfo=UTC)
+    assert history_end(days, now) == datetime(2026, 11, 30, 22, tzinfo=UTC)
+    last_hour = simulate("fn", PROFILES["steady-light"], BASELINE, end=history_end(days, now), days=days).hours[-1]
+    assert last_hour.start + timedelta(hours=1) <= now
+
+
+def test_a_fourteen_day_history_starts_after_the_oldest_event_logs_accept():
+    now = datetime(2026, 11, 30, 22, 58, 41, tzinfo=UTC)
+    end = history_end(14, now)
+    assert end == datetime(2026, 11, 30, 23, tzinfo=UTC)
+    assert end - timedelta(days=14) > now - timedelta(days=14)

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+# How long CloudWatch keeps data points of each period, in days (hourly and coarser ones: 455 days).
+RETENTION_DAYS = {60: 15, 300: 63, 3600: 455}
+
 MAX_QUERIES_PER_CALL = 500
 DAY_SECONDS = 86400
 # MetricDataResult status codes that leave a query's figure unknown.
@@ -17,6 +20,18 @@ def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, d
     end = (now or datetime.now(UTC)).replace(microsecond=0)
     return end - timedelta(days=lookback_days), end
 
+
+
+def lookback_errors(lookback_days: int, period_seconds: int | None = None) -> list:
+    """Why a lookback window cannot be read, if it cannot: it holds at least a day and no more days than CloudWatch
+    keeps data points of the period - hourly ones where the caller has no period option."""
+    retention = RETENTION_DAYS.get(period_seconds or 3600, RETENTION_DAYS[3600])
+    if 1 <= lookback_days <= retention:
+        return []
+    if period_seconds is None:
+        return [f"lookback_days must be between 1 and {retention} (CloudWatch keeps hourly data {retention} days)"]
+    return [f"lookback_days must be between 1 and {retention} with period_seconds {period_seconds} "
+            f"(CloudWatch keeps such data {retention} days)"]
 
 
 def metric_query(query_id: str, namespace: str, metric: str, dimensions: list, statistic: str, period: int) -> dict:

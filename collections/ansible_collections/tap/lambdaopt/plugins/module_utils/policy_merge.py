@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
+
 SID_PREFIX = "Lambdaopt"
 ESCAPE = "X"
 POLICY_VERSION = "2012-10-17"
@@ -78,7 +80,7 @@ def run_sids(document: dict | None, grant: str, suffix: str | None, function_nam
         return own, {own}
     names = list(function_names)
     inferred = sorted(sid for sid in sids_of(document)
-                      if sid_suffix(grant, sid) and any(name.endswith(f"-{sid_suffix(grant, sid)}") for name in names))
+                      if sid_suffix(grant, sid) and any(has_suffix(name, sid_suffix(grant, sid)) for name in names))
     return (inferred[0] if len(inferred) == 1 else own), set(inferred) | {own}
 
 
@@ -163,7 +165,7 @@ def queue_pattern(queue_arn: str, suffix: str) -> str | None:
     """The wildcard of the collection's per-function queue names of `suffix` (`*-<suffix>-dlq`) in the queue's
     account and region, when `queue_arn` is such a queue; else None."""
     parts = queue_arn.split(":")
-    if len(parts) != 6 or not suffix or not parts[5].endswith(f"-{suffix}{QUEUE_SUFFIX}") or "*" in parts[5]:
+    if len(parts) != 6 or not suffix or not has_suffix(parts[5], f"{suffix}{QUEUE_SUFFIX}") or "*" in parts[5]:
         return None
     return ":".join(parts[:5] + [f"*-{suffix}{QUEUE_SUFFIX}"])
 

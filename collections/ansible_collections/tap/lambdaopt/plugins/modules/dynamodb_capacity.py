@@ -271,7 +271,13 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.plan impor
     TableState,
     plan_table,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import aws_client, bulk_result, suffix_errors
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    aws_client,
+    bulk_result,
+    has_suffix,
+    suffix_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
 try:
@@ -312,10 +318,7 @@ def option_errors(params: dict) -> list:
     for name in ("min_hours", "min_hours_between_switches"):
         if params[name] < 0:
             errors.append(f"{name} must be 0 or more, got {params[name]}")
-    retention = table_metrics.RETENTION_DAYS.get(params["period_seconds"], 455)
-    if not 1 <= params["lookback_days"] <= retention:
-        errors.append(f"lookback_days must be between 1 and {retention} with period_seconds "
-                      f"{params['period_seconds']} (CloudWatch keeps such data {retention} days)")
+    errors += lookback_errors(params["lookback_days"], params["period_seconds"])
     return errors
 
 
@@ -358,7 +361,7 @@ class TableCapacity:
             paginator = self.dynamodb.get_paginator("list_tables")
             names = [name for page in paginator.paginate() for name in page["TableNames"]]
         if suffix is not None:
-            names = [name for name in names if name.endswith(f"-{suffix}")]
+            names = [name for name in names if has_suffix(name, suffix)]
         return sorted(names)
 
     def describe(self, name: str) -> dict | None:

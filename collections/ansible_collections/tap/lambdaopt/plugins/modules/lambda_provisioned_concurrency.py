@@ -189,8 +189,9 @@ summary:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import Budget, read_budget
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned import metrics as alias_metrics
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import (
     allocations,
@@ -230,8 +231,7 @@ def option_errors(params: dict) -> list:
         errors.append(f"headroom must be at least 1, got {params['headroom']:g}")
     if not 0 <= params["spillover_threshold"] <= 1:
         errors.append(f"spillover_threshold must be between 0 and 1, got {params['spillover_threshold']:g}")
-    if not 1 <= params["lookback_days"] <= 455:
-        errors.append("lookback_days must be between 1 and 455")
+    errors += metric_data.lookback_errors(params["lookback_days"])
     for name in ("min_invocations", "unreserved_floor"):
         if params[name] < 0:
             errors.append(f"{name} must be 0 or more, got {params[name]}")
@@ -292,18 +292,17 @@ class ProvisionedConcurrency:
         for entry in entries:
             entry["usage"] = alias_metrics.usage_of(figures[(entry["function_name"], entry["qualifier"])], window)
 
-    def unreserved_pool(self) -> tuple[int, Budget | None]:
-        """The unreserved pool now, and what it must keep: the account's floor, or what the functions without a
-        reservation used at peak account-wide, times the headroom, if that is more."""
+    def unreserved_pool(self) -> ConcurrencyPool | None:
+        """The unreserved pool now, and what it must keep (concurrency.read_pool), when a change is asked for."""
         if self.requested is None:
-            return 0, None
-        limits = self.lambda_client.get_account_settings()["AccountLimit"]
-        account_floor = min(self.params["unreserved_floor"], limits["ConcurrentExecutions"])
-        return limits["UnreservedConcurrentExecutions"], read_budget(
-            aws_client(self.module, "cloudwatch"), account_floor, self.params["headroom"], self.params["lookback_days"])
+            return None
+        pool, _budget = read_pool(self.lambda_client, aws_client(self.module, "cloudwatch"),
+                                  self.params["unreserved_floor"], self.params["headroom"],
+                                  self.params["lookback_days"])
+        return pool
 
     def plan(self, entries: list) -> list:
-        unreserved, budget = self.unreserved_pool()
+        pool = self.unreserved_pool()
         results = []
         for entry in entries:
             current = entry["requested"]
@@ -333,9 +332,9 @@ class ProvisionedConcurrency:
             if self.requested is not None:
                 elsewhere = sum(config["requested"] for config in entry["configs"]
                                 if config["qualifier"] != entry["qualifier"])
-                headroom = Headroom(entry["reserved"], elsewhere, unreserved, budget.floor, budget.reason)
+                headroom = Headroom(entry["reserved"], elsewhere, pool.unreserved, pool.floor, pool.floor_reason)
                 decision = plan_provisioned_concurrency(current, self.requested, evidence, headroom, self.policy)
-                unreserved = headroom.unreserved
+                pool.unreserved = headroom.unreserved
                 if decision.refused:
                     result["refused"].append(decision.as_dict())
                 elif decision.changed:

@@ -279,7 +279,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     apply_all,
     planned_from_before,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_budget
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
@@ -302,6 +302,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     partly_applied,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:
@@ -408,13 +409,10 @@ class Rightsizer:
     def concurrency_pool(self) -> ConcurrencyPool:
         if self.requests["reserved_concurrency"] is None:
             return ConcurrencyPool(unreserved=0, floor=0)
-        limits = self.lambda_client.get_account_settings()["AccountLimit"]
-        # On accounts whose whole limit is at or below the floor, nothing can be reserved.
-        account_floor = min(self.policy.unreserved_floor, limits["ConcurrentExecutions"])
-        self.budget = read_budget(aws_client(self.module, "cloudwatch"), account_floor,
-                                  self.policy.concurrency_headroom, self.params["lookback_days"])
-        return ConcurrencyPool(unreserved=limits["UnreservedConcurrentExecutions"], floor=self.budget.floor,
-                               floor_reason=self.budget.reason)
+        pool, self.budget = read_pool(self.lambda_client, aws_client(self.module, "cloudwatch"),
+                                      self.policy.unreserved_floor, self.policy.concurrency_headroom,
+                                      self.params["lookback_days"])
+        return pool
 
     def provisioned_concurrency(self, functions: list) -> dict:
         """{name: provisioned concurrency of all its aliases and versions}, read only when reservations are
@@ -619,8 +617,7 @@ def main():
                               supports_check_mode=True)
     requests, errors = parse_requests(module.params)
     errors += fleet_selection_errors(module.params) + policy_errors(module.params)
-    if not 1 <= module.params["lookback_days"] <= 455:
-        errors.append("lookback_days must be between 1 and 455")
+    errors += lookback_errors(module.params["lookback_days"])
     if module.params["max_report_events"] < 1:
         errors.append("max_report_events must be at least 1")
     if errors:

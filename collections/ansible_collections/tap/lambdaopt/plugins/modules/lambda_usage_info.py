@@ -251,6 +251,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     aws_client,
     fleet_selection_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -271,8 +272,7 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
     errors = fleet_selection_errors(module.params)
-    if not 1 <= module.params["lookback_days"] <= 455:
-        errors.append("lookback_days must be between 1 and 455 (CloudWatch keeps hourly data 455 days)")
+    errors += lookback_errors(module.params["lookback_days"])
     if module.params["logs_requests_per_second"] <= 0:
         errors.append("logs_requests_per_second must be positive")
     if module.params["max_report_events"] < 1:

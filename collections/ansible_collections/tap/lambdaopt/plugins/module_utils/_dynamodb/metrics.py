@@ -18,8 +18,6 @@ METRICS = (
     ("read_throttle_events", "ReadThrottleEvents"),
     ("write_throttle_events", "WriteThrottleEvents"),
 )
-# How long CloudWatch keeps data points of each period, in days.
-RETENTION_DAYS = {60: 15, 300: 63, 3600: 455}
 HOUR_SECONDS = 3600
 
 

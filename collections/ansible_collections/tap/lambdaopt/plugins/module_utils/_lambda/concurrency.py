@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 
 PEAK_QUERY_ID = "unreserved"
 SOURCE = "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"
@@ -67,3 +68,13 @@ def unreserved_peak(cloudwatch, lookback_days: int) -> tuple[int | None, str | N
 def read_budget(cloudwatch, account_floor: int, headroom: float, lookback_days: int) -> Budget:
     peak, unknown = unreserved_peak(cloudwatch, lookback_days)
     return budget_of(account_floor, peak, headroom, unknown)
+
+
+def read_pool(lambda_client, cloudwatch, unreserved_floor: int, headroom: float,
+              lookback_days: int) -> tuple[ConcurrencyPool, Budget]:
+    """The account-region's unreserved pool now (GetAccountSettings) with what it must keep, for reservations and
+    provisioned concurrency alike. On an account whose whole limit is at or below the floor, nothing can be taken
+    from the pool."""
+    limits = lambda_client.get_account_settings()["AccountLimit"]
+    budget = read_budget(cloudwatch, min(unreserved_floor, limits["ConcurrentExecutions"]), headroom, lookback_days)
+    return ConcurrencyPool(limits["UnreservedConcurrentExecutions"], budget.floor, budget.reason), budget
