@@ -60,6 +60,7 @@ class RetryingClient:
 def aws_client(module, service: str, retry=RETRY) -> RetryingClient:
     return RetryingClient(module.client(service, config=BOTOCORE_RETRIES), retry)
 
+
 FLEET_ARGUMENT_SPEC = dict(
     suffix=dict(type="str"),
     functions=dict(type="list", elements="raw"),

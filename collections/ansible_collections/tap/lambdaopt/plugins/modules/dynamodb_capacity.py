@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 module: dynamodb_capacity
 short_description: Choose the billing mode and capacity of a fleet's DynamoDB tables from their consumed capacity
@@ -422,7 +424,7 @@ class TableCapacity:
         outcomes = run_bounded(lambda name: self.update(pending[name], described[name]["TableStatus"]),
                                sorted(pending), PARALLEL_UPDATES)
         for name, entry in pending.items():
-            _, error = outcomes[name]
+            _result, error = outcomes[name]
             try:
                 table = self.describe(name)
             except (BotoCoreError, ClientError) as read_error:

@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 module: lambda_alarms
 short_description: CloudWatch alarms for a fleet of Lambda functions and their dead-letter queues
@@ -295,8 +297,8 @@ def main():
         functions, missing = discover(lambda_client, params, need_concurrency=False)
         wanted = {}
         for function in functions:
-            wanted.update({alarm["AlarmName"]: alarm for alarm in alarms.function_alarms(function["function_name"],
-                                                                                          policy)})
+            function_alarms = alarms.function_alarms(function["function_name"], policy)
+            wanted.update({alarm["AlarmName"]: alarm for alarm in function_alarms})
             if function["configuration"]["dead_letter_target"] and params["dlq_alarms"]:
                 alarm = alarms.dead_letter_alarm(function["function_name"], policy)
                 wanted[alarm["AlarmName"]] = alarm

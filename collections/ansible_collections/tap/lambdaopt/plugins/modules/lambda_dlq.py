@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 module: lambda_dlq
 short_description: Give a fleet of Lambda functions an SQS dead-letter queue
@@ -193,7 +195,8 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 POLICY_NAME = "lambdaopt-dlq-send"
-SEND_GRANT, KEY_GRANT = "DlqSend", "DlqKey"
+SEND_GRANT = "DlqSend"
+KEY_GRANT = "DlqKey"
 RETENTION_SECONDS = str(14 * 24 * 3600)
 QUEUE_NAME_LIMIT = 80
 
@@ -490,6 +493,7 @@ def main():
 
     exit_with_function_results(module, entries, missing, "could not set dead-letter queues",
                                **manager.results(queues, entries, policies))
+
 
 if __name__ == "__main__":
     main()

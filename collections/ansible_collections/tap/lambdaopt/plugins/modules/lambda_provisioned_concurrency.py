@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 module: lambda_provisioned_concurrency
 short_description: Right-size the provisioned concurrency of a fleet's Lambda aliases from their real use

@@ -192,7 +192,7 @@ class Rollback:
                         if change["field"] in plan.FUNCTION_FIELDS or change["field"] == "log_retention_days"})
         if not names:
             return {}
-        functions, _ = discover(self.lambda_client, {"functions": names}, with_environment=True)
+        functions, _missing = discover(self.lambda_client, {"functions": names}, with_environment=True)
         return {function["function_name"]: {**function["configuration"], "environment": function["environment"]}
                 for function in functions}
 

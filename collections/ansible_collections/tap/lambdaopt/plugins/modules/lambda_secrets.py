@@ -2,6 +2,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 module: lambda_secrets
 short_description: Wire secrets from AWS Secrets Manager into a fleet of Lambda functions
@@ -323,10 +325,11 @@ def without_values(planned: list) -> list:
 
 def main():
     argument_spec = dict(
-        secrets=dict(type="list", elements="dict", required=True, options=dict(
+        # Entries and their ARNs name secrets rather than hold them; only a value is hidden (no_log holds in lists).
+        secrets=dict(type="list", elements="dict", required=True, no_log=False, options=dict(
             env=dict(type="str", required=True),
             value=dict(type="str", no_log=True),
-            secret_arn=dict(type="str"),
+            secret_arn=dict(type="str", no_log=False),
             secret_name=dict(type="str"),
         ), mutually_exclusive=[["value", "secret_arn"]], required_one_of=[["value", "secret_arn"]]),
         env_var_suffix=dict(type="str", default="_SECRET_ARN"),

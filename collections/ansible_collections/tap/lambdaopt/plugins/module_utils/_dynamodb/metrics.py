@@ -41,7 +41,7 @@ def fetch_table_metrics(cloudwatch, table_names: list, start: datetime, end: dat
                                                     "Sum", period_seconds))
             keys[query_id] = (name, key)
     answers = metric_data.run_metric_queries(cloudwatch, queries, start, end)
-    series: dict = {name: {**{key: [] for key, _ in METRICS}, "unknown": {}} for name in table_names}
+    series: dict = {name: {**{key: [] for key, _metric_name in METRICS}, "unknown": {}} for name in table_names}
     for query_id, (name, key) in keys.items():
         series[name][key] = answers.points.get(query_id, [])
         if query_id in answers.unknown:
@@ -56,8 +56,8 @@ def _hour_of(timestamp: datetime) -> datetime:
 def _side(points: list, hours: int, period_seconds: int) -> dict:
     if not hours:
         return {"average": None, "peak": None, "spikiness": None}
-    average = sum(value for _, value in points) / (hours * HOUR_SECONDS)
-    peak = max((value for _, value in points), default=0.0) / period_seconds
+    average = sum(value for _timestamp, value in points) / (hours * HOUR_SECONDS)
+    peak = max((value for _timestamp, value in points), default=0.0) / period_seconds
     return {"average": round(average, 4), "peak": round(peak, 4),
             "spikiness": round(peak / average, 2) if average > 0 else None}
 
@@ -65,7 +65,7 @@ def _side(points: list, hours: int, period_seconds: int) -> dict:
 def usage_of(series: dict, start: datetime, end: datetime, lookback_days: int, period_seconds: int) -> dict:
     """A table's usage as the module returns it: consumed units a second on each side, averaged over the hours with
     data, the busiest period's rate as the peak, and throttle events over the window."""
-    with_data = {_hour_of(timestamp) for key in ("read", "write") for timestamp, _ in series[key]}
+    with_data = {_hour_of(timestamp) for key in ("read", "write") for timestamp, _value in series[key]}
     hours = len(with_data)
     span = math.ceil((end - min(with_data)).total_seconds() / HOUR_SECONDS) if with_data else 0
     return {
@@ -75,7 +75,7 @@ def usage_of(series: dict, start: datetime, end: datetime, lookback_days: int, p
         "span_hours": max(span, hours),
         "read": _side(series["read"], hours, period_seconds),
         "write": _side(series["write"], hours, period_seconds),
-        "throttle_events": {side: int(round(sum(value for _, value in series[f"{side}_throttle_events"])))
+        "throttle_events": {side: int(round(sum(value for _timestamp, value in series[f"{side}_throttle_events"])))
                             for side in ("read", "write")},
         # Metrics CloudWatch could not answer: the figures above then leave them out, so they decide nothing.
         "unknown_metrics": dict(sorted(series.get("unknown", {}).items())),

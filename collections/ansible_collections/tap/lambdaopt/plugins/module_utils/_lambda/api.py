@@ -97,7 +97,7 @@ def ready_function(lambda_client, name: str, after_failed_update: bool = False) 
     update in progress until done. Only GetFunction tells (ListFunctions leaves State and LastUpdateStatus out).
     A function whose last update failed is left alone unless `after_failed_update` (Lambda takes a new update
     then, and a rollback that puts back what the failed update changed is what resolves it)."""
-    for _ in range(MAX_WAITS):
+    for _wait in range(MAX_WAITS):
         function = lambda_client.get_function(FunctionName=name)
         configuration = function["Configuration"]
         if configuration.get("State") == "Failed":
@@ -238,7 +238,7 @@ def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second
                                     after_failed_update),
         sorted(work), max_workers,
     )
-    return {name: error for name, (_, error) in results.items()}
+    return {name: error for name, (_result, error) in results.items()}
 
 
 def planned_from_before(entry: dict, changes: dict) -> dict:

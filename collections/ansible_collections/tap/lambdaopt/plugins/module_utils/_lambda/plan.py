@@ -132,7 +132,7 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
         if requested == AUTO:
             return Decision("memory_size", current_mb, requested, current_mb, shortfall, risk=shortfall, refused=True)
         return refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
-                                 f"cannot check {requested} MB against usage", shortfall)
+                                f"cannot check {requested} MB against usage", shortfall)
 
     floor = math.ceil(evidence.max_memory_used_mb * policy.memory_headroom)
     evidence_text = (f"max memory used {evidence.max_memory_used_mb:g} MB{_sample_text(evidence)} x headroom "
@@ -146,7 +146,7 @@ def plan_memory(current_mb: int, requested, evidence: Evidence, policy: Policy) 
         return _auto_decision("memory_size", current_mb, min(target, MEMORY_LIMITS_MB[1]), evidence_text)
     if requested < floor:
         return refuse_or_accept(policy, "memory_size", current_mb, requested, requested,
-                                 f"{requested} MB is below {evidence_text}", "out of memory")
+                                f"{requested} MB is below {evidence_text}", "out of memory")
     return Decision("memory_size", current_mb, requested, requested, f"{requested} MB covers {evidence_text}")
 
 
@@ -174,9 +174,9 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
         if requested == AUTO:
             return Decision("timeout", current_s, requested, current_s, shortfall, risk=shortfall, refused=True)
         return refuse_or_accept(policy, "timeout", current_s, requested, requested,
-                                 f"cannot check {requested} s against usage", shortfall)
+                                f"cannot check {requested} s against usage", shortfall)
 
-    _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+    _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
     projected_ms = observed * worst
     floor = max(TIMEOUT_LIMITS_S[0], math.ceil(projected_ms * policy.timeout_headroom / 1000))
     evidence_text = f"observed {statistic} {observed:g} ms"
@@ -187,8 +187,8 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
     evidence_text += f" x headroom {policy.timeout_headroom:g} = {floor} s"
     if observed >= current_s * 1000 * 0.99 and (requested == AUTO or requested < current_s):
         return refuse_or_accept(policy, "timeout", current_s, requested, current_s if requested == AUTO else requested,
-                                 f"the function already runs into its {current_s} s timeout",
-                                 "timeout: durations are cut off, the real need is unknown")
+                                f"the function already runs into its {current_s} s timeout",
+                                "timeout: durations are cut off, the real need is unknown")
     if requested == AUTO:
         target = min(max(floor, policy.min_timeout_s), TIMEOUT_LIMITS_S[1])
         if target > floor:
@@ -199,7 +199,7 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
         return _auto_decision("timeout", current_s, target, evidence_text)
     if requested < floor:
         return refuse_or_accept(policy, "timeout", current_s, requested, requested,
-                                 f"{requested} s is below {evidence_text}", "timeout")
+                                f"{requested} s is below {evidence_text}", "timeout")
     return Decision("timeout", current_s, requested, requested, f"{requested} s covers {evidence_text}")
 
 
@@ -209,7 +209,7 @@ def projected_peak(evidence: Evidence, memory_mb: int, cap: float | None = None)
     that worst-case factor."""
     if evidence.peak_concurrency is None:
         return None
-    _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+    _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
     return math.ceil(evidence.peak_concurrency * (worst if cap is None else min(worst, cap)))
 
 
@@ -250,10 +250,10 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
         target = requested
         if shortfall:
             decision = refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
-                                         f"cannot check {target} against usage", shortfall)
+                                        f"cannot check {target} against usage", shortfall)
         elif target < peak:
             decision = refuse_or_accept(policy, "reserved_concurrency", current, requested, target,
-                                         f"{target} is below the {peak_text}", "throttling")
+                                        f"{target} is below the {peak_text}", "throttling")
         else:
             decision = Decision("reserved_concurrency", current, requested, target, f"{target} covers the {peak_text}")
         if decision.refused:
@@ -324,7 +324,7 @@ def _check_memory_against_timeout(memory: Decision, timeout_s: int, evidence: Ev
     observed, statistic = _observed_duration(evidence, policy)
     if observed is None or memory.after >= memory.before:
         return memory
-    _, worst = duration_factors(evidence.memory_size_mb, memory.after)
+    _best, worst = duration_factors(evidence.memory_size_mb, memory.after)
     projected_s = observed * worst * policy.timeout_headroom / 1000
     if projected_s <= timeout_s:
         return memory

@@ -231,7 +231,7 @@ def _insights_day(value: str, start: datetime | None) -> float | None:
 def _weighted_mean(pairs: list) -> float | None:
     """The mean over all lines of per-day means, each weighted by its day's count."""
     counted = [(mean, count) for mean, count in pairs if mean is not None and count]
-    total = sum(count for _, count in counted)
+    total = sum(count for _mean, count in counted)
     return round(sum(mean * count for mean, count in counted) / total, 2) if total else None
 
 
@@ -277,8 +277,8 @@ def _combined_days(days: list, start: datetime | None) -> ReportStats:
         report_lines=sum(counts),
         max_memory_used_mb=_largest(_number(day, "max_memory", INSIGHTS_BYTES_PER_MB) for day in days),
         p99_memory_used_mb=_largest(_number(day, "p99_memory", INSIGHTS_BYTES_PER_MB) for day in days),
-        avg_duration_ms=_weighted_mean([(_number(day, "avg_duration"), count) for day, count in zip(days, counts,
-                                                                                                     strict=True)]),
+        avg_duration_ms=_weighted_mean([(_number(day, "avg_duration"), count)
+                                        for day, count in zip(days, counts, strict=True)]),
         max_duration_ms=_largest(_number(day, "max_duration") for day in days),
         p99_duration_ms=_largest(_number(day, "p99_duration") for day in days),
         p999_duration_ms=_largest(_number(day, "p999_duration") for day in days),
