@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Iterator
 
+from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 from botocore.client import BaseClient
 
@@ -16,6 +17,10 @@ from botocore.client import BaseClient
 def run_module(name: str, args: dict, check: bool = False, diff: bool = False) -> dict:
     """The module's result (what it would hand Ansible), failed or not."""
     module = importlib.import_module(f"ansible_collections.tap.lambdaopt.plugins.modules.{name}")
+    # Ansible gathers a module's warnings in process-wide lists that only a new process empties: without this, a
+    # result would also carry the warnings of every module run before it in this process.
+    warnings._global_warnings.clear()
+    warnings._global_deprecations.clear()
     output = io.StringIO()
     with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}), \
             contextlib.redirect_stdout(output), contextlib.suppress(SystemExit):
