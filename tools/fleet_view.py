@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import boto3
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def describe(session: boto3.Session, suffix: str) -> list[FunctionState]:
         function
         for page in lambda_.get_paginator("list_functions").paginate()
         for function in page["Functions"]
-        if function["FunctionName"].endswith(f"-{suffix}")
+        if has_suffix(function["FunctionName"], suffix)
     ]
     # The group each function logs to: its own, or the one its LoggingConfig names.
     groups = {function["FunctionName"]: (function.get("LoggingConfig") or {}).get("LogGroup")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import boto3
 import yaml
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 
 from tools.emulator import emulator_session, require_local_endpoint
 from tools.metric_data import gauge_datum, put_metric_data
@@ -189,7 +190,7 @@ def simulate_tables(session: boto3.Session, suffix: str, days: int = 14, seed: i
     """Write the history of every table `*-{suffix}` that tools/usage_profiles.yaml assigns a profile."""
     profiles, assigned = load_table_profiles()
     names = [name for page in session.client("dynamodb").get_paginator("list_tables").paginate()
-             for name in page["TableNames"] if name.endswith(f"-{suffix}")]
+             for name in page["TableNames"] if has_suffix(name, suffix)]
     end = end or default_end()
     return {name: write_table_usage(session, name, profiles[assigned[name.removesuffix(f"-{suffix}")]], days, seed,
                                     end)
