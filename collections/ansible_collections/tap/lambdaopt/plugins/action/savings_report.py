@@ -67,7 +67,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         dry_run = bool(self._task.check_mode)
         assumptions = assumptions_of(params)
         usage = params["usage"]

@@ -35,7 +35,6 @@ class Decision:
         return answer
 
 
-
 def refuse_or_accept(policy, field_name: str, before, requested, after, reason: str, risk: str) -> Decision:
     """Refuse a change that breaks a guard, or make it when `policy.allow_unsafe` says so, saying which."""
     if policy.allow_unsafe:

@@ -21,7 +21,6 @@ def window(lookback_days: int, now: datetime | None = None) -> tuple[datetime, d
     return end - timedelta(days=lookback_days), end
 
 
-
 def lookback_errors(lookback_days: int, period_seconds: int | None = None) -> list:
     """Why a lookback window cannot be read, if it cannot: it holds at least a day and no more days than CloudWatch
     keeps data points of the period - hourly ones where the caller has no period option."""
@@ -47,14 +46,12 @@ def metric_query(query_id: str, namespace: str, metric: str, dimensions: list, s
     }
 
 
-
 def combine(statistic: str, points: list):
     """The (timestamp, value) points of the window as one figure: the largest of maxima, the sum of sums."""
     if not points:
         return None
-    values = [value for _, value in points]
+    values = [value for _stamp, value in points]
     return max(values) if statistic == "Maximum" else sum(values)
-
 
 
 @dataclass
@@ -67,11 +64,9 @@ class MetricAnswers:
     calls: int = 0
 
 
-
 def _unknown_reason(result: dict) -> str:
     messages = "; ".join(message.get("Value") or message.get("Code") or "" for message in result.get("Messages", []))
     return f"GetMetricData answered {result['StatusCode']}" + (f": {messages}" if messages else "")
-
 
 
 def run_metric_queries(cloudwatch, queries: list, start: datetime, end: datetime) -> MetricAnswers:

@@ -420,8 +420,8 @@ class Rightsizer:
         if self.requests["reserved_concurrency"] is None:
             return {}
         limiter = RateLimiter(self.params["requests_per_second"])
-        return {function["function_name"]: sum(allocation["requested"] for allocation in allocations(
-                    self.lambda_client, limiter, function["function_name"]))
+        return {function["function_name"]: sum(allocation["requested"] for allocation in
+                                               allocations(self.lambda_client, limiter, function["function_name"]))
                 for function in functions}
 
     def plan(self, functions: list, pool: ConcurrencyPool) -> list:
@@ -526,7 +526,7 @@ class Rightsizer:
                              after=settings_of(error.settings))
             else:
                 entry.update(status="failed", error=str(error), after=entry["before"])
-        fresh, _ = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
+        fresh, _missing = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
         now = {function["function_name"]: settings_of(function["configuration"]) for function in fresh}
         for entry in applied:
             if entry["function_name"] in now:

@@ -54,7 +54,7 @@ def details(lambda_client, names: list, max_workers: int = 8) -> dict:
         }
 
     results = run_bounded(fetch, names, max_workers)
-    errors = {name: error for name, (_, error) in results.items() if error is not None}
+    errors = {name: error for name, (_result, error) in results.items() if error is not None}
     for error in errors.values():
         if getattr(error, "response", {}).get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise error
@@ -82,7 +82,6 @@ def configuration_of(function: dict, detail: dict) -> dict:
         "log_group": log_groups.group_of(function),
         "log_format": log_groups.format_of(function),
     }
-
 
 
 def discover(lambda_client, params: dict, need_concurrency: bool = True,

@@ -92,7 +92,7 @@ def fetch_duration_p99(cloudwatch, names: list, start: datetime, end: datetime) 
         answers = run_metric_queries(cloudwatch, queries, start, end)
     except (BotoCoreError, ClientError):
         return None
-    return {names[int(query_id[1:])]: max(value for _, value in points)
+    return {names[int(query_id[1:])]: max(value for _stamp, value in points)
             for query_id, points in answers.points.items() if points}
 
 

@@ -77,8 +77,8 @@ def fit_trend(points: list) -> Trend | None:
     """The line through `points` [(day, value)], or None with too few points (or days) to fit one."""
     if len(points) < TREND_MIN_POINTS:
         return None
-    days = [float(day) for day, _ in points]
-    values = [float(value) for _, value in points]
+    days = [float(day) for day, _value in points]
+    values = [float(value) for _day, value in points]
     count = len(points)
     mean_day, mean_value = sum(days) / count, sum(values) / count
     spread = sum((day - mean_day) ** 2 for day in days)
@@ -195,7 +195,7 @@ class Context:
                 return timeout
             return _refuse(policy, timeout, TREND, f"{rate}: too uncertain a fit to size for; lowering the timeout "
                            f"to {timeout.after} s could cut invocations off", "timeout as durations grow")
-        _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+        _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
         projected_ms = trend.at(self.horizon(trend)) * worst
         floor = math.ceil(projected_ms * policy.timeout_headroom / 1000)
         if timeout.after >= floor:
@@ -243,7 +243,7 @@ def lowest_memory_within(ceiling_s: float, evidence: Evidence, policy: Policy) -
     """The least memory at which the observed duration, projected CPU-bound, times the timeout headroom still fits
     within `ceiling_s`; None when nothing observed says. Never below what was observed when even that is too slow,
     since lowering memory cannot make it faster."""
-    observed, _ = _observed_duration(evidence, policy)
+    observed, _statistic = _observed_duration(evidence, policy)
     if observed is None:
         return None
     share_needed = observed * policy.timeout_headroom / (ceiling_s * 1000)
@@ -257,7 +257,7 @@ def lowest_memory_within(ceiling_s: float, evidence: Evidence, policy: Policy) -
 
 
 def _fits(memory_mb: int, ceiling_s: float, observed: float, evidence: Evidence, policy: Policy) -> bool:
-    _, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+    _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
     return observed * worst * policy.timeout_headroom <= ceiling_s * 1000
 
 
@@ -276,7 +276,7 @@ def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, polic
     if memory.after >= lowest:
         return memory
     observed, statistic = _observed_duration(evidence, policy)
-    _, worst = duration_factors(evidence.memory_size_mb, memory.after)
+    _best, worst = duration_factors(evidence.memory_size_mb, memory.after)
     reason = (f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {observed * worst:.0f} ms "
               f"(CPU-bound), which with headroom {policy.timeout_headroom:g} exceeds {ceiling.what}")
     target = min(_round_up(lowest, policy.memory_increment_mb), memory.before)

@@ -230,7 +230,7 @@ def iterator_age(cloudwatch, names: list, start: datetime, end: datetime) -> tup
         if f"age{index}" in answers.unknown:
             unknown[name] = answers.unknown[f"age{index}"]
         else:
-            series[name] = [value for _, value in sorted(answers.points.get(f"age{index}", []))]
+            series[name] = [value for _stamp, value in sorted(answers.points.get(f"age{index}", []))]
     return series, unknown
 
 
