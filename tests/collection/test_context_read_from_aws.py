@@ -6,24 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from tests.collection.usage_histories import PROFILES, with_usage, worst_seconds
 from tools import simulator
 from tools.emulator_patches import insights_statistics
-from tools.usage_model import FULL_VCPU_MEMORY_MB, FunctionConfig, default_end, load_profiles, simulate
+from tools.usage_model import FunctionConfig, default_end, simulate
 
 ACCOUNT = "123456789012"
-PROFILES, _ = load_profiles()
 
-
-def with_usage(aws, make_function, name: str, profile: str, memory: int = 3008, timeout: int = 300):
-    make_function(name, active=True, MemorySize=memory, Timeout=timeout)
-    usage = simulate(name, PROFILES[profile], FunctionConfig(memory, timeout), end=default_end(), traffic_scale=0.25)
-    simulator.write_usage(aws, usage)
-    return usage
-
-
-def worst_seconds(max_duration_ms: float, observed_at: int, memory: int, headroom: float = 1.5) -> float:
-    slowdown = max(1.0, min(1.0, observed_at / FULL_VCPU_MEMORY_MB) / min(1.0, memory / FULL_VCPU_MEMORY_MB))
-    return max_duration_ms * slowdown * headroom / 1000
 
 
 def by_name(result) -> dict:
