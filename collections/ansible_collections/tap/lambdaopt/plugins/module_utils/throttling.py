@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 # Lambda's control-plane quota per account-region (not increasable).
@@ -39,6 +39,17 @@ class RateLimiter:
                     return
                 wait = (1 - self._tokens) / self.rate
             self._sleep(wait)
+
+
+def paced_pages(pages: Iterable, limiter: RateLimiter) -> Iterator:
+    """The pages of a boto3 paginator, a token taken from `limiter` before each: every page is one API call."""
+    iterator = iter(pages)
+    while True:
+        limiter.acquire()
+        page = next(iterator, None)
+        if page is None:
+            return
+        yield page
 
 
 def run_bounded(work: Callable, items: list, max_workers: int) -> dict:

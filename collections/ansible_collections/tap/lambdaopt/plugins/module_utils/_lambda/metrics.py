@@ -16,7 +16,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import (
     metric_query,
     run_metric_queries,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, paced_pages, run_bounded
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -182,18 +182,9 @@ def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_pe
             startTime=int(start.timestamp() * 1000), endTime=int(end.timestamp() * 1000),
             PaginationConfig={"MaxItems": max_events},
         )
-        page_iterator = iter(pages)
         lines: dict = {group: []}
         daily: dict = {group: {}}  # {source: {day in the window: max memory used}}
-        while True:
-            limiter.acquire()  # before each page: every page is one FilterLogEvents call
-            page = next(page_iterator, None)
-            if page is None:
-                # The paginator stops at MaxItems with a token to resume from: there was more to read.
-                sampled = pages.resume_token is not None
-                return {source: replace(report_lines.stats_from_lines(found), sample_limit=max_events,
-                                        sampled=sampled, daily_max_memory_mb=tuple(sorted(daily[source].items())))
-                        for source, found in lines.items()}
+        for page in paced_pages(pages, limiter):
             for event in page["events"]:
                 line = report_lines.parse_report(event["message"])
                 if line is not None:
@@ -202,6 +193,11 @@ def _event_stats(logs, groups: list, start: datetime, end: datetime, requests_pe
                     day = int((event.get("timestamp", 0) / 1000 - start.timestamp()) // DAY_SECONDS)
                     days = daily.setdefault(source, {})
                     days[day] = max(days.get(day, 0), line.max_memory_used_mb)
+        # The paginator stops at MaxItems with a token to resume from: there was more to read.
+        sampled = pages.resume_token is not None
+        return {source: replace(report_lines.stats_from_lines(found), sample_limit=max_events,
+                                sampled=sampled, daily_max_memory_mb=tuple(sorted(daily[source].items())))
+                for source, found in lines.items()}
 
     results = run_bounded(read, groups, max_workers)
     stats = {}

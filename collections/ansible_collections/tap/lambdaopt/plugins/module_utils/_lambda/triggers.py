@@ -19,7 +19,7 @@ from datetime import datetime
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, paced_pages
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -57,16 +57,12 @@ def function_name_of(function_arn: str) -> str:
 def list_mappings(lambda_client, limiter: RateLimiter, names: set) -> dict:
     """{function name: [mapping]} for the functions in `names`, from one paginated listing of the account-region."""
     found: dict = {}
-    pages = iter(lambda_client.get_paginator("list_event_source_mappings").paginate())
-    while True:
-        limiter.acquire()  # every page is one ListEventSourceMappings call
-        page = next(pages, None)
-        if page is None:
-            return found
+    for page in paced_pages(lambda_client.get_paginator("list_event_source_mappings").paginate(), limiter):
         for mapping in page["EventSourceMappings"]:
             name = function_name_of(mapping.get("FunctionArn", ""))
             if name in names:
                 found.setdefault(name, []).append(mapping)
+    return found
 
 
 def visibility_timeouts(sqs_client, queue_arns: list) -> tuple[dict, dict]:
@@ -98,12 +94,7 @@ def invokers(lambda_client, limiter: RateLimiter, names: list) -> tuple[dict, di
     for name in names:
         try:
             aliases = [None]
-            pages = iter(lambda_client.get_paginator("list_aliases").paginate(FunctionName=name))
-            while True:
-                limiter.acquire()  # every page is one ListAliases call
-                page = next(pages, None)
-                if page is None:
-                    break
+            for page in paced_pages(lambda_client.get_paginator("list_aliases").paginate(FunctionName=name), limiter):
                 aliases += [alias["Name"] for alias in page["Aliases"]]
             services, api_ids = set(), set()
             for alias in aliases:
@@ -178,12 +169,8 @@ def _rest_api(apigateway, limiter: RateLimiter, api_id: str) -> dict:
     limiter.acquire()
     api = apigateway.get_rest_api(restApiId=api_id)
     integrations = []
-    pages = iter(apigateway.get_paginator("get_resources").paginate(restApiId=api_id, embed=["methods"]))
-    while True:
-        limiter.acquire()  # every page is one GetResources call
-        page = next(pages, None)
-        if page is None:
-            break
+    pages = apigateway.get_paginator("get_resources").paginate(restApiId=api_id, embed=["methods"])
+    for page in paced_pages(pages, limiter):
         integrations += [(method["methodIntegration"].get("uri"), method["methodIntegration"].get("timeoutInMillis"))
                          for resource in page.get("items", [])
                          for method in (resource.get("resourceMethods") or {}).values()
@@ -196,12 +183,7 @@ def _api_v2(apigatewayv2, limiter: RateLimiter, api_id: str) -> dict:
     api = apigatewayv2.get_api(ApiId=api_id)
     kind = WEBSOCKET if api.get("ProtocolType") == "WEBSOCKET" else HTTP
     integrations = []
-    pages = iter(apigatewayv2.get_paginator("get_integrations").paginate(ApiId=api_id))
-    while True:
-        limiter.acquire()  # every page is one GetIntegrations call
-        page = next(pages, None)
-        if page is None:
-            break
+    for page in paced_pages(apigatewayv2.get_paginator("get_integrations").paginate(ApiId=api_id), limiter):
         integrations += [(item.get("IntegrationUri"), item.get("TimeoutInMillis")) for item in page.get("Items", [])]
     return _api_entry(api_id, api.get("Name"), kind, integrations)
 

@@ -4,7 +4,7 @@ setting or removing an allocation and waiting for it to be READY."""
 
 from __future__ import annotations
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, paced_pages
 
 try:
     from botocore.waiter import WaiterModel, create_waiter_with_client
@@ -32,16 +32,12 @@ def allocations(lambda_client, limiter: RateLimiter, function_name: str) -> list
     """[{qualifier, function_arn, requested, status}] for every alias and version of the function that has
     provisioned concurrency (ListProvisionedConcurrencyConfigs, paginated)."""
     found = []
-    pages = iter(lambda_client.get_paginator("list_provisioned_concurrency_configs").paginate(
-        FunctionName=function_name))
-    while True:
-        limiter.acquire()  # every page is one control-plane call
-        page = next(pages, None)
-        if page is None:
-            return sorted(found, key=lambda config: config["qualifier"])
+    pages = lambda_client.get_paginator("list_provisioned_concurrency_configs").paginate(FunctionName=function_name)
+    for page in paced_pages(pages, limiter):
         found += [{"qualifier": config["FunctionArn"].rsplit(":", 1)[-1], "function_arn": config["FunctionArn"],
                    "requested": config["RequestedProvisionedConcurrentExecutions"], "status": config["Status"]}
                   for config in page["ProvisionedConcurrencyConfigs"]]
+    return sorted(found, key=lambda config: config["qualifier"])
 
 
 def version_settings(lambda_client, limiter: RateLimiter, function_name: str, qualifier: str) -> dict:
