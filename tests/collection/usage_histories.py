@@ -6,10 +6,12 @@ from tools.usage_model import FULL_VCPU_MEMORY_MB, FunctionConfig, default_end, 
 PROFILES, _ = load_profiles()
 
 
-def with_usage(aws, make_function, name: str, profile: str, memory: int = 3008, timeout: int = 300):
-    """Create the function and write 14 days of the profile's usage for it."""
+def with_usage(aws, make_function, name: str, profile: str, memory: int = 3008, timeout: int = 300,
+               days: int = 14):
+    """Create the function and write `days` days of the profile's usage for it."""
     make_function(name, active=True, MemorySize=memory, Timeout=timeout)
-    usage = simulate(name, PROFILES[profile], FunctionConfig(memory, timeout), end=default_end(), traffic_scale=0.25)
+    usage = simulate(name, PROFILES[profile], FunctionConfig(memory, timeout), end=default_end(), days=days,
+                     traffic_scale=0.25)
     simulator.write_usage(aws, usage)
     return usage
 
