@@ -275,11 +275,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.plan impor
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     aws_client,
-    bulk_result,
     has_suffix,
     suffix_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import bulk_result, finish
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
 try:
@@ -477,9 +477,7 @@ def main():
         result = TableCapacity(module).run()
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not decide the tables' capacity")
-    if result["failed_tables"]:
-        module.fail_json(msg=f"could not change the capacity of: {', '.join(result['failed_tables'])}", **result)
-    module.exit_json(**result)
+    finish(module, result, "could not change the capacity of")
 
 
 if __name__ == "__main__":

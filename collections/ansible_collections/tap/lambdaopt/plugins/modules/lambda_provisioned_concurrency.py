@@ -214,11 +214,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     UPDATE_ARGUMENT_SPEC,
     auto_or_whole,
     aws_client,
-    bulk_result,
     fleet_selection_errors,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import bulk_result, finish
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -413,10 +413,7 @@ def main():
         result = ProvisionedConcurrency(module, requested).run()
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not right-size provisioned concurrency")
-    if result["failed_aliases"]:
-        module.fail_json(msg=f"could not change provisioned concurrency of: {', '.join(result['failed_aliases'])}",
-                         **result)
-    module.exit_json(**result)
+    finish(module, result, "could not change provisioned concurrency of")
 
 
 if __name__ == "__main__":

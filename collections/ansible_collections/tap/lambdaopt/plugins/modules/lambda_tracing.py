@@ -119,10 +119,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
-    exit_with_function_results,
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import bulk_result, finish
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -224,8 +224,9 @@ def main():
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
     granted = None if module.check_mode else apply(module, iam, lambda_client, entries, policies)
 
-    exit_with_function_results(module, entries, missing, "could not set tracing",
-                               role_policies=roles.role_policy_changes(policies, POLICY_NAME, granted))
+    finish(module, bulk_result(module, "functions", entries, missing,
+                               role_policies=roles.role_policy_changes(policies, POLICY_NAME, granted)),
+           "could not set tracing")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import partly_applied
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import partly_applied
 
 # The registered results the report reads, by the task option that carries each.
 TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "alarms", "secrets",
