@@ -24,6 +24,8 @@ UNCHANGED = "unchanged"
 # Left as it is, with the reason: a guard refused the change, or what is there is someone else's.
 REFUSED = "refused"
 KEPT = "kept"
+# A function that already sends somewhere of its own (its dead-letter queue) and keeps it.
+KEPT_EXISTING = "kept_existing"
 MISSING = "missing"
 FAILED = "failed"
 
