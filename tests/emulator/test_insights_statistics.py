@@ -73,6 +73,12 @@ def test_the_usage_query_agrees_with_the_log_events(groups):
                        "avg_billed_duration_ms", "cold_starts", "avg_init_duration_ms", "max_init_duration_ms",
                        "memory_size_mb"):
             assert getattr(answered, figure) == pytest.approx(getattr(read, figure)), (source, figure)
+        # Durations per memory size (what scaling is fitted to): the days' spreads pool into the window's.
+        assert len(answered.durations_by_memory_size) == 1
+        for by_size, from_events in zip(answered.durations_by_memory_size, read.durations_by_memory_size, strict=True):
+            assert (by_size.memory_mb, by_size.invocations) == (from_events.memory_mb, from_events.invocations)
+            assert by_size.mean_ms == pytest.approx(from_events.mean_ms)
+            assert by_size.stddev_ms == pytest.approx(from_events.stddev_ms, abs=0.01)
         # A percentile combined from the days is never below the window's own.
         assert answered.p99_memory_used_mb >= read.p99_memory_used_mb
         assert answered.p99_duration_ms >= read.p99_duration_ms

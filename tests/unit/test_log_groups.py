@@ -108,7 +108,7 @@ def test_the_insights_query_reads_both_formats_and_groups_by_stream_owner():
     query = report_lines.INSIGHTS_QUERY
     assert 'type = "platform.report"' in query and '@type = "REPORT"' in query
     assert "record.metrics.maxMemoryUsedMB * 1000000" in query and "parse @logStream" in query
-    assert query.endswith("by @log, owner, bin(1d)")
+    assert query.endswith("by @log, owner, bin(1d), size_bytes")
 
 
 def test_log_events_of_a_shared_group_are_attributed_by_stream(logs):

@@ -16,8 +16,8 @@ fields", "stats", "parse"; API reference, StartQuery, GetQueryResults):
   holds for; a missing field compares false. `parse <field> /regex/` extracts its named groups (`(?<name>...)`),
   leaving them empty where it does not match. `fields <expression> as <name>` computes fields; `coalesce()` gives
   its first present argument; arithmetic on a missing field is missing.
-- `stats` aggregates with `count(*)`, `count(field)`, `sum`, `avg`, `min`, `max` and `pct(field, n)` (here the
-  nearest-rank percentile; AWS approximates), `by` fields and `bin(<n><unit>)`, which rounds @timestamp down to a
+- `stats` aggregates with `count(*)`, `count(field)`, `sum`, `avg`, `stddev` (here the population standard
+  deviation), `min`, `max` and `pct(field, n)` (here the nearest-rank percentile; AWS approximates), `by` fields and `bin(<n><unit>)`, which rounds @timestamp down to a
   multiple of the period (units `ms`, `s`, `m`, `h`, `d`, `w` and their long names) and is written as
   `YYYY-MM-DD HH:MM:SS.000`. The result field of a group is named as written (`bin(1d)`); a missing value is left out.
 - At most 10,000 rows (StartQuery's `limit` default), or a `limit` command's.
@@ -48,7 +48,7 @@ PERIOD_MS = {unit: milliseconds for milliseconds, units in (
     (1, ("ms", "msec", "millisecond")), (1000, ("s", "sec", "second")), (60_000, ("m", "min", "minute")),
     (3_600_000, ("h", "hr", "hour")), (86_400_000, ("d", "day")), (604_800_000, ("w", "week")))
     for unit in units + tuple(f"{unit}s" for unit in units if len(unit) > 1)}
-AGGREGATES = ("count", "sum", "avg", "min", "max", "pct")
+AGGREGATES = ("count", "sum", "avg", "stddev", "min", "max", "pct")
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 
 
@@ -384,7 +384,13 @@ def _aggregate(expression, rows: list[dict[str, Any]]) -> Any:
         raise MalformedQueryException(f"{function}() takes one field")
     if not values:
         return None
-    return {"sum": sum, "min": min, "max": max, "avg": lambda found: sum(found) / len(found)}[function](values)
+    return {"sum": sum, "min": min, "max": max, "avg": lambda found: sum(found) / len(found),
+            "stddev": _standard_deviation}[function](values)
+
+
+def _standard_deviation(values: list) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((value - mean) ** 2 for value in values) / len(values))
 
 
 def _text(value: Any) -> str:

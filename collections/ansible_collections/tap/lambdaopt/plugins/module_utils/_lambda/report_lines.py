@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import source_key
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import SizeSample
 
 REPORT_PATTERN = re.compile(
     r"^REPORT RequestId:\s*(?P<request_id>\S+)"
@@ -46,9 +47,10 @@ DAY_SECONDS = 86400
 # Text REPORT lines: Insights discovers @type, @maxMemoryUsed, @memorySize (bytes), @duration, @billedDuration and
 # @initDuration. JSON platform.report records: it discovers their JSON fields, `type` and `record.metrics.*`
 # (memory in MB, scaled here to the bytes of the text fields). The function a line belongs to is in its stream's
-# name when the group is not the function's own (log_groups), so statistics are per group and stream owner, and per
-# day (`bin(1d)`, CloudWatch Logs user guide, "stats": bin rounds @timestamp down to the day): the day's rows give the
-# daily max memory used that a trend is fitted to, and are combined into the window's figures (stats_from_insights).
+# name when the group is not the function's own (log_groups), so statistics are per group and stream owner, per
+# day (`bin(1d)`, CloudWatch Logs user guide, "stats": bin rounds @timestamp down to the day) and per memory size:
+# the day's rows give the daily max memory used that a trend is fitted to, the sizes' rows the durations at each CPU
+# share that scaling is fitted to, and all combine into the window's figures (stats_from_insights).
 INSIGHTS_QUERY = " | ".join([
     'filter @type = "REPORT" or type = "platform.report"',
     r"parse @logStream /^\d{4}\/\d{2}\/\d{2}\/(?<owner>[^\[\/]*)\[/",
@@ -61,12 +63,12 @@ INSIGHTS_QUERY = " | ".join([
     " coalesce(@initDuration, record.metrics.initDurationMs) as init_ms",
     "stats count(*) as report_lines,"
     " max(used_bytes) as max_memory, pct(used_bytes, 99) as p99_memory,"
-    " avg(duration_ms) as avg_duration, max(duration_ms) as max_duration,"
+    " avg(duration_ms) as avg_duration, stddev(duration_ms) as stddev_duration, max(duration_ms) as max_duration,"
     " pct(duration_ms, 99) as p99_duration, pct(duration_ms, 99.9) as p999_duration,"
     " avg(billed_ms) as avg_billed,"
     " count(init_ms) as cold_starts, avg(init_ms) as avg_init, max(init_ms) as max_init,"
     " max(size_bytes) as memory_size"
-    f" by @log, owner, {INSIGHTS_DAY}",
+    f" by @log, owner, {INSIGHTS_DAY}, size_bytes",
 ])
 # FilterLogEvents terms: either format's report (`?` matches events with any of the terms).
 FILTER_PATTERN = '?REPORT ?"platform.report"'
@@ -108,6 +110,9 @@ class ReportStats:
     # ((days since the window's start, max memory used that day in MB), ...), from the log events or Logs Insights'
     # daily rows: what a trend in memory use is fitted to.
     daily_max_memory_mb: tuple = ()
+    # (SizeSample, ...): the durations at each memory size the lines were written at, from which
+    # scaling.fit_sizes learns how the code scales with its CPU share.
+    durations_by_memory_size: tuple = ()
 
     def as_dict(self) -> dict:
         return {
@@ -209,7 +214,20 @@ def stats_from_lines(lines: list, source: str = "REPORT lines (log events)") -> 
         max_init_duration_ms=max(inits) if inits else None,
         memory_size_mb=max(line.memory_size_mb for line in lines) if lines else None,
         source=source,
+        durations_by_memory_size=_durations_by_size(lines),
     )
+
+
+def _durations_by_size(lines: list) -> tuple:
+    by_size: dict = {}
+    for line in lines:
+        by_size.setdefault(line.memory_size_mb, []).append(line.duration_ms)
+    samples = []
+    for size, durations in sorted(by_size.items()):
+        mean = sum(durations) / len(durations)
+        spread = math.sqrt(sum((duration - mean) ** 2 for duration in durations) / len(durations))
+        samples.append(SizeSample(size, len(durations), round(mean, 2), round(spread, 2)))
+    return tuple(samples)
 
 
 def _number(fields: dict, name: str, scale: float = 1.0) -> float | None:
@@ -270,9 +288,11 @@ def _combined_days(days: list, start: datetime | None) -> ReportStats:
     counts = [int(float(day["report_lines"])) for day in days]
     cold = [int(float(day.get("cold_starts") or 0)) for day in days]
     memory_size = _largest(_number(day, "memory_size", INSIGHTS_BYTES_PER_MB) for day in days)
-    daily = sorted((_insights_day(day.get(INSIGHTS_DAY), start), _number(day, "max_memory", INSIGHTS_BYTES_PER_MB))
-                   for day in days if _insights_day(day.get(INSIGHTS_DAY), start) is not None
-                   and _number(day, "max_memory") is not None)
+    daily: dict = {}  # {day: max memory used}, over the day's rows of every memory size
+    for day in days:
+        when, used = _insights_day(day.get(INSIGHTS_DAY), start), _number(day, "max_memory", INSIGHTS_BYTES_PER_MB)
+        if when is not None and used is not None:
+            daily[when] = max(daily.get(when, used), used)
     return ReportStats(
         report_lines=sum(counts),
         max_memory_used_mb=_largest(_number(day, "max_memory", INSIGHTS_BYTES_PER_MB) for day in days),
@@ -290,8 +310,27 @@ def _combined_days(days: list, start: datetime | None) -> ReportStats:
         max_init_duration_ms=_largest(_number(day, "max_init") for day in days),
         memory_size_mb=int(memory_size or 0) or None,
         source="REPORT lines (Logs Insights)",
-        daily_max_memory_mb=tuple(daily),
+        daily_max_memory_mb=tuple(sorted(daily.items())),
+        durations_by_memory_size=_combined_sizes(days, counts),
     )
+
+
+def _combined_sizes(days: list, counts: list) -> tuple:
+    """One SizeSample per memory size from its days' rows: their counts add up, their means weigh by count, and
+    their spreads pool (the window's variance is the count-weighted mean square less the square of the mean)."""
+    by_size: dict = {}
+    for day, count in zip(days, counts, strict=True):
+        size, mean = _number(day, "memory_size", INSIGHTS_BYTES_PER_MB), _number(day, "avg_duration")
+        if size and mean is not None and count:
+            spread = _number(day, "stddev_duration") or 0.0
+            by_size.setdefault(int(size), []).append((count, mean, spread))
+    samples = []
+    for size, rows in sorted(by_size.items()):
+        total = sum(count for count, _mean, _spread in rows)
+        mean = sum(count * mean for count, mean, _spread in rows) / total
+        square = sum(count * (spread ** 2 + mean_of_day ** 2) for count, mean_of_day, spread in rows) / total
+        samples.append(SizeSample(size, total, round(mean, 2), round(math.sqrt(max(0.0, square - mean ** 2)), 2)))
+    return tuple(samples)
 
 
 def no_report_lines(source: str) -> ReportStats:

@@ -1,0 +1,105 @@
+"""How a function's duration scales with memory, fitted from evidence (module_utils/_lambda/scaling.py): a known CPU
+fraction is recovered from REPORT lines at two sizes, a projection never leaves the bounds that no code can, and
+without evidence the worst case stands."""
+
+import random
+
+import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines, scaling
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import duration_factors
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+def report_line(request: int, duration_ms: float, memory_mb: int) -> str:
+    return (f"REPORT RequestId: r-{request}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {int(duration_ms) + 1} ms"
+            f"\tMemory Size: {memory_mb} MB\tMax Memory Used: 90 MB\t")
+
+
+def synthetic_lines(cpu_fraction: float, full_vcpu_ms: float, sizes: dict, seed: int = 7, noise: float = 0.1) -> list:
+    """REPORT lines of a function whose duration at a full vCPU is `full_vcpu_ms`, `cpu_fraction` of it CPU work,
+    `sizes[memory] invocations` at each memory size, each duration off by up to `noise` of itself."""
+    rng = random.Random(seed)
+    lines = []
+    for memory, count in sizes.items():
+        expected = full_vcpu_ms * ((1 - cpu_fraction) + cpu_fraction * scaling.slowdown(memory))
+        for _ in range(count):
+            lines.append(report_lines.parse_report(report_line(len(lines), expected * rng.uniform(1 - noise,
+                                                                                                  1 + noise), memory)))
+    return lines
+
+
+@pytest.mark.parametrize("cpu_fraction", [0.0, 0.25, 0.6, 1.0])
+def test_a_known_cpu_fraction_is_recovered_from_report_lines_at_two_sizes(cpu_fraction):
+    stats = report_lines.stats_from_lines(synthetic_lines(cpu_fraction, 200, {1024: 400, 512: 300}))
+    assert [sample.memory_mb for sample in stats.durations_by_memory_size] == [512, 1024]
+    fitted = scaling.fit_sizes(list(stats.durations_by_memory_size), reference_mb=1024)
+    assert fitted.evidence == scaling.TWO_MEMORY_SIZES and "512 MB" in fitted.detail
+    assert fitted.cpu_fraction == pytest.approx(cpu_fraction, abs=0.05)
+    assert fitted.low <= cpu_fraction + 1e-9 and cpu_fraction - 1e-9 <= fitted.high
+    # The bounds are the fit's own uncertainty, not the worst case's: an I/O-bound function is not taken for CPU-bound.
+    assert fitted.high - fitted.low < 0.3
+
+
+def test_an_io_bound_function_is_projected_near_its_measured_duration():
+    stats = report_lines.stats_from_lines(synthetic_lines(0.05, 300, {3008: 500, 1024: 500}))
+    fitted = scaling.fit_sizes(list(stats.durations_by_memory_size), reference_mb=3008)
+    best, worst = fitted.factors(3008, 256)
+    assert 1.0 <= best <= worst < 2.0  # the worst case would say 6.9
+    assert duration_factors(3008, 256)[1] == pytest.approx(1769 / 256)
+
+
+def test_the_upper_bound_is_taken_towards_less_memory_and_the_lower_towards_more():
+    fitted = scaling.Scaling(cpu_fraction=0.5, low=0.3, high=0.7, evidence=scaling.TWO_MEMORY_SIZES)
+    down_best, down_worst = fitted.factors(1024, 256)
+    assert down_worst == pytest.approx(fitted.factor(1024, 256, 0.7))
+    assert down_best == pytest.approx(fitted.factor(1024, 256, 0.3))
+    up_best, up_worst = fitted.factors(256, 1024)
+    assert up_best == pytest.approx(fitted.factor(256, 1024, 0.7)) and up_worst == pytest.approx(
+        fitted.factor(256, 1024, 0.3))
+
+
+@pytest.mark.parametrize("samples, why", [
+    ([], "no lines"),
+    ([scaling.SizeSample(1024, 5000, 120.0, 10.0)], "one size"),
+    ([scaling.SizeSample(3008, 5000, 120.0, 10.0), scaling.SizeSample(2048, 5000, 120.0, 10.0)],
+     "two sizes with a full vCPU each: the CPU share did not change"),
+    ([scaling.SizeSample(1024, 5000, 120.0, 10.0), scaling.SizeSample(512, 12, 200.0, 10.0)],
+     "too few invocations at the second size"),
+])
+def test_without_evidence_the_worst_case_stands(samples, why):
+    fitted = scaling.fit_sizes(samples, reference_mb=1024)
+    assert fitted == scaling.WORST, why
+    assert fitted.is_worst_case and fitted.evidence == scaling.WORST_CASE
+    for to_mb in (128, 512, 1024, 3008):
+        assert fitted.factors(1024, to_mb) == pytest.approx(duration_factors(1024, to_mb))
+
+
+def test_lambda_insights_cpu_time_gives_the_fraction_directly():
+    # At 1,024 MB CPU work takes 1769/1024 of its CPU time: 40 ms of CPU time is 69 ms of a 100 ms duration.
+    fitted = scaling.from_cpu_time(memory_mb=1024, duration_ms=100, cpu_time_ms=40, invocations=1000,
+                                   cpu_time_stddev_ms=5)
+    io = 100 - 40 * 1769 / 1024
+    assert fitted.evidence == scaling.LAMBDA_INSIGHTS
+    assert fitted.cpu_fraction == pytest.approx(40 / (40 + io), abs=1e-6)
+    assert fitted.low < fitted.cpu_fraction < fitted.high < 1.0
+    assert scaling.from_cpu_time(1024, 100, 40, invocations=3) == scaling.WORST
+
+
+sizes = st.sampled_from([128, 256, 512, 768, 1024, 1536, 1769, 2048, 3008, 10240])
+samples = st.lists(st.builds(scaling.SizeSample, memory_mb=sizes, invocations=st.integers(1, 10_000),
+                             mean_ms=st.floats(0.5, 60_000), stddev_ms=st.one_of(st.none(), st.floats(0, 10_000))),
+                   max_size=5, unique_by=lambda sample: sample.memory_mb)
+
+
+@given(samples, sizes, sizes, sizes)
+def test_no_fit_projects_beyond_what_code_can_do(measured, reference, from_mb, to_mb):
+    """Whatever the lines say: less memory never makes code faster than I/O-bound code (factor 1), nor slower than
+    wholly CPU-bound code; more memory never slower, nor faster than wholly CPU-bound code."""
+    fitted = scaling.fit_sizes(measured, reference_mb=reference)
+    assert 0.0 <= fitted.low <= fitted.cpu_fraction <= fitted.high <= 1.0
+    best, worst = fitted.factors(from_mb, to_mb)
+    bound_best, bound_worst = duration_factors(from_mb, to_mb)
+    assert bound_best - 1e-9 <= best <= worst <= bound_worst + 1e-9
+    if to_mb <= from_mb:
+        assert best >= 1.0
