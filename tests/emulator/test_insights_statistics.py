@@ -79,6 +79,8 @@ def test_the_usage_query_agrees_with_the_log_events(groups):
             assert (by_size.memory_mb, by_size.invocations) == (from_events.memory_mb, from_events.invocations)
             assert by_size.mean_ms == pytest.approx(from_events.mean_ms)
             assert by_size.stddev_ms == pytest.approx(from_events.stddev_ms, abs=0.01)
+            assert by_size.max_ms == pytest.approx(from_events.max_ms)
+            assert by_size.p999_ms >= from_events.p999_ms
         # A percentile combined from the days is never below the window's own.
         assert answered.p99_memory_used_mb >= read.p99_memory_used_mb
         assert answered.p99_duration_ms >= read.p99_duration_ms

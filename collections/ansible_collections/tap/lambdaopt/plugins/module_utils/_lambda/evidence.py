@@ -8,7 +8,9 @@ from dataclasses import replace
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups, report_lines
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import scaling
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import Evidence
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import SizeSample
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import DAY_SECONDS, window
 
 
@@ -75,6 +77,8 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
             # [[whole days since the window's start, max duration that day]], from the AWS/Lambda metrics.
             "daily_max_duration_ms": [[int((stamp - start).total_seconds() // DAY_SECONDS), value]
                                       for stamp, value in figures.get("duration_max_daily") or []],
+            # The durations at each memory size the REPORT lines were written at: how the code scales.
+            "durations_by_memory_size": [size_figures(sample) for sample in report.durations_by_memory_size],
             "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
                                  "max": report.max_init_duration_ms},
             "avg_billed_duration_ms": report.avg_billed_duration_ms,
@@ -106,7 +110,25 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
     return {"get_metric_data_calls": metric_calls}
 
 
+def size_figures(sample: SizeSample) -> dict:
+    return {"memory_size_mb": sample.memory_mb, "invocations": sample.invocations, "avg_ms": sample.mean_ms,
+            "stddev_ms": sample.stddev_ms, "max_ms": sample.max_ms, "p999_ms": sample.p999_ms}
+
+
+def size_samples(function: dict) -> tuple:
+    return tuple(SizeSample(figures["memory_size_mb"], figures["invocations"], figures["avg_ms"],
+                            figures.get("stddev_ms"), figures.get("max_ms"), figures.get("p999_ms"))
+                 for figures in function.get("durations_by_memory_size") or ())
+
+
 def evidence_of(function: dict) -> Evidence:
+    evidence = _measured(function)
+    samples = size_samples(function)
+    return replace(evidence, durations_by_size=samples,
+                   scaling=scaling.fit_sizes(list(samples), reference_mb=evidence.memory_size_mb))
+
+
+def _measured(function: dict) -> Evidence:
     return Evidence(
         invocations=function.get("invocations", 0),
         unknown=tuple(sorted((function.get("unknown_metrics") or {}).items())),

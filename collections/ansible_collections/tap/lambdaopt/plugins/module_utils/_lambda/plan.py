@@ -11,9 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import WORST, Scaling
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
 FULL_VCPU_MEMORY_MB = 1769
+MAX_DURATION, P999_DURATION = "max duration", "p99.9 duration"
 MEMORY_LIMITS_MB = (128, 10240)
 TIMEOUT_LIMITS_S = (1, 900)
 
@@ -53,9 +55,42 @@ class Evidence:
     # When the REPORT lines were read from the log events and the window held more than the bound: how many were
     # read (the window's first), so that what is decided from them says it rests on a sample.
     report_sample: int | None = None
+    # How durations scale with memory (scaling.py): the worst case unless evidence says otherwise, and the
+    # durations at each memory size the window's REPORT lines were written at.
+    scaling: Scaling = WORST
+    durations_by_size: tuple = ()
 
     def unknown_reason(self, key: str) -> str | None:
         return dict(self.unknown).get(key)
+
+    def slowdown_at(self, memory_mb: int) -> float:
+        """How many times longer than observed an invocation may take at `memory_mb`, by the evidence."""
+        return self.scaling.factors(self.memory_size_mb, memory_mb)[1]
+
+    def projected_duration(self, observed: float, statistic: str, memory_mb: int) -> float:
+        """How long the window's `observed` duration (its max or p99.9, by `statistic`) may take at `memory_mb`.
+        With fitted scaling, each memory size's own figure is scaled from the size it was measured at (the
+        largest counts), so durations measured after a change are not scaled a second time. Without, or when the
+        lines missed the window's figure (a sample), the window's figure is scaled from the largest size."""
+        scaled = observed * self.slowdown_at(memory_mb)
+        if self.scaling.is_worst_case or self.report_sample is not None:
+            return scaled
+        field_name = "p999_ms" if statistic == P999_DURATION else "max_ms"
+        measured = [(sample.memory_mb, getattr(sample, field_name)) for sample in self.durations_by_size
+                    if getattr(sample, field_name) is not None]
+        if not measured or max(value for _size, value in measured) < observed:
+            return scaled
+        return max(value * self.scaling.factors(size, memory_mb)[1] for size, value in measured)
+
+    def projection_basis(self) -> str:
+        return "CPU-bound" if self.scaling.is_worst_case else f"by {self.scaling.evidence}"
+
+    def projection_text(self, projected_ms: float, memory_mb: int) -> str:
+        """How a projected duration was reached, for a decision's reason."""
+        if self.scaling.is_worst_case:
+            return f"{projected_ms:.0f} ms if CPU-bound at {memory_mb} MB"
+        return (f"{projected_ms:.0f} ms at {memory_mb} MB by {self.scaling.evidence} (CPU fraction at most "
+                f"{self.scaling.high:.2f})")
 
     def shortfall(self, policy: Policy) -> str | None:
         """Why there is too little data to decide on, or None."""
@@ -158,8 +193,8 @@ def _sample_text(evidence: Evidence) -> str:
 
 def _observed_duration(evidence: Evidence, policy: Policy) -> tuple[float | None, str]:
     if policy.timeout_statistic == "p999" and evidence.p999_duration_ms is not None:
-        return evidence.p999_duration_ms, "p99.9 duration"
-    return evidence.max_duration_ms, "max duration"
+        return evidence.p999_duration_ms, P999_DURATION
+    return evidence.max_duration_ms, MAX_DURATION
 
 
 def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, policy: Policy) -> Decision | None:
@@ -176,14 +211,13 @@ def plan_timeout(current_s: int, requested, evidence: Evidence, memory_mb: int, 
         return refuse_or_accept(policy, "timeout", current_s, requested, requested,
                                 f"cannot check {requested} s against usage", shortfall)
 
-    _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
-    projected_ms = observed * worst
+    projected_ms = evidence.projected_duration(observed, statistic, memory_mb)
     floor = max(TIMEOUT_LIMITS_S[0], math.ceil(projected_ms * policy.timeout_headroom / 1000))
     evidence_text = f"observed {statistic} {observed:g} ms"
-    if statistic == "p99.9 duration":  # from the REPORT lines; the max comes from the metrics unless unknown
+    if statistic == P999_DURATION:  # from the REPORT lines; the max comes from the metrics unless unknown
         evidence_text += _sample_text(evidence)
-    if worst > 1:
-        evidence_text += f", {projected_ms:.0f} ms if CPU-bound at {memory_mb} MB"
+    if projected_ms != observed:
+        evidence_text += f", {evidence.projection_text(projected_ms, memory_mb)}"
     evidence_text += f" x headroom {policy.timeout_headroom:g} = {floor} s"
     if observed >= current_s * 1000 * 0.99 and (requested == AUTO or requested < current_s):
         return refuse_or_accept(policy, "timeout", current_s, requested, current_s if requested == AUTO else requested,
@@ -209,7 +243,9 @@ def projected_peak(evidence: Evidence, memory_mb: int, cap: float | None = None)
     that worst-case factor."""
     if evidence.peak_concurrency is None:
         return None
-    _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+    worst = evidence.slowdown_at(memory_mb)
+    if not evidence.scaling.is_worst_case:
+        cap = None  # evidence of how the code scales replaces the cap on the worst case
     return math.ceil(evidence.peak_concurrency * (worst if cap is None else min(worst, cap)))
 
 
@@ -228,7 +264,8 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
     peak_text = f"observed peak concurrency {evidence.peak_concurrency}"
     if peak is not None and peak != evidence.peak_concurrency:
         uncapped = projected_peak(evidence, memory_mb or evidence.memory_size_mb)
-        peak_text += f", {peak} if CPU-bound at {memory_mb} MB"
+        peak_text += (f", {peak} if CPU-bound at {memory_mb} MB" if evidence.scaling.is_worst_case
+                      else f", {peak} at {memory_mb} MB by {evidence.scaling.evidence}")
         if uncapped != peak:
             peak_text += (f" (the worst case of {uncapped} capped at {policy.concurrency_projection_cap:g}x the "
                           f"observed peak: no evidence yet of how the code scales)")
@@ -314,7 +351,7 @@ def _check_memory_against_reservation(memory: Decision, reserved: int, evidence:
     return refuse_or_accept(
         policy, "memory_size", memory.before, memory.requested, memory.after,
         f"at {memory.after} MB the observed peak concurrency {evidence.peak_concurrency} could grow to {peak} "
-        f"(CPU-bound), above the {reserved} reserved",
+        f"({evidence.projection_basis()}), above the {reserved} reserved",
         "throttling",
     )
 
@@ -324,13 +361,12 @@ def _check_memory_against_timeout(memory: Decision, timeout_s: int, evidence: Ev
     observed, statistic = _observed_duration(evidence, policy)
     if observed is None or memory.after >= memory.before:
         return memory
-    _best, worst = duration_factors(evidence.memory_size_mb, memory.after)
-    projected_s = observed * worst * policy.timeout_headroom / 1000
-    if projected_s <= timeout_s:
+    projected_ms = evidence.projected_duration(observed, statistic, memory.after)
+    if projected_ms * policy.timeout_headroom / 1000 <= timeout_s:
         return memory
     return refuse_or_accept(
         policy, "memory_size", memory.before, memory.requested, memory.after,
-        f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {observed * worst:.0f} ms "
-        f"(CPU-bound), which with headroom {policy.timeout_headroom:g} exceeds the {timeout_s} s timeout",
+        f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {projected_ms:.0f} ms "
+        f"({evidence.projection_basis()}), which with headroom {policy.timeout_headroom:g} exceeds the {timeout_s} s timeout",
         "timeout",
     )

@@ -226,7 +226,9 @@ def _durations_by_size(lines: list) -> tuple:
     for size, durations in sorted(by_size.items()):
         mean = sum(durations) / len(durations)
         spread = math.sqrt(sum((duration - mean) ** 2 for duration in durations) / len(durations))
-        samples.append(SizeSample(size, len(durations), round(mean, 2), round(spread, 2)))
+        durations.sort()
+        samples.append(SizeSample(size, len(durations), round(mean, 2), round(spread, 2), durations[-1],
+                                  percentile(durations, 99.9)))
     return tuple(samples)
 
 
@@ -323,13 +325,16 @@ def _combined_sizes(days: list, counts: list) -> tuple:
         size, mean = _number(day, "memory_size", INSIGHTS_BYTES_PER_MB), _number(day, "avg_duration")
         if size and mean is not None and count:
             spread = _number(day, "stddev_duration") or 0.0
-            by_size.setdefault(int(size), []).append((count, mean, spread))
+            by_size.setdefault(int(size), []).append((count, mean, spread, day))
     samples = []
     for size, rows in sorted(by_size.items()):
-        total = sum(count for count, _mean, _spread in rows)
-        mean = sum(count * mean for count, mean, _spread in rows) / total
-        square = sum(count * (spread ** 2 + mean_of_day ** 2) for count, mean_of_day, spread in rows) / total
-        samples.append(SizeSample(size, total, round(mean, 2), round(math.sqrt(max(0.0, square - mean ** 2)), 2)))
+        total = sum(row[0] for row in rows)
+        mean = sum(count * mean for count, mean, _spread, _day in rows) / total
+        square = sum(count * (spread ** 2 + mean_of_day ** 2) for count, mean_of_day, spread, _day in rows) / total
+        samples.append(SizeSample(size, total, round(mean, 2), round(math.sqrt(max(0.0, square - mean ** 2)), 2),
+                                  _largest(_number(row[3], "max_duration") for row in rows),
+                                  # the largest day's percentile, never below the window's (as stats_from_insights)
+                                  _largest(_number(row[3], "p999_duration") for row in rows)))
     return tuple(samples)
 
 

@@ -43,12 +43,16 @@ def slowdown(memory_mb: int) -> float:
 
 @dataclass(frozen=True)
 class SizeSample:
-    """Durations measured at one memory size: how many invocations, their mean and standard deviation (ms)."""
+    """Durations measured at one memory size: how many invocations, their mean and standard deviation (ms), and their
+    extremes."""
 
     memory_mb: int
     invocations: int
     mean_ms: float
     stddev_ms: float | None = None
+    # The longest and the 99.9th percentile duration at this size, where known: what a timeout is projected from.
+    max_ms: float | None = None
+    p999_ms: float | None = None
 
     @property
     def standard_error(self) -> float:
