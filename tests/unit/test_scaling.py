@@ -2,11 +2,21 @@
 fraction is recovered from REPORT lines at two sizes, a projection never leaves the bounds that no code can, and
 without evidence the worst case stands."""
 
+import math
 import random
+from dataclasses import replace
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines, scaling
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import duration_factors
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
+    ConcurrencyPool,
+    Evidence,
+    Policy,
+    duration_factors,
+    plan_concurrency,
+    plan_timeout,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -103,3 +113,43 @@ def test_no_fit_projects_beyond_what_code_can_do(measured, reference, from_mb, t
     assert bound_best - 1e-9 <= best <= worst <= bound_worst + 1e-9
     if to_mb <= from_mb:
         assert best >= 1.0
+
+
+# Decisions from fitted scaling (plan.py): the same function, once with and once without evidence of how it scales.
+IO_BOUND_SIZES = (scaling.SizeSample(3008, 4000, 400.0, 40.0, max_ms=3000.0, p999_ms=2500.0),
+                  scaling.SizeSample(1024, 4000, 412.0, 40.0, max_ms=2900.0, p999_ms=2600.0))
+
+
+def measured(sizes: tuple = ()) -> Evidence:
+    base = Evidence(invocations=8000, report_lines=8000, memory_size_mb=3008, max_memory_used_mb=150,
+                    max_duration_ms=3000, p999_duration_ms=2600, peak_concurrency=85)
+    if not sizes:
+        return base
+    return replace(base, durations_by_size=sizes, scaling=scaling.fit_sizes(list(sizes), reference_mb=3008))
+
+
+def test_a_reservation_follows_the_fitted_scaling_not_the_capped_worst_case():
+    worst = plan_concurrency(None, AUTO, measured(), ConcurrencyPool(3000, 100), Policy(), memory_mb=256)
+    fitted = plan_concurrency(None, AUTO, measured(IO_BOUND_SIZES), ConcurrencyPool(3000, 100), Policy(), memory_mb=256)
+    assert worst.after == math.ceil(math.ceil(85 * 2.0) * 1.2)  # the worst case capped at 2x, and said so
+    assert "capped" in worst.reason
+    assert fitted.after < worst.after and fitted.after >= math.ceil(85 * 1.2)
+    assert "by two memory sizes" in fitted.reason and "capped" not in fitted.reason
+
+
+def test_a_timeout_is_projected_from_each_sizes_own_durations():
+    evidence = measured(IO_BOUND_SIZES)
+    decision = plan_timeout(300, AUTO, evidence, 1024, Policy())
+    # The 2,900 ms measured at 1,024 MB already are not scaled again; the 3,000 ms at 3,008 MB scale by the fit.
+    projected = max(2900.0, 3000.0 * evidence.scaling.factors(3008, 1024)[1])
+    assert 3000 < projected < 3000 * 1769 / 1024
+    assert decision.after == math.ceil(projected * 1.5 / 1000)
+    assert "by two memory sizes" in decision.reason
+    worst = plan_timeout(300, AUTO, measured(), 1024, Policy())
+    assert worst.after == math.ceil(3000 * 1769 / 1024 * 1.5 / 1000) and "if CPU-bound" in worst.reason
+
+
+def test_a_sampled_window_keeps_the_window_figure_scaled_from_the_largest_size():
+    evidence = replace(measured(IO_BOUND_SIZES), report_sample=5000, max_duration_ms=4000)
+    assert evidence.projected_duration(4000, "max duration", 1024) == pytest.approx(
+        4000 * evidence.scaling.factors(3008, 1024)[1])
