@@ -158,8 +158,22 @@ failed_functions:
   type: list
   elements: str
   sample: []
+summary:
+  description: How many alarms the task manages, changed (or would change), unchanged, refused something or failed;
+    C(failed) counts the functions not found too.
+  returned: always
+  type: dict
+  sample: {"alarms": 18, "changed": 18, "unchanged": 0, "with_refusals": 0, "failed": 0}
+diff:
+  description: The settings this module sets of each alarm created, updated or deleted (or to be), before and
+    after, by alarm name; C(null) where the alarm does not exist.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"lambdaopt-api-handler-dev-duration": null},
+           "after": {"lambdaopt-api-handler-dev-duration": {"MetricName": "Duration", "Threshold": 20000.0}}}
 """
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
@@ -169,6 +183,19 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     aws_client,
     fleet_selection_errors,
     has_suffix,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CREATED,
+    DELETED,
+    PLANNED_CREATE,
+    PLANNED_DELETE,
+    PLANNED_UPDATE,
+    UNCHANGED,
+    UPDATED,
+    bulk_result,
+    fail_part_way,
+    finish,
+    not_applied,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
@@ -180,6 +207,8 @@ except ImportError:
 # CloudWatch's PutMetricAlarm quota is a few calls a second per account-region.
 PUT_ALARMS_PER_SECOND = 3
 DELETE_BATCH = 100
+# What a planned put becomes once CloudWatch accepted it.
+PUT_DONE = {PLANNED_CREATE: CREATED, PLANNED_UPDATE: UPDATED}
 
 
 def input_errors(params: dict) -> list:
@@ -205,10 +234,21 @@ def input_errors(params: dict) -> list:
     return errors
 
 
+def policy_of(params: dict) -> alarms.AlarmPolicy:
+    return alarms.AlarmPolicy(
+        error_rate_percent=params["error_rate_threshold"], duration_ms=params["duration_threshold_ms"],
+        duration_statistic=params["duration_statistic"], throttles=params["throttles_threshold"],
+        dlq_messages=params["dlq_messages_threshold"], dead_letter_errors=params["dead_letter_errors_threshold"],
+        period=params["period"],
+        evaluation_periods=params["evaluation_periods"], treat_missing_data=params["treat_missing_data"],
+        alarm_actions=tuple(params["alarm_actions"]), ok_actions=tuple(params["ok_actions"]),
+    )
+
+
 def queue_name_of(target: str | None) -> str | None:
-    if target and ":sqs:" in target:
-        return target.rsplit(":", 1)[-1]
-    return None
+    """The name of the SQS queue a dead-letter target is, or None for none or an SNS topic."""
+    parts = parse_aws_arn(target) if target else None
+    return parts["resource"] if parts and parts["service"] == "sqs" else None
 
 
 def existing_alarms(cloudwatch) -> dict:
@@ -260,6 +300,123 @@ def announce_alarm(entry: dict, change: str, arn_of):
                             change=change)
 
 
+class FleetAlarms:
+    """The alarms of a fleet: those its functions and their dead-letter queues should have, against those that
+    exist; puts what differs and, with prune, deletes ours that watch nothing any more."""
+
+    def __init__(self, module: AnsibleAWSModule):
+        self.module = module
+        self.params = module.params
+        self.policy = policy_of(module.params)
+        self.lambda_client = aws_client(module, "lambda")
+        self.cloudwatch = aws_client(module, "cloudwatch")
+        # What the module is doing, for the message of an AWS error that stops it.
+        self.doing = "read the fleet's alarms"
+        self.functions: list = []
+        self.missing: list = []
+        self.wanted: dict = {}  # alarm name -> put_metric_alarm parameters
+        self.existing: dict = {}  # alarm name -> DescribeAlarms' alarm
+        self.entries: list = []
+
+    def wanted_alarms(self) -> dict:
+        wanted = {}
+        with_queues = self.params["dlq_alarms"]
+        for function in self.functions:
+            wanted.update({alarm["AlarmName"]: alarm
+                           for alarm in alarms.function_alarms(function["function_name"], self.policy)})
+            if function["configuration"]["dead_letter_target"] and with_queues:
+                alarm = alarms.dead_letter_alarm(function["function_name"], self.policy)
+                wanted[alarm["AlarmName"]] = alarm
+        if with_queues:
+            queues = {queue_name_of(function["configuration"]["dead_letter_target"])
+                      for function in self.functions} - {None}
+            wanted.update({alarm["AlarmName"]: alarm for alarm in (alarms.queue_alarm(queue, self.policy)
+                                                                   for queue in queues)})
+        return wanted
+
+    def to_prune(self) -> list:
+        """Our alarms on functions or queues of the account-region that are gone, and the dead-letter alarms of the
+        selected functions that no longer have a queue."""
+        account_functions = list_functions(self.lambda_client)
+        every_function = {function["FunctionName"] for function in account_functions}
+        every_queue = {queue_name_of(function.get("DeadLetterConfig", {}).get("TargetArn"))
+                       for function in account_functions} - {None}
+        without_queue = {function["function_name"] for function in self.functions
+                         if not function["configuration"]["dead_letter_target"]}
+        return prunable(self.existing, self.wanted, every_function, every_queue, self.params["suffix"],
+                        without_queue)
+
+    def plan(self, to_delete: list) -> list:
+        entries = []
+        for name in sorted(self.wanted):
+            current = self.existing.get(name)
+            if current and alarms.matches(current, self.wanted[name]):
+                status = UNCHANGED
+            else:
+                status = PLANNED_UPDATE if current else PLANNED_CREATE
+            entries.append({"alarm_name": name, "status": status, **alarms.billing_of(self.wanted[name])})
+        entries += [{"alarm_name": name, "status": PLANNED_DELETE, **alarms.billing_of(self.existing[name])}
+                    for name in to_delete]
+        return entries
+
+    def apply(self, to_delete: list) -> None:
+        """Put, then delete. Each change is announced to the run's journal (journal.py) before its call, as a change
+        record holds it; each alarm put or deleted keeps its status should a later call fail."""
+        self.doing = "put the fleet's alarms"
+        limiter = RateLimiter(PUT_ALARMS_PER_SECOND)
+        arn_of = arn_builder(self.existing, self.functions)
+        for entry in self.entries:
+            if entry["status"] in PUT_DONE:
+                change = PUT_DONE[entry["status"]]
+                accepted = announce_alarm(entry, change, arn_of)
+                limiter.acquire()
+                self.cloudwatch.put_metric_alarm(**self.wanted[entry["alarm_name"]])
+                entry["status"] = change
+                accepted()
+        for start in range(0, len(to_delete), DELETE_BATCH):
+            batch = set(to_delete[start:start + DELETE_BATCH])
+            deleting = [entry for entry in self.entries
+                        if entry["alarm_name"] in batch and entry["status"] == PLANNED_DELETE]
+            marks = [announce_alarm(entry, DELETED, arn_of) for entry in deleting]
+            self.cloudwatch.delete_alarms(AlarmNames=sorted(batch))
+            for entry in deleting:
+                entry["status"] = DELETED
+            for accepted in marks:
+                accepted()
+
+    def run(self) -> dict:
+        self.functions, self.missing = discover(self.lambda_client, self.params, need_concurrency=False)
+        self.wanted = self.wanted_alarms()
+        self.existing = existing_alarms(self.cloudwatch)
+        to_delete = self.to_prune() if self.params["prune"] else []
+        self.entries = self.plan(to_delete)
+        if not self.module.check_mode:
+            self.apply(to_delete)
+        result = self.result()
+        if result["notifies_no_one"]:
+            self.module.warn(alarms.NOTIFY_NO_ONE)
+        return result
+
+    def diff_of(self, entry: dict) -> tuple:
+        """An alarm's settings before and after, in the fields this collection sets (None where it has none)."""
+        name = entry["alarm_name"]
+        return (alarms.comparable(self.existing[name]) if name in self.existing else None,
+                alarms.comparable(self.wanted[name]) if name in self.wanted else None)
+
+    def result(self) -> dict:
+        """The module's result from the alarms planned (and put or deleted) so far."""
+        return bulk_result(self.module, "alarms", self.entries, self.missing, lambda entry: entry["alarm_name"],
+                           failed_key="functions", diff_of=self.diff_of,
+                           # The functions not found: an alarm that failed is in `alarms`, with its error.
+                           failed_functions=list(self.missing),
+                           notifies_no_one=bool(self.wanted) and not self.params["alarm_actions"])
+
+    def result_not_applied(self, error: Exception) -> dict:
+        """The result once `error` stopped the module: every alarm still planned failed with it."""
+        not_applied(self.module, self.entries, str(error))
+        return self.result()
+
+
 def main():
     argument_spec = dict(
         error_rate_threshold=dict(type="float", default=1),
@@ -280,98 +437,17 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
-    params = module.params
-    errors = input_errors(params)
+    errors = input_errors(module.params)
     if errors:
         module.fail_json(msg="; ".join(errors))
-    policy = alarms.AlarmPolicy(
-        error_rate_percent=params["error_rate_threshold"], duration_ms=params["duration_threshold_ms"],
-        duration_statistic=params["duration_statistic"], throttles=params["throttles_threshold"],
-        dlq_messages=params["dlq_messages_threshold"], dead_letter_errors=params["dead_letter_errors_threshold"],
-        period=params["period"],
-        evaluation_periods=params["evaluation_periods"], treat_missing_data=params["treat_missing_data"],
-        alarm_actions=tuple(params["alarm_actions"]), ok_actions=tuple(params["ok_actions"]),
-    )
-    lambda_client, cloudwatch = aws_client(module, "lambda"), aws_client(module, "cloudwatch")
+
+    fleet_alarms = FleetAlarms(module)
     try:
-        functions, missing = discover(lambda_client, params, need_concurrency=False)
-        wanted = {}
-        for function in functions:
-            function_alarms = alarms.function_alarms(function["function_name"], policy)
-            wanted.update({alarm["AlarmName"]: alarm for alarm in function_alarms})
-            if function["configuration"]["dead_letter_target"] and params["dlq_alarms"]:
-                alarm = alarms.dead_letter_alarm(function["function_name"], policy)
-                wanted[alarm["AlarmName"]] = alarm
-        queues = {queue_name_of(function["configuration"]["dead_letter_target"]) for function in functions} - {None}
-        if params["dlq_alarms"]:
-            wanted.update({alarm["AlarmName"]: alarm for alarm in (alarms.queue_alarm(q, policy) for q in queues)})
-        existing = existing_alarms(cloudwatch)
-        to_delete = []
-        if params["prune"]:
-            account_functions = list_functions(lambda_client)
-            every_function = {function["FunctionName"] for function in account_functions}
-            every_queue = {queue_name_of(function.get("DeadLetterConfig", {}).get("TargetArn"))
-                           for function in account_functions} - {None}
-            to_delete = prunable(existing, wanted, every_function, every_queue, params["suffix"],
-                                 {function["function_name"] for function in functions
-                                  if not function["configuration"]["dead_letter_target"]})
+        result = fleet_alarms.run()
     except (BotoCoreError, ClientError) as error:
-        module.fail_json_aws(error, msg="Could not read the fleet's alarms")
-
-    entries = []
-    for name in sorted(wanted):
-        current = existing.get(name)
-        status = "unchanged" if current and alarms.matches(current, wanted[name]) else (
-            "planned-update" if current else "planned-create")
-        entries.append({"alarm_name": name, "status": status, **alarms.billing_of(wanted[name])})
-    entries += [{"alarm_name": name, "status": "planned-delete", **alarms.billing_of(existing[name])}
-                for name in to_delete]
-
-    if not module.check_mode:
-        limiter = RateLimiter(PUT_ALARMS_PER_SECOND)
-        # Each change is announced to the run's journal (journal.py) before its call, as a change record holds it.
-        arn_of = arn_builder(existing, functions)
-        try:
-            for entry in entries:
-                if entry["status"] in ("planned-create", "planned-update"):
-                    change = "created" if entry["status"] == "planned-create" else "updated"
-                    accepted = announce_alarm(entry, change, arn_of)
-                    limiter.acquire()
-                    cloudwatch.put_metric_alarm(**wanted[entry["alarm_name"]])
-                    entry["status"] = change
-                    accepted()
-            for start in range(0, len(to_delete), DELETE_BATCH):
-                batch = set(to_delete[start:start + DELETE_BATCH])
-                marks = [announce_alarm(entry, "deleted", arn_of) for entry in entries
-                         if entry["alarm_name"] in batch and entry["status"] == "planned-delete"]
-                cloudwatch.delete_alarms(AlarmNames=sorted(batch))
-                for entry in entries:
-                    if entry["alarm_name"] in batch and entry["status"] == "planned-delete":
-                        entry["status"] = "deleted"
-                for accepted in marks:
-                    accepted()
-        except (BotoCoreError, ClientError) as error:
-            # Each alarm put or deleted before the error keeps its status, so that the change record holds it.
-            for entry in entries:
-                if entry["status"].startswith("planned-"):
-                    entry.update(status="failed", error=f"not applied: {error}")
-            module.fail_json_aws(error, msg="Could not put the fleet's alarms", alarms=entries,
-                                 failed_functions=missing,
-                                 changed=any(entry["status"] in ("created", "updated", "deleted") for entry in entries))
-
-    acted = [entry["alarm_name"] for entry in entries if entry["status"] != "unchanged"]
-    notifies_no_one = bool(wanted) and not params["alarm_actions"]
-    if notifies_no_one:
-        module.warn(alarms.NOTIFY_NO_ONE)
-    result = dict(changed=bool(acted), alarms=entries, failed_functions=missing, notifies_no_one=notifies_no_one)
-    if module._diff:
-        result["diff"] = {
-            "before": {name: alarms.comparable(existing[name]) if name in existing else None for name in acted},
-            "after": {name: alarms.comparable(wanted[name]) if name in wanted else None for name in acted},
-        }
-    if missing:
-        module.fail_json(msg=f"functions not found: {', '.join(missing)}", **result)
-    module.exit_json(**result)
+        # Each alarm put or deleted before the error is returned with its status, so that the change record holds it.
+        fail_part_way(module, error, f"Could not {fleet_alarms.doing}", fleet_alarms.result_not_applied(error))
+    finish(module, result, "functions not found")
 
 
 if __name__ == "__main__":
