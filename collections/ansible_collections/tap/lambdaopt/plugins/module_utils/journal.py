@@ -40,7 +40,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import MANAGED_POLICIES, with_digest
+from ansible_collections.tap.lambdaopt.plugins.module_utils import record_schema
+from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import MANAGED_POLICIES, whole_arn, with_digest
 
 ENVIRONMENT_VARIABLE = "LAMBDAOPT_JOURNAL"
 KIND = "tap.lambdaopt journal"
@@ -191,10 +192,10 @@ def changed_variables(variables: dict, wanted: dict) -> tuple[dict, dict]:
 
 def account_and_region(arn: str) -> tuple:
     """(account, region) of an ARN; the region is empty for a global service's (an IAM role's)."""
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn":
+    parts = whole_arn(arn)
+    if parts is None:
         raise JournalError(f"{arn!r} is not an ARN")
-    return parts[4], parts[3]
+    return parts["account_id"], parts["region"]
 
 
 class Reading:
@@ -284,8 +285,8 @@ def as_record(text: str, region: str | None = None) -> dict:
     account_id = next(iter(reading.accounts), None)
     started = entries[0]["at"] if entries else datetime.now(UTC).isoformat()
     return with_digest({
-        "schema_version": 2, "kind": "tap.lambdaopt change record", "mode": "applied", "recorded_at": started,
-        "account_id": account_id, "region": next(iter(reading.regions), region),
+        "schema_version": record_schema.SCHEMA_VERSION, "kind": record_schema.KIND, "mode": record_schema.APPLIED,
+        "recorded_at": started, "account_id": account_id, "region": next(iter(reading.regions), region),
         "changes": list(reading.changes.values()), "role_policies": list(reading.role_policies.values()),
         "alarms": list(reading.alarms.values()), "resources": list(reading.resources.values()),
         "tables": list(reading.tables.values()), "refused": [], "failed": []})
