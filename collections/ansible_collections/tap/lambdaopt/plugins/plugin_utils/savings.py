@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import FULL_VCPU_MEMORY_MB
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.projection import HOURS_PER_MONTH
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.projection import HOURS_PER_MONTH, MeasuredUsage
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import describe as describe_retention
 
 SCENARIOS = ("io_bound", "expected", "cpu_bound")
@@ -116,29 +116,19 @@ class Unknown(Exception):
         self.entry = {"component": component, "item": item, "reason": reason}
 
 
-class FunctionUsage:
-    """One function's measured usage, scaled to a month."""
+def months_in_window(usage: MeasuredUsage) -> Decimal | None:
+    """How many times its window a month is; None for a window of unknown length."""
+    return Decimal(HOURS_PER_MONTH) / (Decimal(str(usage.window_days)) * 24) if usage.window_days else None
 
-    def __init__(self, function: dict):
-        self.function = function
-        days = (function.get("window") or {}).get("days")
-        self.month = Decimal(HOURS_PER_MONTH) / (Decimal(str(days)) * 24) if days else None
-        billed = function.get("avg_billed_duration_ms") or (function.get("duration_ms") or {}).get("avg")
-        self.billed_ms = Decimal(str(billed)) if billed else None
-        self.measured_at_mb = ((function.get("samples") or {}).get("observed_memory_size_mb")
-                               or (function.get("configuration") or {}).get("memory_size"))
 
-    def per_month(self, key: str) -> Decimal | None:
-        value = self.function.get(key)
-        return None if value is None or self.month is None else Decimal(value) * self.month
+def per_month(usage: MeasuredUsage, count) -> Decimal | None:
+    """A count measured over the usage's window, scaled to a month; None where either is unknown."""
+    scale = months_in_window(usage)
+    return None if count is None or scale is None else Decimal(count) * scale
 
-    @property
-    def has_compute(self) -> bool:
-        return bool(self.function.get("invocations")) and self.billed_ms is not None and self.month is not None
 
-    def cold_starts_per_month(self) -> Decimal | None:
-        count = (self.function.get("init_duration_ms") or {}).get("cold_starts")
-        return None if count is None or self.month is None else Decimal(count) * self.month
+def billed_ms(usage: MeasuredUsage) -> Decimal | None:
+    return Decimal(str(usage.avg_billed_duration_ms)) if usage.avg_billed_duration_ms else None
 
 
 class Costing:
@@ -149,37 +139,37 @@ class Costing:
     def _per_gb(self, byte_count: Decimal, price: Decimal) -> Decimal:
         return byte_count / self.prices.bytes_per_gb * price
 
-    def compute(self, usage: FunctionUsage, before_mb: int, after_mb: int) -> Line:
+    def compute(self, usage: MeasuredUsage, before_mb: int, after_mb: int) -> Line:
         item = "Lambda compute and requests"
         if not usage.has_compute:
             raise Unknown("lambda", item, "no invocations or billed duration measured in the window")
-        invocations = Decimal(usage.function["invocations"]) * usage.month
-        architecture = (usage.function.get("configuration") or {}).get("architecture") or "x86_64"
-        gb_second = self.prices.gb_second_for(architecture)
+        invocations = per_month(usage, usage.invocations)
+        billed = billed_ms(usage)
+        gb_second = self.prices.gb_second_for(usage.architecture)
 
         def at(memory_mb: int) -> dict:
-            factors = duration_factors(usage.measured_at_mb, memory_mb, self.assumptions.cpu_bound_share)
-            return {scenario: cents(invocations * usage.billed_ms * factors[scenario] / 1000 * memory_mb / 1024
+            factors = duration_factors(usage.memory_size_mb, memory_mb, self.assumptions.cpu_bound_share)
+            return {scenario: cents(invocations * billed * factors[scenario] / 1000 * memory_mb / 1024
                                     * gb_second + invocations * self.prices.request)
                     for scenario in SCENARIOS}
 
-        basis = (f"{invocations:.0f} invocations a month, {usage.billed_ms} ms average billed at "
-                 f"{usage.measured_at_mb} MB ({architecture}); {before_mb} MB -> {after_mb} MB")
+        basis = (f"{invocations:.0f} invocations a month, {billed} ms average billed at "
+                 f"{usage.memory_size_mb} MB ({usage.architecture}); {before_mb} MB -> {after_mb} MB")
         return Line("lambda", item, at(before_mb), at(after_mb), basis)
 
-    def ingestion(self, usage: FunctionUsage, item: str = "Log ingestion", users: str = "") -> Line:
-        monthly = usage.per_month("log_ingested_bytes")
+    def ingestion(self, usage: MeasuredUsage, item: str = "Log ingestion", users: str = "") -> Line:
+        monthly = per_month(usage, usage.log_ingested_bytes)
         if monthly is None:
             raise Unknown("log_ingestion", item, "no IncomingBytes data for the log group")
         cost = same(self._per_gb(monthly, self.prices.log_ingestion_per_gb))
         return Line("log_ingestion", item, cost, dict(cost), f"{size(monthly)} ingested a month{users}")
 
-    def storage(self, usage: FunctionUsage, retention: dict | None, item: str = "Log storage",
+    def storage(self, usage: MeasuredUsage, retention: dict | None, item: str = "Log storage",
                 users: str = "") -> Line:
         if retention is None:
             raise Unknown("log_storage", item, "log retention was not part of the run")
         stored = Decimal(retention["stored_bytes"])
-        ingested = usage.per_month("log_ingested_bytes")
+        ingested = per_month(usage, usage.log_ingested_bytes)
         if ingested is None and retention["before"] != retention["after"]:
             raise Unknown("log_storage", item, "retention changes, but the group's ingestion is unknown")
 
@@ -212,9 +202,9 @@ class Costing:
                     same(self._per_gb(before, self.prices.log_storage_per_gb_month)),
                     same(self._per_gb(after, self.prices.log_storage_per_gb_month)), basis, detail)
 
-    def tracing(self, usage: FunctionUsage, before: bool, after: bool) -> Line:
+    def tracing(self, usage: MeasuredUsage, before: bool, after: bool) -> Line:
         item = "X-Ray traces"
-        invocations = usage.per_month("invocations")
+        invocations = per_month(usage, usage.invocations)
         if not invocations:
             raise Unknown("hardening", item, "no invocations measured in the window")
         reservoir = self.assumptions.xray_reservoir_per_second * SECONDS_PER_MONTH
@@ -223,18 +213,18 @@ class Costing:
         return Line("hardening", item, cost if before else same(ZERO), cost if after else same(ZERO),
                     f"{traced:.0f} traces recorded a month")
 
-    def dead_letter(self, usage: FunctionUsage) -> Line:
+    def dead_letter(self, usage: MeasuredUsage) -> Line:
         item = "Dead-letter queue requests"
-        errors = usage.per_month("errors")
+        errors = per_month(usage, usage.errors)
         if errors is None:
             raise Unknown("hardening", item, "no error count measured in the window")
         requests = errors * self.assumptions.sqs_requests_per_error
         return Line("hardening", item, same(ZERO), same(requests * self.prices.sqs_request),
                     f"{requests:.0f} SQS requests a month")
 
-    def secret_reads(self, usage: FunctionUsage, secrets: int) -> Line:
+    def secret_reads(self, usage: MeasuredUsage, secrets: int) -> Line:
         item = "Secrets Manager reads"
-        cold_starts = usage.cold_starts_per_month()
+        cold_starts = per_month(usage, usage.cold_starts)
         if cold_starts is None:
             raise Unknown("hardening", item, "no cold starts measured in the window")
         calls = cold_starts * secrets * self.assumptions.secret_reads_per_cold_start
@@ -326,14 +316,14 @@ class Costing:
         functions, or named by a function's LoggingConfig. Its IncomingBytes and stored bytes are the whole
         group's, so it is priced once."""
         first = functions[0]
-        usage = FunctionUsage(first)
+        usage = MeasuredUsage.of(first)
         retention = run.functions[first["function_name"]].retention
         users = f"; log group {group}, shared by {', '.join(function['function_name'] for function in functions)}"
         return collect([lambda: self.ingestion(usage, f"Log ingestion {group}", users),
                         lambda: self.storage(usage, retention, f"Log storage {group}", users)])
 
     def function_lines(self, function: dict, outcome, own_log_group: bool = True) -> tuple[list, list]:
-        usage = FunctionUsage(function)
+        usage = MeasuredUsage.of(function)
         builders = [lambda: self.compute(usage, outcome.memory_before, outcome.memory_after)]
         if own_log_group:
             builders += [lambda: self.ingestion(usage), lambda: self.storage(usage, outcome.retention)]
@@ -383,20 +373,20 @@ def by_component(lines: list) -> dict:
 
 
 def function_row(function: dict, outcome, lines: list, unknown: list) -> dict:
-    usage = FunctionUsage(function)
+    usage = MeasuredUsage.of(function)
+    billed = billed_ms(usage)
     return {
         "function_name": function["function_name"],
         "status": "measured" if usage.has_compute else "no_data",
-        "architecture": (function.get("configuration") or {}).get("architecture") or "x86_64",
+        "architecture": usage.architecture,
         "memory_size": {"before": outcome.memory_before, "after": outcome.memory_after},
         "log_retention_days": None if outcome.retention is None else {
             "before": outcome.retention["before"], "after": outcome.retention["after"]},
         "usage": {
-            "invocations": function.get("invocations"),
-            "monthly_invocations": int(Decimal(function["invocations"]) * usage.month)
-            if usage.has_compute else None,
-            "avg_billed_duration_ms": float(usage.billed_ms) if usage.billed_ms is not None else None,
-            "measured_at_memory_mb": usage.measured_at_mb,
+            "invocations": usage.invocations,
+            "monthly_invocations": int(per_month(usage, usage.invocations)) if usage.has_compute else None,
+            "avg_billed_duration_ms": float(billed) if billed is not None else None,
+            "measured_at_memory_mb": usage.memory_size_mb,
         },
         **summed(lines),
         "by_component": by_component(lines),
