@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import savings
 
 SCHEMA_VERSION = 1
@@ -35,7 +36,12 @@ def plain(value):
 
 def account_and_region(usage: list, region: str | None) -> tuple[str | None, str]:
     """The one account and region the functions live in, from their ARNs."""
-    found = {tuple(entry["function_arn"].split(":")[3:5]) for entry in usage if entry.get("function_arn")}
+    arns = [entry["function_arn"] for entry in usage if entry.get("function_arn")]
+    parsed = {arn: parse_aws_arn(arn) for arn in arns}
+    unreadable = sorted(arn for arn, parts in parsed.items() if parts is None)
+    if unreadable:
+        raise FleetMismatch(f"{', '.join(unreadable)}: not a function ARN")
+    found = {(parts["region"], parts["account_id"]) for parts in parsed.values()}
     if len(found) > 1:
         raise FleetMismatch("the usage covers more than one account-region "
                             f"({', '.join(sorted(':'.join(pair) for pair in found))}); report each one separately")

@@ -1,21 +1,65 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What an optimization run did to each function, read from the results its tasks registered.
+"""What an optimization run did, read once from the results its tasks registered.
+
+`read` walks the registered results and gives what the run did as plain records - the settings it changed, the
+changes it refused, the entries that failed, each resource as the run left it - from which the change record
+(change_record.py) is written, and from which `read_run` gathers, function by function, what the savings report
+prices. Neither of those reads a registered result itself.
 
 In a dry run the tasks only plan (status C(planned...)) and the plan is what counts; after a real run
-only what was applied counts, so a failed update leaves its function as it was - unless AWS accepted part of it
+only what was applied counts, so a failed update leaves its resource as it was - unless AWS accepted part of it
 first (the entry names those fields under C(accepted)), and then its C(after) is what it was read back to hold."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
-from ansible_collections.tap.lambdaopt.plugins.module_utils.results import partly_applied
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CHANGED,
+    CREATED,
+    DELETED,
+    FAILED,
+    REFUSED,
+    UPDATED,
+    partly_applied,
+)
 
-# The registered results the report reads, by the task option that carries each.
-TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "alarms", "secrets",
-         "provisioned_concurrency", "tables")
-APPLIED = ("changed", "created", "updated", "deleted")
+# The registered results a run hands over, by the task option that carries each, and the module that registers it.
+MODULES = {
+    "rightsize": "tap.lambdaopt.lambda_rightsize",
+    "log_retention": "tap.lambdaopt.log_retention",
+    "tracing": "tap.lambdaopt.lambda_tracing",
+    "dead_letter_queues": "tap.lambdaopt.lambda_dlq",
+    "alarms": "tap.lambdaopt.lambda_alarms",
+    "secrets": "tap.lambdaopt.lambda_secrets",
+    "provisioned_concurrency": "tap.lambdaopt.lambda_provisioned_concurrency",
+    "tables": "tap.lambdaopt.dynamodb_capacity",
+}
+TASKS = tuple(MODULES)
+APPLIED = (CHANGED, CREATED, UPDATED, DELETED)
+# The tasks that change one resource per entry, in the order their changes, refusals and failures are read, and
+# the key of the result that lists the entries.
+ENTRY_TASKS = {
+    "rightsize": "functions",
+    "provisioned_concurrency": "aliases",
+    "log_retention": "log_groups",
+    "tracing": "functions",
+    "dead_letter_queues": "functions",
+    "secrets": "functions",
+    "tables": "tables",
+}
+# The configuration field of a function each hardening task changes, as its entries' before and after name it.
+HARDENED_FIELDS = {
+    "tracing": ("tracing_mode", "tracing_mode"),
+    "dead_letter_queues": ("dead_letter_target", "dead_letter_target"),
+    # Only the variables lambda_secrets manages: the function's other variables were never touched.
+    "secrets": ("environment", "variables"),
+}
+RETENTION_RISK = "permanent loss of older log events"
+# What a run that creates, updates or deletes something did to it, by its planned action.
+DONE = {"create": CREATED, "update": UPDATED, "delete": DELETED}
 
 
 def took_effect(status: str | None, dry_run: bool) -> bool:
@@ -35,11 +79,255 @@ def ran(result) -> bool:
 
 
 @dataclass
+class Change:
+    """A setting the run changed (or, in a dry run, would change): of a function, or of a table."""
+
+    task: str
+    name: str
+    field: str
+    before: object
+    after: object
+    reason: str | None = None
+    # What else names the setting: an alias's qualifier, a log group's name and whether the run created it.
+    where: dict = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return MODULES[self.task]
+
+
+@dataclass
+class Refusal:
+    """A change a guard refused, and the risk it would have run."""
+
+    task: str
+    name: str
+    field: str
+    requested: object
+    reason: str | None
+    risk: str | None
+    context: str | None = None  # the guard of the function's context that refused it, if one did
+    where: dict = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return MODULES[self.task]
+
+
+@dataclass
+class Failure:
+    task: str
+    name: str | None
+    error: str | None
+
+    @property
+    def module(self) -> str:
+        return MODULES[self.task]
+
+
+@dataclass
+class Settled:
+    """One resource as the run left it (or, in a dry run, would leave it): its `after` is its `before` unless
+    the run's change took effect."""
+
+    task: str
+    name: str
+    before: dict
+    after: dict
+    entry: dict  # the registered entry, for what only a price needs (stored bytes, usage, memory size)
+
+
+@dataclass
+class RolePolicy:
+    """An inline policy the run wrote to a role, or that a function it changed depends on."""
+
+    task: str
+    role_name: str
+    policy_name: str
+    before: dict | None
+    after: dict | None
+
+    @property
+    def module(self) -> str:
+        return MODULES[self.task]
+
+
+@dataclass
 class AlarmChange:
     alarm_name: str
-    added: bool  # created; otherwise deleted
+    function_name: str | None
+    queue_name: str | None
+    change: str  # created, updated or deleted
     metrics: int
     high_resolution: bool
+
+    @property
+    def added(self) -> bool:
+        return self.change != DELETED
+
+    @property
+    def module(self) -> str:
+        return MODULES["alarms"]
+
+
+@dataclass
+class Resource:
+    """A queue or secret the run created or changed (a secret's value is never read)."""
+
+    task: str
+    kind: str
+    name: str
+    arn: str | None
+    change: str
+
+    @property
+    def module(self) -> str:
+        return MODULES[self.task]
+
+
+@dataclass
+class RunResults:
+    dry_run: bool
+    ran: dict  # task -> whether it ran
+    changes: list = field(default_factory=list)
+    refusals: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    settled: dict = field(default_factory=dict)  # task -> [Settled], for the tasks of ENTRY_TASKS
+    alarms: list = field(default_factory=list)
+    resources: list = field(default_factory=list)
+    role_policies: list = field(default_factory=list)
+    notifies_no_one: bool = False
+
+
+class Reader:
+    def __init__(self, results: dict, dry_run: bool):
+        self.results = {task: results.get(task) if ran(results.get(task)) else None for task in TASKS}
+        self.run = RunResults(dry_run=dry_run, ran={task: self.results[task] is not None for task in TASKS})
+        self.readers = {"rightsize": self.rightsize, "provisioned_concurrency": self.provisioned_concurrency,
+                        "log_retention": self.log_retention, "tracing": self.hardened,
+                        "dead_letter_queues": self.hardened, "secrets": self.hardened, "tables": self.tables}
+
+    def listed(self, task: str, key: str) -> list:
+        return (self.results[task] or {}).get(key) or []
+
+    def change(self, task: str, name: str, field_name: str, before, after, reason=None, **where) -> None:
+        self.run.changes.append(Change(task, name, field_name, before, after, reason, where))
+
+    def entries(self, task: str) -> None:
+        """Each entry of a task that changes one resource per entry: what the run left it holding, what it changed,
+        refused and failed."""
+        settled = self.run.settled.setdefault(task, [])
+        roles = set()
+        for entry in self.listed(task, ENTRY_TASKS[task]):
+            name = entry["table_name"] if task == "tables" else entry["function_name"]
+            # A failed entry part of whose change was made counts, with the `after` it was read back to hold.
+            applied = left_as_after(entry, self.run.dry_run)
+            after = entry["after"] if applied else entry["before"]
+            settled.append(Settled(task, name, entry["before"], after, entry))
+            if applied:
+                roles.add(entry.get("role_name"))
+            self.readers[task](task, entry, name, applied)
+            if entry.get("status") == FAILED:
+                self.run.failures.append(Failure(task, entry.get("function_name") or entry.get("table_name"),
+                                                 entry.get("error")))
+        if task in HARDENED_FIELDS:
+            self.role_policies(task, roles)
+
+    def refusals(self, task: str, name: str, entry: dict, **where) -> None:
+        self.run.refusals += [Refusal(task, name, refusal["field"], refusal.get("requested"), refusal["reason"],
+                                      refusal.get("risk"), refusal.get("context"), where)
+                              for refusal in entry.get("refused") or []]
+
+    def rightsize(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        if applied:
+            for change in entry.get("changes") or []:
+                # Of a function that failed part-way, only what Lambda accepted, as it was read back.
+                after = entry["after"][change["field"]] if "accepted" in entry else change["after"]
+                if change["field"] in entry.get("accepted", [change["field"]]) and change["before"] != after:
+                    self.change(task, name, change["field"], change["before"], after, change.get("reason"))
+        self.refusals(task, name, entry)
+
+    def provisioned_concurrency(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        before = entry["before"]["provisioned_concurrency"]
+        after = entry["after"]["provisioned_concurrency"]
+        if applied and before != after:
+            reason = next((change.get("reason") for change in entry.get("changes") or []), None)
+            self.change(task, name, "provisioned_concurrency", before, after, reason, qualifier=entry["qualifier"])
+        self.refusals(task, name, entry, qualifier=entry["qualifier"])
+
+    def log_retention(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        """One entry per log group, named after the first function of the run that logs to it."""
+        before, after = entry["before"]["retention_in_days"], entry["after"]["retention_in_days"]
+        existed = entry["before"].get("exists", True)
+        if applied and (before != after or not existed):
+            self.change(task, name, "log_retention_days", before, after, entry.get("reason"),
+                        log_group_name=entry.get("log_group_name"), log_group_existed=existed)
+        if entry.get("status") == REFUSED:
+            self.run.refusals.append(Refusal(task, name, "log_retention_days", None, entry.get("reason"),
+                                             RETENTION_RISK))
+
+    def hardened(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        field_name, source = HARDENED_FIELDS[task]
+        before, after = entry["before"].get(source), entry["after"].get(source)
+        if applied and before != after:
+            self.change(task, name, field_name, before, after)
+
+    def tables(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        """A table's throughput, one change per field."""
+        if applied and entry["before"] != entry["after"]:
+            for change in entry.get("changes") or []:
+                self.change(task, name, change.get("field"), change.get("before"), change.get("after"),
+                            change.get("reason"))
+
+    def role_policies(self, task: str, roles: set) -> None:
+        """The policies of the roles whose functions changed, and any a real run wrote (it stays written even
+        when the functions then failed); a grant that failed left the policy as it was, so it is no change."""
+        for policy in self.listed(task, "role_policies"):
+            status = policy.get("status")
+            if status != FAILED and (status == CHANGED or policy["role_name"] in roles):
+                self.run.role_policies.append(RolePolicy(task, policy["role_name"], policy["policy_name"],
+                                                         policy["before"], policy["after"]))
+
+    def alarms(self) -> None:
+        for alarm in self.listed("alarms", "alarms"):
+            status = alarm.get("status") or ""
+            if took_effect(status, self.run.dry_run):
+                action = status.removeprefix("planned-")
+                self.run.alarms.append(AlarmChange(alarm["alarm_name"], alarm.get("function_name"),
+                                                   alarm.get("queue_name"), DONE.get(action, action),
+                                                   int(alarm.get("metrics") or 1), bool(alarm.get("high_resolution"))))
+        self.run.notifies_no_one = bool((self.results["alarms"] or {}).get("notifies_no_one"))
+
+    def resources(self, task: str, key: str, kind: str, name_key: str, arn_key: str) -> None:
+        for resource in self.listed(task, key):
+            status = resource.get("status") or ""
+            if took_effect(status, self.run.dry_run):
+                self.run.resources.append(Resource(task, kind, resource[name_key], resource.get(arn_key),
+                                                   DONE.get(resource.get("action"), status)))
+
+
+def read(results: dict, dry_run: bool) -> RunResults:
+    """What the run did, from the registered results by task (a task that did not run is None or skipped)."""
+    reader = Reader(results, dry_run)
+    for task in ENTRY_TASKS:
+        reader.entries(task)
+    reader.alarms()
+    reader.resources("dead_letter_queues", "queues", "sqs_queue", "queue_name", "queue_arn")
+    reader.resources("secrets", "secrets", "secret", "secret_name", "secret_arn")
+    return reader.run
+
+
+# --- What the savings report prices, function by function ---
+
+# In the report's order, the tasks whose changes, refusals and failures a function's row tells.
+FUNCTION_TASKS = ("rightsize", "log_retention", "tracing", "dead_letter_queues", "secrets",
+                  "provisioned_concurrency")
+# Why the hardening changes, as the report tells a reader who did not write the policy.
+EXPLANATIONS = {
+    "tracing_mode": "X-Ray traces each sampled request; the role may only write traces",
+    "dead_letter_target": "failed asynchronous invocations are kept instead of dropped",
+    "environment": "read from Secrets Manager at run time; values are never shown",
+}
 
 
 @dataclass
@@ -75,191 +363,132 @@ class RunOutcome:
     warnings: list = field(default_factory=list)
 
 
-def _by_function(result, key: str = "functions") -> dict:
-    return {entry["function_name"]: entry for entry in (result or {}).get(key) or [] if "function_name" in entry}
-
-
-def _by_log_group_user(result) -> dict:
-    """{function name: the entry of the log group it logs to}: log_retention has one entry per group, shared by
-    every function of the run that logs to it (`function_names`)."""
-    return {name: entry for entry in (result or {}).get("log_groups") or [] if "function_name" in entry
-            for name in entry.get("function_names") or [entry["function_name"]]}
-
-
 def _queue_name(arn: str | None) -> str | None:
-    return arn.rsplit(":", 1)[-1] if arn else None
+    if not arn:
+        return None
+    parts = parse_aws_arn(arn)
+    return parts["resource"] if parts else arn
 
 
-def _note_failure(outcome: Outcome, task: str, entry: dict | None) -> None:
-    if entry and entry.get("status") == "failed":
-        outcome.failed.append({"task": task, "error": entry.get("error") or "failed"})
+def _report_change(change: Change) -> dict | None:
+    """A change as the report tells it; None for one it does not (secrets whose values alone changed)."""
+    setting, before, after = change.field, change.before, change.after
+    if change.task == "dead_letter_queues":
+        setting, before, after = "dead_letter_queue", _queue_name(before), _queue_name(after)
+    elif change.task == "secrets":
+        before, after = sorted(before or {}), sorted(after or {})
+        if before == after:
+            return None
+        setting = "secrets"
+    elif change.task == "provisioned_concurrency":
+        setting = f"provisioned_concurrency ({change.where['qualifier']})"
+    return {"setting": setting, "before": before, "after": after,
+            "reason": EXPLANATIONS.get(change.field, change.reason)}
 
 
-def _rightsize(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
-    if not entry:
-        return
-    outcome.memory_before = entry["before"]["memory_size"]
-    applied = left_as_after(entry, dry_run)
-    outcome.memory_after = entry["after"]["memory_size"] if applied else outcome.memory_before
-    if applied:
-        outcome.changes += [{"setting": change["field"], "before": change["before"],
-                             "after": entry["after"][change["field"]] if "accepted" in entry else change["after"],
-                             "reason": change["reason"]} for change in entry.get("changes") or []
-                            if change["field"] in entry.get("accepted", [change["field"]])]
-    outcome.refused += [{"setting": refusal["field"], "requested": refusal.get("requested"),
-                         "reason": refusal["reason"], "risk": refusal.get("risk"), "context": refusal.get("context")}
-                        for refusal in entry.get("refused") or []]
-    _note_failure(outcome, "lambda_rightsize", entry)
+def _report_refusal(refusal: Refusal) -> dict:
+    told = {"setting": refusal.field, "requested": refusal.requested, "reason": refusal.reason, "risk": refusal.risk}
+    if refusal.task == "provisioned_concurrency":
+        told["setting"] = f"provisioned_concurrency ({refusal.where['qualifier']})"
+    if refusal.task == "rightsize":
+        told["context"] = refusal.context  # only lambda_rightsize guards a function's context
+    return told
 
 
-def _retention(outcome: Outcome, entry: dict | None, dry_run: bool, name: str) -> None:
-    if not entry:
-        return
-    before = entry["before"]["retention_in_days"]
-    applied = left_as_after(entry, dry_run)
-    after = entry["after"]["retention_in_days"] if applied else before
-    outcome.retention = {"stored_bytes": int(entry.get("stored_bytes") or 0), "before": before, "after": after,
-                         "exists": entry["before"].get("exists", True), "log_group_name": entry.get("log_group_name")}
-    if name != entry["function_name"]:
-        return  # a shared group's change, refusal and failure are told once, with the first function that uses it
-    if applied:
-        outcome.changes.append({"setting": "log_retention_days", "before": before, "after": after,
-                                "reason": entry.get("reason")})
-    if entry.get("status") == "refused":
-        outcome.refused.append({"setting": "log_retention_days", "requested": None, "reason": entry.get("reason"),
-                                "risk": "permanent loss of older log events"})
-    _note_failure(outcome, "log_retention", entry)
+def _in_report_order(items: list) -> list:
+    return sorted(items, key=lambda item: FUNCTION_TASKS.index(item.task))
 
 
-def _tracing(outcome: Outcome, entry: dict | None, dry_run: bool, mode_before: str | None) -> None:
-    before = (entry or {}).get("before", {}).get("tracing_mode", mode_before)
-    outcome.tracing_before = outcome.tracing_after = before == "Active"
-    if entry and left_as_after(entry, dry_run):
-        after = entry["after"]["tracing_mode"]
-        outcome.tracing_after = after == "Active"
-        if after != before:
-            outcome.changes.append({"setting": "tracing_mode", "before": before, "after": after,
-                                    "reason": "X-Ray traces each sampled request; the role may only write traces"})
-    _note_failure(outcome, "lambda_tracing", entry)
+class ByFunction:
+    """What the reading holds of each function of the report, by function name."""
+
+    def __init__(self, run: RunResults):
+        self.items: dict = {}
+        for kind, items in (("changes", run.changes), ("refusals", run.refusals), ("failures", run.failures),
+                            ("aliases", run.settled["provisioned_concurrency"])):
+            for item in items:
+                if item.task in FUNCTION_TASKS:
+                    self.items.setdefault((kind, item.name), []).append(item)
+        self.rightsized = {function.name: function for function in run.settled["rightsize"]}
+        self.traced = {function.name: function for function in run.settled["tracing"]}
+        # log_retention has one entry per group, shared by every function of the run that logs to it.
+        self.log_groups = {name: group for group in run.settled["log_retention"]
+                           for name in group.entry.get("function_names") or [group.name]}
+        self.alarms: dict = {}
+        for alarm in priced_alarms(run):
+            self.alarms.setdefault(alarm.function_name, []).append(alarm)
+
+    def of(self, kind: str, name: str) -> list:
+        """The function's changes, refusals, failures or aliases, in the report's order of tasks."""
+        return _in_report_order(self.items.get((kind, name), []))
 
 
-def _dead_letter(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
-    if entry and left_as_after(entry, dry_run):
-        before = entry["before"].get("dead_letter_target")
-        after = entry["after"].get("dead_letter_target")
-        if after != before:
-            outcome.dead_letter_added = before is None
-            outcome.changes.append({"setting": "dead_letter_queue", "before": _queue_name(before),
-                                    "after": _queue_name(after),
-                                    "reason": "failed asynchronous invocations are kept instead of dropped"})
-    _note_failure(outcome, "lambda_dlq", entry)
+def priced_alarms(run: RunResults) -> list:
+    """The alarms the run added or deleted: an update keeps the alarm, and its price."""
+    return [alarm for alarm in run.alarms if alarm.change != UPDATED]
 
 
-def _secrets(outcome: Outcome, entry: dict | None, dry_run: bool) -> None:
-    if entry and left_as_after(entry, dry_run):
-        before = set(entry["before"].get("variables") or {})
-        after = set(entry["after"].get("variables") or {})
-        outcome.secrets_added = len(after - before)
-        if after != before:
-            outcome.changes.append({"setting": "secrets", "before": sorted(before), "after": sorted(after),
-                                    "reason": "read from Secrets Manager at run time; values are never shown"})
-    _note_failure(outcome, "lambda_secrets", entry)
+def _retention(group: Settled) -> dict:
+    entry = group.entry
+    return {"stored_bytes": int(entry.get("stored_bytes") or 0), "before": group.before["retention_in_days"],
+            "after": group.after["retention_in_days"], "exists": group.before.get("exists", True),
+            "log_group_name": entry.get("log_group_name")}
 
 
-def _alarm_changes(result, dry_run: bool) -> list:
-    changes = []
-    for entry in (result or {}).get("alarms") or []:
-        status = entry.get("status") or ""
-        if not took_effect(status, dry_run) or status.endswith("update") or status == "updated":
-            continue  # an update keeps the alarm, and its price
-        change = AlarmChange(entry["alarm_name"], added=not status.endswith("delete") and status != "deleted",
-                             metrics=int(entry.get("metrics") or 1),
-                             high_resolution=bool(entry.get("high_resolution")))
-        changes.append((entry.get("function_name"), change))
-    return changes
-
-
-def _created_secrets(result, dry_run: bool) -> list:
-    created = []
-    for secret in (result or {}).get("secrets") or []:
-        status = secret.get("status")
-        if status == "created" or (dry_run and status == "planned" and secret.get("action") == "create"):
-            created.append(secret.get("secret_name") or secret.get("env"))
-    return created
-
-
-def _settled(entry: dict, dry_run: bool) -> dict:
-    """The entry's settings once the run is over: its planned or applied `after`, else its `before`."""
-    return entry["after"] if took_effect(entry.get("status"), dry_run) else entry["before"]
-
-
-def _refusals(setting: str, entry: dict) -> list:
-    return [{"setting": setting, "requested": refusal.get("requested"), "reason": refusal["reason"],
-             "risk": refusal.get("risk")} for refusal in entry.get("refused") or []]
-
-
-def _provisioned(outcome: Outcome, entries: list, dry_run: bool) -> None:
-    for entry in entries:
-        setting = f"provisioned_concurrency ({entry['qualifier']})"
-        before = entry["before"]["provisioned_concurrency"]
-        after = _settled(entry, dry_run)["provisioned_concurrency"]
-        outcome.provisioned.append({"entry": entry, "before": before, "after": after})
-        if after != before:
-            outcome.changes += [{"setting": setting, "before": before, "after": after, "reason": change["reason"]}
-                                for change in entry.get("changes") or []]
-        outcome.refused += _refusals(setting, entry)
-        _note_failure(outcome, "lambda_provisioned_concurrency", entry)
-
-
-def _tables(result, dry_run: bool) -> tuple[list, list]:
-    tables, changes = [], []
-    for entry in (result or {}).get("tables") or []:
-        after = _settled(entry, dry_run)
-        tables.append({"entry": entry, "before": entry["before"], "after": after})
-        if after != entry["before"]:
-            changes += [{"setting": f"{entry['table_name']} {change['field']}", "before": change["before"],
-                         "after": change["after"], "reason": change["reason"]} for change in entry.get("changes") or []]
-    return tables, changes
+def _outcome(function: dict, by_function: ByFunction) -> Outcome:
+    name = function["function_name"]
+    configuration = function.get("configuration") or {}
+    outcome = Outcome(memory_before=configuration.get("memory_size"), memory_after=configuration.get("memory_size"))
+    rightsized = by_function.rightsized.get(name)
+    if rightsized:
+        outcome.memory_before = rightsized.before["memory_size"]
+        outcome.memory_after = rightsized.after["memory_size"]
+    group = by_function.log_groups.get(name)
+    if group:
+        outcome.retention = _retention(group)
+    tracing_before = configuration.get("tracing_mode")
+    if name in by_function.traced:
+        tracing_before = by_function.traced[name].before.get("tracing_mode", tracing_before)
+    outcome.tracing_before = outcome.tracing_after = tracing_before == "Active"
+    changes = by_function.of("changes", name)
+    for change in changes:
+        if change.field == "tracing_mode":
+            outcome.tracing_after = change.after == "Active"
+        elif change.field == "dead_letter_target":
+            outcome.dead_letter_added = change.before is None
+        elif change.field == "environment":
+            outcome.secrets_added = len(set(change.after or {}) - set(change.before or {}))
+    outcome.provisioned = [{"entry": alias.entry, "before": alias.before["provisioned_concurrency"],
+                            "after": alias.after["provisioned_concurrency"]}
+                           for alias in by_function.of("aliases", name)]
+    outcome.changes = [told for told in map(_report_change, changes) if told is not None]
+    outcome.refused = [_report_refusal(refusal) for refusal in by_function.of("refusals", name)]
+    outcome.failed = [{"task": failure.module.removeprefix("tap.lambdaopt."), "error": failure.error or "failed"}
+                      for failure in by_function.of("failures", name)]
+    outcome.alarms = by_function.alarms.get(name, [])
+    added = [alarm.alarm_name for alarm in outcome.alarms if alarm.added]
+    if added:
+        outcome.changes.append({"setting": "alarms", "before": None, "after": added,
+                                "reason": "alarms on error rate, duration and throttles"})
+    return outcome
 
 
 def read_run(usage: list, results: dict, dry_run: bool) -> RunOutcome:
-    """Each function's Outcome from the registered results (a task that did not run is None or skipped)."""
-    results = {task: results.get(task) if ran(results.get(task)) else None for task in TASKS}
-    rightsize = _by_function(results["rightsize"])
-    retention = _by_log_group_user(results["log_retention"])
-    tracing = _by_function(results["tracing"])
-    dead_letter = _by_function(results["dead_letter_queues"])
-    secrets = _by_function(results["secrets"])
-    alarm_changes = _alarm_changes(results["alarms"], dry_run)
-    aliases: dict = {}
-    for entry in (results["provisioned_concurrency"] or {}).get("aliases") or []:
-        aliases.setdefault(entry["function_name"], []).append(entry)
-    functions = {}
-    for function in usage:
-        name = function["function_name"]
-        configuration = function.get("configuration") or {}
-        outcome = Outcome(memory_before=configuration.get("memory_size"),
-                          memory_after=configuration.get("memory_size"))
-        _rightsize(outcome, rightsize.get(name), dry_run)
-        _retention(outcome, retention.get(name), dry_run, name)
-        _tracing(outcome, tracing.get(name), dry_run, configuration.get("tracing_mode"))
-        _dead_letter(outcome, dead_letter.get(name), dry_run)
-        _secrets(outcome, secrets.get(name), dry_run)
-        _provisioned(outcome, aliases.get(name, []), dry_run)
-        outcome.alarms = [change for owner, change in alarm_changes if owner == name]
-        added = [change.alarm_name for change in outcome.alarms if change.added]
-        if added:
-            outcome.changes.append({"setting": "alarms", "before": None, "after": added,
-                                    "reason": "alarms on error rate, duration and throttles"})
-        functions[name] = outcome
-    tables, table_changes = _tables(results["tables"], dry_run)
+    """Each function's Outcome, from the registered results read once (a task that did not run is None or
+    skipped)."""
+    run = read(results, dry_run)
+    by_function = ByFunction(run)
+    functions = {function["function_name"]: _outcome(function, by_function) for function in usage}
     return RunOutcome(
         dry_run=dry_run,
         functions=functions,
-        shared_alarms=[change for owner, change in alarm_changes if owner not in functions],
-        secrets_created=_created_secrets(results["secrets"], dry_run),
-        tasks={task: results[task] is not None for task in TASKS},
-        tables=tables,
-        table_changes=table_changes,
-        warnings=[NOTIFY_NO_ONE] if (results["alarms"] or {}).get("notifies_no_one") else [],
+        shared_alarms=[alarm for alarm in priced_alarms(run) if alarm.function_name not in functions],
+        secrets_created=[resource.name for resource in run.resources
+                         if resource.kind == "secret" and resource.change == CREATED],
+        tasks=run.ran,
+        tables=[{"entry": table.entry, "before": table.before, "after": table.after}
+                for table in run.settled["tables"]],
+        table_changes=[{"setting": f"{change.name} {change.field}", "before": change.before, "after": change.after,
+                        "reason": change.reason} for change in run.changes if change.task == "tables"],
+        warnings=[NOTIFY_NO_ONE] if run.notifies_no_one else [],
     )
