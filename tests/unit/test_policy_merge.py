@@ -100,6 +100,15 @@ def test_per_function_queues_of_a_suffix_collapse_to_the_collections_pattern_onl
     assert merge.collapsed_queues(queues, None) == sorted(queues)
 
 
+def test_only_an_arn_of_a_per_function_queue_of_the_suffix_has_a_pattern_in_its_own_account_and_region():
+    assert merge.queue_pattern("arn:aws-cn:sqs:cn-north-1:210987654321:fn-dev-dlq", "dev") == (
+        "arn:aws-cn:sqs:cn-north-1:210987654321:*-dev-dlq")
+    for value in ("fn-dev-dlq", f"x{QUEUE.format('fn-dev-dlq')}", QUEUE.format("fn:x-dev-dlq"),
+                  QUEUE.format("*-dev-dlq"), QUEUE.format("fn-dev2-dlq"), QUEUE.format("fn-dev")):
+        assert merge.queue_pattern(value, "dev") is None, value
+    assert merge.queue_pattern(QUEUE.format("fn-dev-dlq"), "") is None
+
+
 def test_a_role_beyond_the_limit_is_refused_naming_it_and_the_figures():
     big = merge.document_of([send("dev", *[f"function-{index:04d}-dev-dlq" for index in range(200)])])
     assert merge.policy_size(big) > merge.ROLE_POLICY_SIZE_LIMIT

@@ -4,6 +4,7 @@ removed unless asked, raises only where AWS has concurrency to allocate."""
 import math
 
 import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import qualifier_of
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.plan import (
     AUTO,
     AliasEvidence,
@@ -148,3 +149,8 @@ def test_auto_reaches_a_fixed_point_on_the_same_evidence(current, observed, poli
     first = plan_provisioned_concurrency(current, AUTO, observed, open_pool(), policy)
     second = plan_provisioned_concurrency(first.after, AUTO, observed, open_pool(), policy)
     assert not second.changed
+
+
+@pytest.mark.parametrize("qualifier", ["live", "7", "blue_green-2"])
+def test_an_allocation_is_named_by_the_qualifier_of_its_function_arn(qualifier):
+    assert qualifier_of(f"arn:aws-cn:lambda:cn-north-1:123456789012:function:checkout-dev:{qualifier}") == qualifier

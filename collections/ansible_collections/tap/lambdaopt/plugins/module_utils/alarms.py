@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import format_arn, parse_whole_arn
+
 PREFIX = "lambdaopt-"
 DEAD_LETTER_ERRORS_KIND = "dead-letter-errors"
 MARKER = "Managed by tap.lambdaopt"
@@ -121,8 +123,10 @@ def queue_alarm(queue_name: str, policy: AlarmPolicy) -> dict:
 
 def alarm_arn(function_arn: str, alarm_name: str) -> str:
     """The ARN an alarm gets in the account-region of a function (arn:<partition>:lambda:<region>:<account>:...)."""
-    partition, region, account = function_arn.split(":")[1], function_arn.split(":")[3], function_arn.split(":")[4]
-    return f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm_name}"
+    function = parse_whole_arn(function_arn)
+    if function is None:
+        raise ValueError(f"{function_arn!r} is not the ARN of a function")
+    return format_arn(function, service="cloudwatch", resource=f"alarm:{alarm_name}")
 
 
 def billed_metrics(alarm: dict) -> int:

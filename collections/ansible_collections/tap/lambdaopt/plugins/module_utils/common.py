@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
 
@@ -43,8 +44,14 @@ NOT_RETRIED = frozenset(("get_paginator", "get_waiter", "can_paginate", "excepti
 
 class RetryingClient:
     """A boto3 client whose every API call is retried on throttling and transient errors (RETRY), without
-    callers having to ask (amazon.aws's wrapper retries only calls made with aws_retry=True, which plain clients
-    reject)."""
+    callers having to ask.
+
+    This departs from amazon.aws's convention on purpose. There, `module.client(service,
+    retry_decorator=AWSRetry.jittered_backoff())` wraps the client so that only the calls made with
+    `aws_retry=True` are retried, and every other call is made once. Here every call is retried, so that no call
+    can forget to ask, and the same functions serve a plain boto3 client (in tests and tools), which would reject
+    `aws_retry`. Paginators and waiters are left as they are (NOT_RETRIED): their calls get botocore's standard
+    retry mode (BOTOCORE_RETRIES), and a paginator's pages cannot be retried one by one from outside it."""
 
     def __init__(self, client, retry=RETRY):
         self._client = client
@@ -56,9 +63,40 @@ class RetryingClient:
             return attribute
         return self._retry(attribute)
 
+    def unretried(self):
+        """The boto3 client underneath, for a call that is to be retried its own way."""
+        return self._client
+
 
 def aws_client(module, service: str, retry=RETRY) -> RetryingClient:
     return RetryingClient(module.client(service, config=BOTOCORE_RETRIES), retry)
+
+
+def client_call(client, operation: str, **parameters):
+    """Make one API call (`operation`, as boto3 names it) as the client makes every call, with its own retry."""
+    return getattr(client, operation)(**parameters)
+
+
+def retry_iam_propagation(client, operation: str, **parameters):
+    """Make one API call (`operation`, as boto3 names it) with IAM_PROPAGATION_RETRY in place of the client's own
+    retry: the call whose refusal may only mean that a role's new grant has not reached the service yet. The
+    client's other calls keep its own retry, and fail at once on the error this one waits out. `client` is a
+    RetryingClient or a plain boto3 client."""
+    raw = client.unretried() if isinstance(client, RetryingClient) else client
+    return IAM_PROPAGATION_RETRY(getattr(raw, operation))(**parameters)
+
+
+def parse_whole_arn(value) -> dict | None:
+    """amazon.aws's parse_aws_arn of a value that is one ARN and nothing else; None for anything else.
+    parse_aws_arn searches: it finds an ARN inside a longer string, such as a URI that embeds one."""
+    parts = parse_aws_arn(value) if isinstance(value, str) else None
+    return parts if parts and value == format_arn(parts) else None
+
+
+def format_arn(parts: dict, **replaced) -> str:
+    """The ARN of parse_aws_arn's `parts` (partition, service, region, account_id, resource), with any of them
+    `replaced`: another resource in the same account and region."""
+    return "arn:{partition}:{service}:{region}:{account_id}:{resource}".format(**{**parts, **replaced})
 
 
 FLEET_ARGUMENT_SPEC = dict(

@@ -27,6 +27,9 @@ What AWS does, and where it says so:
 
 from __future__ import annotations
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import format_arn, parse_whole_arn
+
 try:
     from botocore.exceptions import ClientError
 except ImportError:  # handled by AnsibleAWSModule
@@ -60,9 +63,8 @@ def qualified_key_id(key_id: str, queue_arn: str) -> str:
     region: DescribeKey reads a bare id or alias name in the caller's account, which may not be the queue's."""
     if key_id.startswith("arn:"):
         return key_id
-    _arn, partition, _service, region, account = queue_arn.split(":")[:5]
     resource = key_id if key_id.startswith("alias/") else f"key/{key_id}"
-    return f"arn:{partition}:kms:{region}:{account}:{resource}"
+    return format_arn(_queue_arn_parts(queue_arn), service="kms", resource=resource)
 
 
 def key_to_grant(metadata: dict, key_id: str) -> tuple[str | None, str | None]:
@@ -82,27 +84,38 @@ def resolve_key(kms, key_id: str, queue_arn: str) -> tuple[str | None, str | Non
     """key_to_grant for the key a queue names, read with DescribeKey; an error when it cannot be read."""
     try:
         metadata = kms.describe_key(KeyId=qualified_key_id(key_id, queue_arn))["KeyMetadata"]
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        if code == "NotFoundException":
-            return None, f"its KMS key {key_id} does not exist (or was deleted)"
-        if code == "AccessDeniedException":
-            return None, (f"its KMS key {key_id} cannot be read (kms:DescribeKey denied), so the role's permission "
-                          "to encrypt with it cannot be scoped to it")
-        return None, f"its KMS key {key_id} cannot be read: {code}: {error.response['Error'].get('Message', '')}"
+    except is_boto3_error_code("NotFoundException"):
+        return None, f"its KMS key {key_id} does not exist (or was deleted)"
+    except is_boto3_error_code("AccessDeniedException"):
+        return None, (f"its KMS key {key_id} cannot be read (kms:DescribeKey denied), so the role's permission "
+                      "to encrypt with it cannot be scoped to it")
+    except ClientError as error:  # pylint: disable=duplicate-except
+        return None, f"its KMS key {key_id} cannot be read: {_error_text(error)}"
     return key_to_grant(metadata, key_id)
 
 
 def queue_key_id(sqs, queue_arn: str) -> tuple[str | None, str | None]:
     """(the KmsMasterKeyId of the queue an ARN names, or None for SSE-SQS or no encryption; why it cannot be
     read, or None). The queue may be in another account, which then has to allow GetQueueAttributes."""
-    _arn, _partition, _service, _region, account, name = queue_arn.split(":")[:6]
+    queue = _queue_arn_parts(queue_arn)
     try:
-        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url = sqs.get_queue_url(QueueName=queue["resource"], QueueOwnerAWSAccountId=queue["account_id"])["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["KmsMasterKeyId"])
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        if code in SQS_MISSING_QUEUE_CODES:
-            return None, "its dead-letter queue does not exist: Lambda cannot send failed events to it"
-        return None, f"its dead-letter queue cannot be read: {code}: {error.response['Error'].get('Message', '')}"
+    except is_boto3_error_code(SQS_MISSING_QUEUE_CODES):
+        return None, "its dead-letter queue does not exist: Lambda cannot send failed events to it"
+    except ClientError as error:  # pylint: disable=duplicate-except
+        return None, f"its dead-letter queue cannot be read: {_error_text(error)}"
     return attributes.get("Attributes", {}).get("KmsMasterKeyId") or None, None
+
+
+def _queue_arn_parts(queue_arn: str) -> dict:
+    """parse_aws_arn's parts of a queue's ARN (arn:<partition>:sqs:<region>:<account>:<name>)."""
+    parts = parse_whole_arn(queue_arn)
+    if parts is None:
+        raise ValueError(f"{queue_arn!r} is not the ARN of a queue")
+    return parts
+
+
+def _error_text(error) -> str:
+    """An AWS error as the result tells it: its code and AWS's message."""
+    return f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message', '')}"

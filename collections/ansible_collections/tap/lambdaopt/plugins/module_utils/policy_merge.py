@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import format_arn, has_suffix, parse_whole_arn
 
 SID_PREFIX = "Lambdaopt"
 ESCAPE = "X"
@@ -164,10 +164,11 @@ def role_size(other_documents, document: dict | None) -> int:
 def queue_pattern(queue_arn: str, suffix: str) -> str | None:
     """The wildcard of the collection's per-function queue names of `suffix` (`*-<suffix>-dlq`) in the queue's
     account and region, when `queue_arn` is such a queue; else None."""
-    parts = queue_arn.split(":")
-    if len(parts) != 6 or not suffix or not has_suffix(parts[5], f"{suffix}{QUEUE_SUFFIX}") or "*" in parts[5]:
+    queue = parse_whole_arn(queue_arn)
+    name = queue["resource"] if queue else ""
+    if not suffix or ":" in name or "*" in name or not has_suffix(name, f"{suffix}{QUEUE_SUFFIX}"):
         return None
-    return ":".join(parts[:5] + [f"*-{suffix}{QUEUE_SUFFIX}"])
+    return format_arn(queue, resource=f"*-{suffix}{QUEUE_SUFFIX}")
 
 
 def collapsed_queues(queue_arns, suffix: str | None) -> list:

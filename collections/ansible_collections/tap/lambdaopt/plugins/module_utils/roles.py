@@ -8,27 +8,24 @@ import json
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge
-
-try:
-    from botocore.exceptions import ClientError
-except ImportError:  # handled by AnsibleAWSModule
-    pass
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
 
 
 def role_name(role_arn: str) -> str:
-    """arn:aws:iam::123456789012:role/some/path/name -> name"""
-    return role_arn.rsplit("/", 1)[-1]
+    """arn:aws:iam::123456789012:role/some/path/name -> name: the last part of the role's path. A value that is not
+    an ARN is read as a path (a listed function without a Role has the role "")."""
+    parts = parse_whole_arn(role_arn)
+    return (parts["resource"] if parts else role_arn).rsplit("/", 1)[-1]
 
 
 def inline_policy(iam, role: str, policy_name: str) -> dict | None:
     """The role's inline policy document, or None when the role has no policy of that name."""
     try:
         document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "NoSuchEntity":
-            return None
-        raise
+    except is_boto3_error_code("NoSuchEntity"):
+        return None
     # IAM returns the document URL-encoded in its raw API; boto3 decodes it, some endpoints do not.
     return json.loads(unquote(document)) if isinstance(document, str) else document
 
@@ -119,9 +116,8 @@ def put_inline_policy(iam, role: str, policy_name: str, document: dict) -> None:
 def delete_inline_policy(iam, role: str, policy_name: str) -> None:
     try:
         iam.delete_role_policy(RoleName=role, PolicyName=policy_name)
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "NoSuchEntity":
-            raise
+    except is_boto3_error_code("NoSuchEntity"):
+        pass  # already gone: what deleting it was for
 
 
 def policy_changes(documents: dict, policy_name: str, granted: dict | None = None) -> list:

@@ -7,9 +7,11 @@ read, and wait for the update to finish."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import client_call
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import (
     FIELD_MODULES,
     changed_variables,
@@ -137,17 +139,22 @@ def undecryptable_environment(error: dict) -> str:
 
 
 def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
-                   after_failed_update: bool = False) -> None:
+                   after_failed_update: bool = False, update_call: Callable = client_call) -> None:
     """Apply {field: value} to one function planned from `planned_from` ({field: value it had}).
 
     Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
     someone changes the function in between, Lambda answers PreconditionFailedException, and the function is read
     and checked once more. The reservation goes first: Lambda checks it against the account's pool and the
     function's provisioned concurrency, the likeliest refusal, and then nothing else has been changed. A failure
-    after Lambda accepted part of the work raises PartlyApplied, with the function read back."""
+    after Lambda accepted part of the work raises PartlyApplied, with the function read back.
+
+    `update_call(lambda_client, "update_function_configuration", **parameters)` makes the update:
+    common.retry_iam_propagation for an update Lambda checks against a role's grant that may not have propagated
+    yet (a dead-letter queue)."""
     accepted: dict = {}
     try:
-        send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted, after_failed_update)
+        send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted, after_failed_update,
+                     update_call)
     except Exception as error:
         if not accepted:
             raise
@@ -155,7 +162,7 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
 
 
 def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
-                 accepted: dict, after_failed_update: bool) -> None:
+                 accepted: dict, after_failed_update: bool, update_call: Callable = client_call) -> None:
     """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is."""
     configuration = configuration_update(changes)
     for attempt in range(2):
@@ -179,7 +186,7 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
                                            if field in CONFIGURATION_FIELDS})
         limiter.acquire()
         try:
-            CONFLICT_RETRY(lambda_client.update_function_configuration)(
+            CONFLICT_RETRY(partial(update_call, lambda_client, "update_function_configuration"))(
                 FunctionName=name, RevisionId=function["Configuration"]["RevisionId"], **configuration)
         except is_boto3_error_code(["PreconditionFailedException", "ResourceConflictException"]):
             continue  # read again, waiting out an update in progress, and check again
@@ -229,13 +236,13 @@ def read_back_after_failure(lambda_client, name: str, error: Exception, accepted
 
 
 def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int,
-              after_failed_update: bool = False) -> dict:
+              after_failed_update: bool = False, update_call: Callable = client_call) -> dict:
     """Apply {name: {field: value}} across the fleet, each planned from planned_from[name]; {name: error or None}.
-    `after_failed_update`: see ready_function."""
+    `after_failed_update`: see ready_function; `update_call`: see apply_function."""
     limiter = RateLimiter(requests_per_second)
     results = run_bounded(
         lambda name: apply_function(lambda_client, limiter, name, work[name], planned_from.get(name, {}),
-                                    after_failed_update),
+                                    after_failed_update, update_call),
         sorted(work), max_workers,
     )
     return {name: error for name, (_result, error) in results.items()}
@@ -254,13 +261,15 @@ def settings_in_entry(entry: dict, settings: dict) -> dict:
 def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], None],
                      changes_of: Callable[[dict], dict], requests_per_second: float, max_workers: int,
                      planned_from: Callable[[dict, dict], dict] = planned_from_before,
-                     read_back: Callable[[dict, dict], dict] = settings_in_entry) -> dict:
+                     read_back: Callable[[dict, dict], dict] = settings_in_entry,
+                     update_call: Callable = client_call) -> dict:
     """Roles first, then functions: each role gets what its functions will need (`grant_role`), and
     a function is updated (`changes_of(entry)`, possibly empty; planned from `planned_from(entry, changes)`) only
     once its role has it. Marks each pending entry `changed`, or `failed` with the error and its `after` what the
     function then holds: its `before`, with the role's `role_policy` where the role was granted, and where Lambda
     accepted the update before a later failure, the function read back (`read_back(entry, settings)` maps it to
     the entry's keys) and the fields it accepted under `accepted`.
+    `update_call` makes each function's update (see apply_function).
     Returns {role: the error its grant met, or None}: a role granted stays granted when its functions fail."""
     role_errors = {}
     for role in sorted({entry["role_name"] for entry in pending}):
@@ -276,7 +285,7 @@ def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], N
         if changes and role_errors[entry["role_name"]] is None:
             work[entry["function_name"]] = changes
             origins[entry["function_name"]] = planned_from(entry, changes)
-    errors = apply_all(lambda_client, work, origins, requests_per_second, max_workers)
+    errors = apply_all(lambda_client, work, origins, requests_per_second, max_workers, update_call=update_call)
     for entry in pending:
         role_error = role_errors[entry["role_name"]]
         error = role_error or errors.get(entry["function_name"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import function_name_of, has_suffix
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
@@ -56,7 +57,7 @@ def details(lambda_client, names: list, max_workers: int = 8) -> dict:
     results = run_bounded(fetch, names, max_workers)
     errors = {name: error for name, (_result, error) in results.items() if error is not None}
     for error in errors.values():
-        if getattr(error, "response", {}).get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if not isinstance(error, is_boto3_error_code("ResourceNotFoundException", error)):
             raise error
     return {name: result for name, (result, error) in results.items() if error is None}
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
     FULL_VCPU_MEMORY_MB,
     MEMORY_LIMITS_MB,
@@ -315,12 +316,18 @@ def _api_ceilings(triggers: dict, option_s: float) -> tuple[list, list]:
 def stream_name(arn: str) -> str:
     """A stream as people name it: a Kinesis stream by its name, a DynamoDB stream by its table (its label is only
     when it was enabled)."""
-    resource = arn.split(":", 5)[-1]
-    if ":dynamodb:" in arn and "/stream/" in resource:
+    parts = parse_aws_arn(arn) or {"service": None, "resource": arn}
+    resource = parts["resource"]
+    if parts["service"] == "dynamodb" and "/stream/" in resource:
         return f"the stream of DynamoDB table {resource.split('/')[1]}"
-    if ":kinesis:" in arn and resource.startswith("stream/"):
+    if parts["service"] == "kinesis" and resource.startswith("stream/"):
         return f"Kinesis stream {resource.split('/', 1)[1]}"
     return f"stream {resource}"
+
+
+def queue_name(arn: str) -> str:
+    """The name of the queue an SQS ARN names (its resource)."""
+    return (parse_aws_arn(arn) or {"resource": arn})["resource"]
 
 
 def context_of(triggers: dict | None, memory_points: list | None = None, duration_points: list | None = None,
@@ -334,8 +341,8 @@ def context_of(triggers: dict | None, memory_points: list | None = None, duratio
     for source in triggers.get("event_sources") or []:
         if source.get("state") in ("Disabled", "Disabling", "Deleting"):
             continue
-        name = source["arn"].rsplit(":", 1)[-1] if source["type"] == "sqs" else source["arn"].split("/")[-1]
         if source["type"] == "sqs" and source.get("visibility_timeout") is not None:
+            name = queue_name(source["arn"])
             queues.append((name, source["visibility_timeout"]))
             ceilings.append(Ceiling(source["visibility_timeout"], SQS,
                                     f"the {source['visibility_timeout']} s visibility timeout of queue {name}",

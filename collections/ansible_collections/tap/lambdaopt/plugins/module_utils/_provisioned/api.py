@@ -4,6 +4,7 @@ setting or removing an allocation and waiting for it to be READY."""
 
 from __future__ import annotations
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, paced_pages
 
 try:
@@ -28,13 +29,19 @@ def _ready_waiter_model(timeout: int):
     }}})
 
 
+def qualifier_of(function_arn: str) -> str:
+    """The alias or version a qualified function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>:
+    <qualifier>) names, as ListProvisionedConcurrencyConfigs gives it."""
+    return parse_aws_arn(function_arn)["resource_id"].rsplit(":", 1)[-1]
+
+
 def allocations(lambda_client, limiter: RateLimiter, function_name: str) -> list:
     """[{qualifier, function_arn, requested, status}] for every alias and version of the function that has
     provisioned concurrency (ListProvisionedConcurrencyConfigs, paginated)."""
     found = []
     pages = lambda_client.get_paginator("list_provisioned_concurrency_configs").paginate(FunctionName=function_name)
     for page in paced_pages(pages, limiter):
-        found += [{"qualifier": config["FunctionArn"].rsplit(":", 1)[-1], "function_arn": config["FunctionArn"],
+        found += [{"qualifier": qualifier_of(config["FunctionArn"]), "function_arn": config["FunctionArn"],
                    "requested": config["RequestedProvisionedConcurrentExecutions"], "status": config["Status"]}
                   for config in page["ProvisionedConcurrencyConfigs"]]
     return sorted(found, key=lambda config: config["qualifier"])
