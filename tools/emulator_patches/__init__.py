@@ -20,6 +20,7 @@ from tools.emulator_patches import (
     lambda_configuration,
     lambda_environment,
     lambda_event_sources,
+    lambda_invoke,
     lambda_logging,
     lambda_states,
     logs,
@@ -40,6 +41,6 @@ def apply() -> None:
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
                     lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
-                    insights_statistics, iam_simulation, iam_limits, apigateway):
+                    insights_statistics, iam_simulation, iam_limits, apigateway, lambda_invoke):
         patches.apply()
     _applied = True
