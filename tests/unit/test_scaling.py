@@ -14,6 +14,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import 
     Policy,
     duration_factors,
     plan_concurrency,
+    plan_function,
     plan_timeout,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
@@ -153,3 +154,44 @@ def test_a_sampled_window_keeps_the_window_figure_scaled_from_the_largest_size()
     evidence = replace(measured(IO_BOUND_SIZES), report_sample=5000, max_duration_ms=4000)
     assert evidence.projected_duration(4000, "max duration", 1024) == pytest.approx(
         4000 * evidence.scaling.factors(3008, 1024)[1])
+
+
+# Step-wise descent (plan.descent_step): memory goes down one step a run where the evidence does not reach further.
+SLOW = Evidence(invocations=8000, report_lines=8000, memory_size_mb=3008, max_memory_used_mb=150,
+                max_duration_ms=2500, p999_duration_ms=2400, peak_concurrency=4)
+
+
+def test_a_decrease_the_kept_timeout_refuses_in_one_go_is_taken_one_step():
+    pool = ConcurrencyPool(3000, 100)
+    plan = plan_function(3008, 10, None, {"memory_size": AUTO}, SLOW, pool, Policy())
+    # 2.5 s CPU-bound at 256 MB is 17 s: beyond the 10 s timeout kept. At 1,536 MB it is 2.9 s, x 1.5 = 4.3 s.
+    [memory] = plan.decisions
+    assert memory.changed and memory.after == 1536
+    assert memory.reason.startswith("one step towards 256 MB (refused: at 256 MB")
+    assert "the next run measures it at 1536 MB" in memory.reason
+
+
+def test_a_fitted_decrease_goes_no_further_than_one_step_below_what_was_measured():
+    sizes = (scaling.SizeSample(3008, 4000, 400.0, 40.0, max_ms=900.0, p999_ms=850.0),
+             scaling.SizeSample(1024, 4000, 401.0, 40.0, max_ms=905.0, p999_ms=860.0))
+    evidence = replace(SLOW, max_duration_ms=905, p999_duration_ms=860, durations_by_size=sizes,
+                       scaling=scaling.fit_sizes(list(sizes), reference_mb=3008))
+    assert not evidence.scaling.is_worst_case
+    [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
+                             Policy()).decisions
+    assert memory.after == 512 and "rests on two memory sizes measured no lower than 1024 MB" in memory.reason
+    # Without fitted scaling the worst case judges the whole decrease, as it always has.
+    [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, SLOW, ConcurrencyPool(3000, 100),
+                             Policy()).decisions
+    assert memory.after == 256 and "one step" not in memory.reason
+
+
+def test_no_step_without_data_or_when_the_step_is_refused_too():
+    few = replace(SLOW, invocations=10)
+    [memory] = plan_function(3008, 10, None, {"memory_size": AUTO}, few, ConcurrencyPool(3000, 100), Policy()).decisions
+    assert memory.refused and memory.after == 3008
+    pool = ConcurrencyPool(3000, 100)
+    # 2.5 s x 1.5 is already beyond a 3 s timeout at 3,008 MB: no step down fits it either.
+    [memory] = plan_function(3008, 3, None, {"memory_size": AUTO}, SLOW, pool, Policy()).decisions
+    assert memory.refused and memory.after == 3008 and "one step" not in memory.reason
+    assert pool.unreserved == 3000

@@ -113,8 +113,11 @@ def test_less_memory_is_refused_when_the_slower_code_would_overrun_the_timeout_i
     cpu_bound = Evidence(invocations=3000, report_lines=3000, memory_size_mb=3008, max_memory_used_mb=236,
                          max_duration_ms=4300, peak_concurrency=1)
     plan = plan_function(3008, 20, None, {"memory_size": AUTO}, cpu_bound, open_pool(), POLICY)
-    (refused,) = plan.refused
-    assert refused.field == "memory_size" and refused.risk == "timeout"
+    # 320 MB is refused; memory descends one step instead (4.3 s at 1,536 MB is 5 s, x 1.5 within the 20 s).
+    (memory,) = plan.changes
+    assert memory.field == "memory_size" and memory.after == 1536 and not plan.refused
+    assert "one step towards 320 MB (refused: at 320 MB the observed max duration 4300 ms could grow to 23771 ms " \
+           "(CPU-bound), which with headroom 1.5 exceeds the 20 s timeout)" in memory.reason
     together = plan_function(3008, 20, None, {"memory_size": AUTO, "timeout": AUTO}, cpu_bound, open_pool(), POLICY)
     assert together.after("memory_size", 3008) == 320 and together.after("timeout", 20) >= 36
 
@@ -123,8 +126,14 @@ def test_less_memory_is_refused_when_the_reservation_it_keeps_would_throttle():
     spiky = Evidence(invocations=9000, report_lines=9000, memory_size_mb=3008, max_memory_used_mb=203,
                      max_duration_ms=1400, peak_concurrency=85)
     plan = plan_function(3008, 300, 100, {"memory_size": AUTO}, spiky, open_pool(), POLICY)
-    (refused,) = plan.refused
-    assert refused.field == "memory_size" and refused.risk == "throttling"
+    # 320 MB is refused; one step down, 85 x 1769/1536 = 98 concurrent executions fit the 100 reserved.
+    (memory,) = plan.changes
+    assert memory.after == 1536 and not plan.refused
+    assert "(refused: at 320 MB the observed peak concurrency 85 could grow to 170 (CPU-bound), above the 100 " \
+           "reserved)" in memory.reason
+    tighter = plan_function(3008, 300, 90, {"memory_size": AUTO}, spiky, open_pool(), POLICY)
+    (refused,) = tighter.refused
+    assert refused.field == "memory_size" and refused.risk == "throttling" and not tighter.changes
 
 
 def test_seed_concurrency_below_the_peak_is_refused():

@@ -22,10 +22,17 @@ class Decision:
     # Where a guard from the function's context decided it (_lambda/plan_context.py: sqs, api_gateway, stream,
     # trend).
     context: str | None = None
+    # The value a refused change would have set, where known.
+    refused_value: Any = None
 
     @property
     def changed(self) -> bool:
         return not self.refused and self.after != self.before
+
+    @property
+    def target(self) -> Any:
+        """What the decision set, or for a refused one, what it would have set."""
+        return self.refused_value if self.refused else self.after
 
     def as_dict(self) -> dict:
         answer = {"field": self.field, "before": self.before, "requested": self.requested, "after": self.after,
@@ -39,4 +46,4 @@ def refuse_or_accept(policy, field_name: str, before, requested, after, reason: 
     """Refuse a change that breaks a guard, or make it when `policy.allow_unsafe` says so, saying which."""
     if policy.allow_unsafe:
         return Decision(field_name, before, requested, after, f"{reason} (allowed by allow_unsafe)", risk=risk)
-    return Decision(field_name, before, requested, before, reason, risk=risk, refused=True)
+    return Decision(field_name, before, requested, before, reason, risk=risk, refused=True, refused_value=after)

@@ -8,7 +8,7 @@ break a guard is refused, with the risk it would have run, unless the policy all
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import WORST, Scaling
@@ -82,6 +82,10 @@ class Evidence:
             return scaled
         return max(value * self.scaling.factors(size, memory_mb)[1] for size, value in measured)
 
+    def lowest_measured_mb(self) -> int:
+        """The smallest memory size the window's durations were measured at."""
+        return min((sample.memory_mb for sample in self.durations_by_size), default=self.memory_size_mb)
+
     def projection_basis(self) -> str:
         return "CPU-bound" if self.scaling.is_worst_case else f"by {self.scaling.evidence}"
 
@@ -126,6 +130,9 @@ class FunctionPlan:
     @property
     def refused(self) -> list:
         return [decision for decision in self.decisions if decision.refused]
+
+    def decision(self, field_name: str) -> Decision | None:
+        return next((decision for decision in self.decisions if decision.field == field_name), None)
 
     def after(self, field_name: str, current: Any) -> Any:
         for decision in self.changes:
@@ -322,7 +329,53 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
     to 'auto', a value, or None (leave alone); `provisioned` is the provisioned concurrency of all its aliases
     and versions; `context` (plan_context.Context) what invokes it and where its usage is heading, whose guards
     apply on top of these. Every guard is decided here, before any change is applied, so that no refusal can leave
-    one field changed and another not."""
+    one field changed and another not.
+
+    Memory descends step by step where the evidence does not reach all the way (descent_step): a run lowers it
+    at most one step, and the next run measures the function there."""
+    unreserved = pool.unreserved
+    plan = _plan_at(memory_mb, timeout_s, reserved, requests, evidence, pool, policy, provisioned, context)
+    memory = plan.decision("memory_size")
+    step = descent_step(memory_mb, memory, evidence, policy)
+    if step is None:
+        return plan
+    planned_unreserved, pool.unreserved = pool.unreserved, unreserved
+    stepped = _plan_at(memory_mb, timeout_s, reserved, {**requests, "memory_size": step}, evidence, pool, policy,
+                       provisioned, context)
+    one_step = stepped.decision("memory_size")
+    if not one_step.changed:
+        pool.unreserved = planned_unreserved
+        return plan
+    why = (f"refused: {memory.reason}" if memory.refused else
+           f"{memory.after} MB rests on {evidence.scaling.evidence} measured no lower than "
+           f"{evidence.lowest_measured_mb()} MB")
+    stepped.decisions = [replace(decision, requested=AUTO, reason=f"one step towards {memory.target} MB "
+                                 f"({why}); the next run measures it at {step} MB: {decision.reason}")
+                         if decision is one_step else decision for decision in stepped.decisions]
+    return stepped
+
+
+def descent_step(current_mb: int, memory: Decision | None, evidence: Evidence, policy: Policy) -> int | None:
+    """The memory one step down (half the current size, rounded up to the increment) when an `auto` decrease to
+    `memory` cannot be taken in one go: a guard refused it (durations or concurrency projected at that size), or
+    it would rest on fitted scaling more than one step below the smallest size that scaling was measured at.
+    None when the decision stands as it is."""
+    if memory is None or memory.requested != AUTO or memory.target is None:
+        return None
+    target = memory.target
+    step = max(target, _round_up(math.ceil(current_mb / 2), policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
+    if step >= current_mb:
+        return None
+    if memory.refused and memory.risk and not memory.risk.startswith("insufficient data"):
+        return step
+    if memory.changed and not evidence.scaling.is_worst_case and memory.after < step \
+            and memory.after < evidence.lowest_measured_mb() / 2:
+        return step
+    return None
+
+
+def _plan_at(memory_mb: int, timeout_s: int, reserved, requests: dict, evidence: Evidence, pool: ConcurrencyPool,
+             policy: Policy, provisioned: int, context) -> FunctionPlan:
     plan = FunctionPlan()
     memory = plan_memory(memory_mb, requests.get("memory_size"), evidence, policy)
     if context is not None:
