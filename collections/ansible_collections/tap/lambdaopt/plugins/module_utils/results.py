@@ -17,9 +17,10 @@ CHANGED = "changed"
 CREATED = "created"
 UPDATED = "updated"
 DELETED = "deleted"
-# A rollback puts a recorded change back, over a later change only when forced.
+# A rollback puts a recorded change back, over a later change only when forced; unforced, that change stays.
 RESTORED = "restored"
 FORCED = "forced"
+DRIFTED = "drifted"
 UNCHANGED = "unchanged"
 # Left as it is, with the reason: a guard refused the change, or what is there is someone else's.
 REFUSED = "refused"
