@@ -27,7 +27,8 @@ TRANSIENT_ERROR_CODES = (
 # idempotency token (lambda_secrets' CreateSecret does) or be an upsert.
 RETRY = AWSRetry.jittered_backoff(retries=6, delay=1, max_delay=30, catch_extra_error_codes=list(TRANSIENT_ERROR_CODES))
 # Lambda checks a new dead-letter queue against the execution role, and IAM changes take seconds to
-# propagate: right after the role is granted sqs:SendMessage, Lambda may still refuse the queue.
+# propagate: right after the role is granted sqs:SendMessage, Lambda may still refuse the queue. Only the call
+# that sets the queue waits for it (retry_iam_propagation): any other call so refused fails at once.
 IAM_PROPAGATION_RETRY = AWSRetry.jittered_backoff(
     retries=6, delay=2, max_delay=20,
     catch_extra_error_codes=[*TRANSIENT_ERROR_CODES, "InvalidParameterValueException"],
