@@ -195,3 +195,21 @@ def test_no_step_without_data_or_when_the_step_is_refused_too():
     [memory] = plan_function(3008, 3, None, {"memory_size": AUTO}, SLOW, pool, Policy()).decisions
     assert memory.refused and memory.after == 3008 and "one step" not in memory.reason
     assert pool.unreserved == 3000
+
+
+def test_a_step_waits_for_the_function_to_be_measured_at_its_new_size():
+    """After one step, a rerun on the same window changes nothing; once the window holds the new size, the next
+    step follows."""
+    at_3008 = (scaling.SizeSample(3008, 8000, 1500.0, 300.0, max_ms=2500.0, p999_ms=2400.0),)
+    evidence = replace(SLOW, durations_by_size=at_3008)
+    [first] = plan_function(3008, 10, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
+                            Policy()).decisions
+    assert first.after == 1536
+    [rerun] = plan_function(1536, 10, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
+                            Policy()).decisions
+    assert rerun.refused and rerun.after == 1536
+    both = at_3008 + (scaling.SizeSample(1536, 8000, 1700.0, 300.0, max_ms=2900.0, p999_ms=2800.0),)
+    measured_there = replace(evidence, durations_by_size=both, scaling=scaling.fit_sizes(list(both), 3008))
+    [second] = plan_function(1536, 10, None, {"memory_size": AUTO}, measured_there, ConcurrencyPool(3000, 100),
+                             Policy()).decisions
+    assert second.changed and second.after < 1536

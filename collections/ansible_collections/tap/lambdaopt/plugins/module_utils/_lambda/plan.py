@@ -11,7 +11,11 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import WORST, Scaling
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import (
+    MIN_INVOCATIONS_PER_SIZE,
+    WORST,
+    Scaling,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
 FULL_VCPU_MEMORY_MB = 1769
@@ -81,6 +85,13 @@ class Evidence:
         if not measured or max(value for _size, value in measured) < observed:
             return scaled
         return max(value * self.scaling.factors(size, memory_mb)[1] for size, value in measured)
+
+    def measured_at(self, memory_mb: int) -> bool:
+        """Whether the window holds enough durations at `memory_mb` to learn from."""
+        if not self.durations_by_size:
+            return memory_mb == self.memory_size_mb
+        return any(sample.memory_mb == memory_mb and sample.invocations >= MIN_INVOCATIONS_PER_SIZE
+                   for sample in self.durations_by_size)
 
     def lowest_measured_mb(self) -> int:
         """The smallest memory size the window's durations were measured at."""
@@ -359,8 +370,9 @@ def descent_step(current_mb: int, memory: Decision | None, evidence: Evidence, p
     """The memory one step down (half the current size, rounded up to the increment) when an `auto` decrease to
     `memory` cannot be taken in one go: a guard refused it (durations or concurrency projected at that size), or
     it would rest on fitted scaling more than one step below the smallest size that scaling was measured at.
-    None when the decision stands as it is."""
-    if memory is None or memory.requested != AUTO or memory.target is None:
+    None when the decision stands as it is, and always until the function has been measured at its current size:
+    a step is taken once, then waits for the evidence it was taken for."""
+    if memory is None or memory.requested != AUTO or memory.target is None or not evidence.measured_at(current_mb):
         return None
     target = memory.target
     step = max(target, _round_up(math.ceil(current_mb / 2), policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
