@@ -1,11 +1,14 @@
 """The change record holds provisioned concurrency and table throughput changes, as applied or planned."""
 
 import json
+from datetime import datetime
 
 import jsonschema
-from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, record_schema
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record, run_results
 
 from tests.test_setup import COLLECTION
+from tests.unit.test_savings import full_plan, function
 
 SCHEMA = json.loads((COLLECTION / "data" / "change_record.schema.json").read_text())
 ALIAS = {"function_name": "api-handler-dev", "qualifier": "live", "status": "changed",
@@ -78,3 +81,43 @@ def test_a_role_policy_is_recorded_as_written_and_a_failed_grant_is_no_change():
     jsonschema.validate(record, SCHEMA)
     assert [(policy["role_name"], sorted(policy)) for policy in record["role_policies"]] == [
         (role, ["after", "before", "module", "policy_name", "role_name"]) for role in ("r1", "r3")]
+
+
+def test_the_record_and_the_savings_report_tell_what_one_reading_found():
+    """Both are built from one reading of the registered results: the same changes, refusals and failures."""
+    results = full_plan("busy-dev")
+    results["provisioned_concurrency"] = {"aliases": [ALIAS, {**ALIAS, "qualifier": "blue", "status": "failed",
+                                                               "error": "conflict"}]}
+    results["tables"] = {"tables": [TABLE]}
+    usage = [function("busy-dev", 33_600), function("api-handler-dev", 33_600)]
+    reading = run_results.read(results, dry_run=False)
+    record = change_record.of_run(reading, "123456789012", "us-east-1")
+    outcome = run_results.read_run(usage, results, dry_run=False)
+    assert record == change_record.build(results, False, "123456789012", "us-east-1",
+                                         now=datetime.fromisoformat(record["recorded_at"]))
+    told = {(name, change["setting"], change["before"], change["after"])
+            for name, row in outcome.functions.items() for change in row.changes}
+    assert {(change["function_name"], change["field"], change["before"], change["after"])
+            for change in record["changes"]} == {("api-handler-dev", "provisioned_concurrency", 150, 102)}
+    assert told == {("api-handler-dev", "provisioned_concurrency (live)", 150, 102)}  # the plan was not applied
+    assert [(failure["function_name"], failure["module"]) for failure in record["failed"]] == [
+        ("api-handler-dev", "tap.lambdaopt.lambda_provisioned_concurrency")]
+    assert outcome.functions["api-handler-dev"].failed == [{"task": "lambda_provisioned_concurrency",
+                                                            "error": "conflict"}]
+    assert [(refusal["function_name"], refusal["field"]) for refusal in record["refused"]] == [
+        ("busy-dev", "reserved_concurrency")]
+    assert [refusal["setting"] for refusal in outcome.functions["busy-dev"].refused] == ["reserved_concurrency"]
+    (table,) = record["tables"]
+    assert [(change["setting"], change["after"]) for change in outcome.table_changes] == [
+        ("data-table-dev read_capacity", 7), ("data-table-dev write_capacity", 4)]
+    assert table["reason"] == "; ".join(change["reason"] for change in outcome.table_changes)
+
+
+def test_the_record_is_of_the_kind_and_version_its_readers_accept():
+    record = build()
+    assert (record["kind"], record["schema_version"], record["mode"]) == (
+        record_schema.KIND, record_schema.SCHEMA_VERSION, record_schema.APPLIED)
+    rebuilt = journal.as_record("", "us-east-1")  # what rollback makes of a killed run's journal
+    assert (rebuilt["kind"], rebuilt["schema_version"], rebuilt["mode"]) == (
+        record["kind"], record["schema_version"], record["mode"])
+    assert build(status="planned", dry_run=True)["mode"] == record_schema.DRY_RUN

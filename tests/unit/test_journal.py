@@ -258,3 +258,18 @@ def test_of_an_environment_only_the_variables_the_update_changes_are_journaled(t
 def test_changed_variables():
     assert journal.changed_variables({"A": "1", "B": "2", "C": "3"}, {"A": "1", "B": "x", "D": "4"}) == (
         {"B": "2", "C": "3"}, {"B": "x", "D": "4"})
+
+
+@pytest.mark.parametrize("arn, place", [
+    (ARN, ("123456789012", "us-east-1")),
+    (ROLE_ARN, ("123456789012", "")),  # a global service's ARN names no region
+    (TABLE_ARN, ("123456789012", "us-east-1")),
+])
+def test_an_intent_is_placed_by_its_resources_arn(arn, place):
+    assert journal.account_and_region(arn) == place
+
+
+@pytest.mark.parametrize("text", ["transform-dev", "arn:aws:lambda", f"see {ARN}", ""])
+def test_an_intent_on_what_is_not_an_arn_is_refused(text):
+    with pytest.raises(journal.JournalError, match="is not an ARN"):
+        journal.account_and_region(text)

@@ -1,11 +1,15 @@
 """Duration projection, retention decisions and the client-side rate limit, without AWS."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import VALID_RETENTION_DAYS, plan_retention
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils import savings
+
+from tests.unit.test_savings import function
 
 
 def test_projection_is_a_range_from_io_bound_to_cpu_bound():
@@ -94,3 +98,18 @@ def test_run_bounded_reports_failures_per_item_and_caps_threads():
     assert results[2] == (4, None)
     assert isinstance(results[4][1], ValueError)
     assert sum(1 for _, error in results.values() if error) == 1
+
+
+def test_the_savings_report_prices_the_usage_the_projection_reads():
+    """One measured usage: lambda_rightsize projects it in floats, the savings report prices it in Decimal."""
+    entry = function("busy-dev", 14 * 24 * 100, billed_ms=200, memory=3008, errors=7, cold_starts=14,
+                     log_ingested_bytes=1 << 20)
+    usage = projection.MeasuredUsage.of(entry)
+    assert projection.measured_usage_of(entry) == usage and usage.has_compute
+    assert (usage.memory_size_mb, usage.architecture, usage.errors, usage.cold_starts) == (3008, "x86_64", 7, 14)
+    assert projection.project(usage, 1024)["monthly_invocations"] == 73_000
+    assert savings.cents(savings.per_month(usage, usage.invocations)) == Decimal(73_000)
+    assert savings.cents(savings.per_month(usage, usage.cold_starts)) == Decimal("30.42")  # 14 x 730 / 336
+    idle = projection.MeasuredUsage.of(function("idle-dev", 0))
+    assert not idle.has_compute and projection.measured_usage_of(function("idle-dev", 0)) is None
+    assert savings.billed_ms(idle) is None

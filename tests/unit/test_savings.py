@@ -245,3 +245,14 @@ def test_totals_are_the_sums_of_their_lines(round_prices, usage, new_memory, dry
             for line in row["lines"]:
                 assert all(Decimal(str(amount)) == Decimal(str(amount)).quantize(savings.CENT)
                            for amount in line[side].values())
+
+
+def test_the_account_and_region_are_the_function_arns():
+    usage = [function("a-dev", 1), function("b-dev", 1)]
+    assert report.account_and_region(usage, None) == ("123456789012", "us-east-1")
+    assert report.account_and_region([{"function_name": "a-dev"}], "eu-west-1") == (None, "eu-west-1")
+    with pytest.raises(report.FleetMismatch, match="more than one account-region"):
+        report.account_and_region(usage + [{**function("c-dev", 1), "function_arn": usage[0]["function_arn"].replace(
+            "123456789012", "210987654321")}], None)
+    with pytest.raises(report.FleetMismatch, match="not a function ARN"):
+        report.account_and_region([{**usage[0], "function_arn": "a-dev"}], None)
