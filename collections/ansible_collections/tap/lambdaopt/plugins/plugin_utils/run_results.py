@@ -39,16 +39,17 @@ MODULES = {
 }
 TASKS = tuple(MODULES)
 APPLIED = (CHANGED, CREATED, UPDATED, DELETED)
-# The tasks that change one resource per entry, in the order their changes, refusals and failures are read, and
-# the key of the result that lists the entries.
+# The tasks that change one resource per entry, in the order their changes, refusals and failures are read: the
+# key of the result that lists the entries, and the key that names each entry's resource (an alias by its function,
+# a log group by the first function of the run that logs to it).
 ENTRY_TASKS = {
-    "rightsize": "functions",
-    "provisioned_concurrency": "aliases",
-    "log_retention": "log_groups",
-    "tracing": "functions",
-    "dead_letter_queues": "functions",
-    "secrets": "functions",
-    "tables": "tables",
+    "rightsize": ("functions", "function_name"),
+    "provisioned_concurrency": ("aliases", "function_name"),
+    "log_retention": ("log_groups", "function_name"),
+    "tracing": ("functions", "function_name"),
+    "dead_letter_queues": ("functions", "function_name"),
+    "secrets": ("functions", "function_name"),
+    "tables": ("tables", "table_name"),
 }
 # The configuration field of a function each hardening task changes, as its entries' before and after name it.
 HARDENED_FIELDS = {
@@ -218,8 +219,9 @@ class Reader:
         refused and failed."""
         settled = self.run.settled.setdefault(task, [])
         roles = set()
-        for entry in self.listed(task, ENTRY_TASKS[task]):
-            name = entry["table_name"] if task == "tables" else entry["function_name"]
+        key, name_key = ENTRY_TASKS[task]
+        for entry in self.listed(task, key):
+            name = entry[name_key]
             # A failed entry part of whose change was made counts, with the `after` it was read back to hold.
             applied = left_as_after(entry, self.run.dry_run)
             after = entry["after"] if applied else entry["before"]
@@ -228,8 +230,7 @@ class Reader:
                 roles.add(entry.get("role_name"))
             self.readers[task](task, entry, name, applied)
             if entry.get("status") == FAILED:
-                self.run.failures.append(Failure(task, entry.get("function_name") or entry.get("table_name"),
-                                                 entry.get("error")))
+                self.run.failures.append(Failure(task, name, entry.get("error")))
         if task in HARDENED_FIELDS:
             self.role_policies(task, roles)
 
@@ -256,7 +257,6 @@ class Reader:
         self.refusals(task, name, entry, qualifier=entry["qualifier"])
 
     def log_retention(self, task: str, entry: dict, name: str, applied: bool) -> None:
-        """One entry per log group, named after the first function of the run that logs to it."""
         before, after = entry["before"]["retention_in_days"], entry["after"]["retention_in_days"]
         existed = entry["before"].get("exists", True)
         if applied and (before != after or not existed):
