@@ -95,7 +95,9 @@ secrets:
   description:
     - Each secret, by name and ARN (never its value), and what was done to it.
     - C(status) is C(created), C(updated), C(unchanged), C(planned) in check mode, or C(kept) for an existing
-      secret whose value differs (or cannot be compared) and is left as it is, with C(reason).
+      secret whose value differs (or cannot be compared) and is left as it is, with C(reason); C(failed), with
+      C(error), for one an AWS error stopped the task before it was made, while those made before it keep their
+      status.
   returned: always
   type: list
   elements: dict
@@ -129,13 +131,33 @@ role_policies:
   elements: dict
   sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-secrets-read", "before": null,
             "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
+summary:
+  description: How many functions were changed (or would be), unchanged, refused something or failed; C(failed)
+    counts the functions not found too.
+  returned: always
+  type: dict
+  sample: {"functions": 6, "changed": 6, "unchanged": 0, "with_refusals": 0, "failed": 0}
+diff:
+  description: C(before) and C(after) of each function changed (or to be changed), by function name.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"api-handler-dev": {"variables": {}, "role_policy": false}},
+           "after": {"api-handler-dev": {"variables": {"DATABASE_URL_SECRET_ARN": "arn:aws:secretsmanager:..."},
+                                         "role_policy": true}}}
 """
 
 import functools
 import re
 import uuid
+from dataclasses import dataclass
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
+    ansible_dict_to_boto3_tag_list,
+    boto3_tag_list_to_ansible_dict,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     grant_then_apply,
@@ -147,10 +169,21 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
-    exit_with_function_results,
-    fail_part_way,
     fleet_selection_errors,
     update_option_errors,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CREATED,
+    FAILED,
+    KEPT,
+    PLANNED,
+    UNCHANGED,
+    UPDATED,
+    acted,
+    bulk_result,
+    fail_part_way,
+    finish,
+    not_applied,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.role_access import wait_until_allowed
 
@@ -168,6 +201,26 @@ READ_ACTION = "secretsmanager:GetSecretValue"
 # The VersionId of the value tap.lambdaopt last wrote, so that a value changed since elsewhere is never overwritten.
 WRITTEN_VERSION_TAG = "lambdaopt:written-version"
 MAX_PROPAGATION_TIMEOUT = 600
+CREATE = "create"
+UPDATE = "update"
+
+
+@dataclass
+class SecretPlan:
+    """A secret as the module returns it (`entry`: by name and ARN, with what was done to it) and the value to
+    write, kept beside the entry so that it never reaches the result."""
+
+    entry: dict
+    value: str | None = None
+
+
+@dataclass
+class FunctionPlan:
+    """A function as the module returns it (`entry`) and every variable of its environment as read, which the update
+    keeps: beside the entry, since the function's other variables may hold values that must not be returned."""
+
+    entry: dict
+    variables: dict
 
 
 def input_errors(params: dict) -> list:
@@ -226,28 +279,25 @@ def read_statements_builder(account_functions, suffix: str | None, role: str, fu
 
 
 def plan_secrets(client, params: dict) -> list:
-    """Each secret with its ARN (a placeholder for one still to create) and the action it needs."""
+    """Each secret ([SecretPlan]) with its ARN (a placeholder for one still to create) and the action it needs."""
     planned = []
     for entry in params["secrets"]:
         if entry["secret_arn"]:
             arn = client.describe_secret(SecretId=entry["secret_arn"])["ARN"]
-            planned.append({"env": entry["env"], "secret_name": arn.split(":secret:", 1)[1], "secret_arn": arn,
-                            "status": "unchanged", "action": None})
+            planned.append(SecretPlan({"env": entry["env"], "secret_name": parse_aws_arn(arn)["resource_id"],
+                                       "secret_arn": arn, "status": UNCHANGED, "action": None}))
             continue
         name = secret_name(entry, params["suffix"])
         try:
             description = client.describe_secret(SecretId=name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-            planned.append({"env": entry["env"], "secret_name": name, "secret_arn": f"(new secret {name})",
-                            "status": "planned", "action": "create", "value": entry["value"]})
+        except is_boto3_error_code("ResourceNotFoundException"):
+            planned.append(SecretPlan({"env": entry["env"], "secret_name": name, "secret_arn": f"(new secret {name})",
+                                       "status": PLANNED, "action": CREATE}, entry["value"]))
             continue
         action, reason = plan_existing(client, description, entry["value"], params["update_values"])
         secret = {"env": entry["env"], "secret_name": name, "secret_arn": description["ARN"],
-                  "status": "planned" if action else "kept" if reason else "unchanged", "action": action,
-                  "value": entry["value"]}
-        planned.append({**secret, "reason": reason} if reason else secret)
+                  "status": PLANNED if action else KEPT if reason else UNCHANGED, "action": action}
+        planned.append(SecretPlan({**secret, "reason": reason} if reason else secret, entry["value"]))
     return planned
 
 
@@ -262,7 +312,7 @@ def not_ours(description: dict) -> str | None:
     value, or its current version is not the one tap.lambdaopt last wrote (tagged on the secret)."""
     if description.get("RotationEnabled"):
         return "rotation is enabled: Secrets Manager changes its value, and writing it would undo a rotation"
-    tags = {tag["Key"]: tag["Value"] for tag in description.get("Tags") or []}
+    tags = boto3_tag_list_to_ansible_dict(description.get("Tags"))
     if WRITTEN_VERSION_TAG not in tags:
         return "tap.lambdaopt did not write its value"
     if tags[WRITTEN_VERSION_TAG] != current_version(description):
@@ -283,12 +333,14 @@ def plan_existing(client, description: dict, value: str, update_values: bool) ->
         return None, None
     reason = not_ours(description) or (
         None if update_values else "its value differs from the one given, and update_values is false")
-    return (None, reason) if reason else ("update", None)
+    return (None, reason) if reason else (UPDATE, None)
 
 
 def apply_secrets(client, planned: list, tags: dict) -> None:
-    for secret in planned:
-        if secret["action"] == "create":
+    """Create or update each planned secret ([SecretPlan]) with its value."""
+    for plan in planned:
+        secret = plan.entry
+        if secret["action"] == CREATE:
             # One token for every attempt: botocore makes a new one per call, so a call retried after one whose
             # answer was lost (the secret made) would be refused as ResourceExistsException; with the same token
             # and value, Secrets Manager answers with the secret already made.
@@ -296,31 +348,127 @@ def apply_secrets(client, planned: list, tags: dict) -> None:
             token = str(uuid.uuid4())
             # Announced to the run's journal (journal.py) first, by name: its ARN is known once it is made.
             accepted = journal.announce("resource", None, resource_kind="secret", name=secret["secret_name"],
-                                        change="created")
+                                        change=CREATED)
             secret["secret_arn"] = client.create_secret(
-                Name=secret["secret_name"], SecretString=secret["value"], ClientRequestToken=token,
-                Tags=[{"Key": key, "Value": value} for key, value in {**tags, WRITTEN_VERSION_TAG: token}.items()],
+                Name=secret["secret_name"], SecretString=plan.value, ClientRequestToken=token,
+                Tags=ansible_dict_to_boto3_tag_list({**tags, WRITTEN_VERSION_TAG: token}),
             )["ARN"]
-            secret["status"] = "created"
+            secret["status"] = CREATED
             accepted(arn=secret["secret_arn"])
-        elif secret["action"] == "update":
+        elif secret["action"] == UPDATE:
             # A token for the same reason. Should the tag not follow, the next run finds the secret changed
             # elsewhere and keeps it: the safe way to be wrong.
             token = str(uuid.uuid4())
             accepted = journal.announce("resource", secret["secret_arn"], resource_kind="secret",
-                                        name=secret["secret_name"], change="updated")
-            client.put_secret_value(SecretId=secret["secret_arn"], SecretString=secret["value"],
-                                    ClientRequestToken=token)
-            client.tag_resource(SecretId=secret["secret_arn"], Tags=[{"Key": WRITTEN_VERSION_TAG, "Value": token}])
-            secret["status"] = "updated"
+                                        name=secret["secret_name"], change=UPDATED)
+            client.put_secret_value(SecretId=secret["secret_arn"], SecretString=plan.value, ClientRequestToken=token)
+            client.tag_resource(SecretId=secret["secret_arn"],
+                                Tags=ansible_dict_to_boto3_tag_list({WRITTEN_VERSION_TAG: token}))
+            secret["status"] = UPDATED
             accepted()
 
 
-def without_values(planned: list) -> list:
-    """The secrets as the module returns them: never with their values."""
-    for secret in planned:
-        secret.pop("value", None)
-    return planned
+class SecretWiring:
+    """Secrets made (or found) in Secrets Manager, each selected function's role allowed to read them, then the
+    functions given their ARNs in their environments."""
+
+    def __init__(self, module: AnsibleAWSModule):
+        self.module = module
+        self.params = module.params
+        self.lambda_client = aws_client(module, "lambda")
+        self.iam = aws_client(module, "iam")
+        self.secrets_client = aws_client(module, "secretsmanager")
+        # What the module is doing, for the message of an AWS error that stops it.
+        self.doing = "prepare the secrets"
+        self.missing: list = []
+        self.secrets: list = []  # [SecretPlan]
+        self.functions: list = []  # [FunctionPlan]
+        self.documents: dict = {}  # role -> roles.RolePolicy
+        self.role_arns: dict = {}
+        self.granted: dict = {}  # role -> the error its grant met, or None
+
+    def plan_functions(self, functions: list, managed: dict) -> None:
+        """Each function's variables before and after, and its role's policy, read once per role."""
+        self.doing = "read the functions' roles"
+        # ListFunctions, read once and only when a secret a statement names may no longer be needed.
+        account_functions = functools.cache(lambda: list_functions(self.lambda_client))
+        policies = {}
+        for function in functions:
+            role = roles.role_name(function["configuration"]["role_arn"])
+            self.role_arns[role] = function["configuration"]["role_arn"]
+            if role not in self.documents:
+                self.documents[role] = roles.plan_role_policy(self.iam, role, POLICY_NAME, read_statements_builder(
+                    account_functions, self.params["suffix"], role, functions, managed), self.role_arns[role])
+                policies[role] = policy_merge.same_statements(self.documents[role].current,
+                                                              self.documents[role].wanted)
+            variables = function["environment"]
+            before = {"variables": {key: variables[key] for key in managed if key in variables},
+                      "role_policy": policies[role]}
+            after = {"variables": dict(managed), "role_policy": True}
+            entry = {"function_name": function["function_name"], "role_name": role, "before": before,
+                     "after": after, "status": UNCHANGED if before == after else PLANNED}
+            if function.get("environment_error"):
+                entry.update(status=FAILED, after=before,
+                             error=undecryptable_environment(function["environment_error"]))
+            elif self.documents[role].error and entry["status"] == PLANNED:
+                entry.update(status=FAILED, after=before, error=self.documents[role].error)
+            self.functions.append(FunctionPlan(entry, variables))
+
+    def wire(self, managed: dict) -> None:
+        """Grant each role, wait until IAM lets it read the secrets, then give its functions the ARNs."""
+        arns = [plan.entry["secret_arn"] for plan in self.secrets]
+        environments = {plan.entry["function_name"]: plan.variables for plan in self.functions}
+
+        def grant(role):
+            roles.write_role_policy(self.iam, self.documents[role])
+            # Wired before its role may read the secrets, a function's cold starts would meet AccessDenied.
+            wait_until_allowed(self.iam, self.role_arns[role], READ_ACTION, arns,
+                               self.params["iam_propagation_timeout"])
+
+        # Existing variables go back in with the new ones: nothing is dropped.
+        self.granted = grant_then_apply(
+            self.lambda_client, [plan.entry for plan in self.functions if plan.entry["status"] == PLANNED], grant,
+            lambda entry: {"environment": {**environments[entry["function_name"]], **managed}}
+            if entry["before"]["variables"] != managed else {},
+            self.params["requests_per_second"], self.params["max_workers"],
+            planned_from=lambda entry, changes: {"environment": environments[entry["function_name"]]},
+            read_back=lambda entry, settings: {"variables": {key: settings["environment"][key] for key in managed
+                                                             if key in settings["environment"]}},
+        )
+
+    def run(self) -> dict:
+        # The functions' environments are merged with, never replaced by, the new variables.
+        functions, self.missing = discover(self.lambda_client, self.params, need_concurrency=False,
+                                           with_environment=True)
+        self.secrets = plan_secrets(self.secrets_client, self.params)
+        if not self.module.check_mode:
+            apply_secrets(self.secrets_client, self.secrets, {"ManagedBy": "tap.lambdaopt"})
+        managed = {plan.entry["env"] + self.params["env_var_suffix"]: plan.entry["secret_arn"]
+                   for plan in self.secrets}
+        self.plan_functions(functions, managed)
+        if not self.module.check_mode:
+            self.wire(managed)
+        for plan in self.secrets:
+            if plan.entry["status"] == KEPT:
+                self.module.warn(f"secret {plan.entry['secret_name']} kept as it is: {plan.entry['reason']}")
+        return self.result()
+
+    def result(self) -> dict:
+        """The module's result from what was planned (and done) so far; the secrets never with their values."""
+        secrets = [plan.entry for plan in self.secrets]
+        return bulk_result(
+            self.module, "functions", [plan.entry for plan in self.functions], self.missing,
+            changed=any(acted(secret) for secret in secrets), secrets=secrets,
+            role_policies=roles.role_policy_changes(self.documents, POLICY_NAME,
+                                                    None if self.module.check_mode else self.granted),
+        )
+
+    def result_not_applied(self, error: Exception) -> dict:
+        """The result once `error` stopped the module: every secret and function still planned failed with it. The
+        secrets created before it are returned, so that the change record holds them."""
+        not_applied(self.module, [plan.entry for plan in self.secrets], str(error))
+        not_applied(self.module, [plan.entry for plan in self.functions], f"could not {self.doing}: {error}")
+        return self.result()
 
 
 def main():
@@ -340,88 +488,16 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
-    params = module.params
-    errors = input_errors(params) + update_option_errors(params)
+    errors = input_errors(module.params) + update_option_errors(module.params)
     if errors:
         module.fail_json(msg="; ".join(errors))
 
-    lambda_client, iam = aws_client(module, "lambda"), aws_client(module, "iam")
-    secrets_client = aws_client(module, "secretsmanager")
-    planned = []
+    wiring = SecretWiring(module)
     try:
-        # The functions' environments are merged with, never replaced by, the new variables.
-        functions, missing = discover(lambda_client, params, need_concurrency=False, with_environment=True)
-        planned = plan_secrets(secrets_client, params)
-        if not module.check_mode:
-            apply_secrets(secrets_client, planned, {"ManagedBy": "tap.lambdaopt"})
+        result = wiring.run()
     except (BotoCoreError, ClientError) as error:
-        # The secrets created before the error are returned, so that the change record holds them.
-        for secret in planned:
-            if secret["status"] == "planned" and not module.check_mode:
-                secret.update(status="failed", error=f"not made: {error}")
-        module.fail_json_aws(error, msg="Could not prepare the secrets", secrets=without_values(planned),
-                             functions=[], failed_functions=[], role_policies=[])
-
-    managed = {secret["env"] + params["env_var_suffix"]: secret["secret_arn"] for secret in planned}
-    entries, policies, documents, role_arns = [], {}, {}, {}
-    # ListFunctions, read once and only when a secret a statement names may no longer be needed.
-    account_functions = functools.cache(lambda: list_functions(lambda_client))
-    try:
-        for function in functions:
-            role = roles.role_name(function["configuration"]["role_arn"])
-            role_arns[role] = function["configuration"]["role_arn"]
-            if role not in documents:
-                documents[role] = roles.plan_role_policy(iam, role, POLICY_NAME, read_statements_builder(
-                    account_functions, params["suffix"], role, functions, managed), role_arns[role])
-                policies[role] = policy_merge.same_statements(documents[role].current, documents[role].wanted)
-            variables = function["environment"]
-            before = {"variables": {key: variables[key] for key in managed if key in variables},
-                      "role_policy": policies[role]}
-            after = {"variables": dict(managed), "role_policy": True}
-            entry = {"function_name": function["function_name"], "role_name": role, "before": before,
-                     "after": after, "variables": variables, "status": "unchanged" if before == after else "planned"}
-            if function.get("environment_error"):
-                entry.update(status="failed", after=before,
-                             error=undecryptable_environment(function["environment_error"]))
-            elif documents[role].error and entry["status"] == "planned":
-                entry.update(status="failed", after=before, error=documents[role].error)
-            entries.append(entry)
-    except (BotoCoreError, ClientError) as error:
-        for entry in entries:
-            del entry["variables"]
-        fail_part_way(module, error, "Could not read the functions' roles", entries, missing,
-                      secrets=without_values(planned), role_policies=[],
-                      changed=any(secret["status"] not in ("unchanged", "kept") for secret in planned))
-
-    granted = None
-    if not module.check_mode:
-        def grant(role):
-            roles.write_role_policy(iam, documents[role])
-            # Wired before its role may read the secrets, a function's cold starts would meet AccessDenied.
-            wait_until_allowed(iam, role_arns[role], READ_ACTION, [secret["secret_arn"] for secret in planned],
-                               params["iam_propagation_timeout"])
-
-        # Existing variables go back in with the new ones: nothing is dropped.
-        granted = grant_then_apply(
-            lambda_client, [entry for entry in entries if entry["status"] == "planned"], grant,
-            lambda entry: {"environment": {**entry["variables"], **managed}}
-            if entry["before"]["variables"] != managed else {},
-            params["requests_per_second"], params["max_workers"],
-            planned_from=lambda entry, changes: {"environment": entry["variables"]},
-            read_back=lambda entry, settings: {"variables": {key: settings["environment"][key] for key in managed
-                                                             if key in settings["environment"]}},
-        )
-
-    for secret in planned:
-        if secret["status"] == "kept":
-            module.warn(f"secret {secret['secret_name']} kept as it is: {secret['reason']}")
-    for entry in entries:
-        del entry["variables"]
-    exit_with_function_results(
-        module, entries, missing, "could not wire secrets into", secrets=without_values(planned),
-        changed=any(secret["status"] not in ("unchanged", "kept") for secret in planned),
-        role_policies=roles.role_policy_changes(documents, POLICY_NAME, granted),
-    )
+        fail_part_way(module, error, f"Could not {wiring.doing}", wiring.result_not_applied(error))
+    finish(module, result, "could not wire secrets into")
 
 
 if __name__ == "__main__":
