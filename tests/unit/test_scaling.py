@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines, scaling
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import evidence_of
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
     ConcurrencyPool,
     Evidence,
@@ -213,3 +214,25 @@ def test_a_step_waits_for_the_function_to_be_measured_at_its_new_size():
     [second] = plan_function(1536, 10, None, {"memory_size": AUTO}, measured_there, ConcurrencyPool(3000, 100),
                              Policy()).decisions
     assert second.changed and second.after < 1536
+
+
+def usage_entry(**extra) -> dict:
+    """A lambda_usage_info entry, as rightsize reads it."""
+    return {"function_name": "api-dev", "invocations": 9000, "configuration": {"memory_size": 1024},
+            "samples": {"report_lines": 9000, "observed_memory_size_mb": 1024},
+            "max_memory_used_mb": {"max": 200}, "duration_ms": {"avg": 100.0, "max": 900.0, "p999": 700.0}, **extra}
+
+
+def test_evidence_comes_from_two_sizes_then_lambda_insights_then_the_worst_case():
+    insights = {"avg_cpu_total_time_ms": 10.0, "invocations": 9000}
+    sizes = [{"memory_size_mb": 1024, "invocations": 6000, "avg_ms": 100.0, "stddev_ms": 10.0, "max_ms": 900.0,
+              "p999_ms": 700.0},
+             {"memory_size_mb": 512, "invocations": 3000, "avg_ms": 117.0, "stddev_ms": 10.0, "max_ms": 990.0,
+              "p999_ms": 800.0}]
+    both = evidence_of(usage_entry(durations_by_memory_size=sizes, lambda_insights=insights))
+    assert both.scaling.evidence == scaling.TWO_MEMORY_SIZES and len(both.durations_by_size) == 2
+    one_size = evidence_of(usage_entry(durations_by_memory_size=sizes[:1], lambda_insights=insights))
+    assert one_size.scaling.evidence == scaling.LAMBDA_INSIGHTS
+    assert one_size.scaling.cpu_fraction == pytest.approx(10 / (10 + 100 - 10 * 1769 / 1024))
+    assert evidence_of(usage_entry(durations_by_memory_size=sizes[:1])).scaling == scaling.WORST
+    assert evidence_of(usage_entry()).scaling == scaling.WORST

@@ -79,6 +79,8 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
                                       for stamp, value in figures.get("duration_max_daily") or []],
             # The durations at each memory size the REPORT lines were written at: how the code scales.
             "durations_by_memory_size": [size_figures(sample) for sample in report.durations_by_memory_size],
+            # Average CPU time per invocation, where the function runs Lambda Insights: how much of it is CPU work.
+            "lambda_insights": _insights_figures(figures, missing),
             "init_duration_ms": {"cold_starts": report.cold_starts, "avg": report.avg_init_duration_ms,
                                  "max": report.max_init_duration_ms},
             "avg_billed_duration_ms": report.avg_billed_duration_ms,
@@ -110,6 +112,14 @@ def measure(cloudwatch, logs, functions: list, lookback_days: int, insights: str
     return {"get_metric_data_calls": metric_calls}
 
 
+def _insights_figures(figures: dict, missing: dict) -> dict | None:
+    samples = figures.get("cpu_time_samples")
+    if not samples or {"cpu_time_sum", "cpu_time_samples"} & set(missing) or figures.get("cpu_time_sum") is None:
+        return None
+    return {"avg_cpu_total_time_ms": round(figures["cpu_time_sum"] / samples, 2), "invocations": int(samples),
+            "source": lambda_metrics.INSIGHTS_METRIC_SOURCE}
+
+
 def size_figures(sample: SizeSample) -> dict:
     return {"memory_size_mb": sample.memory_mb, "invocations": sample.invocations, "avg_ms": sample.mean_ms,
             "stddev_ms": sample.stddev_ms, "max_ms": sample.max_ms, "p999_ms": sample.p999_ms}
@@ -124,8 +134,19 @@ def size_samples(function: dict) -> tuple:
 def evidence_of(function: dict) -> Evidence:
     evidence = _measured(function)
     samples = size_samples(function)
-    return replace(evidence, durations_by_size=samples,
-                   scaling=scaling.fit_sizes(list(samples), reference_mb=evidence.memory_size_mb))
+    return replace(evidence, durations_by_size=samples, scaling=scaling_of(function, evidence, samples))
+
+
+def scaling_of(function: dict, evidence: Evidence, samples: tuple) -> scaling.Scaling:
+    """How the function's durations scale with memory, from the best evidence it has: durations at two or more
+    CPU shares, else Lambda Insights' CPU time over a window at one memory size, else the worst case."""
+    fitted = scaling.fit_sizes(list(samples), reference_mb=evidence.memory_size_mb)
+    insights = function.get("lambda_insights")
+    average = (function.get("duration_ms") or {}).get("avg")
+    if fitted.is_worst_case and insights and average and len({sample.memory_mb for sample in samples}) <= 1:
+        return scaling.from_cpu_time(evidence.memory_size_mb, average, insights["avg_cpu_total_time_ms"],
+                                     insights["invocations"])
+    return fitted
 
 
 def _measured(function: dict) -> Evidence:

@@ -32,6 +32,7 @@ INSIGHTS_DEADLINE_SECONDS = 300
 DEFAULT_MAX_REPORT_EVENTS = 10000
 INSIGHTS_SOURCE = "REPORT lines (Logs Insights)"
 NO_LOG_GROUP = "no log group"
+INSIGHTS_NAMESPACE = "LambdaInsights"
 # (result key, namespace, metric, statistic) per function; daily points are combined client-side.
 METRICS = (
     ("invocations", "AWS/Lambda", "Invocations", "Sum"),
@@ -43,17 +44,27 @@ METRICS = (
     ("peak_concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum"),
     # Uncompressed bytes the function's log group ingested: what CloudWatch Logs bills ingestion on.
     ("log_ingested_bytes", "AWS/Logs", "IncomingBytes", "Sum"),
+    # CPU time per invocation, where the function runs the Lambda Insights extension (CloudWatch user guide,
+    # "Metrics collected by Lambda Insights": cpu_total_time, the sum of system and user CPU time, dimension
+    # function_name): with its duration, how much of the function's time is CPU work. No data without Insights.
+    ("cpu_time_sum", INSIGHTS_NAMESPACE, "cpu_total_time", "Sum"),
+    ("cpu_time_samples", INSIGHTS_NAMESPACE, "cpu_total_time", "SampleCount"),
 )
 METRIC_SOURCE = "AWS/Lambda metrics (GetMetricData)"
+INSIGHTS_METRIC_SOURCE = "LambdaInsights metrics (GetMetricData)"
 LOG_METRIC_SOURCE = "AWS/Logs IncomingBytes (GetMetricData)"
 
 
 def _query(query_id: str, function_name: str, metric: str, statistic: str, period: int,
            namespace: str = "AWS/Lambda", log_group: str | None = None) -> dict:
-    # Lambda metrics are per function; log metrics per log group: the function's own, named after it, unless its
-    # LoggingConfig names another (possibly shared) group.
-    dimension = ({"Name": "FunctionName", "Value": function_name} if namespace == "AWS/Lambda"
-                 else {"Name": "LogGroupName", "Value": log_group or f"/aws/lambda/{function_name}"})
+    # Lambda metrics are per function, Lambda Insights' too under another name; log metrics per log group: the
+    # function's own, named after it, unless its LoggingConfig names another (possibly shared) group.
+    if namespace == "AWS/Lambda":
+        dimension = {"Name": "FunctionName", "Value": function_name}
+    elif namespace == INSIGHTS_NAMESPACE:
+        dimension = {"Name": "function_name", "Value": function_name}
+    else:
+        dimension = {"Name": "LogGroupName", "Value": log_group or f"/aws/lambda/{function_name}"}
     return metric_query(query_id, namespace, metric, [dimension], statistic, period)
 
 
