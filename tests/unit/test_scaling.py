@@ -5,6 +5,7 @@ without evidence the worst case stands."""
 import math
 import random
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import report_lines, scaling
@@ -236,3 +237,34 @@ def test_evidence_comes_from_two_sizes_then_lambda_insights_then_the_worst_case(
     assert one_size.scaling.cpu_fraction == pytest.approx(10 / (10 + 100 - 10 * 1769 / 1024))
     assert evidence_of(usage_entry(durations_by_memory_size=sizes[:1])).scaling == scaling.WORST
     assert evidence_of(usage_entry()).scaling == scaling.WORST
+
+
+def test_a_move_the_collection_made_is_evidence_measured_after_our_change(tmp_path):
+    from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
+    from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import earlier_changes
+
+    earlier = journal.Journal(str(tmp_path / "lambdaopt-journal-20261124T060000000000Z-dev.jsonl"))
+    accepted = earlier.intent("arn:aws:lambda:us-east-1:123456789012:function:api-dev", "api-dev",
+                              {"memory_size": 512}, {"memory_size": 1024})
+    earlier.done(accepted)
+    earlier.intent("arn:aws:lambda:us-east-1:123456789012:function:etl-dev", "etl-dev", {"memory_size": 256},
+                   {"memory_size": 1024})  # never accepted: the run was killed before AWS answered
+    other_suffix = journal.Journal(str(tmp_path / "lambdaopt-journal-20261124T060000000000Z-prod.jsonl"))
+    other_suffix.done(other_suffix.intent("arn:aws:lambda:us-east-1:123456789012:function:api-prod", "api-prod",
+                                          {"memory_size": 512}, {"memory_size": 1024}))
+    current = str(tmp_path / "lambdaopt-journal-20261201T060000000000Z-dev.jsonl")
+    since = datetime.now(UTC) - timedelta(days=14)
+    changes = earlier_changes.memory_changes(current, "dev", since)
+    assert changes == {"api-dev": [(1024, 512)]}
+    assert earlier_changes.memory_changes(current, "dev", datetime.now(UTC) + timedelta(minutes=1)) == {}
+    assert earlier_changes.memory_changes(None, "dev", since) == {}
+
+    sizes = [{"memory_size_mb": 1024, "invocations": 6000, "avg_ms": 100.0, "stddev_ms": 10.0, "max_ms": 900.0,
+              "p999_ms": 700.0},
+             {"memory_size_mb": 512, "invocations": 3000, "avg_ms": 117.0, "stddev_ms": 10.0, "max_ms": 990.0,
+              "p999_ms": 800.0}]
+    ours = evidence_of(usage_entry(durations_by_memory_size=sizes), changes["api-dev"])
+    assert ours.scaling.evidence == scaling.MEASURED_AFTER_CHANGE
+    assert ours.scaling.detail.startswith("our change from 1024 to 512 MB, then durations at 512 MB")
+    someone_else = evidence_of(usage_entry(durations_by_memory_size=sizes), [(3008, 1024)])
+    assert someone_else.scaling.evidence == scaling.TWO_MEMORY_SIZES

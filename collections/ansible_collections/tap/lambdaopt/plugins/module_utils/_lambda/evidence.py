@@ -131,16 +131,26 @@ def size_samples(function: dict) -> tuple:
                  for figures in function.get("durations_by_memory_size") or ())
 
 
-def evidence_of(function: dict) -> Evidence:
+def evidence_of(function: dict, our_memory_changes: list = ()) -> Evidence:
+    """What a function's usage entry says for its decisions; `our_memory_changes` ([(before MB, after MB)]) are
+    the collection's own earlier memory changes to it (earlier_changes.py)."""
     evidence = _measured(function)
     samples = size_samples(function)
-    return replace(evidence, durations_by_size=samples, scaling=scaling_of(function, evidence, samples))
+    return replace(evidence, durations_by_size=samples,
+                   scaling=scaling_of(function, evidence, samples, our_memory_changes))
 
 
-def scaling_of(function: dict, evidence: Evidence, samples: tuple) -> scaling.Scaling:
+def scaling_of(function: dict, evidence: Evidence, samples: tuple, our_memory_changes: list = ()) -> scaling.Scaling:
     """How the function's durations scale with memory, from the best evidence it has: durations at two or more
-    CPU shares, else Lambda Insights' CPU time over a window at one memory size, else the worst case."""
+    CPU shares (measured after our change when the collection made the move between them), else Lambda Insights'
+    CPU time over a window at one memory size, else the worst case."""
     fitted = scaling.fit_sizes(list(samples), reference_mb=evidence.memory_size_mb)
+    sizes = {sample.memory_mb for sample in samples}
+    ours = [(before, after) for before, after in our_memory_changes if {before, after} <= sizes]
+    if not fitted.is_worst_case and ours:
+        before, after = ours[-1]
+        return replace(fitted, evidence=scaling.MEASURED_AFTER_CHANGE,
+                       detail=f"our change from {before} to {after} MB, then {fitted.detail}")
     insights = function.get("lambda_insights")
     average = (function.get("duration_ms") or {}).get("avg")
     if fitted.is_worst_case and insights and average and len({sample.memory_mb for sample in samples}) <= 1:
