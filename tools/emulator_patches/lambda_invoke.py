@@ -108,15 +108,21 @@ def _next_index(backend: LambdaBackend, function: LambdaFunction) -> int:
         return counts[key] - 1
 
 
-def _environment(function: LambdaFunction, stream_owner: str) -> tuple[bool, str]:
-    """(cold start, log stream) of the execution environment that runs this invocation. moto publishes a version as
-    a shallow copy of $LATEST, so the copy inherits $LATEST's attributes: an environment belongs to the function
-    object that recorded itself in it."""
+def _environment(function: LambdaFunction) -> tuple[bool, str]:
+    """(cold start, log stream) of the execution environment that runs this invocation; a new one opens its stream
+    before any invocation can log to it. moto publishes a version as a shallow copy of $LATEST, so the copy inherits
+    $LATEST's attributes: an environment belongs to the function object that recorded itself in it."""
     with _lock:
         recorded = function.__dict__.get("lambdaopt_environment")
         if recorded is not None and recorded[0] is function:
             return False, recorded[1]
-        stream = f"{datetime.now(UTC):%Y/%m/%d}/{stream_owner}[{function.version}]{uuid.uuid4().hex}"
+        group = function.logs_group_name
+        # Lambda developer guide, "Configuring CloudWatch log groups": in a group other than the function's own,
+        # stream names carry the function's name too.
+        owner = "" if group == f"/aws/lambda/{function.function_name}" else function.function_name
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/{owner}[{function.version}]{uuid.uuid4().hex}"
+        function.logs_backend.ensure_log_group(group)
+        function.logs_backend.create_log_stream(group, stream)
         function.lambdaopt_environment = (function, stream)
         return True, stream
 
@@ -169,26 +175,21 @@ def tail(messages: list[str]) -> str:
     return base64.b64encode(log[-TAIL_BYTES:]).decode()
 
 
-def _write_log(function: LambdaFunction, stream: str, new_stream: bool, messages: list[str]) -> None:
-    logs, group = function.logs_backend, function.logs_group_name
-    logs.ensure_log_group(group)
-    if new_stream:
-        logs.create_log_stream(group, stream)
+def _write_log(function: LambdaFunction, stream: str, messages: list[str]) -> None:
     now = int(datetime.now(UTC).timestamp() * 1000)
-    logs.put_log_events(group, stream, [{"timestamp": now, "message": message} for message in messages])
+    function.logs_backend.put_log_events(function.logs_group_name, stream,
+                                         [{"timestamp": now, "message": message} for message in messages])
 
 
 def run(backend: LambdaBackend, function: LambdaFunction) -> tuple[Invocation, list[str]]:
     """Run one invocation of `function` (a version, or $LATEST) and log it: (what it did, its log events)."""
     index = _next_index(backend, function)
-    group = function.logs_group_name
-    cold, stream = _environment(function, "" if group == f"/aws/lambda/{function.function_name}"
-                                else function.function_name)
+    cold, stream = _environment(function)
     profile = profile_of(function.function_name)
     invocation = (_profiled_invocation(function, profile, index, cold) if profile is not None
                   else _plain_invocation(function, index))
     messages = _messages(function, invocation)
-    _write_log(function, stream, cold, messages)
+    _write_log(function, stream, messages)
     return invocation, messages
 
 
