@@ -34,7 +34,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import 
     _observed_duration,
     _round_up,
     cpu_share,
-    duration_factors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
@@ -196,13 +195,14 @@ class Context:
                 return timeout
             return _refuse(policy, timeout, TREND, f"{rate}: too uncertain a fit to size for; lowering the timeout "
                            f"to {timeout.after} s could cut invocations off", "timeout as durations grow")
-        _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
+        worst = evidence.slowdown_at(memory_mb)
         projected_ms = trend.at(self.horizon(trend)) * worst
         floor = math.ceil(projected_ms * policy.timeout_headroom / 1000)
         if timeout.after >= floor:
             return timeout
+        basis = "if CPU-bound" if evidence.scaling.is_worst_case else f"by {evidence.scaling.evidence}"
         text = (f"{rate}: {projected_ms:.0f} ms in {self.trend_horizon_days:g} days"
-                + (f" if CPU-bound at {memory_mb} MB" if worst > 1 else "")
+                + (f" {basis} at {memory_mb} MB" if worst > 1 else "")
                 + f" x headroom {policy.timeout_headroom:g} = {floor} s")
         if timeout.requested != AUTO or floor > TIMEOUT_LIMITS_S[1]:
             return _refuse(policy, timeout, TREND, f"{timeout.after} s is below the trend: {text}",
@@ -235,18 +235,20 @@ class Context:
 def _refuse(policy: Policy, decision: Decision, context: str, reason: str, risk: str) -> Decision:
     if decision.requested == AUTO:
         return Decision(decision.field, decision.before, AUTO, decision.before, reason, risk=risk, refused=True,
-                        context=context)
+                        context=context, refused_value=decision.after)
     return replace(refuse_or_accept(policy, decision.field, decision.before, decision.requested, decision.after,
                                     reason, risk), context=context)
 
 
 def lowest_memory_within(ceiling_s: float, evidence: Evidence, policy: Policy) -> int | None:
-    """The least memory at which the observed duration, projected CPU-bound, times the timeout headroom still fits
-    within `ceiling_s`; None when nothing observed says. Never below what was observed when even that is too slow,
-    since lowering memory cannot make it faster."""
+    """The least memory at which the observed duration, projected CPU-bound (or by the evidence of how the code
+    scales), times the timeout headroom still fits within `ceiling_s`; None when nothing observed says. Never below
+    what was observed when even that is too slow, since lowering memory cannot make it faster."""
     observed, _statistic = _observed_duration(evidence, policy)
     if observed is None:
         return None
+    if not evidence.scaling.is_worst_case:
+        return _lowest_fitting(ceiling_s, observed, evidence, policy)
     share_needed = observed * policy.timeout_headroom / (ceiling_s * 1000)
     if share_needed >= 1:
         return evidence.memory_size_mb
@@ -258,8 +260,25 @@ def lowest_memory_within(ceiling_s: float, evidence: Evidence, policy: Policy) -
 
 
 def _fits(memory_mb: int, ceiling_s: float, observed: float, evidence: Evidence, policy: Policy) -> bool:
-    _best, worst = duration_factors(evidence.memory_size_mb, memory_mb)
-    return observed * worst * policy.timeout_headroom <= ceiling_s * 1000
+    _observed, statistic = _observed_duration(evidence, policy)
+    return evidence.projected_duration(observed, statistic, memory_mb) * policy.timeout_headroom <= ceiling_s * 1000
+
+
+def _lowest_fitting(ceiling_s: float, observed: float, evidence: Evidence, policy: Policy) -> int:
+    """The least memory that fits, by bisection: a projected duration only grows as memory shrinks."""
+    high = evidence.memory_size_mb
+    if not _fits(high, ceiling_s, observed, evidence, policy):
+        return high
+    low = MEMORY_LIMITS_MB[0]
+    if _fits(low, ceiling_s, observed, evidence, policy):
+        return low
+    while high - low > 1:  # low never fits, high always does
+        middle = (low + high) // 2
+        if _fits(middle, ceiling_s, observed, evidence, policy):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _growth(points) -> Trend | None:
@@ -277,9 +296,9 @@ def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, polic
     if memory.after >= lowest:
         return memory
     observed, statistic = _observed_duration(evidence, policy)
-    _best, worst = duration_factors(evidence.memory_size_mb, memory.after)
-    reason = (f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {observed * worst:.0f} ms "
-              f"(CPU-bound), which with headroom {policy.timeout_headroom:g} exceeds {ceiling.what}")
+    projected_ms = evidence.projected_duration(observed, statistic, memory.after)
+    reason = (f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {projected_ms:.0f} ms "
+              f"({evidence.projection_basis()}), which with headroom {policy.timeout_headroom:g} exceeds {ceiling.what}")
     target = min(_round_up(lowest, policy.memory_increment_mb), memory.before)
     if memory.requested != AUTO or target >= memory.before:
         return _refuse(policy, memory, ceiling.context, reason, ceiling.risk)
