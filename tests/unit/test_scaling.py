@@ -268,3 +268,25 @@ def test_a_move_the_collection_made_is_evidence_measured_after_our_change(tmp_pa
     assert ours.scaling.detail.startswith("our change from 1024 to 512 MB, then durations at 512 MB")
     someone_else = evidence_of(usage_entry(durations_by_memory_size=sizes), [(3008, 1024)])
     assert someone_else.scaling.evidence == scaling.TWO_MEMORY_SIZES
+
+
+@given(st.floats(100, 60_000), st.floats(0.0, 1.0), st.floats(1, 900))
+def test_property_the_lowest_memory_within_a_ceiling_by_fitted_scaling_is_the_lowest(observed, fraction, ceiling):
+    from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan_context import lowest_memory_within
+
+    fitted = scaling.Scaling(cpu_fraction=fraction, low=max(0.0, fraction - 0.05), high=min(0.99, fraction + 0.05),
+                             evidence=scaling.TWO_MEMORY_SIZES)
+    used = replace(measured(), max_duration_ms=observed, durations_by_size=(), scaling=fitted)
+    lowest = lowest_memory_within(ceiling, used, Policy())
+
+    def projected_s(memory_mb):
+        return used.projected_duration(observed, "max duration", memory_mb) * 1.5 / 1000
+
+    if lowest < 3008:
+        assert projected_s(lowest) <= ceiling
+        if lowest > 128:
+            assert projected_s(lowest - 1) > ceiling
+    else:
+        assert lowest == 3008
+    # Evidence never makes the ceiling tighter than the worst case.
+    assert lowest <= lowest_memory_within(ceiling, replace(used, scaling=scaling.WORST), Policy())
