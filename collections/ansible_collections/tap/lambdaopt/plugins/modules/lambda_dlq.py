@@ -93,7 +93,7 @@ queues:
     status:
       description:
         - C(created), C(changed), C(unchanged), C(planned) (check mode) or C(failed) (its KMS key cannot be used,
-          or SQS refused it; the queue is left as it is).
+          or SQS refused it, or an AWS error stopped the task before it; the queue is left as it is).
         - A queue created or changed before a later step of it failed keeps C(created) or C(changed), with
           C(error); no function is pointed at it.
       type: str
@@ -162,22 +162,38 @@ role_policies:
   elements: dict
   sample: [{"role_name": "api-handler-role-dev", "policy_name": "lambdaopt-dlq-send", "before": null,
             "after": {"Version": "2012-10-17", "Statement": []}, "status": "changed"}]
+summary:
+  description: How many functions were changed (or would be), unchanged, refused something or failed; C(failed)
+    counts the functions not found too.
+  returned: always
+  type: dict
+  sample: {"functions": 6, "changed": 6, "unchanged": 0, "with_refusals": 0, "failed": 0}
+diff:
+  description: C(before) and C(after) of each function changed (or to be changed), by function name.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"api-handler-dev": {"dead_letter_target": null, "role_policy": false}},
+           "after": {"api-handler-dev": {"dead_letter_target": "arn:aws:sqs:us-east-1:123456789012:lambda-dlq-dev",
+                                         "role_policy": true}}}
 """
 
 import fnmatch
+from dataclasses import dataclass, field
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
+    BOTOCORE_RETRIES,
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     IAM_PROPAGATION_RETRY,
     UPDATE_ARGUMENT_SPEC,
+    RetryingClient,
     aws_client,
-    exit_with_function_results,
-    fail_part_way,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -187,6 +203,19 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.dlq_encryption impor
     qualified_key_id,
     queue_key_id,
     resolve_key,
+)
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CHANGED,
+    CREATED,
+    FAILED,
+    KEPT_EXISTING,
+    PLANNED,
+    UNCHANGED,
+    acted,
+    bulk_result,
+    fail_part_way,
+    finish,
+    not_applied,
 )
 
 try:
@@ -199,6 +228,8 @@ SEND_GRANT = "DlqSend"
 KEY_GRANT = "DlqKey"
 RETENTION_SECONDS = str(14 * 24 * 3600)
 QUEUE_NAME_LIMIT = 80
+CREATE = "create"
+UPDATE = "update"
 
 
 def desired_attributes(kms_key_id: str | None, current: dict | None = None) -> dict:
@@ -213,9 +244,49 @@ def desired_attributes(kms_key_id: str | None, current: dict | None = None) -> d
 
 
 def queue_arn(function_arn: str, queue_name: str) -> str:
-    # arn:<partition>:lambda:<region>:<account>:function:<name>
-    partition, region, account = function_arn.split(":")[1], function_arn.split(":")[3], function_arn.split(":")[4]
-    return f"arn:{partition}:sqs:{region}:{account}:{queue_name}"
+    """The ARN of a queue in the account-region of a function."""
+    function = parse_aws_arn(function_arn)
+    return f"arn:{function['partition']}:sqs:{function['region']}:{function['account_id']}:{queue_name}"
+
+
+def is_queue_arn(arn: str) -> bool:
+    """Whether a dead-letter target is an SQS queue (the other kind is an SNS topic)."""
+    parts = parse_aws_arn(arn)
+    return bool(parts) and parts["service"] == "sqs"
+
+
+class DeadLetterTargetClient(RetryingClient):
+    """A Lambda client whose UpdateFunctionConfiguration, which sets a new dead-letter target right after the role
+    was granted sqs:SendMessage, is also retried while Lambda still refuses the target: Lambda checks the target
+    against the execution role, and IAM changes take seconds to propagate (IAM_PROPAGATION_RETRY). Every other call
+    is retried as any client's is."""
+
+    def __getattr__(self, name):
+        if name == "update_function_configuration":
+            return IAM_PROPAGATION_RETRY(self._client.update_function_configuration)
+        return super().__getattr__(name)
+
+
+@dataclass
+class QueuePlan:
+    """A queue as the module returns it (`entry`), and what creating or changing it takes, kept beside the entry."""
+
+    entry: dict
+    action: str  # CREATE or UPDATE
+    kms_key_id: str | None  # the KMS key it is (to be) encrypted with, as SQS names it
+    url: str | None = None
+    stale: dict = field(default_factory=dict)  # the attributes an existing queue is to be given
+
+
+@dataclass
+class FunctionTarget:
+    """A function as the module returns it (`entry`), and the dead-letter target its role is granted for: the queue
+    of this task (`queue`), or, for a function keeping its own queue, that queue when its key needs a grant; None
+    when its role gets no grant."""
+
+    entry: dict
+    target: str | None = None
+    queue: QueuePlan | None = None
 
 
 class DeadLetterQueues:
@@ -224,38 +295,42 @@ class DeadLetterQueues:
         self.params = module.params
         self.sqs = aws_client(module, "sqs")
         self.iam = aws_client(module, "iam")
-        self.lambda_client = aws_client(module, "lambda", retry=IAM_PROPAGATION_RETRY)
+        self.lambda_client = DeadLetterTargetClient(module.client("lambda", config=BOTOCORE_RETRIES))
         self.kms = aws_client(module, "kms")
+        # What the module is doing, for the message of an AWS error that stops it.
+        self.doing = "set up the dead-letter queues"
         self.keys: dict = {}  # qualified key id -> (key ARN to grant or None, error or None)
         self.granted: dict = {}  # role -> the error its grant met, or None
         self.account_functions: list | None = None  # ListFunctions, read only when a grant may be dropped
         self.selected: list = []  # the functions of this task
+        self.missing: list = []
+        self.queues: list = []  # [QueuePlan]
+        self.functions: list = []  # [FunctionTarget]
+        self.policies: dict = {}  # role -> roles.RolePolicy
 
     def queue_for(self, function_name: str) -> str:
         if self.params["per_function"]:
             return f"{function_name}-dlq"
         return self.params["queue_name"] or f"lambda-dlq-{self.params['suffix']}"
 
-    def plan_queue(self, name: str, arn: str) -> dict:
+    def plan_queue(self, name: str, arn: str) -> QueuePlan:
         kms_key_id = self.params["kms_key_id"]
         try:
             url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] not in SQS_MISSING_QUEUE_CODES:
-                raise
-            return {"queue_name": name, "queue_arn": arn, "status": "planned", "action": "create",
-                    "attributes": desired_attributes(kms_key_id), "tags": self.params["queue_tags"],
-                    "kms_key_id": kms_key_id}
+        except is_boto3_error_code(SQS_MISSING_QUEUE_CODES):
+            return QueuePlan({"queue_name": name, "queue_arn": arn, "status": PLANNED,
+                              "attributes": desired_attributes(kms_key_id), "tags": self.params["queue_tags"]},
+                             CREATE, kms_key_id)
         current = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         wanted = desired_attributes(kms_key_id, current)
         stale = {key: value for key, value in wanted.items() if current.get(key) != value}
         tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
         missing_tags = {key: str(value) for key, value in self.params["queue_tags"].items()
                         if tags.get(key) != str(value)}
-        return {"queue_name": name, "queue_arn": current.get("QueueArn", arn), "url": url,
-                "status": "planned" if stale or missing_tags else "unchanged", "action": "update",
-                "attributes": {**{key: current.get(key) for key in wanted}, **stale}, "stale": stale,
-                "tags": missing_tags, "kms_key_id": kms_key_id or current.get("KmsMasterKeyId") or None}
+        return QueuePlan({"queue_name": name, "queue_arn": current.get("QueueArn", arn),
+                          "status": PLANNED if stale or missing_tags else UNCHANGED,
+                          "attributes": {**{key: current.get(key) for key in wanted}, **stale}, "tags": missing_tags},
+                         UPDATE, kms_key_id or current.get("KmsMasterKeyId") or None, url=url, stale=stale)
 
     def key_of(self, key_id: str, queue: str) -> tuple[str | None, str | None]:
         """(customer managed key ARN to grant, or None; why the key cannot be used, or None), read once per key."""
@@ -264,34 +339,37 @@ class DeadLetterQueues:
             self.keys[qualified] = resolve_key(self.kms, key_id, queue)
         return self.keys[qualified]
 
-    def resolve_queue_key(self, queue: dict) -> None:
+    def resolve_queue_key(self, queue: QueuePlan) -> None:
         """A queue whose key cannot be used is neither created nor changed: no function is pointed at it."""
-        if not queue["kms_key_id"]:
+        if not queue.kms_key_id:
             return
-        key_arn, error = self.key_of(queue["kms_key_id"], queue["queue_arn"])
+        key_arn, error = self.key_of(queue.kms_key_id, queue.entry["queue_arn"])
         if error:
-            queue.update(status="failed", error=error)
+            queue.entry.update(status=FAILED, error=error)
         elif key_arn:
-            queue["kms_key_arn"] = key_arn
+            queue.entry["kms_key_arn"] = key_arn
 
-    def plan_kept(self, entry: dict, current: str, target: str, grants: dict) -> None:
+    def plan_kept(self, function: FunctionTarget, current: str, target: str, grants: dict) -> None:
         """A function that keeps its own dead-letter queue: its role gets the KMS grant that queue needs."""
+        entry = function.entry
         entry["reason"] = f"already sends to {current}; set replace_existing to use {target}"
         key_arn = None
-        if ":sqs:" in current:
+        if is_queue_arn(current):
             key_id, error = queue_key_id(self.sqs, current)
             if key_id and not error:
                 key_arn, error = self.key_of(key_id, current)
             if error:
-                entry.update(status="failed", error=f"dead-letter queue {current}: {error}")
+                entry.update(status=FAILED, error=f"dead-letter queue {current}: {error}")
                 return
         if key_arn:
-            entry.update(target=current, kms_key_arn=key_arn)
+            function.target = current
+            entry["kms_key_arn"] = key_arn
             grants.setdefault(entry["role_name"], (set(), set()))[1].add(key_arn)
         else:
-            entry["status"] = "kept_existing"
+            entry["status"] = KEPT_EXISTING
 
     def plan(self, functions: list) -> tuple[list, list, dict]:
+        """([QueuePlan], [FunctionTarget], {role: roles.RolePolicy})."""
         self.selected = [function["function_name"] for function in functions]
         queues = {}
         for function in functions:
@@ -301,26 +379,28 @@ class DeadLetterQueues:
         for queue in queues.values():
             self.resolve_queue_key(queue)
         grants: dict = {}  # role -> (queue ARNs its functions send to, customer managed keys those queues use)
-        entries = []
+        targets = []
         for function in functions:
             queue = queues[self.queue_for(function["function_name"])]
             current = function["configuration"]["dead_letter_target"]
-            entry = {"function_name": function["function_name"],
-                     "role_name": roles.role_name(function["configuration"]["role_arn"]),
-                     "before": {"dead_letter_target": current}}
-            entries.append(entry)
-            if current and current != queue["queue_arn"] and not self.params["replace_existing"]:
-                self.plan_kept(entry, current, queue["queue_arn"], grants)
+            planned = FunctionTarget({"function_name": function["function_name"],
+                                      "role_name": roles.role_name(function["configuration"]["role_arn"]),
+                                      "before": {"dead_letter_target": current}})
+            targets.append(planned)
+            entry = planned.entry
+            if current and current != queue.entry["queue_arn"] and not self.params["replace_existing"]:
+                self.plan_kept(planned, current, queue.entry["queue_arn"], grants)
                 continue
-            if queue["status"] == "failed":
-                entry.update(status="failed", error=f"dead-letter queue {queue['queue_name']}: {queue['error']}")
+            if queue.entry["status"] == FAILED:
+                entry.update(status=FAILED,
+                             error=f"dead-letter queue {queue.entry['queue_name']}: {queue.entry['error']}")
                 continue
-            entry["target"] = queue["queue_arn"]
+            planned.target, planned.queue = queue.entry["queue_arn"], queue
             queue_arns, key_arns = grants.setdefault(entry["role_name"], (set(), set()))
-            queue_arns.add(entry["target"])
-            if queue.get("kms_key_arn"):
-                entry["kms_key_arn"] = queue["kms_key_arn"]
-                key_arns.add(queue["kms_key_arn"])
+            queue_arns.add(planned.target)
+            if queue.entry.get("kms_key_arn"):
+                entry["kms_key_arn"] = queue.entry["kms_key_arn"]
+                key_arns.add(queue.entry["kms_key_arn"])
         names_by_role: dict = {}
         role_arns = {}
         for function in functions:
@@ -331,20 +411,21 @@ class DeadLetterQueues:
                                                  self.statements_builder(role, *grants[role], names_by_role[role]),
                                                  role_arns[role])
                     for role in grants}
-        for entry in entries:
-            if "target" not in entry:  # failed, or keeps its own queue and needs no grant
+        for planned in targets:
+            entry = planned.entry
+            if planned.target is None:  # failed, or keeps its own queue and needs no grant
                 entry["after"] = entry["before"]
                 continue
             policy = policies[entry["role_name"]]
             entry["before"]["role_policy"] = policy_merge.same_statements(policy.current, policy.wanted)
-            entry["after"] = {"dead_letter_target": entry["target"], "role_policy": True}
+            entry["after"] = {"dead_letter_target": planned.target, "role_policy": True}
             if entry["before"] != entry["after"]:
-                entry["status"] = "planned"
+                entry["status"] = PLANNED
                 if policy.error:
-                    entry.update(status="failed", after=entry["before"], error=policy.error)
+                    entry.update(status=FAILED, after=entry["before"], error=policy.error)
             else:
-                entry["status"] = "kept_existing" if "reason" in entry else "unchanged"
-        return list(queues.values()), entries, policies
+                entry["status"] = KEPT_EXISTING if "reason" in entry else UNCHANGED
+        return list(queues.values()), targets, policies
 
     def other_targets(self, role: str, selected: set) -> list:
         """The dead-letter targets of the role's functions outside this task (any suffix, or none), listed once."""
@@ -383,72 +464,88 @@ class DeadLetterQueues:
 
         return build
 
-    def apply_queues(self, queues: list) -> None:
+    def apply_queues(self) -> None:
         """Create or update each planned queue. One AWS refuses is failed, with the error; one created or changed
         before a later step of it failed keeps that status, with the error: it exists as it was left."""
-        for queue in queues:
-            if queue["status"] != "planned":
+        for queue in self.queues:
+            if queue.entry["status"] != PLANNED:
                 continue
             try:
                 self.apply_queue(queue)
             except (BotoCoreError, ClientError) as error:
-                queue["error"] = str(error)
-                if queue["status"] == "planned":
-                    queue["status"] = "failed"
+                queue.entry["error"] = str(error)
+                if queue.entry["status"] == PLANNED:
+                    queue.entry["status"] = FAILED
 
-    def apply_queue(self, queue: dict) -> None:
+    def apply_queue(self, queue: QueuePlan) -> None:
         """Create or change one queue, announced to the run's journal (journal.py) first: a killed run's rollback
         then lists it, as a change record does."""
-        accepted = journal.announce("resource", queue["queue_arn"], resource_kind="sqs_queue", name=queue["queue_name"],
-                                    change="created" if queue["action"] == "create" else "changed")
-        if queue["action"] == "create":
-            created = self.sqs.create_queue(QueueName=queue["queue_name"], Attributes=queue["attributes"],
-                                            tags={key: str(value) for key, value in queue["tags"].items()})
-            queue.update(url=created["QueueUrl"], status="created")
+        entry = queue.entry
+        accepted = journal.announce("resource", entry["queue_arn"], resource_kind="sqs_queue", name=entry["queue_name"],
+                                    change=CREATED if queue.action == CREATE else CHANGED)
+        if queue.action == CREATE:
+            created = self.sqs.create_queue(QueueName=entry["queue_name"], Attributes=entry["attributes"],
+                                            tags={key: str(value) for key, value in entry["tags"].items()})
+            queue.url = created["QueueUrl"]
+            entry["status"] = CREATED
             accepted()
-            queue["queue_arn"] = self.sqs.get_queue_attributes(
-                QueueUrl=queue["url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            entry["queue_arn"] = self.sqs.get_queue_attributes(
+                QueueUrl=queue.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             return
-        if queue["stale"]:
-            self.sqs.set_queue_attributes(QueueUrl=queue["url"], Attributes=queue["stale"])
-            queue["status"] = "changed"
-        if queue["tags"]:
-            self.sqs.tag_queue(QueueUrl=queue["url"], Tags=queue["tags"])
-        queue["status"] = "changed"
+        if queue.stale:
+            self.sqs.set_queue_attributes(QueueUrl=queue.url, Attributes=queue.stale)
+            entry["status"] = CHANGED
+        if entry["tags"]:
+            self.sqs.tag_queue(QueueUrl=queue.url, Tags=entry["tags"])
+        entry["status"] = CHANGED
         accepted()
 
-    def apply(self, queues: list, entries: list, policies: dict) -> None:
-        self.apply_queues(queues)
-        broken = {queue["queue_name"]: queue for queue in queues if queue.get("error")}
-        for entry in entries:
-            queue = broken.get((entry.get("target") or "").rsplit(":", 1)[-1])
-            if entry["status"] == "planned" and queue is not None:
-                entry.update(status="failed", after=entry["before"],
-                             error=f"dead-letter queue {queue['queue_name']}: {queue['error']}")
+    def apply(self) -> None:
+        self.apply_queues()
+        targets = {}
+        for function in self.functions:
+            entry, queue = function.entry, function.queue
+            if entry["status"] == PLANNED and queue is not None and queue.entry.get("error"):
+                entry.update(status=FAILED, after=entry["before"],
+                             error=f"dead-letter queue {queue.entry['queue_name']}: {queue.entry['error']}")
+            targets[entry["function_name"]] = function.target
 
         def grant(role):
-            roles.write_role_policy(self.iam, policies[role])
+            roles.write_role_policy(self.iam, self.policies[role])
             self.granted[role] = None
 
         # The queue is set only once the role may send to it.
         self.granted.update(grant_then_apply(
-            self.lambda_client, [entry for entry in entries if entry["status"] == "planned"], grant,
-            lambda entry: {"dead_letter_target": entry["target"]}
-            if entry["before"]["dead_letter_target"] != entry["target"] else {},
+            self.lambda_client, [function.entry for function in self.functions
+                                 if function.entry["status"] == PLANNED], grant,
+            lambda entry: {"dead_letter_target": targets[entry["function_name"]]}
+            if entry["before"]["dead_letter_target"] != targets[entry["function_name"]] else {},
             self.params["requests_per_second"], self.params["max_workers"],
         ))
 
-    def results(self, queues: list, entries: list, policies: dict) -> dict:
-        """The queues and role policies of the result, without the module's working fields."""
-        for queue in queues:
-            for internal in ("action", "stale", "url", "kms_key_id"):
-                queue.pop(internal, None)
-        for entry in entries:
-            entry.pop("target", None)
-        return dict(queues=queues,
-                    changed=any(queue["status"] in ("planned", "created", "changed") for queue in queues),
-                    role_policies=roles.role_policy_changes(
-                        policies, POLICY_NAME, None if self.module.check_mode else self.granted))
+    def run(self) -> dict:
+        functions, self.missing = discover(self.lambda_client, self.params, need_concurrency=False)
+        self.queues, self.functions, self.policies = self.plan(functions)
+        if not self.module.check_mode:
+            self.apply()
+        return self.result()
+
+    def result(self) -> dict:
+        """The module's result from the queues and functions planned (and changed) so far."""
+        queues = [queue.entry for queue in self.queues]
+        return bulk_result(
+            self.module, "functions", [function.entry for function in self.functions], self.missing,
+            changed=any(acted(queue) for queue in queues), queues=queues,
+            role_policies=roles.role_policy_changes(self.policies, POLICY_NAME,
+                                                    None if self.module.check_mode else self.granted),
+        )
+
+    def result_not_applied(self, error: Exception) -> dict:
+        """The result once `error` stopped the module: every queue and function still planned failed with it."""
+        reason = f"could not {self.doing}: {error}"
+        not_applied(self.module, [queue.entry for queue in self.queues], reason)
+        not_applied(self.module, [function.entry for function in self.functions], reason)
+        return self.result()
 
 
 def input_errors(params: dict) -> list:
@@ -480,19 +577,12 @@ def main():
         module.fail_json(msg="; ".join(errors))
 
     manager = DeadLetterQueues(module)
-    functions, missing, queues, entries, policies = [], [], [], [], {}
     try:
-        functions, missing = discover(manager.lambda_client, module.params, need_concurrency=False)
-        queues, entries, policies = manager.plan(functions)
-        if not module.check_mode:
-            manager.apply(queues, entries, policies)
+        result = manager.run()
     except (BotoCoreError, ClientError) as error:
         # Every queue and function planned or changed so far is returned, so that the change record holds it.
-        fail_part_way(module, error, "Could not set up the dead-letter queues", entries, missing,
-                      **manager.results(queues, entries, policies))
-
-    exit_with_function_results(module, entries, missing, "could not set dead-letter queues",
-                               **manager.results(queues, entries, policies))
+        fail_part_way(module, error, f"Could not {manager.doing}", manager.result_not_applied(error))
+    finish(module, result, "could not set dead-letter queues")
 
 
 if __name__ == "__main__":
