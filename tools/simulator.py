@@ -204,6 +204,21 @@ def _metric_data(usage: SimulatedUsage) -> list[dict]:
     return data
 
 
+def insights_metric_data(usage: SimulatedUsage) -> list[dict]:
+    """What the Lambda Insights extension publishes of a function's CPU time (LambdaInsights cpu_total_time, in ms,
+    dimension function_name), one statistic set per hour: the CPU work of each invocation, which the profile's
+    `cpu_bound_share` of its full-vCPU duration is whatever the memory."""
+    dimensions = [{"Name": "function_name", "Value": usage.function_name}]
+    factor = usage.profile.duration_factor(usage.config.memory_size)
+    hourly: dict[datetime, list[float]] = {}
+    for invocation in usage.invocations:
+        hour = invocation.start.replace(minute=0, second=0, microsecond=0)
+        hourly.setdefault(hour, []).append(invocation.duration_ms / factor * usage.profile.cpu_bound_share)
+    return [{"MetricName": "cpu_total_time", "Dimensions": dimensions, "Timestamp": hour, "Unit": "Milliseconds",
+             "StatisticValues": {"SampleCount": len(times), "Sum": round(sum(times), 2), "Minimum": min(times),
+                                 "Maximum": max(times)}} for hour, times in sorted(hourly.items())]
+
+
 def _log_metric_data(usage: SimulatedUsage, destination: LogDestination) -> list[dict]:
     """IncomingBytes per hour, as CloudWatch Logs reports the uncompressed size of what it ingests, per log group
     (a shared group's figure is the sum over the functions that write to it)."""
@@ -348,6 +363,7 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
     results = {}
     document = yaml.safe_load(PROFILES_FILE.read_text())
     leaks, behind = document.get("leaks") or {}, document.get("stream_consumers") or {}
+    insights = set(document.get("lambda_insights") or ())
     for index, name in enumerate(names):
         base_name = name.removesuffix(f"-{suffix}")
         profile = profiles[assigned.get(base_name, in_turn[index % len(in_turn)])]
@@ -356,6 +372,8 @@ def simulate_fleet(session: boto3.Session, suffix: str, days: int = 14, seed: in
         usage = simulate(name, profile, current_config(lambda_, name), end=end, days=days, seed=seed,
                          traffic_scale=traffic_scale)
         write_usage(session, usage, destinations[name])
+        if base_name in insights:
+            put_metric_data(session.client("cloudwatch"), "LambdaInsights", insights_metric_data(usage))
         # A function with provisioned concurrency takes its traffic through that alias.
         for alias, provisioned in provisioned_aliases(lambda_, name).items():
             write_alias_usage(session, usage, alias, provisioned)

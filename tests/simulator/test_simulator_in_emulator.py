@@ -108,3 +108,20 @@ def test_the_alias_reports_its_own_use_of_the_allocation(reader, fleet):
     utilization = max(statistic("ProvisionedConcurrencyUtilization", "Maximum"))
     assert utilization == pytest.approx(usage.peak_concurrency / 150, abs=1e-4)
     assert max(statistic("Duration", "Maximum")) == pytest.approx(max(i.duration_ms for i in usage.invocations))
+
+
+def test_a_function_with_lambda_insights_publishes_its_cpu_time(reader, fleet):
+    usage = fleet["api-handler-dev"]
+    cloudwatch = reader.client("cloudwatch")
+
+    def statistic(function, name):
+        return [point[name] for point in cloudwatch.get_metric_statistics(
+            Namespace="LambdaInsights", MetricName="cpu_total_time",
+            Dimensions=[{"Name": "function_name", "Value": function}], StartTime=END - timedelta(days=15),
+            EndTime=END + timedelta(hours=1), Period=86400, Statistics=[name])["Datapoints"]]
+
+    assert sum(statistic("api-handler-dev", "SampleCount")) == len(usage.invocations)
+    # At 3,008 MB every invocation has a full vCPU: its CPU time is the profile's CPU share of its duration.
+    expected = sum(invocation.duration_ms for invocation in usage.invocations) * usage.profile.cpu_bound_share
+    assert sum(statistic("api-handler-dev", "Sum")) == pytest.approx(expected, rel=1e-3)
+    assert statistic("transform-dev", "SampleCount") == []  # without the extension, nothing
