@@ -214,3 +214,22 @@ def test_alarms_without_actions_are_reported_as_notifying_no_one(aws, fleet, run
     assert "alarms notify no one" in report_render.html(reports["silent"])
     assert "alarms notify no one" not in report_render.markdown(reports["paging"])
     assert summary_of(reports["silent"])["warnings"] == reports["silent"]["warnings"]
+
+
+def test_the_diff_shows_the_alarm_settings_that_change(aws, fleet, run_module):
+    name = "lambdaopt-transform-dev-duration"
+    planned = run_module("lambda_alarms", {"functions": ["transform-dev"]}, check=True, diff=True)
+    assert planned["diff"]["before"][name] is None and planned["diff"]["after"][name]["Threshold"] == 20000.0
+    run_module("lambda_alarms", {"functions": ["transform-dev"]})
+
+    result = run_module("lambda_alarms", {"functions": ["transform-dev"], "duration_threshold_ms": 10000}, diff=True)
+    assert list(result["diff"]["before"]) == list(result["diff"]["after"]) == [name]
+    assert (result["diff"]["before"][name]["Threshold"], result["diff"]["after"][name]["Threshold"]) == (20000, 10000)
+    assert result["summary"] == {"alarms": 3, "changed": 1, "unchanged": 2, "with_refusals": 0, "failed": 0}
+
+
+def test_a_function_not_found_fails_the_task_after_the_others_get_their_alarms(aws, fleet, run_module):
+    result = run_module("lambda_alarms", {"functions": ["transform-dev", "no-such-function-dev"]})
+    assert result.failed and result["msg"] == "functions not found: no-such-function-dev"
+    assert result["failed_functions"] == ["no-such-function-dev"]
+    assert {entry["status"] for entry in result["alarms"]} == {"created"} and len(alarms(aws)) == 3

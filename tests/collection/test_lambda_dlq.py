@@ -328,3 +328,13 @@ def test_rolling_back_the_record_restores_the_role_policy(aws, fleet, run_module
     assert not rolled_back.failed and rolled_back["changed"]
     assert statements(aws, "transform-role-dev") == {} and targets(aws)["transform-dev"] is None
     assert not run_module("lambda_rollback", {"record": record})["changed"]
+
+
+def test_entries_hold_no_working_state(aws, fleet, run_module):
+    for check in (True, False):
+        result = run_module("lambda_dlq", {"suffix": "dev", "queue_tags": {"Environment": "dev"}}, check=check)
+        assert [set(queue) for queue in result["queues"]] == [{"queue_name", "queue_arn", "status", "attributes",
+                                                               "tags"}]
+        assert all(set(entry) == {"function_name", "role_name", "before", "after", "status"}
+                   for entry in result["functions"])
+        assert result["summary"] == {"functions": 6, "changed": 6, "unchanged": 0, "with_refusals": 0, "failed": 0}

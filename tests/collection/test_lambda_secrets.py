@@ -272,3 +272,14 @@ def test_an_environment_refused_for_size_shows_no_value_in_the_result_record_or_
     for text in (json.dumps(result), json.dumps(record), json.dumps(data), markdown, report_render.html(data)):
         for value in (LEGACY_PASSWORD, DATABASE_URL, API_KEY, "p" * 100):
             assert value not in text
+
+
+def test_entries_hold_no_working_state(aws, fleet, run_module):
+    for check in (True, False):
+        result = run_module("lambda_secrets", signing_key("k-1"), check=check, diff=True)
+        assert [set(secret) for secret in result["secrets"]] == [{"env", "secret_name", "secret_arn", "status",
+                                                                  "action"}]
+        # the function's own variables, which the update keeps, are never returned
+        assert [set(entry) for entry in result["functions"]] == [{"function_name", "role_name", "before", "after",
+                                                                 "status"}]
+        assert result["summary"]["functions"] == 1 and result["role_policies"]
