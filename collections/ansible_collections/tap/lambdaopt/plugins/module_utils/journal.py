@@ -41,7 +41,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import record_schema
-from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import MANAGED_POLICIES, whole_arn, with_digest
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
+from ansible_collections.tap.lambdaopt.plugins.module_utils.record_trust import MANAGED_POLICIES, with_digest
 
 ENVIRONMENT_VARIABLE = "LAMBDAOPT_JOURNAL"
 KIND = "tap.lambdaopt journal"
@@ -192,7 +193,7 @@ def changed_variables(variables: dict, wanted: dict) -> tuple[dict, dict]:
 
 def account_and_region(arn: str) -> tuple:
     """(account, region) of an ARN; the region is empty for a global service's (an IAM role's)."""
-    parts = whole_arn(arn)
+    parts = parse_whole_arn(arn)
     if parts is None:
         raise JournalError(f"{arn!r} is not an ARN")
     return parts["account_id"], parts["region"]

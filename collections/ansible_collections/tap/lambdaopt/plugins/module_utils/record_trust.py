@@ -27,9 +27,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import MEMORY_LIMITS_MB, TIMEOUT_LIMITS_S
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import PREFIX as ALARM_PREFIX
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.record_schema import APPLIED, KIND, SCHEMA_VERSION
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import VALID_RETENTION_DAYS
 
@@ -110,15 +110,6 @@ def with_digest(record: dict) -> dict:
     return {**record, DIGEST_KEY: digest(record)}
 
 
-def whole_arn(value) -> dict | None:
-    """parse_aws_arn's parts of `value`, or None unless the whole of it is an ARN (parse_aws_arn searches the text
-    for one rather than matching it)."""
-    parts = parse_aws_arn(value) if isinstance(value, str) else None
-    if parts and value != "arn:{partition}:{service}:{region}:{account_id}:{resource}".format(**parts):
-        return None
-    return parts
-
-
 def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -163,7 +154,7 @@ class Checker:
     def arn(self, where: str, value, services: tuple, queue_pattern: bool = False) -> None:
         """An ARN of one of the services, in the record's own account and region, naming no wildcard (but, with
         `queue_pattern`, the pattern of a suffix's per-function dead-letter queues)."""
-        parts = whole_arn(value)
+        parts = parse_whole_arn(value)
         if not parts or parts["service"] not in services:
             self.add(where, f"{value!r} is not an ARN of {' or '.join(services)}")
         elif ("*" in value or "?" in value) and not (queue_pattern and parts["service"] == "sqs"

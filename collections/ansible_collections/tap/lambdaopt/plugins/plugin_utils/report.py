@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import savings
 
 SCHEMA_VERSION = 1
@@ -37,7 +37,7 @@ def plain(value):
 def account_and_region(usage: list, region: str | None) -> tuple[str | None, str]:
     """The one account and region the functions live in, from their ARNs."""
     arns = [entry["function_arn"] for entry in usage if entry.get("function_arn")]
-    parsed = {arn: parse_aws_arn(arn) for arn in arns}
+    parsed = {arn: parse_whole_arn(arn) for arn in arns}
     unreadable = sorted(arn for arn, parts in parsed.items() if parts is None)
     if unreadable:
         raise FleetMismatch(f"{', '.join(unreadable)}: not a function ARN")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     CHANGED,
     CREATED,
@@ -366,7 +366,7 @@ class RunOutcome:
 def _queue_name(arn: str | None) -> str | None:
     if not arn:
         return None
-    parts = parse_aws_arn(arn)
+    parts = parse_whole_arn(arn)
     return parts["resource"] if parts else arn
 
 
