@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ import yaml
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 
 from tools.emulator import emulator_session, require_local_endpoint
+from tools.emulator_patches.lambda_invoke import profile_of
 from tools.metric_data import gauge_datum, put_metric_data
 from tools.table_simulator import simulate_tables
 from tools.usage_model import (
@@ -33,6 +35,7 @@ from tools.usage_model import (
     HourlyMetrics,
     Invocation,
     SimulatedUsage,
+    UsageProfile,
     alias_hours,
     default_end,
     load_profiles,
@@ -268,6 +271,99 @@ def write_alias_usage(session: boto3.Session, usage: SimulatedUsage, alias: str,
     """Put the metrics of the alias that serves `usage`'s traffic with `provisioned` concurrency."""
     put_metric_data(session.client("cloudwatch"), "AWS/Lambda",
                      alias_metric_data(usage.function_name, alias, alias_hours(usage, provisioned)))
+
+
+# PutMetricData takes at most this many distinct values in one datum's Values.
+VALUES_PER_DATUM = 150
+
+
+def bake_invocations(function_name: str, profile: UsageProfile, configs: dict[str, FunctionConfig],
+                     weights: dict[str, float], start: datetime, minutes: int, seed: int = 0,
+                     traffic_scale: float = 1.0) -> dict[str, tuple[Invocation, ...]]:
+    """{version: its invocations} over `minutes` from `start`, for an alias that sends each version its weight of
+    the traffic (`weights`, summing to 1), each version running at its own configuration (`configs`).
+
+    The traffic is the usage model's last `minutes` of a simulated day, moved to start at `start`; each request
+    goes to one version by a seeded draw, as Lambda routes a weighted alias (a simple probabilistic model), and does
+    the same work whichever version runs it: only memory size and timeout make the versions differ."""
+    end = default_end(start)
+    runs = {version: simulate(function_name, profile, replace(config, reserved_concurrency=None), end=end, days=1,
+                              seed=seed, traffic_scale=traffic_scale).invocations
+            for version, config in configs.items()}
+    cut = end - timedelta(minutes=minutes)
+    router = random.Random(f"{function_name}/bake/{seed}")
+    order = sorted(weights)
+    routed: dict[str, list[Invocation]] = {version: [] for version in configs}
+    for index, drafted in enumerate(next(iter(runs.values()))):
+        offset = drafted.start - cut
+        if offset < timedelta(0):
+            continue
+        draw, version = router.random(), order[-1]
+        for candidate in order:
+            draw -= weights[candidate]
+            if draw < 0:
+                version = candidate
+                break
+        routed[version].append(replace(runs[version][index], start=start + offset))
+    return {version: tuple(invocations) for version, invocations in routed.items()}
+
+
+def version_metric_data(function_name: str, alias: str, version: str, invocations: tuple[Invocation, ...]) -> list:
+    """What Lambda publishes, minute by minute, for the invocations one version of a weighted alias ran (dimensions
+    FunctionName, Resource `function:alias` and ExecutedVersion): Invocations, Errors (every failure: an error, a
+    timeout, running out of memory), Throttles, and each Duration as a raw value, from which CloudWatch answers
+    percentiles."""
+    dimensions = [{"Name": "FunctionName", "Value": function_name},
+                  {"Name": "Resource", "Value": f"{function_name}:{alias}"},
+                  {"Name": "ExecutedVersion", "Value": version}]
+    minutes: dict[datetime, list[Invocation]] = {}
+    for invocation in invocations:
+        minutes.setdefault(invocation.start.replace(second=0, microsecond=0), []).append(invocation)
+    data = []
+    for minute, ran in sorted(minutes.items()):
+        data += [_count_datum("Invocations", dimensions, minute, len(ran)),
+                 _count_datum("Errors", dimensions, minute, sum(1 for one in ran if one.outcome != "ok")),
+                 _count_datum("Throttles", dimensions, minute, 0)]
+        durations: dict[float, int] = {}
+        for invocation in ran:
+            durations[invocation.duration_ms] = durations.get(invocation.duration_ms, 0) + 1
+        values = sorted(durations)
+        for offset in range(0, len(values), VALUES_PER_DATUM):
+            chunk = values[offset:offset + VALUES_PER_DATUM]
+            data.append({"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": minute,
+                         "Unit": "Milliseconds", "Values": chunk, "Counts": [durations[value] for value in chunk]})
+    return data
+
+
+def served_versions(lambda_client, function_name: str, alias: str) -> tuple[dict, dict]:
+    """({version: weight}, {version: its memory size and timeout}) of the versions an alias serves now."""
+    found = lambda_client.get_alias(FunctionName=function_name, Name=alias)
+    extra = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    weights = {found["FunctionVersion"]: 1.0 - sum(extra.values()), **extra}
+    configs = {}
+    for version in weights:
+        configuration = lambda_client.get_function_configuration(FunctionName=function_name, Qualifier=version)
+        configs[version] = FunctionConfig(configuration["MemorySize"], configuration["Timeout"])
+    return weights, configs
+
+
+def write_bake_metrics(session: boto3.Session, function_name: str, alias: str, start: datetime, minutes: int,
+                       profile: UsageProfile | None = None, seed: int = 0,
+                       traffic_scale: float = 1.0) -> dict[str, tuple[Invocation, ...]]:
+    """Write the per-version metrics of a bake period: `minutes` from `start` of the alias as it routes now (its
+    version and the weight it sends another), each version at its own memory size and timeout, the function
+    following `profile` (by default the one tools/usage_profiles.yaml gives its name). Returns each version's
+    invocations."""
+    profile = profile or profile_of(function_name)
+    if profile is None:
+        raise ValueError(f"tools/usage_profiles.yaml gives {function_name} no profile; pass one")
+    lambda_client = session.client("lambda")
+    weights, configs = served_versions(lambda_client, function_name, alias)
+    ran = bake_invocations(function_name, profile, configs, weights, start, minutes, seed, traffic_scale)
+    put_metric_data(session.client("cloudwatch"), "AWS/Lambda",
+                    [datum for version, invocations in sorted(ran.items())
+                     for datum in version_metric_data(function_name, alias, version, invocations)])
+    return ran
 
 
 def write_usage(session: boto3.Session, usage: SimulatedUsage, destination: LogDestination | None = None) -> None:
