@@ -269,6 +269,14 @@ concurrency_budget:
   sample: {"keep_unreserved": 240, "account_floor": 100, "unreserved_peak": 200, "headroom": 1.2,
            "unreserved_peak_unknown": null,
            "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"}
+diff:
+  description:
+    - C(before) and C(after) of each function changed (or to be changed), by function name; of a function that
+      failed part-way, what it was read back to hold.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"transform-dev": {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null}},
+           "after": {"transform-dev": {"memory_size": 128, "timeout": 3, "reserved_concurrency": 2}}}
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -299,10 +307,20 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     auto_or_whole,
     aws_client,
     fleet_selection_errors,
-    partly_applied,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CHANGED,
+    FAILED,
+    PLANNED,
+    UNCHANGED,
+    bulk_result,
+    fail_part_way,
+    finish,
+    not_applied,
+    partly_applied,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:
@@ -458,7 +476,7 @@ class Rightsizer:
                 "after": after,
                 "changes": [decision.as_dict() for decision in plan.changes],
                 "refused": [decision.as_dict() for decision in plan.refused],
-                "status": "planned" if plan.changes else "unchanged",
+                "status": PLANNED if plan.changes else UNCHANGED,
             }
             if self.params["context_guards"]:
                 context = self.context(function)
@@ -520,12 +538,12 @@ class Rightsizer:
         for entry in applied:
             error = errors.get(entry["function_name"])
             if error is None:
-                entry["status"] = "changed"
+                entry["status"] = CHANGED
             elif isinstance(error, PartlyApplied):
-                entry.update(status="failed", error=str(error), accepted=sorted(error.accepted),
+                entry.update(status=FAILED, error=str(error), accepted=sorted(error.accepted),
                              after=settings_of(error.settings))
             else:
-                entry.update(status="failed", error=str(error), after=entry["before"])
+                entry.update(status=FAILED, error=str(error), after=entry["before"])
         fresh, _missing = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
         now = {function["function_name"]: settings_of(function["configuration"]) for function in fresh}
         for entry in applied:
@@ -547,28 +565,10 @@ class Rightsizer:
 
     def result(self) -> dict:
         """The module's result from the entries planned (and applied) so far."""
-        results, missing = self.entries, self.missing
-        failed = [entry["function_name"] for entry in results if entry["status"] == "failed"] + missing
-        changed_entries = [entry for entry in results if entry["changes"] and entry["status"] != "failed"]
-        acted = changed_entries + [entry for entry in results if partly_applied(entry)]
-        result = {
-            "changed": bool(acted),
-            "functions": results,
-            "failed_functions": failed,
-            "concurrency_budget": self.budget.as_dict() if self.budget else None,
-            "summary": {
-                "functions": len(results),
-                "changed": len(changed_entries),
-                "unchanged": sum(1 for entry in results if not entry["changes"]),
-                "with_refusals": sum(1 for entry in results if entry["refused"]),
-                "failed": len(failed),
-            },
-        }
-        if self.module._diff:
-            result["diff"] = {
-                "before": {entry["function_name"]: entry["before"] for entry in acted},
-                "after": {entry["function_name"]: entry["after"] for entry in acted},
-            }
+        result = bulk_result(self.module, "functions", self.entries, self.missing,
+                             concurrency_budget=self.budget.as_dict() if self.budget else None)
+        # The summary counts each function once: one part of whose change Lambda accepted as failed, not changed.
+        result["summary"]["changed"] -= sum(1 for entry in self.entries if partly_applied(entry))
         return result
 
 
@@ -580,7 +580,7 @@ def settle_stopped(entry: dict, changes: dict, stopped: Exception) -> None:
     made = sorted(field for field, value in changes.items()
                   if entry["after"][field] == value != entry["before"][field])
     if made and len(made) == len(changes):
-        entry["status"] = "changed"
+        entry["status"] = CHANGED
         entry.pop("error", None)
     elif made:
         entry.update(accepted=made, error=f"the run stopped part-way ({stopped}); read back, it holds the change "
@@ -628,10 +628,10 @@ def main():
         result = rightsizer.run()
     except (BotoCoreError, ClientError) as error:
         # Every function planned or changed so far is returned, so that the change record holds what was done.
-        module.fail_json_aws(error, msg="Could not right-size the fleet", **rightsizer.result())
-    if result["failed_functions"]:
-        module.fail_json(msg=f"could not right-size: {', '.join(result['failed_functions'])}", **result)
-    module.exit_json(**result)
+        failure = "Could not right-size the fleet"
+        not_applied(module, rightsizer.entries, f"{failure}: {error}")
+        fail_part_way(module, error, failure, rightsizer.result())
+    finish(module, result, "could not right-size")
 
 
 if __name__ == "__main__":
