@@ -57,6 +57,10 @@ def test_shortening_without_consent_is_refused_and_says_what_is_at_stake(aws, gr
     assert not result.failed
     assert entries["/aws/lambda/forever-dev"]["status"] == "refused"
     assert entries["/aws/lambda/forever-dev"]["bytes_at_stake"] == entries["/aws/lambda/forever-dev"]["stored_bytes"]
+    (refusal,) = entries["/aws/lambda/forever-dev"]["refused"]
+    assert (refusal["requested"], refusal["risk"]) == (7, "permanent loss of older log events")
+    assert "set allow_data_loss or export_bucket" in refusal["reason"]
+    assert entries["/aws/lambda/missing-dev"]["refused"] == []
     assert entries["/aws/lambda/missing-dev"]["status"] == "created"
     assert retention(aws)["/aws/lambda/forever-dev"] is None
     assert retention(aws)["/aws/lambda/month-dev"] == 30

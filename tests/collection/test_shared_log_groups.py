@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.projection import MeasuredUsage
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, savings
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
 
@@ -98,6 +99,45 @@ def test_retention_refuses_to_shorten_a_group_shared_outside_the_fleet(aws, mixe
     assert not run_module("log_retention", {**args, "allow_shared_log_groups": True})["changed"]
 
 
+def test_a_refused_group_names_every_guard_it_breaks(aws, make_function, run_module):
+    """Shortening a group shared outside the fleet, without consent to the loss, breaks two guards: both are named,
+    with what to set and the risk; a group of the fleet's own breaks only the loss guard."""
+    make_function("left-dev", LoggingConfig={"LogGroup": SHARED})
+    make_function("outsider-prod", LoggingConfig={"LogGroup": SHARED})
+    make_function("own-dev")
+    make_function("new-dev")
+    for group in (SHARED, "/aws/lambda/own-dev"):
+        aws.client("logs").create_log_group(logGroupName=group)
+    args = {"suffix": "dev", "retention_days": 7}
+
+    result = run_module("log_retention", args)
+    entries = {entry["log_group_name"]: entry for entry in result["log_groups"]}
+    shared, own = entries[SHARED], entries["/aws/lambda/own-dev"]
+    assert shared["status"] == own["status"] == "refused"
+    assert [(refusal["field"], refusal["before"], refusal["requested"], refusal["after"], refusal["risk"])
+            for refusal in shared["refused"]] == [
+        ("retention_in_days", None, 7, None, "permanent loss of older log events of functions outside the fleet"),
+        ("retention_in_days", None, 7, None, "permanent loss of older log events")]
+    outside, loss = (refusal["reason"] for refusal in shared["refused"])
+    assert "shared with outsider-prod outside the fleet" in outside and "set allow_shared_log_groups" in outside
+    assert "deletes events older than 7 days" in loss and "set allow_data_loss or export_bucket" in loss
+    assert [refusal["risk"] for refusal in own["refused"]] == ["permanent loss of older log events"]
+    assert "set allow_data_loss or export_bucket" in own["refused"][0]["reason"]
+    assert entries["/aws/lambda/new-dev"]["status"] == "created" and entries["/aws/lambda/new-dev"]["refused"] == []
+    assert result["summary"]["with_refusals"] == 2
+    assert retention(aws, SHARED) is None and retention(aws, "/aws/lambda/own-dev") is None
+
+    # Allowed to touch the shared group, it still lacks consent to the loss; with both, nothing is refused.
+    planned = run_module("log_retention", {**args, "allow_shared_log_groups": True}, check=True)
+    (refusal,) = {entry["log_group_name"]: entry for entry in planned["log_groups"]}[SHARED]["refused"]
+    assert refusal["risk"] == "permanent loss of older log events"
+    consented = run_module("log_retention", {**args, "allow_shared_log_groups": True, "allow_data_loss": True},
+                           check=True)
+    assert [entry["refused"] for entry in consented["log_groups"]] == [[], [], []]
+    assert {entry["log_group_name"]: entry["status"] for entry in consented["log_groups"]} == {
+        SHARED: "planned", "/aws/lambda/own-dev": "planned", "/aws/lambda/new-dev": "unchanged"}
+
+
 def test_retention_acts_once_on_a_group_several_fleet_functions_share(aws, make_function, run_module):
     for name in ("left-dev", "right-dev"):
         make_function(name, LoggingConfig={"LogGroup": SHARED})
@@ -129,7 +169,7 @@ def test_savings_price_a_shared_group_once(aws, make_function, run_module):
     assert [line["item"] for line in group_lines] == [f"Log ingestion {SHARED}", f"Log storage {SHARED}"]
     assert "signature-verifier-dev, transform-dev" in group_lines[0]["basis"]
     single = savings.Costing(prices.load("us-east-1"), savings.Assumptions()).ingestion(
-        savings.FunctionUsage(usage[0]))
+        MeasuredUsage.of(usage[0]))
     assert money["totals"]["by_component"]["log_ingestion"]["before"] == single.before == group_lines[0]["before"]
     document = report.assemble(usage, run, prices.load("us-east-1"), savings.Assumptions(), "123456789012",
                                "us-east-1")

@@ -13,12 +13,26 @@ VALID_RETENTION_DAYS = (
 )
 EXPORT_DONE = ("COMPLETED", "CANCELLED", "FAILED")
 
+# What to do with a log group: create it with the retention, set the retention, leave it, or refuse to shorten it.
+CREATE, SET, NO_CHANGE, REFUSE = "create", "set", "none", "refuse"
+DATA_LOSS_RISK = "permanent loss of older log events"
+SHARED_LOSS_RISK = "permanent loss of older log events of functions outside the fleet"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One guard a shortening breaks: why it is refused, how to proceed, and the risk it would have run."""
+    reason: str
+    risk: str
+
 
 @dataclass(frozen=True)
 class RetentionPlan:
-    action: str  # "create", "set", "none" or "refuse"
+    action: str  # CREATE, SET, NO_CHANGE or REFUSE
     shortens: bool
     reason: str
+    # Every guard a refused shortening breaks, so that one run names all it needs.
+    refusals: tuple = ()
 
 
 def describe(days: int | None) -> str:
@@ -31,28 +45,34 @@ def plan_retention(exists: bool, current: int | None, desired: int, stored_bytes
     """What to do with one log group. Shortening retention deletes every event older than the new
     period, so it needs an export first or an explicit acceptance of the loss. A group that functions outside
     the fleet also log to (`shared_with`, LoggingConfig.LogGroup) loses their events too: shortening it is refused
-    unless `allow_shared`, and every plan for it names them."""
+    unless `allow_shared`, and every plan for it names them. A refused plan lists each guard it breaks."""
     others = f"shared with {', '.join(shared_with)} outside the fleet" if shared_with else ""
     if not exists:
-        return RetentionPlan("create", False, f"log group missing: created with retention {describe(desired)}")
+        return RetentionPlan(CREATE, False, f"log group missing: created with retention {describe(desired)}")
     if current == desired:
-        return RetentionPlan("none", False, f"retention already {describe(desired)}")
+        return RetentionPlan(NO_CHANGE, False, f"retention already {describe(desired)}")
     shortens = current is None or desired < current
     if not shortens:
         lengthened = f"retention lengthened from {describe(current)} to {describe(desired)}"
-        return RetentionPlan("set", False, f"{lengthened} (the group is {others})" if others else lengthened)
+        return RetentionPlan(SET, False, f"{lengthened} (the group is {others})" if others else lengthened)
     loss = (f"shortening retention from {describe(current)} to {describe(desired)} deletes events older than "
             f"{desired} days, of up to {stored_bytes} stored bytes")
+    refusals = []
+    if others and not allow_shared:
+        refusals.append(Refusal(f"the group is {others}, whose events older than {desired} days it deletes too: "
+                                "set allow_shared_log_groups to proceed", SHARED_LOSS_RISK))
+    if not (exporting or allow_data_loss):
+        refusals.append(Refusal(f"{loss}: set allow_data_loss or export_bucket to proceed", DATA_LOSS_RISK))
     if others:
         loss = f"{loss}, theirs too: the group is {others}"
         if not allow_shared:
-            return RetentionPlan("refuse", True, f"{loss}; set allow_shared_log_groups to proceed")
+            return RetentionPlan(REFUSE, True, f"{loss}; set allow_shared_log_groups to proceed", tuple(refusals))
         loss = f"{loss} (allowed by allow_shared_log_groups)"
     if exporting:
-        return RetentionPlan("set", True, f"{loss}; they are exported to S3 first")
+        return RetentionPlan(SET, True, f"{loss}; they are exported to S3 first")
     if allow_data_loss:
-        return RetentionPlan("set", True, f"{loss} (allowed by allow_data_loss)")
-    return RetentionPlan("refuse", True, f"{loss}: set allow_data_loss or export_bucket to proceed")
+        return RetentionPlan(SET, True, f"{loss} (allowed by allow_data_loss)")
+    return RetentionPlan(REFUSE, True, f"{loss}: set allow_data_loss or export_bucket to proceed", tuple(refusals))
 
 
 def export_and_wait(logs, group: str, until_ms: int, bucket: str, prefix: str, timeout_s: float,

@@ -15,7 +15,8 @@ description:
     reads every function's C(LoggingConfig) (one more C(ListFunctions) pass).
   - Shortening retention permanently deletes the events older than the new period. It needs
     O(allow_data_loss), or O(export_bucket) to export the events to S3 first; otherwise it is refused and
-    reported with the stored bytes at stake. Check mode and C(--diff) show the same.
+    reported with the stored bytes at stake, and each guard it breaks under C(refused). Check mode and C(--diff)
+    show the same.
   - Accepts only the retention periods CloudWatch Logs accepts, checked before any API call.
 options:
   retention_days:
@@ -113,6 +114,18 @@ log_groups:
       type: str
       sample: "shortening retention from never expire to 7 days deletes events older than 7 days, of up to 1528205
         stored bytes (allowed by allow_data_loss)"
+    refused:
+      description:
+        - Each guard that shortening the group's retention breaks, with the reason, what to set to proceed, and the
+          risk it would have run; empty unless C(status) is C(refused).
+        - A group shared with functions outside the selection, shortened without O(allow_data_loss) or
+          O(export_bucket), names both O(allow_shared_log_groups) and the data loss.
+      type: list
+      elements: dict
+      sample: [{"field": "retention_in_days", "before": null, "requested": 7, "after": null,
+                "reason": "shortening retention from never expire to 7 days deletes events older than 7 days, of up to
+                           1528205 stored bytes: set allow_data_loss or export_bucket to proceed",
+                "risk": "permanent loss of older log events"}]
     stored_bytes:
       description: Bytes the group stores now.
       type: int
@@ -137,9 +150,22 @@ failed_log_groups:
   type: list
   elements: str
   sample: []
+summary:
+  description: How many log groups were changed (created included), unchanged, refused something, or failed (with the
+    functions not found).
+  returned: always
+  type: dict
+  sample: {"log_groups": 3, "changed": 2, "unchanged": 0, "with_refusals": 1, "failed": 0}
+diff:
+  description: C(before) and C(after) of each log group changed or created (or to be), by log group name.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"/aws/lambda/transform-dev": {"exists": true, "retention_in_days": null}},
+           "after": {"/aws/lambda/transform-dev": {"exists": true, "retention_in_days": 7}}}
 """
 
 import time
+from dataclasses import dataclass
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import discovery, log_groups
@@ -150,8 +176,23 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     aws_client,
     fleet_selection_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import Decision
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CHANGED,
+    CREATED,
+    FAILED,
+    PLANNED,
+    REFUSED,
+    UNCHANGED,
+    bulk_result,
+    finish,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import (
+    CREATE,
+    NO_CHANGE,
+    REFUSE,
+    SET,
     VALID_RETENTION_DAYS,
     export_and_wait,
     plan_retention,
@@ -165,6 +206,14 @@ except ImportError:
 DAY_MS = 86_400_000
 
 
+@dataclass
+class GroupPlan:
+    """A log group's entry in the result, and what the run does with the group (retention.CREATE, SET, NO_CHANGE
+    or REFUSE), which the result does not show."""
+    entry: dict
+    action: str
+
+
 def fleet_groups(functions: list) -> dict:
     """{log group: sorted names of the selected functions that log to it}."""
     members: dict = {}
@@ -176,9 +225,9 @@ def fleet_groups(functions: list) -> dict:
 
 
 def plan(functions: list, groups: dict, users: dict, params: dict) -> list:
-    """One entry per group the selected functions log to; `users` ({group: every function that logs to it})
+    """One GroupPlan per group the selected functions log to; `users` ({group: every function that logs to it})
     tells who else a shared group's retention affects."""
-    entries = []
+    plans = []
     desired = params["retention_days"]
     for name, members in sorted(fleet_groups(functions).items()):
         group = groups.get(name)
@@ -188,34 +237,35 @@ def plan(functions: list, groups: dict, users: dict, params: dict) -> list:
         decision = plan_retention(group is not None, current, desired, stored, params["allow_data_loss"],
                                   exporting=bool(params["export_bucket"]), shared_with=outside,
                                   allow_shared=params["allow_shared_log_groups"])
-        entries.append({
+        plans.append(GroupPlan(action=decision.action, entry={
             "log_group_name": name,
             "function_name": members[0],
             "function_names": members,
             "shared_with": outside,
-            "action": decision.action,
-            "status": {"none": "unchanged", "refuse": "refused"}.get(decision.action, "planned"),
+            "status": {NO_CHANGE: UNCHANGED, REFUSE: REFUSED}.get(decision.action, PLANNED),
             "before": {"exists": group is not None, "retention_in_days": current},
             "after": {"exists": True,
-                      "retention_in_days": current if decision.action in ("none", "refuse") else desired},
+                      "retention_in_days": current if decision.action in (NO_CHANGE, REFUSE) else desired},
             "reason": decision.reason,
+            "refused": [Decision("retention_in_days", current, desired, current, refusal.reason, refusal.risk,
+                                 refused=True).as_dict() for refusal in decision.refusals],
             "stored_bytes": stored,
             "bytes_at_stake": stored if decision.shortens else 0,
-        })
-    return entries
+        }))
+    return plans
 
 
-def apply(logs, entries: list, params: dict, function_arns: dict) -> None:
+def apply(logs, plans: list, params: dict, function_arns: dict) -> None:
     """Set each planned group's retention; each change is announced to the run's journal (journal.py) first."""
     journal = from_environment()
-    for entry in entries:
-        action = entry.pop("action")
-        if action not in ("create", "set"):
+    for item in plans:
+        if item.action not in (CREATE, SET):
             continue
+        entry = item.entry
         group = entry["log_group_name"]
         created = False
         try:
-            if action == "create":
+            if item.action == CREATE:
                 try:
                     logs.create_log_group(logGroupName=group)
                 except logs.exceptions.ResourceAlreadyExistsException:
@@ -238,13 +288,43 @@ def apply(logs, entries: list, params: dict, function_arns: dict) -> None:
             logs.put_retention_policy(logGroupName=group, retentionInDays=params["retention_days"])
             if intent is not None:
                 journal.done(intent)
-            entry["status"] = "created" if action == "create" else "changed"
+            entry["status"] = CREATED if item.action == CREATE else CHANGED
         except (BotoCoreError, ClientError, RuntimeError) as error:
-            entry["status"] = "failed"
+            entry["status"] = FAILED
             entry["error"] = str(error)
             entry["after"] = entry["before"]
             if created:  # the group exists, with the retention it was created with (none)
                 entry.update(after={"exists": True, "retention_in_days": None}, accepted=["exists"])
+
+
+class LogRetention:
+    def __init__(self, module: AnsibleAWSModule):
+        self.module = module
+        self.params = module.params
+        self.logs = aws_client(module, "logs")
+        self.lambda_client = aws_client(module, "lambda")
+
+    def run(self) -> dict:
+        functions, missing = discover(self.lambda_client, self.params, need_concurrency=False)
+        users = log_groups.users_by_group(discovery.list_functions(self.lambda_client))
+        plans = plan(functions, log_groups.describe_groups(self.logs, fleet_groups(functions)), users, self.params)
+        if not self.module.check_mode:
+            apply(self.logs, plans, self.params,
+                  {function["function_name"]: function["function_arn"] for function in functions})
+        entries = [item.entry for item in plans]
+        self.warn_of_refusals(entries)
+        return bulk_result(self.module, "log_groups", entries, missing, lambda entry: entry["log_group_name"])
+
+    def warn_of_refusals(self, entries: list) -> None:
+        refused = [entry for entry in entries if entry["status"] == REFUSED]
+        shared = [f"{entry['log_group_name']} (shared with {', '.join(entry['shared_with'])})" for entry in refused
+                  if entry["shared_with"] and not self.params["allow_shared_log_groups"]]
+        if len(shared) < len(refused):
+            self.module.warn(f"retention not shortened for {len(refused) - len(shared)} log groups: set "
+                             "allow_data_loss or export_bucket")
+        if shared:
+            self.module.warn(f"retention not shortened for log groups that functions outside the fleet also use: "
+                             f"{'; '.join(shared)}; set allow_shared_log_groups to proceed")
 
 
 def main():
@@ -265,42 +345,12 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors))
 
-    logs = aws_client(module, "logs")
     try:
-        lambda_client = aws_client(module, "lambda")
-        functions, missing = discover(lambda_client, module.params, need_concurrency=False)
-        users = log_groups.users_by_group(discovery.list_functions(lambda_client))
-        wanted = fleet_groups(functions)
-        entries = plan(functions, log_groups.describe_groups(logs, wanted), users, module.params)
+        # Each group's change is tried on its own (a failure is its entry's); what escapes is a read of the fleet.
+        result = LogRetention(module).run()
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's log groups")
-    if module.check_mode:
-        for entry in entries:
-            entry.pop("action")
-    else:
-        apply(logs, entries, module.params,
-              {function["function_name"]: function["function_arn"] for function in functions})
-
-    acted = [entry for entry in entries if entry["status"] in ("planned", "created", "changed")]
-    failed = [entry["log_group_name"] for entry in entries if entry["status"] == "failed"] + missing
-    result = dict(changed=bool(acted), log_groups=entries, failed_log_groups=failed)
-    if module._diff:
-        result["diff"] = {
-            "before": {entry["log_group_name"]: entry["before"] for entry in acted},
-            "after": {entry["log_group_name"]: entry["after"] for entry in acted},
-        }
-    refused = [entry for entry in entries if entry["status"] == "refused"]
-    shared = [f"{entry['log_group_name']} (shared with {', '.join(entry['shared_with'])})" for entry in refused
-              if entry["shared_with"] and not module.params["allow_shared_log_groups"]]
-    if len(shared) < len(refused):
-        module.warn(f"retention not shortened for {len(refused) - len(shared)} log groups: set allow_data_loss or "
-                    "export_bucket")
-    if shared:
-        module.warn(f"retention not shortened for log groups that functions outside the fleet also use: "
-                    f"{'; '.join(shared)}; set allow_shared_log_groups to proceed")
-    if failed:
-        module.fail_json(msg=f"could not set retention: {', '.join(failed)}", **result)
-    module.exit_json(**result)
+    finish(module, result, "could not set retention")
 
 
 if __name__ == "__main__":
