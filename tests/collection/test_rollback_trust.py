@@ -83,7 +83,15 @@ def test_an_alarm_the_collection_does_not_manage_stops_the_rollback_before_any_c
 def test_a_genuine_record_still_rolls_back(aws, make_function, run_module):
     make_function("transform-dev", active=True, MemorySize=1024)
     put_alarm(aws, "lambdaopt-transform-dev-error-rate", f"transform-dev: error rate. {alarms.MARKER}.")
-    result = run_module("lambda_rollback", {"record": alarm_and_memory_record("lambdaopt-transform-dev-error-rate")})
+    record = alarm_and_memory_record("lambdaopt-transform-dev-error-rate")
+    planned = run_module("lambda_rollback", {"record": record}, check=True, diff=True)
+    assert planned["changed"] and planned["summary"] == {"planned": 2} and memory(aws) == 1024
+    # The diff goes from what each value is now to what the record holds it was before the run.
+    assert planned["diff"] == {
+        "before": {"function transform-dev memory_size": 1024, "alarm lambdaopt-transform-dev-error-rate exists": True},
+        "after": {"function transform-dev memory_size": 3008, "alarm lambdaopt-transform-dev-error-rate exists": False}}
+    assert all("decision" not in item for item in planned["items"])
+    result = run_module("lambda_rollback", {"record": record})
     assert not result.failed, result.get("msg")
     assert result["summary"] == {"restored": 2}
     assert memory(aws) == 3008 and alarm_names(aws) == []

@@ -26,7 +26,8 @@ def test_a_removed_dead_letter_target_is_put_back_as_none():
     changes = [{"function_name": "f-dev", "field": "dead_letter_target", "before": None, "after": "arn:aws:sqs:q"}]
     items, work = rollback.plan_functions(changes, {"f-dev": {"dead_letter_target": "arn:aws:sqs:q",
                                                               "environment": {}}}, force=False)
-    assert work == {"f-dev": {"dead_letter_target": ""}} and items[0]["decision"] == "restore"
+    assert work == {"f-dev": {"dead_letter_target": ""}} and items[0].decision == "restore"
+    assert "decision" not in items[0].entry  # the decision is the plan's; the result shows the status
 
 
 PROVISIONED = {"billing_mode": "PROVISIONED", "read_capacity": 100, "write_capacity": 100}
@@ -42,15 +43,15 @@ def test_provisioned_concurrency_is_put_back_only_where_the_run_left_it(now, for
     changes = [{"function_name": "api-dev", "qualifier": "live", "field": "provisioned_concurrency", "before": 150,
                 "after": 102},
                {"function_name": "api-dev", "field": "memory_size", "before": 3008, "after": 128}]
-    (entry,) = rollback.settle_decisions(rollback.plan_provisioned(changes, {("api-dev", "live"): now}), force)
-    assert (entry["kind"], entry["name"], entry["decision"]) == ("alias", "api-dev:live", decision)
+    (item,) = rollback.settle_decisions(rollback.plan_provisioned(changes, {("api-dev", "live"): now}), force)
+    assert (item.entry["kind"], item.entry["name"], item.decision) == ("alias", "api-dev:live", decision)
 
 
 def test_an_alias_whose_function_is_gone_is_missing():
     change = {"function_name": "api-dev", "qualifier": "live", "field": "provisioned_concurrency", "before": 150,
               "after": 102}
-    (entry,) = rollback.settle_decisions(rollback.plan_provisioned([change], {}), force=True)
-    assert entry["decision"] == "missing"
+    (item,) = rollback.settle_decisions(rollback.plan_provisioned([change], {}), force=True)
+    assert item.decision == "missing"
 
 
 @pytest.mark.parametrize("now, decision", [
@@ -58,8 +59,8 @@ def test_an_alias_whose_function_is_gone_is_missing():
 ])
 def test_a_table_is_put_back_as_a_whole(now, decision):
     record = [{"table_name": "data-dev", "before": PROVISIONED, "after": LOWERED}]
-    (entry,) = rollback.settle_decisions(rollback.plan_tables(record, {"data-dev": now}), force=False)
-    assert (entry["kind"], entry["field"], entry["decision"]) == ("table", "throughput", decision)
+    (item,) = rollback.settle_decisions(rollback.plan_tables(record, {"data-dev": now}), force=False)
+    assert (item.entry["kind"], item.entry["field"], item.decision) == ("table", "throughput", decision)
 
 
 RETENTION = {"function_name": "api-dev", "field": "log_retention_days", "before": None, "after": 7,
@@ -72,13 +73,13 @@ RETENTION = {"function_name": "api-dev", "field": "log_retention_days", "before"
     ({"api-dev": "team-logs"}, "kept"),  # it logs elsewhere now
 ])
 def test_a_log_group_is_changed_only_while_the_function_logs_to_it(owners, decision):
-    (entry,) = rollback.plan_retention([RETENTION], {"/aws/lambda/api-dev": 7}, True, owners)
-    assert entry["decision"] == decision
+    (item,) = rollback.plan_retention([RETENTION], {"/aws/lambda/api-dev": 7}, True, owners)
+    assert item.decision == decision
 
 
 def test_a_group_the_function_never_logged_to_is_kept_whatever_force_says():
     change = {**RETENTION, "log_group_name": "/aws/cloudtrail/audit", "before": 1, "after": 3653}
-    (entry,) = rollback.plan_retention([change], {"/aws/cloudtrail/audit": 3653}, True,
-                                       {"api-dev": "/aws/lambda/api-dev"})
-    assert entry["decision"] == "kept"
-    assert entry["reason"].startswith("api-dev logs to /aws/lambda/api-dev, not to this group")
+    (item,) = rollback.plan_retention([change], {"/aws/cloudtrail/audit": 3653}, True,
+                                      {"api-dev": "/aws/lambda/api-dev"})
+    assert item.decision == "kept"
+    assert item.entry["reason"].startswith("api-dev logs to /aws/lambda/api-dev, not to this group")

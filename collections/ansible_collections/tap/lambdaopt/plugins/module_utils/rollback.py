@@ -7,9 +7,17 @@ unless forced. Which records are acted on at all is record_trust's to decide, be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import DRIFTED, KEPT, MISSING, UNCHANGED
+
+# A decision to put a value back; every other decision (UNCHANGED, DRIFTED, KEPT, MISSING) leaves it, and is the
+# item's status as it stands.
+RESTORE = "restore"
+FORCE = "force"  # over a change made since the record
 
 FUNCTION_FIELDS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target",
                    "environment")
@@ -48,18 +56,26 @@ def restored_environment(variables: dict, change: dict) -> dict:
     return restored
 
 
+@dataclass
+class PlanItem:
+    """One recorded value: its item in the result (`entry`), and what the rollback decided for it (`decision`; None
+    until settle_decisions decides it), which the result does not show: the item's status says what came of it."""
+    entry: dict
+    decision: str | None
+
+
 def decide(current, before, after, force: bool) -> str:
-    """"restore", "unchanged" (already the before value), "drifted" (kept) or "force" (drift overwritten)."""
+    """RESTORE, UNCHANGED (already the before value), DRIFTED (kept) or FORCE (drift overwritten)."""
     if current == before:
-        return "unchanged"
+        return UNCHANGED
     if current == after:
-        return "restore"
-    return "force" if force else "drifted"
+        return RESTORE
+    return FORCE if force else DRIFTED
 
 
-def item(kind: str, name: str, field: str, before, after, current, decision: str, **extra) -> dict:
-    return {"kind": kind, "name": name, "field": field, "before": before, "after": after, "current": current,
-            "decision": decision, **extra}
+def item(kind: str, name: str, field: str, before, after, current, decision: str | None, **extra) -> PlanItem:
+    return PlanItem({"kind": kind, "name": name, "field": field, "before": before, "after": after, "current": current,
+                     **extra}, decision)
 
 
 def plan_functions(changes: list, current: dict, force: bool) -> tuple[list, dict]:
@@ -71,14 +87,14 @@ def plan_functions(changes: list, current: dict, force: bool) -> tuple[list, dic
         if field not in FUNCTION_FIELDS:
             continue
         if name not in current:
-            items.append(item("function", name, field, change["before"], change["after"], None, "missing"))
+            items.append(item("function", name, field, change["before"], change["after"], None, MISSING))
             continue
         configuration = current[name]
         now = (managed_environment(configuration["environment"], change) if field == "environment"
                else configuration[field])
         decision = decide(now, change["before"], change["after"], force)
         items.append(item("function", name, field, change["before"], change["after"], now, decision))
-        if decision in ("restore", "force"):
+        if decision in (RESTORE, FORCE):
             value = (restored_environment(configuration["environment"], change) if field == "environment"
                      else change["before"])
             if field == "dead_letter_target" and value is None:
@@ -100,12 +116,12 @@ def plan_retention(changes: list, current: dict, force: bool, owners: dict) -> l
         owner = owners.get(function, default_group(function))
         if group != owner:
             items.append(item("log_group", group, "retention_in_days", change["before"], change["after"],
-                              current.get(group), "kept",
+                              current.get(group), KEPT,
                               reason=UNOWNED_GROUP_REASON.format(function=function, owner=owner)))
             continue
         if group not in current:
             items.append(item("log_group", group, "retention_in_days", change["before"], change["after"], None,
-                              "missing"))
+                              MISSING))
             continue
         items.append(item("log_group", group, "retention_in_days", change["before"], change["after"],
                           current[group], decide(current[group], change["before"], change["after"], force)))
@@ -121,11 +137,11 @@ def plan_policies(policies: list, current: dict, force: bool) -> list:
         now = policy_merge.owned(current[(policy["role_name"], policy["policy_name"])],
                                  policy_merge.sids_of(policy["before"], policy["after"]))
         if policy_merge.same_statements(now, policy["before"]):
-            decision = "unchanged"
+            decision = UNCHANGED
         elif policy_merge.same_statements(now, policy["after"]):
-            decision = "restore"
+            decision = RESTORE
         else:
-            decision = "force" if force else "drifted"
+            decision = FORCE if force else DRIFTED
         items.append(item("role_policy", policy["role_name"], policy["policy_name"], policy["before"],
                           policy["after"], now, decision))
     return items
@@ -135,17 +151,17 @@ def plan_alarms(alarms: list, existing: set) -> list:
     items = []
     for alarm in alarms:
         if alarm["change"] == "created":
-            decision = "restore" if alarm["alarm_name"] in existing else "unchanged"
+            decision = RESTORE if alarm["alarm_name"] in existing else UNCHANGED
             items.append(item("alarm", alarm["alarm_name"], "exists", False, True,
                               alarm["alarm_name"] in existing, decision))
         else:
-            items.append(item("alarm", alarm["alarm_name"], alarm["change"], None, None, None, "kept",
+            items.append(item("alarm", alarm["alarm_name"], alarm["change"], None, None, None, KEPT,
                               reason=KEPT_ALARM_REASON))
     return items
 
 
 def plan_resources(resources: list) -> list:
-    return [item(entry["kind"], entry["name"], entry["change"], None, None, None, "kept",
+    return [item(entry["kind"], entry["name"], entry["change"], None, None, None, KEPT,
                  reason=KEPT_RESOURCE_REASONS.get(entry["change"], KEPT_RESOURCE_REASONS["updated"]))
             for entry in resources]
 
@@ -159,20 +175,20 @@ def plan_provisioned(changes: list, current: dict) -> list:
             continue
         key = (change["function_name"], change["qualifier"])
         items.append(item("alias", f"{key[0]}:{key[1]}", "provisioned_concurrency", change["before"], change["after"],
-                          current.get(key), "missing" if key not in current else None))
+                          current.get(key), MISSING if key not in current else None))
     return items
 
 
 def plan_tables(tables: list, current: dict) -> list:
     """Items for the recorded table throughput changes; `current` maps table names to their settings now."""
     return [item("table", table["table_name"], "throughput", table["before"], table["after"],
-                 current.get(table["table_name"]), "missing" if table["table_name"] not in current else None)
+                 current.get(table["table_name"]), MISSING if table["table_name"] not in current else None)
             for table in tables]
 
 
 def settle_decisions(items: list, force: bool) -> list:
     """Decide every item the planners left undecided."""
-    for entry in items:
-        if entry["decision"] is None:
-            entry["decision"] = decide(entry["current"], entry["before"], entry["after"], force)
+    for planned in items:
+        if planned.decision is None:
+            planned.decision = decide(planned.entry["current"], planned.entry["before"], planned.entry["after"], force)
     return items

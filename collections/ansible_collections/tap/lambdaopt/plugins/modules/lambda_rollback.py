@@ -134,7 +134,7 @@ items:
       type: str
       returned: when kept
 failed_items:
-  description: Names of the items that could not be restored.
+  description: Each item that could not be restored, as C(<kind> <name> <field>).
   returned: always
   type: list
   elements: str
@@ -143,7 +143,16 @@ summary:
   returned: always
   type: dict
   sample: {"restored": 31, "drifted": 1, "kept": 1}
+diff:
+  description:
+    - Each value put back (or to be), by C(kind name field) as in RV(failed_items), from what it is now (C(before))
+      to what the record holds it was before the run (C(after)).
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"function transform-dev memory_size": 128}, "after": {"function transform-dev memory_size": 3008}}
 """
+
+from collections import Counter
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal, policy_merge, record_trust, roles
@@ -160,6 +169,14 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     suffix_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    FAILED,
+    FORCED,
+    PLANNED,
+    RESTORED,
+    bulk_result,
+    finish,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
 
 try:
@@ -167,7 +184,8 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-ACTED = {"restore": "restored", "force": "forced"}
+# The status of an item whose value was put back, by its decision; every other decision is its status as it is.
+ACTED = {plan.RESTORE: RESTORED, plan.FORCE: FORCED}
 # How long a restored provisioned concurrency allocation may take to become READY.
 WAIT_SECONDS = 900
 
@@ -270,7 +288,7 @@ class Rollback:
             self.module.fail_json(msg=f"the record is for account {self.record['account_id']}, but these credentials "
                                       f"reach account {account}")
 
-    def run(self) -> list:
+    def run(self) -> dict:
         self.check_account()
         functions_now = self.current_functions()
         function_items, work = plan.plan_functions(self.record["changes"], functions_now, self.force)
@@ -285,47 +303,53 @@ class Rollback:
         items = function_items + alias_items + retention_items + policy_items + alarm_items + table_items + \
             plan.plan_resources(self.record["resources"])
         if self.module.check_mode:
-            for entry in items:
-                entry["status"] = "planned" if entry["decision"] in ACTED else entry["decision"]
-            return items
-        # Functions first: tracing and dead-letter targets go before the permissions they need.
+            for item in items:
+                item.entry["status"] = PLANNED if item.decision in ACTED else item.decision
+        else:
+            # Functions first: tracing and dead-letter targets go before the permissions they need.
+            self.restore_functions(function_items, work, functions_now)
+            for group, restore in ((alias_items, self.restore_allocation), (table_items, self.restore_table),
+                                   (retention_items, self.restore_retention), (policy_items, self.restore_policy),
+                                   (alarm_items, self.delete_alarm)):
+                for item in group:
+                    self.settle(item, self.attempt(item, restore))
+            for item in items:
+                item.entry.setdefault("status", item.decision)  # kept, missing: nothing was attempted
+        entries = [item.entry for item in items]
+        # Under --diff, each value put back goes from what it is now to what the record holds it was.
+        return bulk_result(self.module, "items", entries, (),
+                           lambda entry: f"{entry['kind']} {entry['name']} {entry['field']}",
+                           diff_of=lambda entry: (entry["current"], entry["before"]),
+                           summary=dict(Counter(entry["status"] for entry in entries)))
+
+    def restore_functions(self, items: list, work: dict, functions_now: dict) -> None:
         planned_from = {name: {field: functions_now[name][field] for field in changes}
                         for name, changes in work.items()}
         # A function whose recorded update then failed is put back too: that is what resolves the failure.
         errors = apply_all(self.lambda_client, work, planned_from, self.module.params["requests_per_second"],
                            self.module.params["max_workers"], after_failed_update=True)
-        for entry in function_items:
-            self.settle(entry, errors.get(entry["name"]))
-        for entry in alias_items:
-            self.settle(entry, self.attempt(entry, self.restore_allocation))
-        for entry in table_items:
-            self.settle(entry, self.attempt(entry, self.restore_table))
-        for entry in retention_items:
-            self.settle(entry, self.attempt(entry, self.restore_retention))
-        for entry in policy_items:
-            self.settle(entry, self.attempt(entry, self.restore_policy))
-        for entry in alarm_items:
-            self.settle(entry, self.attempt(entry, lambda e: self.cloudwatch.delete_alarms(AlarmNames=[e["name"]])))
-        for entry in items:
-            entry.setdefault("status", entry["decision"])  # kept, missing: nothing was attempted
-        return items
+        for item in items:
+            self.settle(item, errors.get(item.entry["name"]))
 
     @staticmethod
-    def attempt(entry: dict, restore):
-        if entry["decision"] not in ACTED:
+    def attempt(item: plan.PlanItem, restore):
+        if item.decision not in ACTED:
             return None
         try:
-            restore(entry)
+            restore(item.entry)
         except (BotoCoreError, ClientError) as error:
             return error
         return None
 
     @staticmethod
-    def settle(entry: dict, error) -> None:
-        if entry["decision"] in ACTED and error is not None:
-            entry.update(status="failed", error=str(error))
+    def settle(item: plan.PlanItem, error) -> None:
+        if item.decision in ACTED and error is not None:
+            item.entry.update(status=FAILED, error=str(error))
         else:
-            entry["status"] = ACTED.get(entry["decision"], entry["decision"])
+            item.entry["status"] = ACTED.get(item.decision, item.decision)
+
+    def delete_alarm(self, entry: dict) -> None:
+        self.cloudwatch.delete_alarms(AlarmNames=[entry["name"]])
 
     def restore_retention(self, entry: dict) -> None:
         if entry["before"] is None:
@@ -370,20 +394,10 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors))
     try:
-        items = Rollback(module, record).run()
+        result = Rollback(module, record).run()
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read what the record changed")
-    for entry in items:
-        entry.pop("decision")
-    summary = {}
-    for entry in items:
-        summary[entry["status"]] = summary.get(entry["status"], 0) + 1
-    failed = [f"{entry['kind']} {entry['name']} {entry['field']}" for entry in items if entry["status"] == "failed"]
-    result = dict(changed=any(entry["status"] in ("restored", "forced", "planned") for entry in items), items=items,
-                  failed_items=failed, summary=summary)
-    if failed:
-        module.fail_json(msg=f"could not roll back: {', '.join(failed)}", **result)
-    module.exit_json(**result)
+    finish(module, result, "could not roll back")
 
 
 if __name__ == "__main__":
