@@ -15,6 +15,7 @@ def by_name(result):
 def test_figures_match_the_simulated_history(aws, fleet, run_module, api_calls):
     result = run_module("lambda_usage_info", {"suffix": "dev"})
     assert not result["changed"] and not result.failed
+    assert {entry["status"] for entry in result["functions"]} == {"unchanged"}
     assert mutating(api_calls) == []
     entries = by_name(result)
     assert set(entries) == set(fleet)
@@ -69,7 +70,8 @@ def test_a_function_without_history_has_no_figures_but_says_where_they_would_com
 def test_named_functions_that_do_not_exist_fail_the_task_after_the_rest(aws, run_module, make_function):
     make_function("real-dev")
     result = run_module("lambda_usage_info", {"functions": ["real-dev", "ghost-dev"]})
-    assert result.failed and result["missing"] == ["ghost-dev"]
+    assert result.failed and result["missing"] == result["failed_functions"] == ["ghost-dev"]
+    assert result["msg"] == "functions not found: ghost-dev"
     assert [entry["function_name"] for entry in result["functions"]] == ["real-dev"]
 
 

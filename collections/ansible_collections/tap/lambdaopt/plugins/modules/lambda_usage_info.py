@@ -96,6 +96,10 @@ functions:
       description: The function's name.
       type: str
       sample: api-handler-dev
+    status:
+      description: Always C(unchanged), as measuring changes nothing.
+      type: str
+      sample: unchanged
     function_arn:
       description: The function's ARN.
       type: str
@@ -234,6 +238,17 @@ missing:
   type: list
   elements: str
   sample: []
+failed_functions:
+  description: The same names as RV(missing), as every module of the collection names what it could not handle.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+summary:
+  description: How many functions were measured, and how many of those given in O(functions) do not exist (C(failed)).
+  returned: always
+  type: dict
+  sample: {"functions": 6, "changed": 0, "unchanged": 6, "with_refusals": 0, "failed": 0}
 api_calls:
   description: Bulk calls made, to show the cost of measuring.
   returned: always
@@ -252,11 +267,38 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import UNCHANGED, bulk_result, finish
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
     pass  # handled by AnsibleAWSModule
+
+
+class UsageReader:
+    def __init__(self, module: AnsibleAWSModule):
+        self.module = module
+        self.params = module.params
+
+    def run(self) -> dict:
+        functions, missing = discover(aws_client(self.module, "lambda"), self.params)
+        calls = measure(
+            aws_client(self.module, "cloudwatch"),
+            aws_client(self.module, "logs"),
+            functions,
+            self.params["lookback_days"],
+            insights=self.params["logs_insights"],
+            logs_requests_per_second=self.params["logs_requests_per_second"],
+            max_report_events=self.params["max_report_events"],
+        )
+        if self.params["triggers"] and functions:
+            read_triggers(aws_client(self.module, "lambda"), aws_client(self.module, "sqs"),
+                          aws_client(self.module, "cloudwatch"), functions, self.params["lookback_days"],
+                          self.params["requests_per_second"], apigateway=aws_client(self.module, "apigateway"),
+                          apigatewayv2=aws_client(self.module, "apigatewayv2"))
+        for function in functions:
+            function["status"] = UNCHANGED
+        return bulk_result(self.module, "functions", functions, missing, missing=missing, api_calls=calls)
 
 
 def main():
@@ -283,27 +325,10 @@ def main():
         module.fail_json(msg="; ".join(errors))
 
     try:
-        functions, missing = discover(aws_client(module, "lambda"), module.params)
-        calls = measure(
-            aws_client(module, "cloudwatch"),
-            aws_client(module, "logs"),
-            functions,
-            module.params["lookback_days"],
-            insights=module.params["logs_insights"],
-            logs_requests_per_second=module.params["logs_requests_per_second"],
-            max_report_events=module.params["max_report_events"],
-        )
-        if module.params["triggers"] and functions:
-            read_triggers(aws_client(module, "lambda"), aws_client(module, "sqs"), aws_client(module, "cloudwatch"),
-                          functions, module.params["lookback_days"], module.params["requests_per_second"],
-                          apigateway=aws_client(module, "apigateway"), apigatewayv2=aws_client(module, "apigatewayv2"))
+        result = UsageReader(module).run()
     except (BotoCoreError, ClientError, ValueError) as error:
         module.fail_json_aws(error, msg="Could not measure the fleet's usage")
-
-    result = dict(changed=False, functions=functions, missing=missing, api_calls=calls)
-    if missing:
-        module.fail_json(msg=f"functions not found: {', '.join(missing)}", **result)
-    module.exit_json(**result)
+    finish(module, result, "functions not found")
 
 
 if __name__ == "__main__":
