@@ -5,6 +5,7 @@ no secret in them."""
 import json
 import os
 import shutil
+from pathlib import Path
 
 import yaml
 
@@ -13,6 +14,29 @@ from tools import baseline, simulator
 
 AWS_SECRET = "runner-test-aws-secret-0f4c1e9b7d2a"
 VAULTED_VALUE = "postgres://lambdaopt:runner-test-password-8c31@db.internal:5432/app"
+
+
+def provision_with_usage(aws, suffix: str) -> None:
+    """The baseline fleet of a suffix, with two weeks of simulated usage to optimize."""
+    baseline.provision(aws, suffix)
+    simulator.simulate_fleet(aws, suffix, traffic_scale=0.25)
+
+
+def runner_events(artifacts: Path) -> list[dict]:
+    """The events of one ansible-runner run (its artifacts/<ident> directory)."""
+    return [json.loads(path.read_text()) for path in sorted((artifacts / "job_events").glob("*.json"))]
+
+
+def published_savings(events: list[dict]) -> dict:
+    """What the playbook published with set_stats: each host's savings, from the playbook_on_stats event."""
+    [stats] = [event for event in events if event["event"] == "playbook_on_stats"]
+    return stats["event_data"]["artifact_data"]["lambdaopt_savings"]
+
+
+def artifacts_holding(private: Path, text: str) -> list[Path]:
+    """The files of ansible-runner's artifacts under a private data directory that hold the text."""
+    return [path for path in private.rglob("*")
+            if path.is_file() and "artifacts" in path.parts and text in path.read_text(errors="replace")]
 
 
 def test_ansible_builder_writes_the_execution_environment_build_context(tmp_path):
@@ -35,8 +59,7 @@ def test_the_awx_configuration_is_a_valid_playbook():
 
 
 def test_ansible_runner_artifacts_carry_the_savings_and_no_secret(emulator, aws, tmp_path):
-    baseline.provision(aws, "dev")
-    simulator.simulate_fleet(aws, "dev", traffic_scale=0.25)
+    provision_with_usage(aws, "dev")
     private = tmp_path / "runner"
     (private / "inventory").mkdir(parents=True)
     shutil.copy(ROOT / "inventories" / "local" / "hosts.yml", private / "inventory" / "hosts.yml")
@@ -58,9 +81,8 @@ def test_ansible_runner_artifacts_carry_the_savings_and_no_secret(emulator, aws,
 
     artifacts = private / "artifacts" / "optimize"
     assert result.returncode == 0 and (artifacts / "rc").read_text() == "0", (artifacts / "stdout").read_text()[-3000:]
-    events = [json.loads(path.read_text()) for path in sorted((artifacts / "job_events").glob("*.json"))]
-    [stats] = [event for event in events if event["event"] == "playbook_on_stats"]
-    savings = stats["event_data"]["artifact_data"]["lambdaopt_savings"]["emulator-us-east-1"]
+    events = runner_events(artifacts)
+    savings = published_savings(events)["emulator-us-east-1"]
     assert savings["mode"] == "applied" and savings["functions"] == 6 and savings["changes"] > 0
     assert "net_monthly_savings" in savings and "headline" in savings
     secrets_task = [event for event in events if event["event"] == "runner_on_ok"
@@ -70,9 +92,5 @@ def test_ansible_runner_artifacts_carry_the_savings_and_no_secret(emulator, aws,
     # readable by its owner only; nothing the playbook writes (events, stdout, set_stats) holds a secret.
     launch_record = artifacts / "command"
     assert launch_record.stat().st_mode & 0o077 == 0
-    for path in private.rglob("*"):
-        if path.is_file() and "artifacts" in path.parts:
-            text = path.read_text(errors="replace")
-            if path != launch_record:
-                assert AWS_SECRET not in text, path
-            assert VAULTED_VALUE not in text and "runner-test-password" not in text, path
+    assert set(artifacts_holding(private, AWS_SECRET)) <= {launch_record}
+    assert artifacts_holding(private, VAULTED_VALUE) == [] and artifacts_holding(private, "runner-test-password") == []
