@@ -45,7 +45,7 @@ def acted(entry: dict) -> bool:
     return entry["status"] in ACTED_STATUSES or partly_applied(entry)
 
 
-def bulk_result(module, kind: str, entries: list, missing=(), key=None, /, *, failed_key: str | None = None,
+def bulk_result(module, kind: str, entries: list, missing=(), key=None, *, failed_key: str | None = None,
                 diff_of=None, changed: bool = False, **extra) -> dict:
     """The result of a module that acts on many resources of one kind:
 
@@ -56,8 +56,7 @@ def bulk_result(module, kind: str, entries: list, missing=(), key=None, /, *, fa
     - under --diff, before and after of every entry acted on, by name: `diff_of(entry)` gives the pair, by
       default the entry's own `before` and `after`.
 
-    `extra` adds to the result, or replaces a part of it (a module with a summary of its own passes it); the
-    first five are positional only, so that `extra` may name a part `missing` or `key`."""
+    `extra` adds to the result, or replaces a part of it (a module with a summary of its own passes it)."""
     key = key or (lambda entry: entry["function_name"])
     acted_on = [entry for entry in entries if acted(entry)]
     failed = [key(entry) for entry in entries if entry["status"] == FAILED] + list(missing)
