@@ -298,7 +298,10 @@ class UsageReader:
                           apigatewayv2=aws_client(self.module, "apigatewayv2"))
         for function in functions:
             function["status"] = UNCHANGED
-        return bulk_result(self.module, "functions", functions, missing, missing=missing, api_calls=calls)
+        result = bulk_result(self.module, "functions", functions, missing, api_calls=calls)
+        # Beside failed_functions, under the name this module has always given them.
+        result["missing"] = missing
+        return result
 
 
 def main():
