@@ -23,10 +23,10 @@ description:
     duration, duration, max memory used and cold starts are read from the C(REPORT) line (or the JSON
     C(platform.report) record) at the end of each invocation''s log tail.'
   - Sizes smaller than the memory the invocations already used, or than a size where an invocation ran out of memory
-    or time, are skipped (status C(skipped)): they could only fail. A size where an invocation ran out of memory or
+    or time, are skipped (status C(skipped)), as they could only fail. A size where an invocation ran out of memory or
     time is C(failed) and never a best size; the other sizes are still measured.
   - Whatever happens, the function's memory is put back to what it was and every temporary version is deleted (also
-    when a step fails part-way). A change of the memory by someone else during the run is never overwritten: the
+    when a step fails part-way). A change of the memory by someone else during the run is never overwritten; the
     function is then reported failed, left as the other client set it. Temporary versions left by an earlier run that
     was killed (recognised by their description, and served by no alias) are deleted first. Each memory change is
     announced to the run's journal, as other modules' changes are, so a killed run can be rolled back.
@@ -43,10 +43,10 @@ description:
     O(balanced_weight) x (cost / cheapest cost) + (1 - O(balanced_weight)) x (duration / shortest duration), each
     figure as a multiple of the best size''s, so with the default 0.5 a size 10% dearer and 10% faster ties with the
     cheapest. Ties go to the smaller size.'
-  - B(Check mode invokes nothing and changes nothing): it reads each function and its payload and returns what it
+  - B(Check mode invokes nothing and changes nothing). It reads each function and its payload and returns what it
     would measure (status C(would-measure), the sizes and invocations), with C(changed) false. A real run reports
-    C(changed) true when it changed a function's configuration or published a version, even though it put everything
-    back, because it ran the functions' code.
+    C(changed) true when it invoked a function, changed its configuration or published a version, even though it put
+    everything back, because running the functions' code may have changed what they act on.
   - Functions are measured one after another; one function failing does not stop the others, and the task fails at
     the end and names it.
 options:
@@ -342,6 +342,7 @@ class PowerTuning:
         self.lambda_client = aws_client(module, "lambda")
         self.limiter = RateLimiter(self.params["requests_per_second"])
         self.payloads = self.params["payloads"] or {}
+        self.touched = False
 
     def found(self) -> tuple[list, list]:
         return discover(self.lambda_client, self.params, need_concurrency=False)
@@ -419,6 +420,7 @@ class PowerTuning:
                 existing.add(version)
                 measurement.published.append(version)
                 measurement.touched = True
+            measurement.touched = True  # running the function's code is a change, whatever it leaves behind
             outcomes = invoke_times(invoker, name, version, trial.payload, self.params["invocations"],
                                     self.params["max_workers"])
             measurement.curve.append(power_tuning.size_point(size, outcomes, trial.prices))
@@ -476,8 +478,10 @@ class PowerTuning:
                 power_tuning.STRATEGIES),
             prices={"gb_second": trial.prices.gb_second, "request": trial.prices.request},
             temporary_versions=list(measurement.published), deleted_leftover_versions=measurement.leftovers_deleted,
-            restored=measurement.held == measurement.original, touched=measurement.touched,
+            restored=measurement.held == measurement.original,
         )
+        # Put back or not, a function this run changed, published or invoked was changed.
+        self.touched = self.touched or measurement.touched
         if not entry["restored"]:
             entry["memory_size_now"] = measurement.held
         if failures or problems:
@@ -492,12 +496,11 @@ class PowerTuning:
             invoker = self.invoke_client(trials)
             for trial in trials:
                 self.tune(invoker, trial)
-        touched = any([entry.pop("touched", False) for entry in entries])
         statuses = [entry["status"] for entry in entries]
         summary = {"functions": len(entries), "measured": statuses.count(MEASURED),
                    "would_measure": statuses.count(WOULD_MEASURE), "refused": statuses.count(REFUSED),
                    "failed": statuses.count(FAILED) + len(missing)}
-        return bulk_result(self.module, "functions", entries, missing, changed=touched, summary=summary)
+        return bulk_result(self.module, "functions", entries, missing, changed=self.touched, summary=summary)
 
 
 def main():
