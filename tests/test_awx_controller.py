@@ -151,6 +151,87 @@ def test_the_configuration_builds_templates_survey_and_schedule_reruns_unchanged
     assert controller.get(f"job_templates/{templates['Lambda optimize']['id']}/jobs/")["count"] == 0
 
 
+WEEKLY = "DTSTART:20261130T060000Z RRULE:FREQ=WEEKLY;BYDAY=MO;INTERVAL=1"
+# Requests AWX refuses, and its answers; {project}, {inventory} and {template} stand for the ids of the records
+# each request refers to.
+REFUSED = [
+    ("projects/", {"name": "tap.lambdaopt", "organization": 1, "scm_type": "git", "scm_url": "file://{root}"},
+     {"__all__": ["Project with this Name and Organization already exists."]}),
+    ("inventories/", {"name": "Lambda fleets"}, {"organization": ["This field is required."]}),
+    ("job_templates/", {"name": "other", "project": "{project}", "inventory": "{inventory}",
+                        "playbook": "playbooks/optimize.yml", "job_type": "apply"},
+     {"job_type": ['"apply" is not a valid choice.']}),
+    ("job_templates/", {"name": "other", "project": "{project}", "inventory": "{inventory}",
+                        "playbook": "playbooks/optimize.yml", "job_slice_count": 0},
+     {"job_slice_count": ["Ensure this value is greater than or equal to 1."]}),
+    ("job_templates/", {"name": "other", "project": "{project}", "inventory": "{inventory}",
+                        "playbook": "playbooks/nowhere.yml"}, {"playbook": ["Playbook not found for project."]}),
+    ("job_templates/", {"name": "other", "project": "{project}", "playbook": "playbooks/optimize.yml"},
+     {"inventory": ["You must either set a default value or ask to prompt on launch."]}),
+    ("job_templates/", {"name": "other", "project": "{project}", "inventory": "{inventory}",
+                        "playbook": "playbooks/optimize.yml", "forks": 10, "fork": 10},
+     {"fork": ["Unknown field: AWX 24.6.1's job_template has no field of this name (the emulator refuses what AWX "
+               "would silently drop)."]}),
+    ("job_templates/", {"name": "Lambda optimize (dry run)", "project": "{project}", "inventory": "{inventory}",
+                        "playbook": "playbooks/optimize.yml"},
+     {"__all__": ["Job Template with this Name and Organization already exists."]}),
+    ("job_templates/{template}/survey_spec/", {"name": "", "description": "", "spec": [
+        {"type": "integer", "question_name": "Count", "variable": "count", "required": True, "default": "5"}]},
+     {"error": "Default value 5 in survey question 0 expected to be integer."}),
+    ("job_templates/{template}/survey_spec/", {"name": "", "description": "", "spec": [
+        {"type": "multiplechoice", "question_name": "Dry run", "variable": "lambdaopt_dry_run", "required": True,
+         "choices": ["true", "false"], "default": "yes"}]},
+     {"error": "Default choice must be answered from the choices listed."}),
+    ("schedules/", {"name": "hourly", "unified_job_template": "{template}",
+                    "rrule": "DTSTART;TZID=Nowhere/Else:20261130T060000 RRULE:FREQ=HOURLY;INTERVAL=1"},
+     {"rrule": ["rrule parsing failed validation: A valid TZID must be provided (e.g., America/New_York)"]}),
+    ("schedules/", {"name": "secondly", "unified_job_template": "{template}",
+                    "rrule": "DTSTART:20261130T060000Z RRULE:FREQ=SECONDLY;INTERVAL=1;COUNT=1000"},
+     {"rrule": ["SECONDLY is not supported: RULE:FREQ=SECONDLY;INTERVAL=1;COUNT=1000",
+                "COUNT > 999 is unsupported: RULE:FREQ=SECONDLY;INTERVAL=1;COUNT=1000"]}),
+    ("schedules/", {"name": "other region", "unified_job_template": "{template}", "rrule": WEEKLY,
+                    "extra_data": {"aws_region": "eu-west-1"}},
+     {"extra_data": ["Variables aws_region are not allowed on launch. Check the Prompt on Launch setting on the "
+                     "Job Template to include Extra Variables."]}),
+    ("schedules/", {"name": "applying", "unified_job_template": "{template}", "rrule": WEEKLY, "job_type": "run"},
+     {"job_type": ["Field is not configured to prompt on launch."]}),
+    ("schedules/", {"name": SCHEDULE, "unified_job_template": "{template}", "rrule": WEEKLY},
+     {"__all__": ["Schedule with this Name and Unified job template already exists."]}),
+]
+
+
+def test_the_controller_refuses_what_awx_refuses(tmp_path):
+    with Controller(tmp_path) as controller:
+        def created(path, body):
+            status, record = controller.request("POST", path, body)
+            assert status in (200, 201), (path, record)
+            return record
+
+        ids = {"root": ROOT}
+        ids["project"] = created("projects/", {"name": "tap.lambdaopt", "organization": 1, "scm_type": "git",
+                                               "scm_url": f"file://{ROOT}", "scm_branch": BRANCH})["id"]
+        ids["inventory"] = created("inventories/", {"name": "Lambda fleets", "organization": 1})["id"]
+        ids["template"] = created("job_templates/", {
+            "name": "Lambda optimize (dry run)", "project": ids["project"], "inventory": ids["inventory"],
+            "playbook": "playbooks/optimize.yml", "job_type": "check", "survey_enabled": True})["id"]
+        created(f"job_templates/{ids['template']}/survey_spec/", {"name": "", "description": "", "spec": [
+            {"type": "text", "question_name": "Suffix", "variable": "suffix", "required": True, "default": "prod"}]})
+        created("schedules/", {"name": SCHEDULE, "unified_job_template": ids["template"], "rrule": WEEKLY,
+                               "extra_data": {"suffix": "prod"}})
+
+        def filled(value):
+            if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
+                return ids[value[1:-1]]
+            return value.format(**ids) if isinstance(value, str) else value
+
+        before = snapshot(controller)
+        for path, body, answer in REFUSED:
+            status, refused = controller.request("POST", path.format(**ids),
+                                                 {key: filled(value) for key, value in body.items()})
+            assert (status, refused) == (400, answer), (path, body)
+        assert snapshot(controller) == before
+
+
 def test_the_weekly_schedule_runs_the_dry_run_template_as_awx_would(controller, configured, aws):
     provision_with_usage(aws, "prod")  # the fleet the survey's default suffix names
     before = fleet_view.describe(aws, "prod")

@@ -27,9 +27,11 @@ controller's X-API-Product-Version differs):
   inventories, inventory sources, job templates and schedules, each checked as AWX's serializers and models
   check it: required fields, the field types and choices (null coerced to "" or false, as AWX's char and
   boolean fields do), foreign keys that must exist, names unique per organization (per inventory for inventory
-  sources, per template for schedules), `{"field": ["message"]}` and `{"__all__": [...]}` errors with AWX's
-  messages. A job template's organization is its project's; a job template needs a project, an inventory (or
-  to prompt for one), and a playbook that the project's last update found; `job_type` is run or check;
+  sources, per template for schedules), `{"field": ["message"]}` and `{"__all__": [...]}` errors in AWX's
+  words (paraphrased where its wording is not at hand: git URLs, credential inputs, and the uniqueness of
+  inventory sources and schedules). A job template's organization is its project's; a job template needs a
+  project, an inventory (or to prompt for one), and a playbook that the project's last update found; `job_type`
+  is run or check;
   credentials attach through /job_templates/<id>/credentials/ (no two of one type; ssh, vault, cloud, net
   or kubernetes kinds only).
 - survey specs (/job_templates/<id>/survey_spec/): AWX's checks of the spec and of every question (type,
@@ -1271,11 +1273,11 @@ class ControllerState:
         return script
 
 
-def _clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+def _clean_environment() -> dict[str, str]:
     """The environment a job's processes start from: this Python's tools first, nothing of the test process's
     own (AWX runs jobs in a container of their own)."""
     return {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", **(extra or {})}
+            "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
 
 
 def _local_checkout(project: dict) -> tuple[Path, str]:
