@@ -31,9 +31,8 @@ controller's X-API-Product-Version differs):
   words (paraphrased where its wording is not at hand: git URLs, credential inputs, and the uniqueness of
   inventory sources and schedules). A job template's organization is its project's; a job template needs a
   project, an inventory (or to prompt for one), and a playbook that the project's last update found; `job_type`
-  is run or check;
-  credentials attach through /job_templates/<id>/credentials/ (no two of one type; ssh, vault, cloud, net
-  or kubernetes kinds only).
+  is run or check; credentials attach through /job_templates/<id>/credentials/ (no two of one type; ssh,
+  vault, cloud, net or kubernetes kinds only).
 - survey specs (/job_templates/<id>/survey_spec/): AWX's checks of the spec and of every question (type,
   question_name, variable, required; duplicate variables; default of the question's type; integer min/max;
   choices for multiple choice, one default among them; password defaults shown as $encrypted$).
