@@ -117,8 +117,10 @@ class Refusal:
 
 @dataclass
 class Failure:
+    """An entry that failed: the resource it names stays as it was, unless AWS accepted part of the change."""
+
     task: str
-    name: str | None
+    name: str
     error: str | None
 
     @property
@@ -188,6 +190,8 @@ class Resource:
 
 @dataclass
 class RunResults:
+    """What a run did, as read once from the results its tasks registered."""
+
     dry_run: bool
     ran: dict  # task -> whether it ran
     changes: list = field(default_factory=list)
