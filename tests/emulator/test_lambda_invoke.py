@@ -9,6 +9,7 @@ states" (invocations of a Pending function fail) and "Configuring JSON and plain
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.report_lines import parse_report
@@ -190,3 +191,13 @@ def test_an_asynchronous_invocation_is_accepted_and_logged(aws, make_function):
     assert answer["StatusCode"] == 202 and "LogResult" not in answer
     events = aws.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{IO_BOUND}", filterPattern="REPORT")
     assert len(events["events"]) == 1
+
+
+def test_concurrent_first_invocations_of_a_new_version_all_answer(aws, make_function):
+    make_function(IO_BOUND, active=True, **ROOMY)
+    lambda_ = aws.client("lambda")
+    version = publish_at(lambda_, IO_BOUND, 512)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _index: lambda_.invoke(FunctionName=IO_BOUND, Qualifier=version, LogType="Tail"),
+                                range(8)))
+    assert [parse_report(tail_of(answer)[-1]).memory_size_mb for answer in answers] == [512] * 8
