@@ -181,7 +181,7 @@ def test_a_fitted_decrease_goes_no_further_than_one_step_below_what_was_measured
     assert not evidence.scaling.is_worst_case
     [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
                              Policy()).decisions
-    assert memory.after == 512 and "rests on two memory sizes measured no lower than 1024 MB" in memory.reason
+    assert memory.after == 512 and "rests on two memory sizes, measured no lower than 1024 MB" in memory.reason
     # Without fitted scaling the worst case judges the whole decrease, as it always has.
     [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, SLOW, ConcurrencyPool(3000, 100),
                              Policy()).decisions
@@ -290,3 +290,15 @@ def test_property_the_lowest_memory_within_a_ceiling_by_fitted_scaling_is_the_lo
         assert lowest == 3008
     # Evidence never makes the ceiling tighter than the worst case.
     assert lowest <= lowest_memory_within(ceiling, replace(used, scaling=scaling.WORST), Policy())
+
+
+def test_memory_holds_where_fitted_evidence_does_not_reach_below_the_current_size():
+    at_3008 = (scaling.SizeSample(3008, 8000, 400.0, 40.0, max_ms=900.0, p999_ms=850.0),)
+    insights = replace(SLOW, max_duration_ms=900, p999_duration_ms=850, durations_by_size=at_3008,
+                       scaling=scaling.from_cpu_time(3008, 400, 80, 8000))
+    [first, *_] = plan_function(3008, 900, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
+                                Policy()).decisions
+    assert first.after == 1536 and "one step below that at most" in first.reason
+    [held, *_] = plan_function(1536, 900, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
+                               Policy()).decisions
+    assert not held.changed and not held.refused and held.reason.startswith("held at 1536 MB on the way to 256 MB")

@@ -204,6 +204,19 @@ functions:
       elements: dict
       sample: [{"field": "memory_size", "before": 3008, "after": 128, "requested": "auto",
                 "reason": "max memory used 91 MB x headroom 1.3 = 119 MB", "risk": null}]
+    scaling:
+      description:
+        - How the function's durations are taken to scale with memory, which every projection of its decisions
+          (timeout, reservation, the guards) uses, and the evidence for it.
+        - C(evidence) is C(worst case) (no evidence: wholly CPU-bound), C(two memory sizes) (the window's REPORT
+          lines at two or more CPU shares, fitted to duration = io + cpu x max(1, 1769 / memory)), C(measured after
+          our change) (the same, where an earlier run of this fleet made the move, read from its journal beside
+          this run's), or C(Lambda Insights) (its CPU time against the duration).
+        - C(cpu_fraction) is the fitted share of the duration at a full vCPU that is CPU work; projections towards
+          less memory use the upper of C(cpu_fraction_bounds), about three standard errors of the fit away.
+      type: dict
+      sample: {"evidence": "two memory sizes", "cpu_fraction": 0.18, "cpu_fraction_bounds": [0.12, 0.24],
+               "detail": "durations at 1024 MB: 212 ms avg of 5120, 3008 MB: 190 ms avg of 4980"}
     refused:
       description:
         - Each requested change not made, with the reason and the risk it would have run.
@@ -279,8 +292,12 @@ diff:
            "after": {"transform-dev": {"memory_size": 128, "timeout": 3, "reserved_concurrency": 2}}}
 """
 
+import os
+from datetime import UTC, datetime, timedelta
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import projection
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import earlier_changes, projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     NotApplied,
     PartlyApplied,
@@ -446,13 +463,19 @@ class Rightsizer:
         """One entry per function, in the fleet's order; reservations are planned against one pool, decreases
         first and the smallest increases next, so that one run reaches what a second would."""
         provisioned = self.provisioned = self.provisioned_concurrency(functions)
+        # The memory moves earlier runs of this fleet made within the window: what tells a slowdown measured
+        # after our own change.
+        ours = earlier_changes.memory_changes(os.environ.get(journal.ENVIRONMENT_VARIABLE), self.params["suffix"],
+                                              datetime.now(UTC) - timedelta(days=self.params["lookback_days"]))
+        evidence = {function["function_name"]: evidence_of(function, ours.get(function["function_name"], ()))
+                    for function in functions}
 
         def planned(function: dict, against: ConcurrencyPool):
             configuration = function["configuration"]
             return plan_function(configuration["memory_size"], configuration["timeout"],
-                                 configuration["reserved_concurrency"], self.requests, evidence_of(function),
-                                 against, self.policy, provisioned.get(function["function_name"], 0),
-                                 self.context(function))
+                                 configuration["reserved_concurrency"], self.requests,
+                                 evidence[function["function_name"]], against, self.policy,
+                                 provisioned.get(function["function_name"], 0), self.context(function))
 
         def wanted_increase(function: dict) -> int:
             unlimited = ConcurrencyPool(unreserved=10**9, floor=0)
@@ -477,6 +500,8 @@ class Rightsizer:
                 "changes": [decision.as_dict() for decision in plan.changes],
                 "refused": [decision.as_dict() for decision in plan.refused],
                 "status": PLANNED if plan.changes else UNCHANGED,
+                # Which evidence of how the code scales with memory its projections used.
+                "scaling": evidence[function["function_name"]].scaling.as_dict(),
             }
             if self.params["context_guards"]:
                 context = self.context(function)

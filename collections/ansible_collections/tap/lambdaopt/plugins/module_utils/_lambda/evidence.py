@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups, report_lines
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups, report_lines, scaling
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import metrics as lambda_metrics
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import scaling
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import Evidence
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import SizeSample
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import DAY_SECONDS, window

@@ -351,15 +351,25 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
     if step is None:
         return plan
     planned_unreserved, pool.unreserved = pool.unreserved, unreserved
+    if memory.changed:
+        why = (f"{memory.after} MB rests on {evidence.scaling.evidence}, measured no lower than "
+               f"{evidence.lowest_measured_mb()} MB: one step below that at most")
+    else:
+        why = f"refused: {memory.reason}"
+    if step >= memory_mb:
+        # The evidence does not reach below the current size yet: memory stays until it is measured here.
+        held = _plan_at(memory_mb, timeout_s, reserved, {**requests, "memory_size": None}, evidence, pool, policy,
+                        provisioned, context)
+        held.decisions.insert(0, Decision("memory_size", memory_mb, AUTO, memory_mb,
+                                          f"held at {memory_mb} MB on the way to {memory.target} MB ({why}); the "
+                                          f"next run measured here takes the next step"))
+        return held
     stepped = _plan_at(memory_mb, timeout_s, reserved, {**requests, "memory_size": step}, evidence, pool, policy,
                        provisioned, context)
     one_step = stepped.decision("memory_size")
     if not one_step.changed:
         pool.unreserved = planned_unreserved
         return plan
-    why = (f"refused: {memory.reason}" if memory.refused else
-           f"{memory.after} MB rests on {evidence.scaling.evidence} measured no lower than "
-           f"{evidence.lowest_measured_mb()} MB")
     stepped.decisions = [replace(decision, requested=AUTO, reason=f"one step towards {memory.target} MB "
                                  f"({why}); the next run measures it at {step} MB: {decision.reason}")
                          if decision is one_step else decision for decision in stepped.decisions]
@@ -367,23 +377,30 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
 
 
 def descent_step(current_mb: int, memory: Decision | None, evidence: Evidence, policy: Policy) -> int | None:
-    """The memory one step down (half the current size, rounded up to the increment) when an `auto` decrease to
-    `memory` cannot be taken in one go: a guard refused it (durations or concurrency projected at that size), or
-    it would rest on fitted scaling more than one step below the smallest size that scaling was measured at.
-    None when the decision stands as it is, and always until the function has been measured at its current size:
-    a step is taken once, then waits for the evidence it was taken for."""
-    if memory is None or memory.requested != AUTO or memory.target is None or not evidence.measured_at(current_mb):
+    """Where an `auto` decrease to `memory` that cannot be taken in one go stops this run, or None when the
+    decision stands as it is:
+
+    - one that rests on fitted scaling goes at most one step (half, rounded up to the increment) below the smallest
+      size the scaling was measured at; at or above the current size, memory holds until measured there;
+    - one a guard refused (durations or concurrency projected at that size) goes one step below the current size,
+      once the function has been measured there: a step is taken once, then waits for the evidence it was taken
+      for."""
+    if memory is None or memory.requested != AUTO or memory.target is None:
         return None
     target = memory.target
-    step = max(target, _round_up(math.ceil(current_mb / 2), policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
-    if step >= current_mb:
+    if memory.changed:
+        if evidence.scaling.is_worst_case:
+            return None
+        reach = _one_step_below(evidence.lowest_measured_mb(), policy)
+        return max(target, reach) if memory.after < reach else None
+    if not memory.risk or memory.risk.startswith("insufficient data") or not evidence.measured_at(current_mb):
         return None
-    if memory.refused and memory.risk and not memory.risk.startswith("insufficient data"):
-        return step
-    if memory.changed and not evidence.scaling.is_worst_case and memory.after < step \
-            and memory.after < evidence.lowest_measured_mb() / 2:
-        return step
-    return None
+    step = max(target, _one_step_below(current_mb, policy))
+    return step if step < current_mb else None
+
+
+def _one_step_below(memory_mb: int, policy: Policy) -> int:
+    return max(_round_up(math.ceil(memory_mb / 2), policy.memory_increment_mb), MEMORY_LIMITS_MB[0])
 
 
 def _plan_at(memory_mb: int, timeout_s: int, reserved, requests: dict, evidence: Evidence, pool: ConcurrencyPool,
@@ -432,6 +449,7 @@ def _check_memory_against_timeout(memory: Decision, timeout_s: int, evidence: Ev
     return refuse_or_accept(
         policy, "memory_size", memory.before, memory.requested, memory.after,
         f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {projected_ms:.0f} ms "
-        f"({evidence.projection_basis()}), which with headroom {policy.timeout_headroom:g} exceeds the {timeout_s} s timeout",
+        f"({evidence.projection_basis()}), which with headroom {policy.timeout_headroom:g} exceeds the {timeout_s} s "
+        "timeout",
         "timeout",
     )

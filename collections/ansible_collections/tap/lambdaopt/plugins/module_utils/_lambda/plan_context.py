@@ -298,7 +298,8 @@ def _memory_within(memory: Decision, ceiling: Ceiling, evidence: Evidence, polic
     observed, statistic = _observed_duration(evidence, policy)
     projected_ms = evidence.projected_duration(observed, statistic, memory.after)
     reason = (f"at {memory.after} MB the observed {statistic} {observed:g} ms could grow to {projected_ms:.0f} ms "
-              f"({evidence.projection_basis()}), which with headroom {policy.timeout_headroom:g} exceeds {ceiling.what}")
+              f"({evidence.projection_basis()}), which with headroom {policy.timeout_headroom:g} exceeds "
+              f"{ceiling.what}")
     target = min(_round_up(lowest, policy.memory_increment_mb), memory.before)
     if memory.requested != AUTO or target >= memory.before:
         return _refuse(policy, memory, ceiling.context, reason, ceiling.risk)

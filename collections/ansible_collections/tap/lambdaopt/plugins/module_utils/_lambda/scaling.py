@@ -112,16 +112,17 @@ def fit_sizes(samples: list, reference_mb: int, evidence: str = TWO_MEMORY_SIZES
     weights = [1 / sample.standard_error ** 2 for sample in usable]
     shares = [slowdown(sample.memory_mb) for sample in usable]
     total = sum(weights)
-    mean_share = sum(w * s for w, s in zip(weights, shares)) / total
-    mean_duration = sum(w * sample.mean_ms for w, sample in zip(weights, usable)) / total
-    spread = sum(w * (s - mean_share) ** 2 for w, s in zip(weights, shares))
+    mean_share = sum(w * s for w, s in zip(weights, shares, strict=True)) / total
+    mean_duration = sum(w * sample.mean_ms for w, sample in zip(weights, usable, strict=True)) / total
+    spread = sum(w * (s - mean_share) ** 2 for w, s in zip(weights, shares, strict=True))
     cpu = sum(w * (s - mean_share) * (sample.mean_ms - mean_duration)
-              for w, s, sample in zip(weights, shares, usable)) / spread
+              for w, s, sample in zip(weights, shares, usable, strict=True)) / spread
     io = mean_duration - cpu * mean_share
     variance = 1 / spread
     if len(usable) > 2:
         # More sizes than parameters: a poor fit widens the bounds by how far the means stray from the line.
-        misfit = sum(w * (sample.mean_ms - io - cpu * s) ** 2 for w, s, sample in zip(weights, shares, usable))
+        misfit = sum(w * (sample.mean_ms - io - cpu * s) ** 2
+                     for w, s, sample in zip(weights, shares, usable, strict=True))
         variance *= max(1.0, misfit / (len(usable) - 2))
     margin = CONFIDENCE_Z * math.sqrt(variance)
     at_reference = io + cpu * slowdown(reference_mb)

@@ -1,0 +1,54 @@
+"""The closed loop: right-size the fleet, let it run a week at the new settings, right-size again. The second run
+decides from what the first change measured, not from the worst case, and the fleet converges: a third run on the
+same evidence changes nothing."""
+
+from datetime import timedelta
+
+from tests.collection.conftest import TRAFFIC_SCALE
+from tools import baseline, simulator
+
+AUTO = {"memory_size": "auto", "timeout": "auto", "reserved_concurrency": "auto"}
+MEASURED = ("measured after our change", "two memory sizes")
+
+
+def by_name(result):
+    return {entry["function_name"]: entry for entry in result["functions"]}
+
+
+def memory_moves(result) -> dict:
+    return {name: change["after"] for name, entry in by_name(result).items() for change in entry["changes"]
+            if change["field"] == "memory_size"}
+
+
+def test_optimize_then_a_week_at_the_new_settings_then_optimize_again_converges(aws, run_module, monkeypatch,
+                                                                                tmp_path):
+    baseline.provision(aws, "dev")
+    this_week = simulator.history_end(7)
+    simulator.simulate_fleet(aws, "dev", days=7, end=this_week - timedelta(days=7), traffic_scale=TRAFFIC_SCALE)
+
+    # Each run journals its changes beside the earlier runs' journals, as optimize.yml names them.
+    monkeypatch.setenv("LAMBDAOPT_JOURNAL", str(tmp_path / "lambdaopt-journal-20261124T060000000000Z-dev.jsonl"))
+    first = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
+    assert not first.failed, first.get("msg")
+    moved = memory_moves(first)
+    assert moved, "the baseline fleet is over-provisioned: the first run lowers memory"
+    for name in moved:
+        assert by_name(first)[name]["scaling"]["evidence"] in ("worst case", "Lambda Insights")
+
+    simulator.simulate_fleet(aws, "dev", days=7, end=this_week, traffic_scale=TRAFFIC_SCALE)
+    monkeypatch.setenv("LAMBDAOPT_JOURNAL", str(tmp_path / "lambdaopt-journal-20261201T060000000000Z-dev.jsonl"))
+    second = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
+    assert not second.failed, second.get("msg")
+    for name in moved:
+        entry = by_name(second)[name]
+        # The window holds both sizes: the second run knows how the function scaled, from the collection's own move.
+        assert entry["scaling"]["evidence"] == "measured after our change", (name, entry["scaling"])
+        assert "our change from" in entry["scaling"]["detail"]
+        for change in entry["changes"]:
+            if change["field"] in ("timeout", "reserved_concurrency"):
+                assert "CPU-bound" not in change["reason"], (name, change)
+
+    monkeypatch.setenv("LAMBDAOPT_JOURNAL", str(tmp_path / "lambdaopt-journal-20261201T070000000000Z-dev.jsonl"))
+    third = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
+    assert not third.failed and not third["changed"], [entry["changes"] for entry in third["functions"]
+                                                       if entry["changes"]]
