@@ -19,7 +19,8 @@ fields", "stats", "parse"; API reference, StartQuery, GetQueryResults):
 - `stats` aggregates with `count(*)`, `count(field)`, `sum`, `avg`, `stddev` (here the population standard
   deviation), `min`, `max` and `pct(field, n)` (here the nearest-rank percentile; AWS approximates), `by` fields
   and `bin(<n><unit>)`, which rounds @timestamp down to a multiple of the period (units `ms`, `s`, `m`, `h`, `d`,
-  `w` and their long names) and is written as `YYYY-MM-DD HH:MM:SS.000`. The result field of a group is named as written (`bin(1d)`); a missing value is left out.
+  `w` and their long names) and is written as `YYYY-MM-DD HH:MM:SS.000`. The result field of a group is named as
+  written (`bin(1d)`); a missing value is left out.
 - At most 10,000 rows (StartQuery's `limit` default), or a `limit` command's.
 """
 
