@@ -16,6 +16,7 @@ from tools.emulator_patches import (
     iam_simulation,
     insights_statistics,
     insights_status,
+    lambda_aliases,
     lambda_concurrency,
     lambda_configuration,
     lambda_environment,
@@ -41,6 +42,6 @@ def apply() -> None:
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
                     lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
-                    insights_statistics, iam_simulation, iam_limits, apigateway, lambda_invoke):
+                    insights_statistics, iam_simulation, iam_limits, apigateway, lambda_invoke, lambda_aliases):
         patches.apply()
     _applied = True
