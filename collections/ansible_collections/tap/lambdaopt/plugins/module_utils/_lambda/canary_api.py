@@ -24,7 +24,8 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 # (figure, metric, statistic) per version; Lambda publishes them with dimensions FunctionName, Resource and
-# ExecutedVersion.
+# ExecutedVersion. A version without any data point for a count has a count of 0: a throttled request, which runs
+# no version, counts against a version only where Lambda attributes it to one.
 VERSION_METRICS = (
     ("invocations", "Invocations", "Sum"),
     ("errors", "Errors", "Sum"),
