@@ -189,18 +189,18 @@ def test_a_change_announced_but_not_seen_accepted_claims_nothing(tmp_path, monke
     # not deleted; a deletion not seen accepted is not listed; a secret that may exist is reported, not claimed.
     [policy] = rollback.plan_policies(record["role_policies"], {("transform-role-dev", "lambdaopt-xray-write"): None},
                                       force=False)
-    assert policy["decision"] == "unchanged"
+    assert policy.decision == "unchanged"
     [table] = rollback.settle_decisions(rollback.plan_tables(record["tables"], {"data-table-dev": ON_DEMAND}), False)
-    assert table["decision"] == "unchanged"
-    assert [alarm["decision"] for alarm in rollback.plan_alarms(record["alarms"], existing=set())] == ["unchanged"]
+    assert table.decision == "unchanged"
+    assert [alarm.decision for alarm in rollback.plan_alarms(record["alarms"], existing=set())] == ["unchanged"]
     [secret] = rollback.plan_resources(record["resources"])
-    assert (secret["field"], secret["decision"], secret["reason"]) == (
+    assert (secret.entry["field"], secret.decision, secret.entry["reason"]) == (
         "interrupted", "kept", rollback.KEPT_RESOURCE_REASONS["interrupted"])
     # and where the calls had landed, each is put back
     [policy] = rollback.plan_policies(record["role_policies"],
                                       {("transform-role-dev", "lambdaopt-xray-write"): XRAY}, force=False)
-    assert policy["decision"] == "restore"
-    assert [alarm["decision"] for alarm in rollback.plan_alarms(
+    assert policy.decision == "restore"
+    assert [alarm.decision for alarm in rollback.plan_alarms(
         record["alarms"], existing={"lambdaopt-transform-dev-duration"})] == ["restore"]
 
 
