@@ -173,7 +173,6 @@ diff:
            "after": {"lambdaopt-api-handler-dev-duration": {"MetricName": "Duration", "Threshold": 20000.0}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
@@ -183,6 +182,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     aws_client,
     fleet_selection_errors,
     has_suffix,
+    parse_whole_arn,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     CREATED,
@@ -247,7 +247,7 @@ def policy_of(params: dict) -> alarms.AlarmPolicy:
 
 def queue_name_of(target: str | None) -> str | None:
     """The name of the SQS queue a dead-letter target is, or None for none or an SNS topic."""
-    parts = parse_aws_arn(target) if target else None
+    parts = parse_whole_arn(target)
     return parts["resource"] if parts and parts["service"] == "sqs" else None
 
 

@@ -180,21 +180,20 @@ diff:
 import fnmatch
 from dataclasses import dataclass, field
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import grant_then_apply
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover, list_functions
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
-    BOTOCORE_RETRIES,
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
-    IAM_PROPAGATION_RETRY,
     UPDATE_ARGUMENT_SPEC,
-    RetryingClient,
     aws_client,
     fleet_selection_errors,
+    format_arn,
+    parse_whole_arn,
+    retry_iam_propagation,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.dlq_encryption import (
@@ -245,26 +244,13 @@ def desired_attributes(kms_key_id: str | None, current: dict | None = None) -> d
 
 def queue_arn(function_arn: str, queue_name: str) -> str:
     """The ARN of a queue in the account-region of a function."""
-    function = parse_aws_arn(function_arn)
-    return f"arn:{function['partition']}:sqs:{function['region']}:{function['account_id']}:{queue_name}"
+    return format_arn(parse_whole_arn(function_arn), service="sqs", resource=queue_name)
 
 
 def is_queue_arn(arn: str) -> bool:
     """Whether a dead-letter target is an SQS queue (the other kind is an SNS topic)."""
-    parts = parse_aws_arn(arn)
+    parts = parse_whole_arn(arn)
     return bool(parts) and parts["service"] == "sqs"
-
-
-class DeadLetterTargetClient(RetryingClient):
-    """A Lambda client whose UpdateFunctionConfiguration, which sets a new dead-letter target right after the role
-    was granted sqs:SendMessage, is also retried while Lambda still refuses the target: Lambda checks the target
-    against the execution role, and IAM changes take seconds to propagate (IAM_PROPAGATION_RETRY). Every other call
-    is retried as any client's is."""
-
-    def __getattr__(self, name):
-        if name == "update_function_configuration":
-            return IAM_PROPAGATION_RETRY(self._client.update_function_configuration)
-        return super().__getattr__(name)
 
 
 @dataclass
@@ -295,7 +281,7 @@ class DeadLetterQueues:
         self.params = module.params
         self.sqs = aws_client(module, "sqs")
         self.iam = aws_client(module, "iam")
-        self.lambda_client = DeadLetterTargetClient(module.client("lambda", config=BOTOCORE_RETRIES))
+        self.lambda_client = aws_client(module, "lambda")
         self.kms = aws_client(module, "kms")
         # What the module is doing, for the message of an AWS error that stops it.
         self.doing = "set up the dead-letter queues"
@@ -514,13 +500,14 @@ class DeadLetterQueues:
             roles.write_role_policy(self.iam, self.policies[role])
             self.granted[role] = None
 
-        # The queue is set only once the role may send to it.
+        # The queue is set only once the role may send to it; Lambda checks it against the role, whose new grant
+        # may take seconds to reach Lambda, so the update that sets it waits for that (retry_iam_propagation).
         self.granted.update(grant_then_apply(
             self.lambda_client, [function.entry for function in self.functions
                                  if function.entry["status"] == PLANNED], grant,
             lambda entry: {"dead_letter_target": targets[entry["function_name"]]}
             if entry["before"]["dead_letter_target"] != targets[entry["function_name"]] else {},
-            self.params["requests_per_second"], self.params["max_workers"],
+            self.params["requests_per_second"], self.params["max_workers"], update_call=retry_iam_propagation,
         ))
 
     def run(self) -> dict:

@@ -151,7 +151,6 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
@@ -170,6 +169,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     UPDATE_ARGUMENT_SPEC,
     aws_client,
     fleet_selection_errors,
+    parse_whole_arn,
     update_option_errors,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
@@ -284,7 +284,7 @@ def plan_secrets(client, params: dict) -> list:
     for entry in params["secrets"]:
         if entry["secret_arn"]:
             arn = client.describe_secret(SecretId=entry["secret_arn"])["ARN"]
-            planned.append(SecretPlan({"env": entry["env"], "secret_name": parse_aws_arn(arn)["resource_id"],
+            planned.append(SecretPlan({"env": entry["env"], "secret_name": parse_whole_arn(arn)["resource_id"],
                                        "secret_arn": arn, "status": UNCHANGED, "action": None}))
             continue
         name = secret_name(entry, params["suffix"])
