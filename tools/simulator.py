@@ -379,7 +379,10 @@ def write_usage(session: boto3.Session, usage: SimulatedUsage, destination: LogD
     streams: set[str] = set()
     for stream, events in _log_batches(usage, destination):
         if stream not in streams:
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            try:
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass  # an earlier history of the same function wrote into the same day's stream
             streams.add(stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     for namespace, data in (("AWS/Lambda", _metric_data(usage)), ("AWS/Logs", _log_metric_data(usage, destination))):
