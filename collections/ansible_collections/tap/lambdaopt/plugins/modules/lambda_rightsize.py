@@ -208,7 +208,7 @@ functions:
       description:
         - How the function's durations are taken to scale with memory, which every projection of its decisions
           (timeout, reservation, the guards) uses, and the evidence for it.
-        - C(evidence) is C(worst case) (no evidence: wholly CPU-bound), C(two memory sizes) (the window's REPORT
+        - C(evidence) is C(worst case) (no evidence, so wholly CPU-bound), C(two memory sizes) (the window's REPORT
           lines at two or more CPU shares, fitted to duration = io + cpu x max(1, 1769 / memory)), C(measured after
           our change) (the same, where an earlier run of this fleet made the move, read from its journal beside
           this run's), or C(Lambda Insights) (its CPU time against the duration).
