@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils import run_lock
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import BOTOCORE_RETRIES, RetryingClient
-from ansible_collections.tap.lambdaopt.plugins.modules.lambda_secrets import apply_secrets
+from ansible_collections.tap.lambdaopt.plugins.modules.lambda_secrets import SecretPlan, apply_secrets
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
@@ -175,12 +175,12 @@ def test_a_secret_created_before_its_answer_was_lost_is_not_created_again(aws, p
     attempts = client.meta.config.retries["total_max_attempts"]
     secrets = RetryingClient(client)
     proxy.script(DROP, *[THROTTLE] * (attempts - 1), service="secretsmanager")
-    planned = [{"env": "API_KEY", "secret_name": "chaos-api-key", "action": "create", "value": "v" * 20,
-                "status": "planned"}]
+    planned = [SecretPlan({"env": "API_KEY", "secret_name": "chaos-api-key", "action": "create",
+                           "status": "planned"}, "v" * 20)]
     apply_secrets(secrets, planned, {"ManagedBy": "tap.lambdaopt"})
     listed = aws.client("secretsmanager").list_secrets()["SecretList"]
     assert [secret["Name"] for secret in listed] == ["chaos-api-key"]
-    assert planned[0]["status"] == "created" and planned[0]["secret_arn"] == listed[0]["ARN"]
+    assert planned[0].entry["status"] == "created" and planned[0].entry["secret_arn"] == listed[0]["ARN"]
     assert proxy.stats.outcomes["secretsmanager", DROP] == 1
     assert proxy.stats.outcomes["secretsmanager", THROTTLE] == attempts - 1
 
