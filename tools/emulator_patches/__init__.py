@@ -24,6 +24,7 @@ from tools.emulator_patches import (
     lambda_invoke,
     lambda_logging,
     lambda_states,
+    lambda_versions,
     logs,
     metric_data_status,
     sqs_kms,
@@ -42,6 +43,7 @@ def apply() -> None:
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
                     lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
-                    insights_statistics, iam_simulation, iam_limits, apigateway, lambda_invoke, lambda_aliases):
+                    insights_statistics, iam_simulation, iam_limits, apigateway, lambda_invoke,
+                    lambda_versions, lambda_aliases):
         patches.apply()
     _applied = True
