@@ -5,7 +5,7 @@ from datetime import datetime
 
 import jsonschema
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, record_schema
-from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record, run_results
+from ansible_collections.tap.lambdaopt.plugins.plugin_utils import change_record, report_render, run_results
 
 from tests.test_setup import COLLECTION
 from tests.unit.test_savings import full_plan, function
@@ -121,3 +121,40 @@ def test_the_record_is_of_the_kind_and_version_its_readers_accept():
     assert (rebuilt["kind"], rebuilt["schema_version"], rebuilt["mode"]) == (
         record["kind"], record["schema_version"], record["mode"])
     assert build(status="planned", dry_run=True)["mode"] == record_schema.DRY_RUN
+
+
+def test_a_right_sizing_change_records_the_evidence_it_was_projected_with():
+    from ansible_collections.tap.lambdaopt.plugins.module_utils import record_trust
+
+    entry = {"function_name": "api-handler-dev", "status": "changed",
+             "before": {"memory_size": 3008, "timeout": 300, "reserved_concurrency": None},
+             "after": {"memory_size": 1536, "timeout": 300, "reserved_concurrency": None},
+             "changes": [{"field": "memory_size", "before": 3008, "after": 1536, "requested": "auto",
+                          "reason": "one step towards 640 MB", "risk": None}],
+             "refused": [{"field": "timeout", "before": 300, "after": 300, "requested": 2,
+                          "reason": "2 s is below the observed max", "risk": "timeout"}],
+             "scaling": {"evidence": "Lambda Insights", "cpu_fraction": 0.2, "cpu_fraction_bounds": [0.19, 0.21],
+                         "detail": "CPU time 79 ms of 397 ms"}}
+    record = change_record.build({"rightsize": {"functions": [entry]}}, False, "123456789012", "us-east-1")
+    jsonschema.validate(record, SCHEMA)
+    (change,) = record["changes"]
+    assert change["evidence"] == "Lambda Insights"
+    record_trust.check_record(json.loads(json.dumps(record)))
+    forged = json.loads(json.dumps(record))
+    forged["changes"][0]["evidence"] = "a hunch"
+    forged.pop("digest", None)
+    try:
+        record_trust.check_record(record_trust.with_digest(forged))
+    except record_trust.RecordError as error:
+        assert "evidence 'a hunch' is not one the collection decides from" in str(error)
+    else:
+        raise AssertionError("a record naming unknown evidence was trusted")
+    outcome = run_results.read_run([{"function_name": "api-handler-dev", "configuration": {"memory_size": 3008}}],
+                                   {"rightsize": {"functions": [entry]}}, dry_run=False)
+    told = outcome.functions["api-handler-dev"]
+    assert [change["evidence"] for change in told.changes] == ["Lambda Insights"]
+    assert [refusal["evidence"] for refusal in told.refused] == ["Lambda Insights"]
+    notes = report_render.notes({"functions": [{"function_name": "api-handler-dev", "changes": told.changes,
+                                                "refused": told.refused, "failed": [], "unknown": []}]})
+    assert notes["changes"][0][1].endswith("Evidence: Lambda Insights.")
+    assert notes["refused"][0][1].endswith("Evidence: Lambda Insights.")

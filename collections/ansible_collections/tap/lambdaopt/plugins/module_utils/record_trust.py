@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import scaling
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import MEMORY_LIMITS_MB, TIMEOUT_LIMITS_S
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import PREFIX as ALARM_PREFIX
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
@@ -52,7 +53,8 @@ TOP_KEYS = {"schema_version", "kind", "mode", "recorded_at", "account_id", "regi
             "alarms", "resources", "refused", "failed", DIGEST_KEY}
 OPTIONAL_TOP_KEYS = {"tables"}
 CHANGE_KEYS = {"function_name", "field", "before", "after", "module", "reason"}
-OPTIONAL_CHANGE_KEYS = {"log_group_name", "log_group_existed", "qualifier"}
+# `evidence`: which evidence of how the function scales a right-sizing change was projected with.
+OPTIONAL_CHANGE_KEYS = {"log_group_name", "log_group_existed", "qualifier", "evidence"}
 POLICY_KEYS = {"role_name", "policy_name", "before", "after", "module"}
 ALARM_KEYS = {"alarm_name", "function_name", "queue_name", "change", "module"}
 ALARM_CHANGES = ("created", "updated", "deleted")
@@ -197,6 +199,8 @@ class Checker:
             self.name(where, change.get("log_group_name"), LOG_GROUP_NAME, "a log group name")
         if field == "provisioned_concurrency":
             self.name(where, change.get("qualifier"), QUALIFIER, "an alias or version")
+        if "evidence" in change and change["evidence"] not in scaling.EVIDENCE:
+            self.add(where, f"evidence {change['evidence']!r} is not one the collection decides from")
         check = lookup(FIELD_CHECKS, field)
         if check is None:
             self.add(where, f"{field!r} is not a setting the collection changes")

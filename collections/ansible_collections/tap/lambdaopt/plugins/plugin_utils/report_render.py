@@ -92,16 +92,20 @@ def notes(report: dict) -> dict:
         name = row["function_name"]
         for change in row["changes"]:
             setting = change["setting"]
+            # Which evidence of how the code scales a right-sizing decision was projected with.
+            evidence = f" Evidence: {change['evidence']}." if change.get("evidence") else ""
             sections["changes"].append((name, f"{setting}: {value(change['before'], setting)} -> "
-                                              f"{value(change['after'], setting)}. {change['reason'] or ''}".strip()))
+                                              f"{value(change['after'], setting)}. {change['reason'] or ''}".strip()
+                                        + evidence))
         for refusal in row["refused"]:
             requested = "" if refusal["requested"] is None else f" {value(refusal['requested'])}"
             risk = "" if refusal["risk"] == refusal["reason"] else f" Risk: {refusal['risk'] or 'unknown'}."
             # A refusal by a guard of the function's context (what invokes it, its trend) says which.
             context = f" by its {CONTEXTS.get(refusal['context'], refusal['context'])}" if refusal.get("context") \
                 else ""
+            evidence = f" Evidence: {refusal['evidence']}." if refusal.get("evidence") else ""
             sections["refused"].append((name, f"{refusal['setting']}{requested} refused{context}: "
-                                              f"{refusal['reason']}.{risk}"))
+                                              f"{refusal['reason']}.{risk}{evidence}"))
         for failure in row["failed"]:
             sections["failed"].append((name, f"{failure['task']}: {failure['error']}"))
         for unknown in row["unknown"]:

@@ -12,6 +12,7 @@ first (the entry names those fields under C(accepted)), and then its C(after) is
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
@@ -90,7 +91,7 @@ class Change:
     after: object
     reason: str | None = None
     # What else names the setting: an alias's qualifier, a log group's name and whether the run created it.
-    where: dict = field(default_factory=dict)
+    where: dict = dataclasses.field(default_factory=dict)
 
     @property
     def module(self) -> str:
@@ -108,7 +109,7 @@ class Refusal:
     reason: str | None
     risk: str | None
     context: str | None = None  # the guard of the function's context that refused it, if one did
-    where: dict = field(default_factory=dict)
+    where: dict = dataclasses.field(default_factory=dict)
 
     @property
     def module(self) -> str:
@@ -244,13 +245,16 @@ class Reader:
                               for refusal in entry.get("refused") or []]
 
     def rightsize(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        # Which evidence of how the function scales with memory its decisions were projected with.
+        evidence = {"evidence": entry["scaling"]["evidence"]} if entry.get("scaling") else {}
         if applied:
             for change in entry.get("changes") or []:
                 # Of a function that failed part-way, only what Lambda accepted, as it was read back.
                 after = entry["after"][change["field"]] if "accepted" in entry else change["after"]
                 if change["field"] in entry.get("accepted", [change["field"]]) and change["before"] != after:
-                    self.change(task, name, change["field"], change["before"], after, change.get("reason"))
-        self.refusals(task, name, entry)
+                    self.change(task, name, change["field"], change["before"], after, change.get("reason"),
+                                **evidence)
+        self.refusals(task, name, entry, **evidence)
 
     def provisioned_concurrency(self, task: str, entry: dict, name: str, applied: bool) -> None:
         before = entry["before"]["provisioned_concurrency"]
@@ -386,8 +390,11 @@ def _report_change(change: Change) -> dict | None:
         setting = "secrets"
     elif change.task == "provisioned_concurrency":
         setting = f"provisioned_concurrency ({change.where['qualifier']})"
-    return {"setting": setting, "before": before, "after": after,
+    told = {"setting": setting, "before": before, "after": after,
             "reason": EXPLANATIONS.get(change.field, change.reason)}
+    if change.where.get("evidence"):
+        told["evidence"] = change.where["evidence"]
+    return told
 
 
 def _report_refusal(refusal: Refusal) -> dict:
@@ -396,6 +403,8 @@ def _report_refusal(refusal: Refusal) -> dict:
         told["setting"] = f"provisioned_concurrency ({refusal.where['qualifier']})"
     if refusal.task == "rightsize":
         told["context"] = refusal.context  # only lambda_rightsize guards a function's context
+        if refusal.where.get("evidence"):
+            told["evidence"] = refusal.where["evidence"]
     return told
 
 

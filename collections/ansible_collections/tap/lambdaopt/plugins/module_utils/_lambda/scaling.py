@@ -27,6 +27,7 @@ TWO_MEMORY_SIZES = "two memory sizes"
 LAMBDA_INSIGHTS = "Lambda Insights"
 MEASURED_AFTER_CHANGE = "measured after our change"
 POWER_TUNING = "power tuning"
+EVIDENCE = (WORST_CASE, TWO_MEMORY_SIZES, LAMBDA_INSIGHTS, MEASURED_AFTER_CHANGE, POWER_TUNING)
 # A size's mean duration needs this many invocations to count as a measurement.
 MIN_INVOCATIONS_PER_SIZE = 30
 # Bounds at about 99.7 % (three standard errors): a fit is trusted as far as its uncertainty allows.
