@@ -134,9 +134,9 @@ def test_rollback_decides_on_the_runs_own_statements_only():
     key = ("shared", "lambdaopt-xray-write")
     added_since = merge.merged(after, {theirs}, [merge.statement(theirs, XRAY, ["*"]), HAND_WRITTEN])
     [item] = plan_policies(recorded, {key: added_since}, force=False)
-    assert item["decision"] == "restore" and item["current"] == after
+    assert item.decision == "restore" and item.entry["current"] == after
     [item] = plan_policies(recorded, {key: merge.merged(added_since, {mine}, [])}, force=False)
-    assert item["decision"] == "unchanged" and item["current"] is None
+    assert item.decision == "unchanged" and item.entry["current"] is None
     changed = merge.merged(added_since, {mine}, [merge.statement(mine, ["xray:PutTraceSegments"], ["*"])])
-    assert plan_policies(recorded, {key: changed}, force=False)[0]["decision"] == "drifted"
-    assert plan_policies(recorded, {key: changed}, force=True)[0]["decision"] == "force"
+    assert plan_policies(recorded, {key: changed}, force=False)[0].decision == "drifted"
+    assert plan_policies(recorded, {key: changed}, force=True)[0].decision == "force"
