@@ -302,3 +302,21 @@ def test_memory_holds_where_fitted_evidence_does_not_reach_below_the_current_siz
     [held, *_] = plan_function(1536, 900, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
                                Policy()).decisions
     assert not held.changed and not held.refused and held.reason.startswith("held at 1536 MB on the way to 256 MB")
+
+
+def test_a_power_tuning_curve_is_evidence_where_the_traffic_gives_none():
+    # The lambda_power_tuning curve of an I/O-bound function: 10 invocations a size, barely slower at less memory.
+    curve = [{"memory_size": size, "status": "measured", "invocations": 10,
+              "duration_ms": {"avg": avg, "max": avg * 1.2}}
+             for size, avg in ((3008, 200.0), (1024, 203.0), (512, 207.0), (256, 215.0))]
+    curve.append({"memory_size": 128, "status": "skipped", "invocations": 0, "duration_ms": None})
+    tuned = evidence_of(usage_entry(durations_by_memory_size=[]), power_tuning={"curve": curve})
+    assert tuned.scaling.evidence == scaling.POWER_TUNING and tuned.scaling.high < 0.2
+    assert "256 MB: 215 ms avg of 10" in tuned.scaling.detail
+    # Two sizes of real traffic come first; a curve without two measured sizes is no evidence.
+    sizes = [{"memory_size_mb": 1024, "invocations": 6000, "avg_ms": 100.0, "stddev_ms": 10.0},
+             {"memory_size_mb": 512, "invocations": 3000, "avg_ms": 117.0, "stddev_ms": 10.0}]
+    traffic = evidence_of(usage_entry(durations_by_memory_size=sizes), power_tuning={"curve": curve})
+    assert traffic.scaling.evidence == scaling.TWO_MEMORY_SIZES
+    alone = evidence_of(usage_entry(), power_tuning={"curve": curve[:1]})
+    assert alone.scaling == scaling.WORST

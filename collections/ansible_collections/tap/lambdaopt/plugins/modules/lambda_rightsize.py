@@ -40,6 +40,13 @@ options:
         again. Current configurations are always read afresh.
     type: list
     elements: dict
+  power_tuning:
+    description:
+      - The C(functions) returned by M(tap.lambdaopt.lambda_power_tuning), as evidence of how each measured
+        function's duration scales with memory, where the window's own traffic at two or more memory sizes gives
+        none. The decisions it is used for state C(power tuning) as their evidence.
+    type: list
+    elements: dict
   lookback_days:
     description: Window of usage to decide from when O(usage) is not given.
     type: int
@@ -467,7 +474,10 @@ class Rightsizer:
         # after our own change.
         ours = earlier_changes.memory_changes(os.environ.get(journal.ENVIRONMENT_VARIABLE), self.params["suffix"],
                                               datetime.now(UTC) - timedelta(days=self.params["lookback_days"]))
-        evidence = {function["function_name"]: evidence_of(function, ours.get(function["function_name"], ()))
+        tuned = {entry["function_name"]: entry for entry in self.params["power_tuning"] or []
+                 if isinstance(entry, dict) and entry.get("function_name")}
+        evidence = {function["function_name"]: evidence_of(function, ours.get(function["function_name"], ()),
+                                                           tuned.get(function["function_name"]))
                     for function in functions}
 
         def planned(function: dict, against: ConcurrencyPool):
@@ -618,6 +628,7 @@ def main():
         timeout=dict(type="str"),
         reserved_concurrency=dict(type="str"),
         usage=dict(type="list", elements="dict"),
+        power_tuning=dict(type="list", elements="dict"),
         lookback_days=dict(type="int", default=14),
         max_report_events=dict(type="int", default=10000),
         memory_headroom=dict(type="float", default=1.3),

@@ -130,19 +130,22 @@ def size_samples(function: dict) -> tuple:
                  for figures in function.get("durations_by_memory_size") or ())
 
 
-def evidence_of(function: dict, our_memory_changes: list = ()) -> Evidence:
+def evidence_of(function: dict, our_memory_changes: list = (), power_tuning: dict | None = None) -> Evidence:
     """What a function's usage entry says for its decisions; `our_memory_changes` ([(before MB, after MB)]) are
-    the collection's own earlier memory changes to it (earlier_changes.py)."""
+    the collection's own earlier memory changes to it (earlier_changes.py), `power_tuning` its lambda_power_tuning
+    result."""
     evidence = _measured(function)
     samples = size_samples(function)
     return replace(evidence, durations_by_size=samples,
-                   scaling=scaling_of(function, evidence, samples, our_memory_changes))
+                   scaling=scaling_of(function, evidence, samples, our_memory_changes, power_tuning))
 
 
-def scaling_of(function: dict, evidence: Evidence, samples: tuple, our_memory_changes: list = ()) -> scaling.Scaling:
-    """How the function's durations scale with memory, from the best evidence it has: durations at two or more
-    CPU shares (measured after our change when the collection made the move between them), else Lambda Insights'
-    CPU time over a window at one memory size, else the worst case."""
+def scaling_of(function: dict, evidence: Evidence, samples: tuple, our_memory_changes: list = (),
+               power_tuning: dict | None = None) -> scaling.Scaling:
+    """How the function's durations scale with memory, from the best evidence it has: its real traffic's
+    durations at two or more CPU shares (measured after our change when the collection made the move between
+    them), else a power tuning curve of its test payload, else Lambda Insights' CPU time over a window at one
+    memory size, else the worst case."""
     fitted = scaling.fit_sizes(list(samples), reference_mb=evidence.memory_size_mb)
     sizes = {sample.memory_mb for sample in samples}
     ours = [(before, after) for before, after in our_memory_changes if {before, after} <= sizes]
@@ -152,6 +155,10 @@ def scaling_of(function: dict, evidence: Evidence, samples: tuple, our_memory_ch
                        detail=f"our change from {before} to {after} MB, then {fitted.detail}")
     insights = function.get("lambda_insights")
     average = (function.get("duration_ms") or {}).get("avg")
+    if fitted.is_worst_case and power_tuning and power_tuning.get("curve"):
+        tuned = scaling.from_power_tuning(power_tuning["curve"], evidence.memory_size_mb)
+        if not tuned.is_worst_case:
+            return tuned
     if fitted.is_worst_case and insights and average and len({sample.memory_mb for sample in samples}) <= 1:
         return scaling.from_cpu_time(evidence.memory_size_mb, average, insights["avg_cpu_total_time_ms"],
                                      insights["invocations"])

@@ -102,12 +102,13 @@ def _clamped(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
-def fit_sizes(samples: list, reference_mb: int, evidence: str = TWO_MEMORY_SIZES) -> Scaling:
+def fit_sizes(samples: list, reference_mb: int, evidence: str = TWO_MEMORY_SIZES,
+              min_invocations: int = MIN_INVOCATIONS_PER_SIZE) -> Scaling:
     """The CPU fraction from mean durations at two or more CPU shares, by least squares weighted by each mean's
     certainty; WORST without them. `reference_mb` is the size a projection starts from (the current one): the
     bounds move `cpu` by its uncertainty while keeping the duration measured there, since that is what is known
     best."""
-    usable = [sample for sample in samples if sample.invocations >= MIN_INVOCATIONS_PER_SIZE and sample.mean_ms > 0]
+    usable = [sample for sample in samples if sample.invocations >= min_invocations and sample.mean_ms > 0]
     if len({slowdown(sample.memory_mb) for sample in usable}) < 2:
         return WORST
     weights = [1 / sample.standard_error ** 2 for sample in usable]
@@ -146,6 +147,18 @@ def _fraction(cpu: float, at_reference: float, reference_mb: int) -> float:
     cpu = min(max(cpu, 0.0), at_reference / slowdown(reference_mb))
     io = at_reference - cpu * slowdown(reference_mb)
     return _clamped(cpu / (io + cpu)) if io + cpu > 0 else 1.0
+
+
+# Power tuning invokes the same payload at each size: fewer invocations a size measure it, as its own guard accepts.
+MIN_TUNED_INVOCATIONS = 5
+
+
+def from_power_tuning(curve: list, reference_mb: int) -> Scaling:
+    """The CPU fraction from a lambda_power_tuning curve: the average duration of its measured sizes."""
+    samples = [SizeSample(point["memory_size"], point.get("invocations") or 0, (point.get("duration_ms") or {})["avg"],
+                          max_ms=(point.get("duration_ms") or {}).get("max"))
+               for point in curve if point.get("status") == "measured" and (point.get("duration_ms") or {}).get("avg")]
+    return fit_sizes(samples, reference_mb, evidence=POWER_TUNING, min_invocations=MIN_TUNED_INVOCATIONS)
 
 
 def from_cpu_time(memory_mb: int, duration_ms: float, cpu_time_ms: float, invocations: int,
