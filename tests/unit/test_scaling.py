@@ -179,11 +179,12 @@ def test_a_fitted_decrease_goes_no_further_than_one_step_below_what_was_measured
     evidence = replace(SLOW, max_duration_ms=905, p999_duration_ms=860, durations_by_size=sizes,
                        scaling=scaling.fit_sizes(list(sizes), reference_mb=3008))
     assert not evidence.scaling.is_worst_case
-    [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
+    # Within the 5 s timeout kept only by the fit: CPU-bound, 905 ms would take 6.3 s at 256 MB.
+    [memory] = plan_function(1024, 5, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
                              Policy()).decisions
     assert memory.after == 512 and "rests on two memory sizes, measured no lower than 1024 MB" in memory.reason
-    # Without fitted scaling the worst case judges the whole decrease, as it always has.
-    [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, SLOW, ConcurrencyPool(3000, 100),
+    # A decrease the worst case accepts too does not rest on the evidence: it is taken whole.
+    [memory] = plan_function(1024, 900, None, {"memory_size": AUTO}, evidence, ConcurrencyPool(3000, 100),
                              Policy()).decisions
     assert memory.after == 256 and "one step" not in memory.reason
 
@@ -296,10 +297,11 @@ def test_memory_holds_where_fitted_evidence_does_not_reach_below_the_current_siz
     at_3008 = (scaling.SizeSample(3008, 8000, 400.0, 40.0, max_ms=900.0, p999_ms=850.0),)
     insights = replace(SLOW, max_duration_ms=900, p999_duration_ms=850, durations_by_size=at_3008,
                        scaling=scaling.from_cpu_time(3008, 400, 80, 8000))
-    [first, *_] = plan_function(3008, 900, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
+    # The 3 s timeout kept holds 256 MB only by the evidence: 900 ms x 2.2 x 1.5, where the worst case says 9.3 s.
+    [first, *_] = plan_function(3008, 3, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
                                 Policy()).decisions
     assert first.after == 1536 and "one step below that at most" in first.reason
-    [held, *_] = plan_function(1536, 900, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
+    [held, *_] = plan_function(1536, 3, None, {"memory_size": AUTO}, insights, ConcurrencyPool(3000, 100),
                                Policy()).decisions
     assert not held.changed and not held.refused and held.reason.startswith("held at 1536 MB on the way to 256 MB")
 

@@ -350,6 +350,15 @@ def plan_function(memory_mb: int, timeout_s: int, reserved, requests: dict, evid
     step = descent_step(memory_mb, memory, evidence, policy)
     if step is None:
         return plan
+    if memory.changed:
+        # A decrease the worst case accepts as well does not rest on the evidence: it stands.
+        planned_unreserved = pool.unreserved
+        pool.unreserved = unreserved
+        without = _plan_at(memory_mb, timeout_s, reserved, requests, replace(evidence, scaling=WORST), pool, policy,
+                           provisioned, context).decision("memory_size")
+        pool.unreserved = planned_unreserved
+        if without.changed and without.after <= memory.after:
+            return plan
     planned_unreserved, pool.unreserved = pool.unreserved, unreserved
     if memory.changed:
         why = (f"{memory.after} MB rests on {evidence.scaling.evidence}, measured no lower than "
