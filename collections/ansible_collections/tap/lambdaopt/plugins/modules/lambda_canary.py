@@ -20,9 +20,10 @@ description:
     C(Resource) C(<function>:<alias>) and C(ExecutedVersion)) - C(Invocations), C(Errors), C(Throttles) and the
     99th percentile of C(Duration). One bake period serves every alias of the task.
   - Then it decides, alias by alias. The canary is promoted (the alias's C(FunctionVersion) becomes the new
-    version, its routing cleared) if its error rate is at most O(max_error_rate_increase) above the old version's,
-    it was throttled at most O(max_throttles) times, and its p99 duration is at most the slowdown projected for its
-    memory size times O(p99_tolerance) times the old version's. The projection comes from the evidence of how the
+    version, its routing cleared) if its error rate (the least it is with 95 % confidence) is at most
+    O(max_error_rate_increase) above the old version's, it was throttled at most O(max_throttles) times, and its
+    p99 duration is at most the slowdown projected for its memory size times O(p99_tolerance) times the old
+    version's. The projection comes from the evidence of how the
     function's code scales, taken from O(usage) as M(tap.lambdaopt.lambda_rightsize) takes it, and is the wholly
     CPU-bound worst case without evidence. Otherwise the weight is rolled back (routing cleared, the alias on its
     old version) and the new version, when this task published it, deleted. Fewer than O(min_invocations)
@@ -69,7 +70,10 @@ options:
     type: int
     default: 30
   max_error_rate_increase:
-    description: How far the canary's error rate (errors per invocation) may exceed the old version's.
+    description:
+      - How far the canary's error rate (errors per invocation) may exceed the old version's. The canary's rate is
+        taken at the least it is with 95 % confidence (Wilson score interval), so that one error among a few dozen
+        invocations does not count as a regression.
     type: float
     default: 0.01
   p99_tolerance:

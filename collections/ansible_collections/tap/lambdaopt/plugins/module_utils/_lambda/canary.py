@@ -11,6 +11,7 @@ own: nothing was shown, so nothing is promoted unless the task accepts it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import WORST, Scaling
@@ -24,6 +25,19 @@ DELIVERED_FIELDS = ("memory_size", "timeout")
 HELD_FIELDS = ("code_sha256", "runtime", "handler", "role", "architectures", "layers", "environment", "tracing_mode",
                "dead_letter_target", "vpc_config", "ephemeral_storage_mb", "image_uri")
 NOT_ENOUGH_TRAFFIC = "not enough traffic to judge"
+# A canary's error rate is judged by the least it is with this confidence (two-sided 95 %): one error among a few
+# dozen invocations is chance, not a regression.
+ERROR_RATE_Z = 1.96
+
+
+def error_rate_floor(errors: int, invocations: int, z: float = ERROR_RATE_Z) -> float:
+    """The lower bound of the error rate that `errors` of `invocations` show (Wilson's score interval)."""
+    if not invocations:
+        return 0.0
+    rate = errors / invocations
+    centre = rate + z * z / (2 * invocations)
+    spread = z * math.sqrt(rate * (1 - rate) / invocations + z * z / (4 * invocations * invocations))
+    return max(0.0, (centre - spread) / (1 + z * z / invocations))
 
 
 def version_settings(configuration: dict) -> dict:
@@ -89,7 +103,8 @@ def plan_canary(alias: dict, version: dict, latest: dict) -> CanaryPlan:
 @dataclass(frozen=True)
 class Thresholds:
     """When the canary regressed. `max_error_rate_increase` is in errors per invocation (0.01: one point of
-    percentage); `p99_tolerance` multiplies the projected slowdown; `min_invocations` of the canary are needed to
+    percentage), by which the canary's error rate, at least as high as it is with 95 % confidence, may exceed the old
+    version's; `p99_tolerance` multiplies the projected slowdown; `min_invocations` of the canary are needed to
     judge, unless `accept_low_traffic`."""
 
     max_error_rate_increase: float = 0.01
@@ -169,9 +184,9 @@ class Verdict:
 def judge(baseline: VersionFigures, canary: VersionFigures, slowdown: float, thresholds: Thresholds,
           evidence: str = WORST.evidence) -> Verdict:
     """Promote the canary only if it held against the baseline over the bake period: every figure known, enough
-    invocations of the canary (or low traffic accepted), its error rate no more than `max_error_rate_increase` above
-    the baseline's, no more throttles than `max_throttles`, and its p99 duration no more than `slowdown` (projected
-    for its memory size) x `p99_tolerance` times the baseline's."""
+    invocations of the canary (or low traffic accepted), its error rate (the least it is with 95 % confidence) no
+    more than `max_error_rate_increase` above the baseline's, no more throttles than `max_throttles`, and its p99
+    duration no more than `slowdown` (projected for its memory size) x `p99_tolerance` times the baseline's."""
 
     def verdict(decision: str, reasons: list, ratio: float | None = None, regressed: bool = False) -> Verdict:
         return Verdict(decision, tuple(reasons), baseline, canary, slowdown, evidence, thresholds, ratio, regressed)
@@ -187,10 +202,10 @@ def judge(baseline: VersionFigures, canary: VersionFigures, slowdown: float, thr
         if not thresholds.accept_low_traffic:
             return verdict(ROLLED_BACK, [f"{NOT_ENOUGH_TRAFFIC}: {shown}"])
         notes.append(f"low traffic accepted: {shown}")
-    increase = (canary.error_rate or 0.0) - (baseline.error_rate or 0.0)
-    if increase > thresholds.max_error_rate_increase:
-        regressions.append(f"error rate {canary.error_rate:.2%} against {baseline.error_rate or 0.0:.2%}, up more "
-                           f"than {thresholds.max_error_rate_increase:.2%}")
+    floor = error_rate_floor(canary.errors, canary.invocations)
+    if floor - (baseline.error_rate or 0.0) > thresholds.max_error_rate_increase:
+        regressions.append(f"error rate {canary.error_rate:.2%} (at least {floor:.2%} with 95 % confidence) against "
+                           f"{baseline.error_rate or 0.0:.2%}, up more than {thresholds.max_error_rate_increase:.2%}")
     if canary.throttles > thresholds.max_throttles:
         regressions.append(f"{canary.throttles} throttles, more than {thresholds.max_throttles}")
     ratio = None
