@@ -158,3 +158,54 @@ def test_a_right_sizing_change_records_the_evidence_it_was_projected_with():
                                                 "refused": told.refused, "failed": [], "unknown": []}]})
     assert notes["changes"][0][1].endswith("Evidence: Lambda Insights.")
     assert notes["refused"][0][1].endswith("Evidence: Lambda Insights.")
+
+
+CANARY_ARN = "arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev:live"
+
+
+def canary_entry(decision="promoted", created=True):
+    """An alias's entry as lambda_canary returns it, promoted to version 4 or rolled back to version 3."""
+    before = {"function_version": "3", "additional_version_weights": {}, "memory_size": 3008, "timeout": 300}
+    promoted = decision == "promoted"
+    entry = {"function_name": "api-handler-dev", "qualifier": "live", "alias_arn": CANARY_ARN,
+             "status": "changed" if promoted else "refused", "before": before,
+             "after": {**before, "function_version": "4", "memory_size": 1024} if promoted else dict(before),
+             "delivered": {"memory_size": [3008, 1024]}, "provisioned_concurrency": None,
+             "canary": {"version": "4", "created": created, "weight": 0.1, "bake_minutes": 30},
+             "verdict": {"decision": decision.replace(" ", "_"), "reason": "regressed: p99 duration x3.2"},
+             "refused": [] if promoted else [{"field": "function_version", "reason": "regressed: p99 duration x3.2",
+                                              "risk": "latency"}]}
+    return entry
+
+
+def test_a_promoted_canary_records_the_alias_and_the_version_it_published():
+    record = change_record.build({"canary": {"aliases": [canary_entry()]}}, False, "123456789012", "us-east-1")
+    assert record["aliases"] == [{"function_name": "api-handler-dev", "alias_name": "live",
+                                  "before": {"function_version": "3", "additional_version_weights": {}},
+                                  "after": {"function_version": "4", "additional_version_weights": {}},
+                                  "module": "tap.lambdaopt.lambda_canary"}]
+    assert record["resources"] == [{"kind": "lambda_version", "name": "api-handler-dev",
+                                    "arn": "arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev:4",
+                                    "change": "created", "module": "tap.lambdaopt.lambda_canary"}]
+    jsonschema.validate(record, SCHEMA)
+    from ansible_collections.tap.lambdaopt.plugins.module_utils import record_trust
+    record_trust.check_record(record)
+
+
+def test_a_rolled_back_canary_records_no_move_and_its_refusal():
+    record = change_record.build({"canary": {"aliases": [canary_entry("rolled back")]}}, False, "123456789012",
+                                 "us-east-1")
+    assert (record["aliases"], record["resources"]) == ([], [])
+    assert [(refusal["function_name"], refusal["field"], refusal["qualifier"], refusal["module"])
+            for refusal in record["refused"]] == [
+        ("api-handler-dev", "function_version", "live", "tap.lambdaopt.lambda_canary")]
+    jsonschema.validate(record, SCHEMA)
+
+
+def test_a_reused_version_is_not_recorded_as_created_and_a_dry_run_records_no_move():
+    record = change_record.build({"canary": {"aliases": [canary_entry(created=False)]}}, False, "123456789012",
+                                 "us-east-1")
+    assert len(record["aliases"]) == 1 and record["resources"] == []
+    planned = {**canary_entry(), "status": "planned",
+               "after": {"function_version": "new", "additional_version_weights": {}}}
+    assert change_record.build({"canary": {"aliases": [planned]}}, True, "123456789012", "us-east-1")["aliases"] == []

@@ -273,3 +273,64 @@ def test_an_intent_is_placed_by_its_resources_arn(arn, place):
 def test_an_intent_on_what_is_not_an_arn_is_refused(text):
     with pytest.raises(journal.JournalError, match="is not an ARN"):
         journal.account_and_region(text)
+
+
+ALIAS_ARN = f"{ARN}:live"
+
+
+def announce_canary(monkeypatch, path, promote: bool):
+    """What lambda_canary journals: the version it publishes, the weight it shifts, then the promotion or the roll
+    back (and then the version's deletion)."""
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("resource", ARN, resource_kind="lambda_version", name="transform-dev",
+                     change="created")(arn=f"{ARN}:4")
+    journal.announce("alias", ALIAS_ARN, function_name="transform-dev", alias_name="live",
+                     before={"function_version": "3", "additional_version_weights": {}},
+                     after={"function_version": "3", "additional_version_weights": {"4": 0.1}},
+                     change="weight shifted")()
+    journal.announce("alias", ALIAS_ARN, function_name="transform-dev", alias_name="live",
+                     before={"function_version": "3", "additional_version_weights": {"4": 0.1}},
+                     after={"function_version": "4" if promote else "3", "additional_version_weights": {}},
+                     change="promoted" if promote else "rolled back")()
+    if not promote:
+        journal.announce("resource", f"{ARN}:4", resource_kind="lambda_version", name="transform-dev",
+                         change="deleted")()
+
+
+def test_a_canary_reads_back_as_the_aliases_first_before_and_last_after_and_its_version(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    announce_canary(monkeypatch, path, promote=True)
+    record = journal.as_record(path.read_text())
+    assert record["aliases"] == [{
+        "function_name": "transform-dev", "alias_name": "live", "module": "tap.lambdaopt.lambda_canary",
+        "before": {"function_version": "3", "additional_version_weights": {}},
+        "after": {"function_version": "4", "additional_version_weights": {}}}]
+    assert record["resources"] == [{"kind": "lambda_version", "name": "transform-dev", "arn": f"{ARN}:4",
+                                    "change": "created", "module": "tap.lambdaopt.lambda_canary"}]
+    assert record_trust.Checker(record).run() == []
+
+
+def test_a_rolled_back_canary_reads_back_as_an_alias_where_it_was_and_its_version_deleted(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    announce_canary(monkeypatch, path, promote=False)
+    record = journal.as_record(path.read_text())
+    [alias] = record["aliases"]
+    assert alias["before"] == alias["after"] == {"function_version": "3", "additional_version_weights": {}}
+    assert [(resource["arn"], resource["change"]) for resource in record["resources"]] == [(f"{ARN}:4", "deleted")]
+    assert record_trust.Checker(record).run() == []
+
+
+def test_a_weight_shift_not_seen_accepted_is_read_as_an_alias_that_may_route(tmp_path, monkeypatch):
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("resource", ARN, resource_kind="lambda_version", name="transform-dev", change="created")
+    journal.announce("alias", ALIAS_ARN, function_name="transform-dev", alias_name="live",
+                     before={"function_version": "3", "additional_version_weights": {}},
+                     after={"function_version": "3", "additional_version_weights": {"4": 0.1}},
+                     change="weight shifted")
+    record = journal.as_record(path.read_text())
+    [alias] = record["aliases"]
+    assert alias["after"]["additional_version_weights"] == {"4": 0.1}
+    # the version's publication was never seen accepted: its number is unknown, and it is reported, not claimed
+    assert [(resource["arn"], resource["change"]) for resource in record["resources"]] == [(ARN, "interrupted")]
+    assert record_trust.Checker(record).run() == []

@@ -18,6 +18,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:lambda-dlq-dev"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:api-key-dev-AbCdEf"
+FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:transform-dev"
 FOREIGN_QUEUE = f"arn:aws:sqs:{REGION}:999999999999:collector"
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -61,10 +62,15 @@ def genuine() -> dict:
         "resources": [{"kind": "sqs_queue", "name": "lambda-dlq-dev", "arn": QUEUE, "change": "created",
                        "module": "tap.lambdaopt.lambda_dlq"},
                       {"kind": "secret", "name": "api-key-dev", "arn": SECRET, "change": "updated",
-                       "module": "tap.lambdaopt.lambda_secrets"}],
+                       "module": "tap.lambdaopt.lambda_secrets"},
+                      {"kind": "lambda_version", "name": "transform-dev", "arn": f"{FUNCTION}:4", "change": "created",
+                       "module": "tap.lambdaopt.lambda_canary"}],
         "tables": [{"table_name": "data-table-dev", "module": "tap.lambdaopt.dynamodb_capacity", "reason": None,
                     "before": {"billing_mode": "PROVISIONED", "read_capacity": 100, "write_capacity": 100},
                     "after": {"billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 4}}],
+        "aliases": [{"function_name": "transform-dev", "alias_name": "live", "module": "tap.lambdaopt.lambda_canary",
+                     "before": {"function_version": "3", "additional_version_weights": {}},
+                     "after": {"function_version": "4", "additional_version_weights": {}}}],
         "refused": [], "failed": [],
     })
 
@@ -295,3 +301,61 @@ def test_a_suffixs_per_function_queues_collapsed_to_their_pattern_are_trusted_an
             after=dlq_policy([wider], [KEY]))))
     # A dead-letter target is one queue, never a pattern.
     assert "names a wildcard" in refusal(tampered(lambda record: record["changes"][4].update(after=pattern)))
+
+
+def test_a_record_of_an_earlier_version_without_aliases_is_trusted():
+    record = copy.deepcopy(genuine())
+    del record["aliases"]
+    record["resources"] = [resource for resource in record["resources"] if resource["kind"] != "lambda_version"]
+    record = record_trust.with_digest(record)
+    record_trust.check_record(record)
+    jsonschema.validate(record, SCHEMA)
+
+
+def alias_edit(**edits):
+    return lambda record: record["aliases"][0].update(**edits)
+
+
+def routing(version="4", **weights):
+    return {"function_version": version, "additional_version_weights": weights}
+
+
+CANARY = {
+    "an alias named by its ARN": (alias_edit(alias_name=f"{FUNCTION}:live"), "is not a Lambda alias name"),
+    "an alias named as a version": (alias_edit(alias_name="7"), "'7' is not a Lambda alias name"),
+    "a function named by its ARN": (alias_edit(function_name=FUNCTION), "is not a Lambda function name"),
+    "an alias on $LATEST": (alias_edit(before=routing("$LATEST")), "'$LATEST' is not a version number"),
+    "a weight above 1": (alias_edit(after=routing("3", **{"4": 1.5})), "weight 1.5 of version 4 is not between 0"),
+    "a weight to a version that is not a number": (alias_edit(after=routing("3", live=0.1)),
+                                                   "'live' is not a version number"),
+    "a routing with a key the canary never writes": (alias_edit(after={**routing(), "description": "x"}),
+                                                     "has description, which the collection never records"),
+    "an alias said to be moved by another module": (alias_edit(module="tap.lambdaopt.lambda_rightsize"),
+                                                    "is moved by tap.lambdaopt.lambda_canary, not"),
+    "a version of another function": (lambda record: record["resources"][2].update(arn=f"{FUNCTION}-x:4"),
+                                      "is not the ARN of a version of transform-dev"),
+    "a version without its number": (lambda record: record["resources"][2].update(arn=FUNCTION),
+                                     "is not the ARN of a version of transform-dev"),
+    "a version of another account": (
+        lambda record: record["resources"][2].update(arn=FUNCTION.replace(ACCOUNT, "999999999999") + ":4"),
+        "is outside the record's account"),
+    "a version said to be published by another module": (
+        lambda record: record["resources"][2].update(module="tap.lambdaopt.lambda_dlq"),
+        "is published by tap.lambdaopt.lambda_canary, not"),
+    "a change the canary never makes to a version": (lambda record: record["resources"][2].update(change="updated"),
+                                                     "change 'updated' is not one of created, deleted, interrupted"),
+}
+
+
+@pytest.mark.parametrize("edit, message", CANARY.values(), ids=CANARY.keys())
+def test_aliases_and_versions_the_canary_never_writes_are_refused(edit, message):
+    assert message in refusal(tampered(edit))
+
+
+@pytest.mark.parametrize("key", ["an alias named as a version", "an alias on $LATEST", "a weight above 1",
+                                 "an alias said to be moved by another module"])
+def test_the_schema_refuses_the_aliases_the_checks_refuse(key):
+    record = tampered(CANARY[key][0])
+    refusal(record)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(record, SCHEMA)

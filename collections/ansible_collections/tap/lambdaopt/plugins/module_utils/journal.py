@@ -13,12 +13,15 @@ What is journaled is what a change record holds, in the same shapes, so that rol
 - everything else, through `announce(subject, resource_arn, ...)`, with the keys of the record's entry: `role_policy`
   (role_name, policy_name, and the run's own statements before and after), `alarm` (alarm_name, function_name,
   queue_name, change: created, updated or deleted), `table` (table_name, before, after, reason) and `resource`
-  (resource_kind sqs_queue or secret, name, change; a new secret's ARN comes with its `done`). The module of each
-  is implied by its subject (SUBJECT_MODULES) or, for a role policy, by the policy's name.
+  (resource_kind sqs_queue, secret or lambda_version, name, change; a new secret's or version's ARN comes with its
+  `done`) and `alias` (function_name, alias_name, and the alias's function_version and additional_version_weights
+  before and after each move, change: weight shifted, promoted or rolled back). The module of each is implied by its
+  subject (SUBJECT_MODULES) or, for a role policy, by the policy's name.
 
 An intent without its `done` is a change that may or may not have landed. Nothing claims it did: rollback reads
 the resource and puts the "before" back only where it holds the intent's "after", exactly as for a record - a role
-policy by its statements, a table by its throughput; an alarm announced as created is deleted only where it exists.
+policy by its statements, a table by its throughput, an alias by its version and routing; an alarm announced as
+created is deleted only where it exists, a version announced as created only where no alias serves it.
 An alarm's update or deletion, and a queue's or secret's creation or change, are never undone (a record only reports
 them): of those, only the accepted ones are listed as made, and a queue or secret announced but not seen accepted is
 listed as `interrupted` - it may exist.
@@ -66,9 +69,11 @@ SUBJECT_MODULES = {
     "table": "tap.lambdaopt.dynamodb_capacity",
     "sqs_queue": "tap.lambdaopt.lambda_dlq",
     "secret": "tap.lambdaopt.lambda_secrets",
+    "alias": "tap.lambdaopt.lambda_canary",
+    "lambda_version": "tap.lambdaopt.lambda_canary",
 }
 # The sections of a change record a journal fills.
-SECTIONS = ("changes", "role_policies", "alarms", "resources", "tables")
+SECTIONS = ("changes", "role_policies", "alarms", "resources", "tables", "aliases")
 ACCEPTED = "journaled, accepted"
 NOT_SEEN_ACCEPTED = "journaled, not seen accepted: the run was stopped during the call"
 # The `change` of a queue or secret whose creation or change was announced but not seen accepted.
@@ -206,6 +211,7 @@ class Reading:
     def __init__(self, entries: list):
         self.done = {entry["intent"]: entry for entry in entries if entry["event"] == "done"}
         self.changes, self.role_policies, self.alarms, self.resources, self.tables = {}, {}, {}, {}, {}
+        self.aliases: dict = {}
         self.accounts, self.regions = set(), set()
 
     def place(self, arn: str | None) -> None:
@@ -224,7 +230,7 @@ class Reading:
     def read(self, entry: dict) -> None:
         self.place(entry.get("resource_arn"))
         reader = {None: self.function_fields, "role_policy": self.role_policy, "alarm": self.alarm,
-                  "table": self.table, "resource": self.resource}.get(entry.get("subject"))
+                  "table": self.table, "resource": self.resource, "alias": self.alias}.get(entry.get("subject"))
         if reader is None:
             raise JournalError(f"an intent is about {entry.get('subject')!r}, which the collection never journals")
         reader(entry)
@@ -260,6 +266,12 @@ class Reading:
             "table_name": entry["table_name"], "before": entry["before"], "after": entry["after"],
             "module": SUBJECT_MODULES["table"], "reason": entry.get("reason")})
 
+    def alias(self, entry: dict) -> None:
+        # A move not seen accepted may have landed: rollback compares the alias with its `after` before acting.
+        self.keep_first_before(self.aliases, (entry["function_name"], entry["alias_name"]), {
+            "function_name": entry["function_name"], "alias_name": entry["alias_name"], "before": entry["before"],
+            "after": entry["after"], "module": SUBJECT_MODULES["alias"]})
+
     def resource(self, entry: dict) -> None:
         done = self.done.get(entry["digest"])
         key = (entry["resource_kind"], entry["name"])
@@ -290,4 +302,5 @@ def as_record(text: str, region: str | None = None) -> dict:
         "recorded_at": started, "account_id": account_id, "region": next(iter(reading.regions), region),
         "changes": list(reading.changes.values()), "role_policies": list(reading.role_policies.values()),
         "alarms": list(reading.alarms.values()), "resources": list(reading.resources.values()),
-        "tables": list(reading.tables.values()), "refused": [], "failed": []})
+        "tables": list(reading.tables.values()), "aliases": list(reading.aliases.values()), "refused": [],
+        "failed": []})

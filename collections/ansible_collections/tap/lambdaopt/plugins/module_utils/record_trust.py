@@ -39,6 +39,8 @@ DIGEST_PREFIX = "sha256:"
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a name, never an ARN (which may name another account)
 QUALIFIER = re.compile(r"[A-Za-z0-9$_-]{1,128}")
+ALIAS_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9_-]{1,128}")  # Lambda's: a version number is no alias name
+VERSION_NUMBER = re.compile(r"[1-9][0-9]{0,9}")  # a published version; the canary never routes to $LATEST
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -51,7 +53,7 @@ QUEUE_PATTERN = re.compile(r"\*-[A-Za-z0-9_-]+-dlq")
 
 TOP_KEYS = {"schema_version", "kind", "mode", "recorded_at", "account_id", "region", "changes", "role_policies",
             "alarms", "resources", "refused", "failed", DIGEST_KEY}
-OPTIONAL_TOP_KEYS = {"tables"}
+OPTIONAL_TOP_KEYS = {"tables", "aliases"}
 CHANGE_KEYS = {"function_name", "field", "before", "after", "module", "reason"}
 # `evidence`: which evidence of how the function scales a right-sizing change was projected with.
 OPTIONAL_CHANGE_KEYS = {"log_group_name", "log_group_existed", "qualifier", "evidence"}
@@ -59,7 +61,12 @@ POLICY_KEYS = {"role_name", "policy_name", "before", "after", "module"}
 ALARM_KEYS = {"alarm_name", "function_name", "queue_name", "change", "module"}
 ALARM_CHANGES = ("created", "updated", "deleted")
 RESOURCE_KEYS = {"kind", "name", "arn", "change", "module"}
-RESOURCE_SERVICES = {"sqs_queue": "sqs", "secret": "secretsmanager"}
+RESOURCE_SERVICES = {"sqs_queue": "sqs", "secret": "secretsmanager", "lambda_version": "lambda"}
+CANARY_MODULE = "tap.lambdaopt.lambda_canary"
+# What a canary does to a version: the journal's `interrupted` for a creation not seen accepted.
+VERSION_CHANGES = ("created", "deleted", "interrupted")
+ALIAS_KEYS = {"function_name", "alias_name", "before", "after", "module"}
+ROUTING_KEYS = {"function_version", "additional_version_weights"}
 TABLE_KEYS = {"table_name", "before", "after", "module", "reason"}
 THROUGHPUT_KEYS = {"billing_mode", "read_capacity", "write_capacity"}
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
@@ -182,7 +189,7 @@ class Checker:
             self.add("account_id", f"{self.account!r} is not a 12-digit account id")
         self.name("region", self.region, REGION, "an AWS region")
         lists = ["changes", "role_policies", "alarms", "resources", "refused", "failed"]
-        lists += ["tables"] if "tables" in record else []
+        lists += [key for key in sorted(OPTIONAL_TOP_KEYS) if key in record]
         wrong = [key for key in lists if not isinstance(record[key], list)]
         for key in wrong:
             self.add(key, "is not a list")
@@ -333,7 +340,46 @@ class Checker:
             self.arn(where, resource["arn"], (service,))
         if not isinstance(resource["name"], str) or not isinstance(resource["change"], str):
             self.add(where, "name and change are not text")
-        self.module(where, resource["module"])
+        if resource["kind"] == "lambda_version":
+            self.lambda_version(where, resource)
+        else:
+            self.module(where, resource["module"])
+
+    def lambda_version(self, where: str, resource: dict) -> None:
+        """A version the canary published or deleted: of the function named, by the ARN of the version (or, for a
+        publication not seen accepted, of the function, the version being unknown)."""
+        self.name(where, resource["name"], FUNCTION_NAME, "a Lambda function name")
+        if resource["change"] not in VERSION_CHANGES:
+            self.add(where, f"change {resource['change']!r} is not one of {', '.join(VERSION_CHANGES)}")
+        if resource["module"] != CANARY_MODULE:
+            self.add(where, f"is published by {CANARY_MODULE}, not {resource['module']!r}")
+        parts = parse_whole_arn(resource["arn"]) if isinstance(resource["arn"], str) else None
+        named, _, version = ((parts or {}).get("resource") or "").removeprefix("function:").partition(":")
+        if parts is None or named != resource["name"] or not (
+                VERSION_NUMBER.fullmatch(version) or (not version and resource["change"] == "interrupted")):
+            self.add(where, f"{resource['arn']!r} is not the ARN of a version of {resource['name']}")
+
+    def alias(self, index: int, alias) -> None:
+        if not self.keys(f"aliases[{index}]", alias, ALIAS_KEYS):
+            return
+        where = f"alias {alias['alias_name']} of {alias['function_name']}"
+        self.name(where, alias["function_name"], FUNCTION_NAME, "a Lambda function name")
+        self.name(where, alias["alias_name"], ALIAS_NAME, "a Lambda alias name")
+        if alias["module"] != CANARY_MODULE:
+            self.add(where, f"is moved by {CANARY_MODULE}, not {alias['module']!r}")
+        for side in ("before", "after"):
+            routing = alias[side]
+            if not self.keys(f"{where} {side}", routing, ROUTING_KEYS):
+                continue
+            self.name(f"{where} {side}", routing["function_version"], VERSION_NUMBER, "a version number")
+            weights = routing["additional_version_weights"]
+            if not isinstance(weights, dict):
+                self.add(f"{where} {side}", "additional_version_weights is not a map of versions to weights")
+                continue
+            for version, weight in weights.items():
+                self.name(f"{where} {side}", version, VERSION_NUMBER, "a version number")
+                if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight <= 1):
+                    self.add(f"{where} {side}", f"weight {weight!r} of version {version} is not between 0 and 1")
 
     def table(self, index: int, table) -> None:
         if not self.keys(f"tables[{index}]", table, TABLE_KEYS):
@@ -364,6 +410,8 @@ class Checker:
             self.resource(index, resource)
         for index, table in enumerate(self.record.get("tables", [])):
             self.table(index, table)
+        for index, alias in enumerate(self.record.get("aliases", [])):
+            self.alias(index, alias)
         return self.problems
 
 

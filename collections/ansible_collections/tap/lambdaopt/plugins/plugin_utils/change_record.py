@@ -58,6 +58,8 @@ def of_run(run: RunResults, account_id: str | None, region: str, now: datetime |
         "resources": [{"kind": resource.kind, "name": resource.name, "arn": resource.arn, "change": resource.change,
                        "module": resource.module} for resource in run.resources],
         "tables": _tables(run),
+        "aliases": [{"function_name": alias.function_name, "alias_name": alias.alias_name, "before": alias.before,
+                     "after": alias.after, "module": alias.module} for alias in run.aliases],
         "refused": [_refusal(refusal) for refusal in run.refusals],
         "failed": [{"function_name": failure.name, "module": failure.module, "error": failure.error}
                    for failure in run.failures],

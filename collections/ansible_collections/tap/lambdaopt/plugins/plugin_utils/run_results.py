@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils.alarms import NOTIFY_NO_ONE
-from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
+from ansible_collections.tap.lambdaopt.plugins.module_utils.common import format_arn, parse_whole_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     CHANGED,
     CREATED,
@@ -37,6 +37,7 @@ MODULES = {
     "secrets": "tap.lambdaopt.lambda_secrets",
     "provisioned_concurrency": "tap.lambdaopt.lambda_provisioned_concurrency",
     "tables": "tap.lambdaopt.dynamodb_capacity",
+    "canary": "tap.lambdaopt.lambda_canary",
 }
 TASKS = tuple(MODULES)
 APPLIED = (CHANGED, CREATED, UPDATED, DELETED)
@@ -51,6 +52,7 @@ ENTRY_TASKS = {
     "dead_letter_queues": ("functions", "function_name"),
     "secrets": ("functions", "function_name"),
     "tables": ("tables", "table_name"),
+    "canary": ("aliases", "function_name"),
 }
 # The configuration field of a function each hardening task changes, as its entries' before and after name it.
 HARDENED_FIELDS = {
@@ -60,6 +62,10 @@ HARDENED_FIELDS = {
     "secrets": ("environment", "variables"),
 }
 RETENTION_RISK = "permanent loss of older log events"
+# What of an alias a canary moves: the version it points to and its routing.
+ROUTING_KEYS = ("function_version", "additional_version_weights")
+# What of a canary's verdict says it was rolled back after its bake period.
+ROLLED_BACK = "rolled_back"
 # What a run that creates, updates or deletes something did to it, by its planned action.
 DONE = {"create": CREATED, "update": UPDATED, "delete": DELETED}
 
@@ -190,6 +196,20 @@ class Resource:
 
 
 @dataclass
+class AliasMove:
+    """An alias a canary left pointing elsewhere, or routing otherwise, than before the run."""
+
+    function_name: str
+    alias_name: str
+    before: dict
+    after: dict
+
+    @property
+    def module(self) -> str:
+        return MODULES["canary"]
+
+
+@dataclass
 class RunResults:
     """What a run did, as read once from the results its tasks registered."""
 
@@ -202,6 +222,7 @@ class RunResults:
     alarms: list = field(default_factory=list)
     resources: list = field(default_factory=list)
     role_policies: list = field(default_factory=list)
+    aliases: list = field(default_factory=list)  # [AliasMove]
     notifies_no_one: bool = False
 
 
@@ -211,7 +232,8 @@ class Reader:
         self.run = RunResults(dry_run=dry_run, ran={task: self.results[task] is not None for task in TASKS})
         self.readers = {"rightsize": self.rightsize, "provisioned_concurrency": self.provisioned_concurrency,
                         "log_retention": self.log_retention, "tracing": self.hardened,
-                        "dead_letter_queues": self.hardened, "secrets": self.hardened, "tables": self.tables}
+                        "dead_letter_queues": self.hardened, "secrets": self.hardened, "tables": self.tables,
+                        "canary": self.canary}
 
     def listed(self, task: str, key: str) -> list:
         return (self.results[task] or {}).get(key) or []
@@ -286,6 +308,25 @@ class Reader:
             for change in entry.get("changes") or []:
                 self.change(task, name, change.get("field"), change.get("before"), change.get("after"),
                             change.get("reason"))
+
+    def canary(self, task: str, entry: dict, name: str, applied: bool) -> None:
+        """An alias the canary moved, and the version it published that the alias now serves. A failed entry counts
+        with the routing it says it left. A dry run's planned moves are left out: the version a canary would publish
+        has no number until it is published."""
+        if entry.get("qualifier") is None:
+            return  # a function without an alias: nothing to deliver through one
+        before = {key: entry["before"][key] for key in ROUTING_KEYS}
+        after = {key: entry["after"][key] for key in ROUTING_KEYS}
+        if not self.run.dry_run and before != after:
+            self.run.aliases.append(AliasMove(name, entry["qualifier"], before, after))
+            canary = entry.get("canary") or {}
+            served = (after["function_version"], *after["additional_version_weights"])
+            parts = parse_whole_arn(entry.get("alias_arn"))
+            if canary.get("created") and canary.get("version") in served and parts and not any(
+                    resource.kind == "lambda_version" and resource.name == name for resource in self.run.resources):
+                self.run.resources.append(Resource(task, "lambda_version", name, format_arn(
+                    parts, resource=f"function:{name}:{canary['version']}"), CREATED))
+        self.refusals(task, name, entry, qualifier=entry["qualifier"])
 
     def role_policies(self, task: str, roles: set) -> None:
         """The policies of the roles whose functions changed, and any a real run wrote (it stays written even
