@@ -83,3 +83,53 @@ def test_a_group_the_function_never_logged_to_is_kept_whatever_force_says():
                                       {"api-dev": "/aws/lambda/api-dev"})
     assert item.decision == "kept"
     assert item.entry["reason"].startswith("api-dev logs to /aws/lambda/api-dev, not to this group")
+
+
+VERSION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:api-dev:{}"
+OLD = {"function_version": "3", "additional_version_weights": {}}
+CANARY_WEIGHT = {"function_version": "3", "additional_version_weights": {"4": 0.1}}
+PROMOTED = {"function_version": "4", "additional_version_weights": {}}
+MOVED = {"function_name": "api-dev", "alias_name": "live", "before": OLD, "after": PROMOTED,
+         "module": "tap.lambdaopt.lambda_canary"}
+CREATED = {"kind": "lambda_version", "name": "api-dev", "arn": VERSION_ARN.format(4), "change": "created",
+           "module": "tap.lambdaopt.lambda_canary"}
+
+
+@pytest.mark.parametrize("now, force, decision", [
+    (PROMOTED, False, "restore"), (OLD, False, "unchanged"), (CANARY_WEIGHT, False, "drifted"),
+    (CANARY_WEIGHT, True, "force")])
+def test_an_alias_is_put_back_only_where_it_holds_what_the_canary_left(now, force, decision):
+    [planned] = rollback.plan_aliases([MOVED], {("api-dev", "live"): now}, force)
+    assert (planned.entry["name"], planned.entry["field"], planned.decision) == ("api-dev:live", "routing", decision)
+    assert rollback.plan_aliases([MOVED], {}, force)[0].decision == "missing"
+
+
+def test_a_canarys_version_is_deleted_only_where_no_alias_serves_it_once_the_aliases_are_back():
+    aliases = rollback.plan_aliases([MOVED], {("api-dev", "live"): PROMOTED}, False)
+    routings = {"api-dev": {"live": PROMOTED, "beta": OLD}}
+    [version] = rollback.plan_versions([CREATED], {"api-dev": {"3", "4"}}, routings, aliases)
+    assert (version.entry["name"], version.decision) == ("api-dev:4", "restore")
+    # another alias serves it too: it stays, saying which
+    [served] = rollback.plan_versions([CREATED], {"api-dev": {"3", "4"}},
+                                      {"api-dev": {**routings["api-dev"], "beta": CANARY_WEIGHT}}, aliases)
+    assert served.decision == "kept" and "alias beta serves it" in served.entry["reason"]
+    # the alias drifted, or its update failed: it still serves the version
+    drifted = rollback.plan_aliases([MOVED], {("api-dev", "live"): CANARY_WEIGHT}, False)
+    assert rollback.plan_versions([CREATED], {"api-dev": {"3", "4"}},
+                                  {"api-dev": {"live": CANARY_WEIGHT}}, drifted)[0].decision == "kept"
+    aliases[0].entry["status"] = "failed"
+    assert rollback.plan_versions([CREATED], {"api-dev": {"3", "4"}}, routings, aliases)[0].decision == "kept"
+    # already gone, or the function is
+    assert rollback.plan_versions([CREATED], {"api-dev": {"3"}}, routings, aliases)[0].decision == "unchanged"
+    assert rollback.plan_versions([CREATED], {}, {}, aliases)[0].decision == "unchanged"
+
+
+def test_a_deleted_or_interrupted_version_is_never_deleted_and_queues_are_not_versions():
+    deleted = {**CREATED, "change": "deleted"}
+    interrupted = {**CREATED, "arn": "arn:aws:lambda:us-east-1:123456789012:function:api-dev", "change": "interrupted"}
+    planned = rollback.plan_versions([deleted, interrupted], {"api-dev": {"4"}}, {}, [])
+    assert [(item.entry["name"], item.decision) for item in planned] == [("api-dev:4", "unchanged"),
+                                                                         ("api-dev:?", "kept")]
+    assert rollback.plan_resources([CREATED]) == []
+    assert rollback.outside_suffix({"changes": [], "alarms": [], "aliases": [MOVED], "resources": [CREATED]},
+                                   "prod") == ["function api-dev"]

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
-from ansible_collections.tap.lambdaopt.plugins.module_utils.results import DRIFTED, KEPT, MISSING, UNCHANGED
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    DRIFTED,
+    FORCED,
+    KEPT,
+    MISSING,
+    RESTORED,
+    UNCHANGED,
+)
 
 # A decision to put a value back; every other decision (UNCHANGED, DRIFTED, KEPT, MISSING) leaves it, and is the
 # item's status as it stands.
@@ -30,6 +37,9 @@ KEPT_RESOURCE_REASONS = {
     "interrupted": "the run was stopped while creating or changing it, so it may or may not exist or have changed; "
                    "if it does, it is kept: delete it by hand once nothing uses it",
 }
+SERVED_VERSION_REASON = ("published by the run and kept: alias {aliases} serves it (after the rollback); delete it by "
+                         "hand once nothing does")
+VERSION = "lambda_version"
 UNOWNED_GROUP_REASON = ("{function} logs to {owner}, not to this group, so it is not the collection's to change (the "
                         "function's logging was changed since the run, or the record names a group it never managed)")
 
@@ -40,6 +50,8 @@ def outside_suffix(record: dict, suffix: str) -> list:
     names = {("function", change["function_name"]) for change in record["changes"]}
     names |= {("function", alarm["function_name"]) for alarm in record["alarms"] if alarm["function_name"]}
     names |= {("table", table["table_name"]) for table in record.get("tables", [])}
+    names |= {("function", alias["function_name"]) for alias in record.get("aliases", [])}
+    names |= {("function", resource["name"]) for resource in record["resources"] if resource["kind"] == VERSION}
     return [f"{kind} {name}" for kind, name in sorted(names) if not has_suffix(name, suffix)]
 
 
@@ -161,9 +173,75 @@ def plan_alarms(alarms: list, existing: set) -> list:
 
 
 def plan_resources(resources: list) -> list:
+    """Items for the queues and secrets the run created or changed: all kept (the canary's versions are
+    plan_versions')."""
     return [item(entry["kind"], entry["name"], entry["change"], None, None, None, KEPT,
                  reason=KEPT_RESOURCE_REASONS.get(entry["change"], KEPT_RESOURCE_REASONS["updated"]))
-            for entry in resources]
+            for entry in resources if entry["kind"] != VERSION]
+
+
+def plan_aliases(aliases: list, current: dict, force: bool) -> list:
+    """Items for the aliases a canary moved; `current` maps (function, alias) to the alias's function_version and
+    additional_version_weights now, and lacks the key when the alias is gone. An alias is put back only where it
+    still holds the run's last `after`, whose version and routing are compared whole."""
+    items = []
+    for alias in aliases:
+        key = (alias["function_name"], alias["alias_name"])
+        decision = MISSING if key not in current else decide(current[key], alias["before"], alias["after"], force)
+        items.append(item("alias", f"{key[0]}:{key[1]}", "routing", alias["before"], alias["after"], current.get(key),
+                          decision))
+    return items
+
+
+def served_versions(routings: dict) -> dict:
+    """{version: [aliases]} of the versions a function's aliases ({alias: routing}) serve, by weight or whole."""
+    served: dict = {}
+    for alias, routing in sorted(routings.items()):
+        for version in (routing["function_version"], *routing["additional_version_weights"]):
+            served.setdefault(version, []).append(alias)
+    return served
+
+
+def routings_after(function_name: str, routings: dict, alias_items: list) -> dict:
+    """The function's aliases as the rollback leaves them: each alias put back (or, before it acted, to be put back)
+    holds its `before`; one whose update failed holds what it held."""
+    restored = {planned.entry["name"].split(":", 1)[1]: planned.entry["before"] for planned in alias_items
+                if planned.entry["name"].split(":", 1)[0] == function_name
+                and planned.entry.get("status", planned.decision) in (RESTORE, FORCE, RESTORED, FORCED)}
+    return {**routings, **restored}
+
+
+def version_of(resource: dict) -> str | None:
+    """The version number a lambda_version's ARN names (None for a function's ARN: a publication not seen
+    accepted)."""
+    qualified = resource["arn"].split(":function:", 1)[1].split(":")
+    return qualified[1] if len(qualified) > 1 else None
+
+
+def plan_versions(resources: list, existing: dict, routings: dict, alias_items: list) -> list:
+    """Items for the versions the canary published or deleted. `existing` maps each function that exists to its
+    published version numbers, `routings` to {alias: routing} now. A version the run created is deleted only where
+    no alias serves it once the aliases are put back (`alias_items`, decided or done); one the run deleted is gone
+    as before; one whose publication was not seen accepted is reported."""
+    items = []
+    for entry in resources:
+        if entry["kind"] != VERSION:
+            continue
+        name, version = entry["name"], version_of(entry)
+        if entry["change"] != "created" or version is None:
+            reason = None if entry["change"] == "deleted" else KEPT_RESOURCE_REASONS["interrupted"]
+            items.append(item(VERSION, f"{name}:{version or '?'}", "exists", False, entry["change"] == "created",
+                              None, UNCHANGED if reason is None else KEPT, **({"reason": reason} if reason else {})))
+            continue
+        exists = version in existing.get(name, set())
+        serving = served_versions(routings_after(name, routings.get(name, {}), alias_items)).get(version)
+        if exists and serving:
+            items.append(item(VERSION, f"{name}:{version}", "exists", False, True, True, KEPT,
+                              reason=SERVED_VERSION_REASON.format(aliases=", ".join(serving))))
+        else:
+            items.append(item(VERSION, f"{name}:{version}", "exists", False, True, exists,
+                              RESTORE if exists else UNCHANGED))
+    return items
 
 
 def plan_provisioned(changes: list, current: dict) -> list:

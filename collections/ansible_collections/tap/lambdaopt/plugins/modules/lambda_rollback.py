@@ -12,6 +12,10 @@ description:
     alias, tracing, dead-letter target, the environment variables the run managed, log retention, the role
     policies the run added or changed, DynamoDB tables' billing mode and capacity - and deletes the alarms the
     run created.
+  - An alias M(tap.lambdaopt.lambda_canary) moved goes back to the version and routing it held before the run's
+    first move (C(UpdateAlias) with the C(RevisionId) just read), only where it still holds the run's last; where it
+    has provisioned concurrency, the task waits until that is C(READY) again. A version the canary published is then
+    deleted, unless an alias still serves it.
   - Putting a table back on demand counts against DynamoDB's limit of four switches to on demand a day; where
     DynamoDB refuses it, the item fails with its answer and the others go on.
   - A value is put back only where it is still what the run left. A value someone changed since the record is
@@ -106,13 +110,16 @@ items:
   elements: dict
   contains:
     kind:
-      description: C(function), C(alias), C(log_group), C(role_policy), C(alarm), C(table), C(sqs_queue) or C(secret).
+      description: C(function), C(alias), C(log_group), C(role_policy), C(alarm), C(table), C(sqs_queue), C(secret)
+        or C(lambda_version).
       type: str
     name:
-      description: The function, C(function:alias), log group, role, alarm, table, queue or secret.
+      description: The function, C(function:alias), C(function:version), log group, role, alarm, table, queue or
+        secret.
       type: str
     field:
-      description: The setting (for a role policy, the policy's name).
+      description: The setting (for a role policy, the policy's name; for an alias a canary moved, C(routing); for a
+        version, C(exists)).
       type: str
     before:
       description: The recorded value before the run.
@@ -158,7 +165,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journal, policy_merge, record_trust, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import table_settings, update_throughput
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import canary_api, log_groups
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import apply_all
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation
@@ -186,8 +193,15 @@ except ImportError:
 
 # The status of an item whose value was put back, by its decision; every other decision is its status as it is.
 ACTED = {plan.RESTORE: RESTORED, plan.FORCE: FORCED}
-# How long a restored provisioned concurrency allocation may take to become READY.
+# How long a restored provisioned concurrency allocation (or an alias's, once it serves its old version again) may
+# take to become READY.
 WAIT_SECONDS = 900
+
+
+def routing_of(alias: dict) -> dict:
+    """An alias's version and routing, as a change record holds them."""
+    return {"function_version": alias["FunctionVersion"],
+            "additional_version_weights": (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}}
 
 
 class Rollback:
@@ -203,6 +217,8 @@ class Rollback:
         # For restoring provisioned concurrency: one rate limit across aliases, and a plain client for its waiter.
         self.limiter = RateLimiter(module.params["requests_per_second"])
         self.waiter_client = module.client("lambda", config=BOTOCORE_RETRIES)
+        # {(function, alias): RevisionId} as read: an alias is put back only if nobody moved it since.
+        self.alias_revisions: dict = {}
 
     def current_functions(self) -> dict:
         """The functions whose settings or log groups the record changed, as they are now."""
@@ -273,6 +289,48 @@ class Rollback:
                 pass
         return found
 
+    def current_aliases(self) -> dict:
+        """{(function, alias): its function_version and additional_version_weights now}; aliases that are gone are
+        left out."""
+        found = {}
+        for alias in self.record.get("aliases", []):
+            key = (alias["function_name"], alias["alias_name"])
+            try:
+                answer = canary_api.read_alias(self.lambda_client, self.limiter, *key)
+            except self.lambda_client.exceptions.ResourceNotFoundException:
+                continue
+            self.alias_revisions[key] = answer["RevisionId"]
+            found[key] = routing_of(answer)
+        return found
+
+    def current_versions(self) -> tuple[dict, dict]:
+        """({function: its published version numbers}, {function: {alias: routing}}) of the functions the canary
+        published a version of; functions that are gone are left out."""
+        names = sorted({resource["name"] for resource in self.record["resources"]
+                        if resource["kind"] == plan.VERSION and resource["change"] == "created"})
+        existing, routings = {}, {}
+        for name in names:
+            try:
+                existing[name] = canary_api.published_versions(self.lambda_client, self.limiter, name)
+                routings[name] = {alias["Name"]: routing_of(alias)
+                                  for alias in canary_api.aliases_of(self.lambda_client, self.limiter, name)}
+            except self.lambda_client.exceptions.ResourceNotFoundException:
+                existing.pop(name, None)
+        return existing, routings
+
+    def restore_routing(self, entry: dict) -> None:
+        """The alias back on its recorded version and routing, then, where it has provisioned concurrency, READY
+        on the version it serves again."""
+        function_name, alias = entry["name"].split(":", 1)
+        canary_api.route(self.lambda_client, self.limiter, function_name, alias, entry["before"]["function_version"],
+                         entry["before"]["additional_version_weights"], self.alias_revisions[(function_name, alias)])
+        if canary_api.allocation(self.lambda_client, self.limiter, function_name, alias) is not None:
+            canary_api.wait_until_allocated(self.waiter_client, function_name, alias, WAIT_SECONDS)
+
+    def delete_version(self, entry: dict) -> None:
+        function_name, version = entry["name"].split(":", 1)
+        canary_api.delete_version(self.lambda_client, self.limiter, function_name, version)
+
     def restore_allocation(self, entry: dict) -> None:
         function_name, qualifier = entry["name"].rsplit(":", 1)
         apply_allocation(self.lambda_client, self.waiter_client, self.limiter, function_name, qualifier,
@@ -292,6 +350,8 @@ class Rollback:
         self.check_account()
         functions_now = self.current_functions()
         function_items, work = plan.plan_functions(self.record["changes"], functions_now, self.force)
+        routing_items = plan.plan_aliases(self.record.get("aliases", []), self.current_aliases(), self.force)
+        versions_now, routings_now = self.current_versions()
         alias_items = plan.settle_decisions(plan.plan_provisioned(self.record["changes"], self.current_allocations()),
                                             self.force)
         table_items = plan.settle_decisions(plan.plan_tables(self.record.get("tables", []), self.current_tables()),
@@ -300,15 +360,22 @@ class Rollback:
                                               {name: function["log_group"] for name, function in functions_now.items()})
         policy_items = plan.plan_policies(self.record["role_policies"], self.current_policies(), self.force)
         alarm_items = plan.plan_alarms(self.record["alarms"], self.existing_alarms())
-        items = function_items + alias_items + retention_items + policy_items + alarm_items + table_items + \
-            plan.plan_resources(self.record["resources"])
+        items = function_items + routing_items + alias_items + retention_items + policy_items + alarm_items + \
+            table_items + plan.plan_resources(self.record["resources"])
         if self.module.check_mode:
+            items += plan.plan_versions(self.record["resources"], versions_now, routings_now, routing_items)
             for item in items:
                 item.entry["status"] = PLANNED if item.decision in ACTED else item.decision
         else:
             # Functions first: tracing and dead-letter targets go before the permissions they need.
             self.restore_functions(function_items, work, functions_now)
-            for group, restore in ((alias_items, self.restore_allocation), (table_items, self.restore_table),
+            for item in routing_items:
+                self.settle(item, self.attempt(item, self.restore_routing))
+            # A canary's version goes only once the aliases are back, and only where none of them serves it then.
+            version_items = plan.plan_versions(self.record["resources"], versions_now, routings_now, routing_items)
+            items += version_items
+            for group, restore in ((version_items, self.delete_version), (alias_items, self.restore_allocation),
+                                   (table_items, self.restore_table),
                                    (retention_items, self.restore_retention), (policy_items, self.restore_policy),
                                    (alarm_items, self.delete_alarm)):
                 for item in group:
