@@ -356,7 +356,8 @@ SETTINGS = ("memory_size", "timeout", "reserved_concurrency")
 LIMITS = {"memory_size": MEMORY_LIMITS_MB, "timeout": TIMEOUT_LIMITS_S, "reserved_concurrency": (0, None)}
 USAGE_KEYS = ("invocations", "errors", "throttles", "duration_ms", "max_memory_used_mb", "init_duration_ms",
               "avg_billed_duration_ms", "log_ingested_bytes", "peak_concurrency", "samples", "sources", "window",
-              "unknown_metrics", "daily_max_memory_used_mb", "daily_max_duration_ms", "triggers")
+              "unknown_metrics", "daily_max_memory_used_mb", "daily_max_duration_ms", "triggers",
+              "durations_by_memory_size", "lambda_insights")
 
 
 def parse_requests(params: dict) -> tuple[dict, list]:
