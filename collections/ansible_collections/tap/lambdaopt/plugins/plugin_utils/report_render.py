@@ -86,8 +86,9 @@ CONTEXTS = {"sqs": "SQS queue", "api_gateway": "API Gateway caller", "stream": "
 
 
 def notes(report: dict) -> dict:
-    """Per section, (function, text) for each change, refusal, failure and unknown figure."""
-    sections = {"changes": [], "refused": [], "failed": [], "unknown": []}
+    """Per section, (function, text) for each change, delivery to an alias's traffic, refusal, failure and unknown
+    figure."""
+    sections = {"changes": [], "delivery": [], "refused": [], "failed": [], "unknown": []}
     for row in report["functions"]:
         name = row["function_name"]
         for change in row["changes"]:
@@ -97,6 +98,8 @@ def notes(report: dict) -> dict:
             sections["changes"].append((name, f"{setting}: {value(change['before'], setting)} -> "
                                               f"{value(change['after'], setting)}. {change['reason'] or ''}".strip()
                                         + evidence))
+        if row.get("delivery"):
+            sections["delivery"].append((name, f"right-sizing through its alias: {row['delivery']}"))
         for refusal in row["refused"]:
             requested = "" if refusal["requested"] is None else f" {value(refusal['requested'])}"
             risk = "" if refusal["risk"] == refusal["reason"] else f" Risk: {refusal['risk'] or 'unknown'}."
@@ -114,7 +117,8 @@ def notes(report: dict) -> dict:
 
 
 SECTION_TITLES = {
-    "changes": "Changes", "refused": "Refused changes and their risk", "failed": "Failures",
+    "changes": "Changes", "delivery": "Delivered to aliased functions' traffic",
+    "refused": "Refused changes and their risk", "failed": "Failures",
     "unknown": "Figures unknown (left out, not counted as zero)",
 }
 

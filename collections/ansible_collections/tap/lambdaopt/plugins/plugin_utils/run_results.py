@@ -396,6 +396,8 @@ class Outcome:
     changes: list = field(default_factory=list)
     refused: list = field(default_factory=list)
     failed: list = field(default_factory=list)
+    # Of a function served through an alias, whether its right-sizing reached the alias's traffic (see delivery).
+    delivery: str | None = None
 
 
 @dataclass
@@ -468,6 +470,16 @@ class ByFunction:
         # log_retention has one entry per group, shared by every function of the run that logs to it.
         self.log_groups = {name: group for group in run.settled["log_retention"]
                            for name in group.entry.get("function_names") or [group.name]}
+        self.canaries: dict = {}
+        for alias in run.settled.get("canary", []):
+            if alias.entry.get("qualifier"):
+                self.canaries.setdefault(alias.name, []).append(alias.entry)
+        # Without a canary entry, a function is known to be served through an alias by its provisioned concurrency.
+        self.served_through: dict = {}
+        for alias in run.settled["provisioned_concurrency"]:
+            qualifier = alias.entry.get("qualifier")
+            if qualifier and not qualifier.isdigit():
+                self.served_through.setdefault(alias.name, []).append(qualifier)
         self.alarms: dict = {}
         for alarm in priced_alarms(run):
             self.alarms.setdefault(alarm.function_name, []).append(alarm)
@@ -480,6 +492,41 @@ class ByFunction:
 def priced_alarms(run: RunResults) -> list:
     """The alarms the run added or deleted: an update keeps the alarm, and its price."""
     return [alarm for alarm in run.alarms if alarm.change != UPDATED]
+
+
+# The settings a canary delivers to an alias's traffic: what lambda_rightsize changes of $LATEST that the alias's
+# version does not get otherwise.
+DELIVERED_FIELDS = ("memory_size", "timeout")
+
+
+def _alias_delivery(entry: dict) -> str:
+    """What became of one alias's canary, as the report tells it."""
+    status, verdict = entry.get("status"), entry.get("verdict") or {}
+    if status == CHANGED:
+        return "promoted"
+    if verdict.get("decision") == ROLLED_BACK:
+        return f"rolled back: {verdict.get('reason')}"
+    if status == FAILED:
+        return f"not delivered: the canary failed: {entry.get('error')}"
+    if (status or "").startswith("planned"):
+        return "planned: through a canary"
+    if status == REFUSED:
+        return f"not delivered: {entry.get('reason')}"
+    return f"not through a canary: {entry.get('reason')}"
+
+
+def delivery(name: str, changes: list, by_function: ByFunction) -> str | None:
+    """Whether a function's right-sizing reached the traffic of the aliases it is served through: promoted by a
+    canary, rolled back, or only reported (the alias still runs its old version). None for a function that is not
+    known to be served through an alias, or whose memory size and timeout the run did not change."""
+    if not any(change.task == "rightsize" and change.field in DELIVERED_FIELDS for change in changes):
+        return None
+    told = {entry["qualifier"]: _alias_delivery(entry) for entry in by_function.canaries.get(name, [])}
+    for alias in by_function.served_through.get(name, []):
+        told.setdefault(alias, f"not delivered: served through alias {alias} without a canary")
+    if len(told) > 1:
+        return "; ".join(f"alias {alias}: {text}" for alias, text in sorted(told.items()))
+    return next(iter(told.values()), None)
 
 
 def _retention(group: Settled) -> dict:
@@ -519,6 +566,7 @@ def _outcome(function: dict, by_function: ByFunction) -> Outcome:
     outcome.refused = [_report_refusal(refusal) for refusal in by_function.of("refusals", name)]
     outcome.failed = [{"task": failure.module.removeprefix("tap.lambdaopt."), "error": failure.error or "failed"}
                       for failure in by_function.of("failures", name)]
+    outcome.delivery = delivery(name, changes, by_function)
     outcome.alarms = by_function.alarms.get(name, [])
     added = [alarm.alarm_name for alarm in outcome.alarms if alarm.added]
     if added:

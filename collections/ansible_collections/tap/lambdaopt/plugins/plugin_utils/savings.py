@@ -395,6 +395,8 @@ def function_row(function: dict, outcome, lines: list, unknown: list) -> dict:
         "changes": outcome.changes,
         "refused": outcome.refused,
         "failed": outcome.failed,
+        # Only of a function served through an alias: whether its right-sizing reached the alias's traffic.
+        **({"delivery": outcome.delivery} if outcome.delivery else {}),
     }
 
 
