@@ -279,16 +279,17 @@ VALUES_PER_DATUM = 150
 
 def bake_invocations(function_name: str, profile: UsageProfile, configs: dict[str, FunctionConfig],
                      weights: dict[str, float], start: datetime, minutes: int, seed: int = 0,
-                     traffic_scale: float = 1.0) -> dict[str, tuple[Invocation, ...]]:
+                     traffic_scale: float = 1.0, simulated_hours: int = 24) -> dict[str, tuple[Invocation, ...]]:
     """{version: its invocations} over `minutes` from `start`, for an alias that sends each version its weight of
     the traffic (`weights`, summing to 1), each version running at its own configuration (`configs`).
 
-    The traffic is the usage model's last `minutes` of a simulated day, moved to start at `start`; each request
+    The traffic is the usage model's last `minutes` of a simulated day (or of its last `simulated_hours`, fewer to
+    simulate at a large scale), moved to start at `start`; each request
     goes to one version by a seeded draw, as Lambda routes a weighted alias (a simple probabilistic model), and does
     the same work whichever version runs it: only memory size and timeout make the versions differ."""
     end = default_end(start)
-    runs = {version: simulate(function_name, profile, replace(config, reserved_concurrency=None), end=end, days=1,
-                              seed=seed, traffic_scale=traffic_scale).invocations
+    runs = {version: simulate(function_name, profile, replace(config, reserved_concurrency=None), end=end,
+                              days=simulated_hours / 24, seed=seed, traffic_scale=traffic_scale).invocations
             for version, config in configs.items()}
     cut = end - timedelta(minutes=minutes)
     router = random.Random(f"{function_name}/bake/{seed}")
@@ -348,8 +349,8 @@ def served_versions(lambda_client, function_name: str, alias: str) -> tuple[dict
 
 
 def write_bake_metrics(session: boto3.Session, function_name: str, alias: str, start: datetime, minutes: int,
-                       profile: UsageProfile | None = None, seed: int = 0,
-                       traffic_scale: float = 1.0) -> dict[str, tuple[Invocation, ...]]:
+                       profile: UsageProfile | None = None, seed: int = 0, traffic_scale: float = 1.0,
+                       simulated_hours: int = 24) -> dict[str, tuple[Invocation, ...]]:
     """Write the per-version metrics of a bake period: `minutes` from `start` of the alias as it routes now (its
     version and the weight it sends another), each version at its own memory size and timeout, the function
     following `profile` (by default the one tools/usage_profiles.yaml gives its name). Returns each version's
@@ -359,7 +360,8 @@ def write_bake_metrics(session: boto3.Session, function_name: str, alias: str, s
         raise ValueError(f"tools/usage_profiles.yaml gives {function_name} no profile; pass one")
     lambda_client = session.client("lambda")
     weights, configs = served_versions(lambda_client, function_name, alias)
-    ran = bake_invocations(function_name, profile, configs, weights, start, minutes, seed, traffic_scale)
+    ran = bake_invocations(function_name, profile, configs, weights, start, minutes, seed, traffic_scale,
+                           simulated_hours)
     put_metric_data(session.client("cloudwatch"), "AWS/Lambda",
                     [datum for version, invocations in sorted(ran.items())
                      for datum in version_metric_data(function_name, alias, version, invocations)])

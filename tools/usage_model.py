@@ -185,11 +185,12 @@ def simulate(
     profile: UsageProfile,
     config: FunctionConfig,
     end: datetime,
-    days: int = 14,
+    days: float = 14,
     seed: int = 0,
     traffic_scale: float = 1.0,
 ) -> SimulatedUsage:
-    """The invocations and hourly metrics of `days` days before `end` (rounded down to the hour).
+    """The invocations and hourly metrics of `days` days before `end` (rounded down to the hour); a fraction of a
+    day is that many whole hours.
 
     The same function name, profile, end and seed give the same traffic and per-invocation work
     whatever the configuration, so two configurations can be compared invocation by invocation.
@@ -201,8 +202,9 @@ def simulate(
     timeout_ms = config.timeout * 1000.0
 
     drafts = []  # per hour: (start, burst, [(offset_s, duration, memory, init, failed), ...])
-    for index in range(days * 24):
-        start = end - days * 24 * HOUR + index * HOUR
+    hours = round(days * 24)
+    for index in range(hours):
+        start = end - hours * HOUR + index * HOUR
         burst = rng.random() < profile.burst_hours_per_day / 24
         rate = (profile.invocations_per_day * traffic_scale / 24 * _diurnal(start.hour)
                 * (profile.burst_factor if burst else 1))

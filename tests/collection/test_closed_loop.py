@@ -4,6 +4,8 @@ same evidence changes nothing."""
 
 from datetime import timedelta
 
+import pytest
+
 from tests.collection.conftest import TRAFFIC_SCALE
 from tools import baseline, simulator
 
@@ -53,3 +55,20 @@ def test_optimize_then_a_week_at_the_new_settings_then_optimize_again_converges(
     third = run_module("lambda_rightsize", {"suffix": "dev", **AUTO})
     assert not third.failed and not third["changed"], [entry["changes"] for entry in third["functions"]
                                                        if entry["changes"]]
+
+
+def test_the_usage_a_playbook_passes_on_carries_the_evidence(fleet, run_module):
+    """optimize.yml measures once (lambda_usage_info) and hands the usage to lambda_rightsize: the API handler's
+    Lambda Insights CPU time travels with it, and its decisions say so."""
+    usage = run_module("lambda_usage_info", {"suffix": "dev"})
+    measured = {entry["function_name"]: entry for entry in usage["functions"]}
+    assert measured["api-handler-dev"]["lambda_insights"]["invocations"] > 0
+    assert measured["transform-dev"]["lambda_insights"] is None
+    planned = by_name(run_module("lambda_rightsize", {"suffix": "dev", "usage": usage["functions"], **AUTO},
+                                 check=True))
+    assert planned["api-handler-dev"]["scaling"]["evidence"] == "Lambda Insights"
+    assert planned["api-handler-dev"]["scaling"]["cpu_fraction"] == pytest.approx(0.2, abs=0.02)
+    reservation = next(change for change in planned["api-handler-dev"]["changes"]
+                       if change["field"] == "reserved_concurrency")
+    assert "by Lambda Insights" in reservation["reason"] and "capped" not in reservation["reason"]
+    assert planned["transform-dev"]["scaling"]["evidence"] == "worst case"
