@@ -113,6 +113,7 @@ from datetime import UTC, datetime
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import run_lock
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import aws_client
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import finish
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -205,7 +206,7 @@ def main():
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg=f"Could not {'take' if params['state'] == 'present' else 'release'} the "
                                         f"lock {params['name']}")
-    module.exit_json(**result)
+    finish(module, result, f"could not {'take' if params['state'] == 'present' else 'release'} the lock")
 
 
 if __name__ == "__main__":
