@@ -354,7 +354,7 @@ class Checker:
         if resource["module"] != CANARY_MODULE:
             self.add(where, f"is published by {CANARY_MODULE}, not {resource['module']!r}")
         parts = parse_whole_arn(resource["arn"]) if isinstance(resource["arn"], str) else None
-        named, _, version = ((parts or {}).get("resource") or "").removeprefix("function:").partition(":")
+        named, _colon, version = ((parts or {}).get("resource") or "").removeprefix("function:").partition(":")
         if parts is None or named != resource["name"] or not (
                 VERSION_NUMBER.fullmatch(version) or (not version and resource["change"] == "interrupted")):
             self.add(where, f"{resource['arn']!r} is not the ARN of a version of {resource['name']}")
