@@ -22,10 +22,10 @@ DEFAULT_REPORTS = ROOT / "reports"
 DEFAULT_RECORDS = ROOT / "records"
 # The API handler is served through its alias: its right-sized settings reach that traffic through a canary, baked
 # for a minute on half the alias's traffic. Nothing invokes the emulator's functions, so while the canary bakes the
-# simulator writes what each version did, at enough traffic for a minute to judge (the last hour of a day at 1,000
-# times the profile's rate).
+# simulator writes what each version did, at enough traffic for a minute to judge at any hour of the day (the last
+# hour of a day at 4,000 times the profile's rate: at the quietest hour, about 100 invocations of each version).
 CANARY = {"function": f"api-handler-{SUFFIX}", "alias": "live", "weight": 0.5, "bake_minutes": 1,
-          "traffic_scale": 1000}
+          "traffic_scale": 4000}
 
 
 def heading(text: str) -> None:
