@@ -334,3 +334,14 @@ def test_a_weight_shift_not_seen_accepted_is_read_as_an_alias_that_may_route(tmp
     # the version's publication was never seen accepted: its number is unknown, and it is reported, not claimed
     assert [(resource["arn"], resource["change"]) for resource in record["resources"]] == [(ARN, "interrupted")]
     assert record_trust.Checker(record).run() == []
+
+
+def test_a_version_lambda_already_had_is_not_the_runs_to_delete(tmp_path, monkeypatch):
+    """PublishVersion answers with the existing version when $LATEST is unchanged since it was published: the
+    canary journals it as reused, and the record claims no version."""
+    path = tmp_path / "lambdaopt-journal-1.jsonl"
+    monkeypatch.setenv(journal.ENVIRONMENT_VARIABLE, str(path))
+    journal.announce("resource", ARN, resource_kind="lambda_version", name="transform-dev",
+                     change="created")(arn=f"{ARN}:3", reused=True)
+    record = journal.as_record(path.read_text())
+    assert record["resources"] == []

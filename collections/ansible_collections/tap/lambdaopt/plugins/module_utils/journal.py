@@ -14,7 +14,7 @@ What is journaled is what a change record holds, in the same shapes, so that rol
   (role_name, policy_name, and the run's own statements before and after), `alarm` (alarm_name, function_name,
   queue_name, change: created, updated or deleted), `table` (table_name, before, after, reason) and `resource`
   (resource_kind sqs_queue, secret or lambda_version, name, change; a new secret's or version's ARN comes with its
-  `done`) and `alias` (function_name, alias_name, and the alias's function_version and additional_version_weights
+  `done`, which says `reused` where Lambda answered with a version it already had) and `alias` (function_name, alias_name, and the alias's function_version and additional_version_weights
   before and after each move, change: weight shifted, promoted or rolled back). The module of each is implied by its
   subject (SUBJECT_MODULES) or, for a role policy, by the policy's name.
 
@@ -277,6 +277,8 @@ class Reading:
         key = (entry["resource_kind"], entry["name"])
         if done is None and key in self.resources:
             return  # announced again after an accepted attempt: that one stands
+        if done is not None and done.get("reused"):
+            return  # the service answered with what already existed (a version published before): nothing was made
         self.resources[key] = {
             "kind": entry["resource_kind"], "name": entry["name"],
             "arn": (done or {}).get("arn") or entry["resource_arn"], "change": entry["change"] if done else INTERRUPTED,

@@ -451,8 +451,9 @@ class Canary:
         accepted = journal.announce("resource", function.arn, resource_kind="lambda_version", name=name,
                                     change="created")
         published = canary_api.publish(self.lambda_client, self.limiter, latest, self.description(latest))
-        accepted(arn=published["FunctionArn"])
         function.version, function.created = published, published["Version"] not in existing
+        # Lambda answers with the version it already had when $LATEST is unchanged since: not the run's to delete.
+        accepted(arn=published["FunctionArn"], **({} if function.created else {"reused": True}))
         if any(version_settings(published)[key] != version_settings(latest)[key]
                for key in (*DELIVERED_FIELDS, "code_sha256")):
             self.discard(function)
