@@ -14,8 +14,9 @@ What is journaled is what a change record holds, in the same shapes, so that rol
   (role_name, policy_name, and the run's own statements before and after), `alarm` (alarm_name, function_name,
   queue_name, change: created, updated or deleted), `table` (table_name, before, after, reason) and `resource`
   (resource_kind sqs_queue, secret or lambda_version, name, change; a new secret's or version's ARN comes with its
-  `done`, which says `reused` where Lambda answered with a version it already had) and `alias` (function_name, alias_name, and the alias's function_version and additional_version_weights
-  before and after each move, change: weight shifted, promoted or rolled back). The module of each is implied by its
+  `done`, which says `reused` where Lambda answered with a version it already had) and `alias` (function_name,
+  alias_name, and the alias's function_version and additional_version_weights before and after each move, change:
+  weight shifted, promoted or rolled back). The module of each is implied by its
   subject (SUBJECT_MODULES) or, for a role policy, by the policy's name.
 
 An intent without its `done` is a change that may or may not have landed. Nothing claims it did: rollback reads

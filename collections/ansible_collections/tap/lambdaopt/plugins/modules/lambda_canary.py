@@ -242,7 +242,11 @@ from datetime import UTC, datetime, timedelta
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import canary_api
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import NotApplied, ready_function
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
+    NotApplied,
+    delete_version,
+    ready_function,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.canary import (
     DELIVERED_FIELDS,
     CanaryPlan,
@@ -490,7 +494,7 @@ class Canary:
         version = function.version
         accepted = journal.announce("resource", version["FunctionArn"], resource_kind="lambda_version",
                                     name=function.name, change="deleted")
-        canary_api.delete_version(self.lambda_client, self.limiter, function.name, version["Version"])
+        delete_version(self.lambda_client, self.limiter, function.name, version["Version"])
         accepted()
 
     def bake_window(self, started: list) -> tuple[datetime, datetime]:

@@ -252,12 +252,12 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     NotApplied,
     PartlyApplied,
     apply_function,
+    delete_version,
     ready_function,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import details, discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.power_tuning_api import (
     TuningError,
-    delete_version,
     invoke_times,
     leftover_versions,
     publish_at,

@@ -166,7 +166,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journ
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import table_settings, update_throughput
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import canary_api, log_groups
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import apply_all
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import apply_all, delete_version
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
@@ -329,7 +329,7 @@ class Rollback:
 
     def delete_version(self, entry: dict) -> None:
         function_name, version = entry["name"].split(":", 1)
-        canary_api.delete_version(self.lambda_client, self.limiter, function_name, version)
+        delete_version(self.lambda_client, self.limiter, function_name, version)
 
     def restore_allocation(self, entry: dict) -> None:
         function_name, qualifier = entry["name"].rsplit(":", 1)

@@ -300,3 +300,12 @@ def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], N
             entry["accepted"] = sorted(error.accepted)
         entry.update(status="failed", error=redact_environment(str(error)), after=after)
     return role_errors
+
+
+def delete_version(lambda_client, limiter: RateLimiter, name: str, version: str) -> None:
+    """Delete a version a task published; one already gone is as good."""
+    limiter.acquire()
+    try:
+        lambda_client.delete_function(FunctionName=name, Qualifier=version)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        pass

@@ -85,14 +85,6 @@ def route(lambda_client, limiter: RateLimiter, name: str, alias: str, version: s
                                       RoutingConfig={"AdditionalVersionWeights": weights}, RevisionId=revision)
 
 
-def delete_version(lambda_client, limiter: RateLimiter, name: str, version: str) -> None:
-    limiter.acquire()
-    try:
-        lambda_client.delete_function(FunctionName=name, Qualifier=version)
-    except is_boto3_error_code("ResourceNotFoundException"):
-        pass  # already gone
-
-
 def wait_until_allocated(waiter_client, name: str, alias: str, timeout: int) -> None:
     """Wait until the alias's provisioned concurrency is READY again, on the version(s) it now serves."""
     create_waiter_with_client(READY_WAITER, _ready_waiter_model(timeout), waiter_client).wait(

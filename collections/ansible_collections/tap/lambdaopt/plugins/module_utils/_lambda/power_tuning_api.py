@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.power_tuning import (
     MAX_PAYLOAD_BYTES,
     VERSION_DESCRIPTION,
@@ -74,14 +73,6 @@ def publish_at(lambda_client, limiter: RateLimiter, name: str, memory_mb: int) -
     limiter.acquire()
     return lambda_client.publish_version(FunctionName=name, RevisionId=configuration["RevisionId"],
                                          Description=f"{VERSION_DESCRIPTION} at {memory_mb} MB")
-
-
-def delete_version(lambda_client, limiter: RateLimiter, name: str, version: str) -> None:
-    limiter.acquire()
-    try:
-        lambda_client.delete_function(FunctionName=name, Qualifier=version)
-    except is_boto3_error_code("ResourceNotFoundException"):
-        pass  # already gone
 
 
 def invoke_with_tail(lambda_client, name: str, version: str, payload: bytes) -> Outcome:
