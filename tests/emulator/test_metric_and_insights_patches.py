@@ -175,3 +175,25 @@ def test_reset_forgets_the_outcomes(emulator, logs):
     client = emulator.session().client("logs")
     client.create_log_group(logGroupName="/aws/lambda/a")
     assert client.get_query_results(queryId=start(client, ["/aws/lambda/a"]))["status"] == "Complete"
+
+
+def test_a_start_time_is_rounded_down_as_cloudwatch_rounds_it(aws):
+    """CloudWatch rounds StartTime down (to the minute within 15 days): a window from 12:32:34 holds 12:32:00's
+    point."""
+    from tools.emulator_patches.cloudwatch import rounded_start
+
+    client = aws.client("cloudwatch")
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    client.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": "a"}], "Timestamp": minute,
+         "Value": 7}])
+    answer = client.get_metric_data(MetricDataQueries=[{**query("q", "Invocations", "a"), "MetricStat": {
+        **query("q", "Invocations", "a")["MetricStat"], "Period": 60}}],
+        StartTime=minute + timedelta(seconds=34), EndTime=minute + timedelta(minutes=2))
+    assert answer["MetricDataResults"][0]["Values"] == [7.0]
+    now = datetime(2026, 12, 1, 12, 40, 0, tzinfo=UTC)
+    assert rounded_start(datetime(2026, 12, 1, 12, 32, 34, tzinfo=UTC), now) == datetime(2026, 12, 1, 12, 32,
+                                                                                         tzinfo=UTC)
+    assert rounded_start(datetime(2026, 11, 1, 12, 32, 34, tzinfo=UTC), now) == datetime(2026, 11, 1, 12, 30,
+                                                                                         tzinfo=UTC)
+    assert rounded_start(datetime(2026, 8, 1, 12, 32, 34, tzinfo=UTC), now) == datetime(2026, 8, 1, 12, tzinfo=UTC)

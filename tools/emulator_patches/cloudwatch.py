@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend
@@ -14,6 +15,29 @@ _metrics_lookup = threading.Lock()
 def apply() -> None:
     metric_data_lookup()
     exact_statistics_dimensions()
+    start_time_rounding()
+
+
+def rounded_start(start: datetime, now: datetime | None = None) -> datetime:
+    """GetMetricData's StartTime as CloudWatch takes it (API reference, GetMetricData, StartTime): less than 15 days
+    ago, down to the whole minute (12:32:34 is 12:32:00); 15 to 63 days ago, to 5 minutes; older, to the hour. A
+    window that starts mid-minute still holds the data point stamped at that minute."""
+    moment = start if start.tzinfo else start.replace(tzinfo=UTC)
+    age = (now or datetime.now(UTC)) - moment
+    step = 60 if age < timedelta(days=15) else 300 if age < timedelta(days=63) else 3600
+    rounded = moment.replace(microsecond=0) - timedelta(seconds=int(moment.timestamp()) % step)
+    return rounded if start.tzinfo else rounded.replace(tzinfo=None)
+
+
+def start_time_rounding() -> None:
+    """moto takes StartTime as given, so a window starting at 12:32:34 misses the point stamped 12:32:00."""
+    original = CloudWatchBackend.get_metric_data
+
+    def get_metric_data(self: CloudWatchBackend, queries: list[dict[str, Any]], start_time: Any, end_time: Any,
+                        scan_by: str = "TimestampAscending") -> list[dict[str, Any]]:
+        return original(self, queries, rounded_start(start_time), end_time, scan_by)
+
+    CloudWatchBackend.get_metric_data = get_metric_data
 
 
 def metric_data_lookup() -> None:
