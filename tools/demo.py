@@ -62,7 +62,8 @@ class CanaryTraffic:
         while not self.done.wait(1):
             alias = self.lambda_client.get_alias(FunctionName=CANARY["function"], Name=CANARY["alias"])
             if (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"):
-                start = datetime.now(UTC).replace(microsecond=0)
+                # The canary's bake window starts at the minute of the shift, as Lambda's per-minute metrics do.
+                start = datetime.now(UTC).replace(second=0, microsecond=0)
                 self.written = simulator.write_bake_metrics(
                     self.session, CANARY["function"], CANARY["alias"], start, CANARY["bake_minutes"],
                     traffic_scale=CANARY["traffic_scale"], simulated_hours=1)
