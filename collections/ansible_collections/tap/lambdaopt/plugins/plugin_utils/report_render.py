@@ -85,6 +85,13 @@ def rows_of(report: dict) -> list:
 CONTEXTS = {"sqs": "SQS queue", "api_gateway": "API Gateway caller", "stream": "stream", "trend": "usage trend"}
 
 
+def with_evidence(text: str, told: dict) -> str:
+    """A right-sizing note with the evidence of how the code scales that its projection used."""
+    if not told.get("evidence"):
+        return text
+    return f"{text if text.endswith('.') else text + '.'} Evidence: {told['evidence']}."
+
+
 def notes(report: dict) -> dict:
     """Per section, (function, text) for each change, delivery to an alias's traffic, refusal, failure and unknown
     figure."""
@@ -93,11 +100,9 @@ def notes(report: dict) -> dict:
         name = row["function_name"]
         for change in row["changes"]:
             setting = change["setting"]
-            # Which evidence of how the code scales a right-sizing decision was projected with.
-            evidence = f" Evidence: {change['evidence']}." if change.get("evidence") else ""
-            sections["changes"].append((name, f"{setting}: {value(change['before'], setting)} -> "
-                                              f"{value(change['after'], setting)}. {change['reason'] or ''}".strip()
-                                        + evidence))
+            sections["changes"].append((name, with_evidence(f"{setting}: {value(change['before'], setting)} -> "
+                                                            f"{value(change['after'], setting)}. "
+                                                            f"{change['reason'] or ''}".strip(), change)))
         if row.get("delivery"):
             sections["delivery"].append((name, f"right-sizing through its alias: {row['delivery']}"))
         for refusal in row["refused"]:
@@ -106,9 +111,8 @@ def notes(report: dict) -> dict:
             # A refusal by a guard of the function's context (what invokes it, its trend) says which.
             context = f" by its {CONTEXTS.get(refusal['context'], refusal['context'])}" if refusal.get("context") \
                 else ""
-            evidence = f" Evidence: {refusal['evidence']}." if refusal.get("evidence") else ""
-            sections["refused"].append((name, f"{refusal['setting']}{requested} refused{context}: "
-                                              f"{refusal['reason']}.{risk}{evidence}"))
+            sections["refused"].append((name, with_evidence(f"{refusal['setting']}{requested} refused{context}: "
+                                                            f"{refusal['reason']}.{risk}", refusal)))
         for failure in row["failed"]:
             sections["failed"].append((name, f"{failure['task']}: {failure['error']}"))
         for unknown in row["unknown"]:
