@@ -261,6 +261,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.canary impor
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import evidence_of
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import WORST
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import wait_until_ready
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     BOTOCORE_RETRIES,
     FLEET_ARGUMENT_SPEC,
@@ -548,8 +549,8 @@ class Canary:
             canary.entry.update(status=REFUSED, after=dict(canary.entry["before"]))
             canary.entry["refused"].append({"field": "function_version", "reason": reason, "risk": risk})
         if canary.allocation is not None:
-            canary_api.wait_until_allocated(self.module.client("lambda", config=BOTOCORE_RETRIES),
-                                            canary.function_name, canary.name, self.params["wait_timeout"])
+            wait_until_ready(self.module.client("lambda", config=BOTOCORE_RETRIES), canary.function_name, canary.name,
+                             self.params["wait_timeout"])
             canary.entry["provisioned_concurrency"] = {**canary.allocation, "status": "READY"}
 
     def settle(self, function: FunctionCanary) -> None:

@@ -168,7 +168,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import canary_api, log_groups
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import apply_all, delete_version
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
-from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation, wait_until_ready
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     BOTOCORE_RETRIES,
     UPDATE_ARGUMENT_SPEC,
@@ -325,7 +325,7 @@ class Rollback:
         canary_api.route(self.lambda_client, self.limiter, function_name, alias, entry["before"]["function_version"],
                          entry["before"]["additional_version_weights"], self.alias_revisions[(function_name, alias)])
         if canary_api.allocation(self.lambda_client, self.limiter, function_name, alias) is not None:
-            canary_api.wait_until_allocated(self.waiter_client, function_name, alias, WAIT_SECONDS)
+            wait_until_ready(self.waiter_client, function_name, alias, WAIT_SECONDS)
 
     def delete_version(self, entry: dict) -> None:
         function_name, version = entry["name"].split(":", 1)

@@ -1,8 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The AWS calls of canary right-sizing: read a function's aliases and versions, publish `$LATEST` as a version,
-route an alias's weight, delete a version, wait for an alias's provisioned concurrency, and read what each version
-an alias served did over the bake period (AWS/Lambda metrics by ExecutedVersion). Control-plane calls take a token
-of the run's rate limiter."""
+route an alias's weight, and read what each version an alias served did over the bake period (AWS/Lambda metrics by
+ExecutedVersion). Control-plane calls take a token of the run's rate limiter."""
 
 from __future__ import annotations
 
@@ -11,17 +10,8 @@ from datetime import datetime
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.canary import VersionFigures
-from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import (
-    READY_WAITER,
-    _ready_waiter_model,
-)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import metric_query, run_metric_queries
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, paced_pages
-
-try:
-    from botocore.waiter import create_waiter_with_client
-except ImportError:  # handled by AnsibleAWSModule
-    pass
 
 # (figure, metric, statistic) per version; Lambda publishes them with dimensions FunctionName, Resource and
 # ExecutedVersion. A version without any data point for a count has a count of 0: a throttled request, which runs
@@ -83,12 +73,6 @@ def route(lambda_client, limiter: RateLimiter, name: str, alias: str, version: s
     limiter.acquire()
     return lambda_client.update_alias(FunctionName=name, Name=alias, FunctionVersion=version,
                                       RoutingConfig={"AdditionalVersionWeights": weights}, RevisionId=revision)
-
-
-def wait_until_allocated(waiter_client, name: str, alias: str, timeout: int) -> None:
-    """Wait until the alias's provisioned concurrency is READY again, on the version(s) it now serves."""
-    create_waiter_with_client(READY_WAITER, _ready_waiter_model(timeout), waiter_client).wait(
-        FunctionName=name, Qualifier=alias)
 
 
 def metrics_period(start: datetime, end: datetime) -> int:

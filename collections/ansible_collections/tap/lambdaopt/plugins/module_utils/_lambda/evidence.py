@@ -159,7 +159,7 @@ def scaling_of(function: dict, evidence: Evidence, samples: tuple, our_memory_ch
         tuned = scaling.from_power_tuning(power_tuning["curve"], evidence.memory_size_mb)
         if not tuned.is_worst_case:
             return tuned
-    if fitted.is_worst_case and insights and average and len({sample.memory_mb for sample in samples}) <= 1:
+    if fitted.is_worst_case and insights and average and len(sizes) <= 1:
         return scaling.from_cpu_time(evidence.memory_size_mb, average, insights["avg_cpu_total_time_ms"],
                                      insights["invocations"])
     return fitted

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import (
+    FULL_VCPU_MEMORY_MB,
     MIN_INVOCATIONS_PER_SIZE,
     WORST,
     Scaling,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
-FULL_VCPU_MEMORY_MB = 1769
 MAX_DURATION, P999_DURATION = "max duration", "p99.9 duration"
 MEMORY_LIMITS_MB = (128, 10240)
 TIMEOUT_LIMITS_S = (1, 900)

@@ -17,6 +17,13 @@ READY_WAITER = "ProvisionedConcurrencyReady"
 POLL_SECONDS = 5
 
 
+def wait_until_ready(waiter_client, function_name: str, qualifier: str, timeout: int) -> None:
+    """Wait until the provisioned concurrency of an alias or version is READY (WaiterError when it FAILED or the
+    wait ran out)."""
+    create_waiter_with_client(READY_WAITER, _ready_waiter_model(timeout), waiter_client).wait(
+        FunctionName=function_name, Qualifier=qualifier)
+
+
 def _ready_waiter_model(timeout: int):
     return WaiterModel({"version": 2, "waiters": {READY_WAITER: {
         "operation": "GetProvisionedConcurrencyConfig",
@@ -64,6 +71,5 @@ def apply_allocation(lambda_client, waiter_client, limiter: RateLimiter, functio
         return None
     lambda_client.put_provisioned_concurrency_config(FunctionName=function_name, Qualifier=qualifier,
                                                      ProvisionedConcurrentExecutions=provisioned)
-    create_waiter_with_client(READY_WAITER, _ready_waiter_model(timeout), waiter_client).wait(
-        FunctionName=function_name, Qualifier=qualifier)
+    wait_until_ready(waiter_client, function_name, qualifier, timeout)
     return "READY"
