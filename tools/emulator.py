@@ -11,6 +11,11 @@ From the shell:
     python -m tools.emulator run -- ansible-playbook playbooks/optimize.yml -e suffix=dev
     python -m tools.emulator start --state-file .emulator.json   # in the background
     python -m tools.emulator stop --state-file .emulator.json
+
+Every AWS call is counted in a ledger (tools/api_quotas.py): `emulator.ledger.snapshot()` in this process,
+`GET {endpoint}/lambdaopt-api/ledger` from others. Quota mode answers calls above AWS's default API request
+quotas with the service's throttling error: `Emulator(quotas="aws")`, `--quotas aws`, or at run time
+`emulator.enforce_quotas("aws", scale=0.1)` / `POST {endpoint}/lambdaopt-api/quotas {"quotas": "aws"}`.
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ import urllib.request
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from tools import emulator_patches
+from tools.api_quotas import AWS, ApiQuotas, Ledger, QuotaTable
 
 DEFAULT_REGION = "us-east-1"
 # moto's default account; other accounts are reached by assuming a role in them.
@@ -72,14 +80,43 @@ def require_local_endpoint(environ: dict[str, str] | None = None) -> str:
     return endpoint
 
 
-class Emulator:
-    """moto's server with the AWS-fidelity patches, running in a thread of this process."""
+class _MeteredMotoServer(ThreadedMotoServer):
+    """moto's threaded server with the API quota middleware in front of moto's application."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = DEFAULT_REGION) -> None:
+    def __init__(self, api_quotas: ApiQuotas, ip_address: str, port: int) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self._api_quotas = api_quotas
+
+    def _server_entry(self) -> None:
+        # As moto's own, but for the middleware around the application.
+        app = self._api_quotas.wrap(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+class Emulator:
+    """moto's server with the AWS-fidelity patches, running in a thread of this process.
+
+    `quotas="aws"` starts it in quota mode (see tools/api_quotas.py); its ledger counts every call either way."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = DEFAULT_REGION,
+                 quotas: str | None = None) -> None:
         self.host = host
         self.port = port
         self.region = region
+        self.api_quotas = ApiQuotas(quotas)
         self._server: ThreadedMotoServer | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        """Calls per account, Region, service and operation: `snapshot()` and `reset()`."""
+        return self.api_quotas.ledger
+
+    def enforce_quotas(self, quotas: str | QuotaTable | None, scale: float = 1.0) -> None:
+        """Quota mode at run time: "aws", a QuotaTable (e.g. `load_quotas().only(name)`), or None for off;
+        `scale` 0.1 allows a tenth of AWS's rates and counts. The emulator's reset puts back the start-up mode."""
+        self.api_quotas.enforce(quotas, scale)
 
     @property
     def endpoint(self) -> str:
@@ -93,7 +130,7 @@ class Emulator:
         # Access logs and the tracebacks of requests moto cannot serve (answered with a 500, which the
         # client sees) would drown the output of whatever uses the emulator.
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server = _MeteredMotoServer(self.api_quotas, ip_address=self.host, port=self.port)
         self._server.start()
         wait_until_ready(self.endpoint)
         return self.endpoint
@@ -104,7 +141,8 @@ class Emulator:
             self._server = None
 
     def reset(self) -> None:
-        """Forget every resource in every account, as a fresh emulator would."""
+        """Forget every resource in every account, as a fresh emulator would; the ledger empties and quota mode
+        goes back to the one the emulator started with."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
@@ -169,7 +207,7 @@ def _session_at(endpoint: str, region: str, key: str, secret: str, token: str | 
 
 
 def _serve(args: argparse.Namespace) -> int:
-    emulator = Emulator(port=args.port, region=args.region)
+    emulator = Emulator(port=args.port, region=args.region, quotas=args.quotas)
     endpoint = emulator.start()
     if args.state_file:
         Path(args.state_file).write_text(json.dumps({"endpoint": endpoint, "pid": os.getpid()}))
@@ -188,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise SystemExit("nothing to run: give a command after '--'")
-    with Emulator(port=args.port, region=args.region) as emulator:
+    with Emulator(port=args.port, region=args.region, quotas=args.quotas) as emulator:
         print(f"AWS emulator at {emulator.endpoint}", flush=True)
         return subprocess.run(command, env=emulator.environ(), check=False).returncode
 
@@ -200,7 +238,7 @@ def _start(args: argparse.Namespace) -> int:
     log = open(state_file.with_suffix(".log"), "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.emulator", "serve", "--port", str(args.port), "--region", args.region,
-         "--state-file", str(state_file)],
+         "--state-file", str(state_file), *(["--quotas", args.quotas] if args.quotas else [])],
         cwd=Path(__file__).resolve().parent.parent,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -254,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         if name != "stop":
             command.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
             command.add_argument("--region", default=DEFAULT_REGION)
+            command.add_argument("--quotas", choices=[AWS], help="answer calls above AWS's default API request "
+                                 "quotas with the service's throttling error (default: no quotas)")
         if name in ("serve", "start", "stop"):
             command.add_argument("--state-file", required=name != "serve", help="where endpoint and pid are kept")
         if name == "run":
