@@ -12,6 +12,7 @@ from tools.emulator_patches import (
     apigateway,
     cloudwatch,
     dynamodb,
+    iam_authorization_details,
     iam_limits,
     iam_simulation,
     insights_statistics,
@@ -43,7 +44,7 @@ def apply() -> None:
     # lambda_logging's checks likewise come after both, so they wrap them, and lambda_environment's size check too.
     for patches in (lambda_states, lambda_configuration, lambda_logging, lambda_environment, lambda_concurrency,
                     lambda_event_sources, cloudwatch, logs, dynamodb, sqs_kms, metric_data_status, insights_status,
-                    insights_statistics, iam_simulation, iam_limits, apigateway, lambda_invoke,
-                    lambda_versions, lambda_aliases):
+                    insights_statistics, iam_simulation, iam_limits, iam_authorization_details, apigateway,
+                    lambda_invoke, lambda_versions, lambda_aliases):
         patches.apply()
     _applied = True

@@ -11,6 +11,10 @@ from urllib.parse import unquote
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
+
+# GetAccountAuthorizationDetails's largest page (MaxItems).
+AUTHORIZATION_DETAILS_PAGE = 1000
 
 
 def role_name(role_arn: str) -> str:
@@ -26,7 +30,11 @@ def inline_policy(iam, role: str, policy_name: str) -> dict | None:
         document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
     except is_boto3_error_code("NoSuchEntity"):
         return None
-    # IAM returns the document URL-encoded in its raw API; boto3 decodes it, some endpoints do not.
+    return _document(document)
+
+
+def _document(document) -> dict:
+    # IAM returns a document URL-encoded in its raw API; boto3 decodes it, some endpoints do not.
     return json.loads(unquote(document)) if isinstance(document, str) else document
 
 
@@ -67,11 +75,49 @@ class RolePolicy:
         return policy_merge.owned(self.wanted if self.changes else self.current, self.sids)
 
 
-def plan_role_policy(iam, role: str, policy_name: str, build, role_arn: str | None = None) -> RolePolicy:
+def read_policies(iam, role_names: list, max_workers: int) -> dict:
+    """{role: {policy name: document}} of every inline policy of each role; a role that does not exist (any more)
+    is left out. One listing of the account's roles with their inline policies (GetAccountAuthorizationDetails, up
+    to 1,000 roles a page) where the caller may make it, else two calls or more per role."""
+    wanted = set(role_names)
+    try:
+        return {role: documents for role, documents in account_role_policies(iam).items() if role in wanted}
+    except is_boto3_error_code("AccessDenied"):
+        pass  # a policy without iam:GetAccountAuthorizationDetails: each role is read on its own
+    read = run_bounded(lambda role: inline_policies(iam, role), sorted(wanted), max_workers)
+    found = {}
+    for role, (documents, error) in read.items():
+        if error is not None:
+            if isinstance(error, is_boto3_error_code("NoSuchEntity", error)):
+                continue
+            raise error
+        found[role] = documents
+    return found
+
+
+def account_role_policies(iam) -> dict:
+    """{role: {policy name: document}} of every role of the account (GetAccountAuthorizationDetails, paginated)."""
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["Role"], PaginationConfig={"PageSize": AUTHORIZATION_DETAILS_PAGE})
+    return {role["RoleName"]: {policy["PolicyName"]: _document(policy["PolicyDocument"])
+                               for policy in role.get("RolePolicyList") or []}
+            for page in pages for role in page["RoleDetailList"]}
+
+
+def known_policies(module) -> dict:
+    """The roles' inline policies as lambda_usage_info read them (its `roles`), for a dry run to plan from.
+    A real run reads each role again just before it plans what it writes there: IAM has no conditional write that
+    would refuse a plan made from a stale reading."""
+    return (module.params.get("roles") or {}) if module.check_mode else {}
+
+
+def plan_role_policy(iam, role: str, policy_name: str, build, role_arn: str | None = None,
+                     documents: dict | None = None) -> RolePolicy:
     """The role's policy with the run's statements replaced, checked against IAM's size limit over all the role's
     inline policies. `build(current document)` gives (the Sids the run owns, its statements, and the statements to
-    write instead once the role's policies would near the limit, or None)."""
-    documents = inline_policies(iam, role)
+    write instead once the role's policies would near the limit, or None). `documents`: the role's inline policies
+    when they were read already (known_policies), else they are read here."""
+    documents = dict(documents) if documents is not None else inline_policies(iam, role)
     current = documents.pop(policy_name, None)
     sids, statements, collapsed_statements = build(current)
     wanted = policy_merge.merged(current, sids, statements)

@@ -60,6 +60,7 @@ extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
   - tap.lambdaopt.function_updates
+  - tap.lambdaopt.execution_roles
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -393,9 +394,10 @@ class DeadLetterQueues:
             role = roles.role_name(function["configuration"]["role_arn"])
             names_by_role.setdefault(role, []).append(function["function_name"])
             role_arns[role] = function["configuration"]["role_arn"]
+        known = roles.known_policies(self.module)
         policies = {role: roles.plan_role_policy(self.iam, role, POLICY_NAME,
                                                  self.statements_builder(role, *grants[role], names_by_role[role]),
-                                                 role_arns[role])
+                                                 role_arns[role], known.get(role))
                     for role in grants}
         for planned in targets:
             entry = planned.entry
@@ -554,6 +556,7 @@ def main():
         kms_key_id=dict(type="str", no_log=False),
         queue_tags=dict(type="dict", default={}),
         replace_existing=dict(type="bool", default=False),
+        roles=dict(type="dict"),
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )

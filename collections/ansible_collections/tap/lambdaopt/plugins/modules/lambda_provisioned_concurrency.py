@@ -265,25 +265,41 @@ class ProvisionedConcurrency:
         functions, missing = discover(self.lambda_client, self.params, need_concurrency=self.requested is not None)
         reserved = {function["function_name"]: function["configuration"].get("reserved_concurrency")
                     for function in functions}
-        listed = run_bounded(lambda name: allocations(self.lambda_client, self.limiter, name), sorted(reserved),
-                             self.params["max_workers"])
+        listed = self.allocations_of(functions)
         wanted = set(self.params["aliases"] or [])
         entries = []
-        for name, (configs, error) in sorted(listed.items()):
-            if error is not None:
-                raise error
+        for name, configs in sorted(listed.items()):
             for config in configs:
                 if wanted and config["qualifier"] not in wanted:
                     continue
                 entries.append({"function_name": name, "reserved": reserved[name], "configs": configs, **config})
-        settings = run_bounded(lambda key: version_settings(self.lambda_client, self.limiter, *key),
-                               [_key(entry) for entry in entries], self.params["max_workers"])
+        unsettled = [_key(entry) for entry in entries if entry.get("memory_size") is None]
+        settings = run_bounded(lambda key: version_settings(self.lambda_client, self.limiter, *key), unsettled,
+                               self.params["max_workers"])
         for entry in entries:
+            if _key(entry) not in settings:
+                continue
             result, error = settings[_key(entry)]
             if error is not None:
                 raise error
             entry.update(result)
         return entries, missing
+
+    def allocations_of(self, functions: list) -> dict:
+        """{name: its allocations}: as lambda_usage_info listed them (with the memory and architecture of the version
+        each serves) when its entries were given, else listed here."""
+        carried = {function["function_name"]: function["provisioned_concurrency"]
+                   for function in self.params["functions"] or []
+                   if isinstance(function, dict) and "provisioned_concurrency" in function}
+        names = sorted(function["function_name"] for function in functions)
+        unlisted = [name for name in names if name not in carried]
+        listed = run_bounded(lambda name: allocations(self.lambda_client, self.limiter, name), unlisted,
+                             self.params["max_workers"])
+        for _configs, error in listed.values():
+            if error is not None:
+                raise error
+        return {name: [dict(config) for config in carried[name]] if name in carried else listed[name][0]
+                for name in names}
 
     def measure(self, entries: list) -> None:
         start, end = metric_data.window(self.params["lookback_days"])

@@ -458,13 +458,19 @@ class Rightsizer:
         return pool
 
     def provisioned_concurrency(self, functions: list) -> dict:
-        """{name: provisioned concurrency of all its aliases and versions}, read only when reservations are
-        planned: a reservation below it is refused by Lambda."""
+        """{name: provisioned concurrency of all its aliases and versions}, when reservations are planned (a
+        reservation below it is refused by Lambda): as lambda_usage_info listed it, else listed here."""
         if self.requests["reserved_concurrency"] is None:
             return {}
         limiter = RateLimiter(self.params["requests_per_second"])
+        carried = {entry["function_name"]: entry["provisioned_concurrency"] for entry in self.params["usage"] or []
+                   if isinstance(entry, dict) and "provisioned_concurrency" in entry}
+
+        def allocated(name: str) -> list:
+            return carried[name] if name in carried else allocations(self.lambda_client, limiter, name)
+
         return {function["function_name"]: sum(allocation["requested"] for allocation in
-                                               allocations(self.lambda_client, limiter, function["function_name"]))
+                                               allocated(function["function_name"]))
                 for function in functions}
 
     def plan(self, functions: list, pool: ConcurrencyPool) -> list:

@@ -72,6 +72,7 @@ extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
   - tap.lambdaopt.function_updates
+  - tap.lambdaopt.execution_roles
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -398,7 +399,8 @@ class SecretWiring:
             self.role_arns[role] = function["configuration"]["role_arn"]
             if role not in self.documents:
                 self.documents[role] = roles.plan_role_policy(self.iam, role, POLICY_NAME, read_statements_builder(
-                    account_functions, self.params["suffix"], role, functions, managed), self.role_arns[role])
+                    account_functions, self.params["suffix"], role, functions, managed), self.role_arns[role],
+                    roles.known_policies(self.module).get(role))
                 policies[role] = policy_merge.same_statements(self.documents[role].current,
                                                               self.documents[role].wanted)
             variables = function["environment"]
@@ -481,6 +483,7 @@ def main():
             secret_name=dict(type="str"),
         ), mutually_exclusive=[["value", "secret_arn"]], required_one_of=[["value", "secret_arn"]]),
         env_var_suffix=dict(type="str", default="_SECRET_ARN"),
+        roles=dict(type="dict"),
         update_values=dict(type="bool", default=False),
         iam_propagation_timeout=dict(type="int", default=60),
         **FLEET_ARGUMENT_SPEC,

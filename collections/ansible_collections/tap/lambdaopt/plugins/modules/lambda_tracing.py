@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - tap.lambdaopt.fleet
   - tap.lambdaopt.updates
   - tap.lambdaopt.function_updates
+  - tap.lambdaopt.execution_roles
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -150,8 +151,8 @@ def tracing_users(functions: list, role_arns: set, leaving: set) -> dict:
     return users
 
 
-def plan(iam, functions: list, mode: str, suffix: str | None, account_functions: list | None = None
-         ) -> tuple[list, dict]:
+def plan(iam, functions: list, mode: str, suffix: str | None, account_functions: list | None = None,
+         known_policies: dict | None = None) -> tuple[list, dict]:
     """(entries, {role: RolePolicy}). The role's trace-write statement of this suffix is added with Active; with
     PassThrough it is dropped, unless a function on the role (of any suffix, or of none) still traces."""
     keepers = tracing_users(account_functions or [], {function["configuration"]["role_arn"] for function in functions},
@@ -173,7 +174,8 @@ def plan(iam, functions: list, mode: str, suffix: str | None, account_functions:
                 wanted[role] = trace_write_statement(sid)
                 return owned, [wanted[role]] if keep else [], None
 
-            policies[role] = roles.plan_role_policy(iam, role, POLICY_NAME, build, role_arn)
+            policies[role] = roles.plan_role_policy(iam, role, POLICY_NAME, build, role_arn,
+                                                    (known_policies or {}).get(role))
         policy = policies[role]
         granted = policy_merge.same_statements(policy.before, policy_merge.document_of([wanted[role]]))
         before = {"tracing_mode": function["configuration"]["tracing_mode"], "role_policy": granted}
@@ -205,6 +207,7 @@ def apply(module, iam, lambda_client, entries: list, policies: dict) -> dict:
 def main():
     argument_spec = dict(
         mode=dict(type="str", choices=["Active", "PassThrough"], default="Active"),
+        roles=dict(type="dict"),
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )
@@ -219,7 +222,8 @@ def main():
         functions, missing = discover(lambda_client, module.params, need_concurrency=False)
         # Turning tracing off, the role's other functions say whether it still needs to write traces.
         account_functions = list_functions(lambda_client) if module.params["mode"] != "Active" else None
-        entries, policies = plan(iam, functions, module.params["mode"], module.params["suffix"], account_functions)
+        entries, policies = plan(iam, functions, module.params["mode"], module.params["suffix"], account_functions,
+                                 roles.known_policies(module))
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
     granted = None if module.check_mode else apply(module, iam, lambda_client, entries, policies)

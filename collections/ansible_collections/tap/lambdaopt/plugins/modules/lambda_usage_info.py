@@ -20,6 +20,13 @@ description:
   - Logs Insights is asked only about the log groups that exist (one C(DescribeLogGroups) listing), 50 groups a
     query; a query that fails, times out, is cancelled or runs longer than 5 minutes (then stopped with
     C(StopQuery)) sends only its own groups to the log events.
+  - Reads each function once - one C(ListFunctions) listing of every version, one C(GetFunction) per function,
+    and for a function that has published a version one C(ListAliases) and one
+    C(ListProvisionedConcurrencyConfigs) - and returns what it read (configuration with C(RevisionId), tags,
+    aliases, provisioned concurrency). Given these entries as O(functions), the collection's other modules plan
+    from them instead of reading every function again, and write with the C(RevisionId) read here.
+  - Aliases of a function that has never published a version can only serve C($LATEST); they are not listed, so
+    permissions given on such an alias are not among RV(functions[].triggers.invokers).
   - Makes no changes.
 options:
   lookback_days:
@@ -57,8 +64,18 @@ options:
         consumers in one C(GetMetricData) call.
     type: bool
     default: true
+  read_roles:
+    description:
+      - Also read the inline policies of the functions' execution roles, once per role (C(ListRolePolicies), then
+        C(GetRolePolicy) for each), and return them as RV(roles) for the modules that write there
+        (M(tap.lambdaopt.lambda_tracing), M(tap.lambdaopt.lambda_dlq), M(tap.lambdaopt.lambda_secrets)) to plan
+        from.
+    type: bool
+    default: false
   requests_per_second:
-    description: Client-side limit on the Lambda calls that read the triggers (Lambda's quota is 15 a second).
+    description:
+      - Client-side limit on the Lambda calls that list aliases and provisioned concurrency and read the triggers
+        (Lambda's quota is 15 a second).
     type: float
     default: 15
 extends_documentation_fragment:
@@ -86,6 +103,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+roles:
+  description:
+    - With O(read_roles), the execution roles of the functions and their inline policies, C({role name: {policy
+      name: document}}); a role that does not exist is left out.
+  returned: when O(read_roles) is true
+  type: dict
+  sample: {"api-handler-role-dev": {"lambdaopt-xray-write": {"Version": "2012-10-17", "Statement": []}}}
 functions:
   description: One entry per selected function, sorted by name.
   returned: always
@@ -111,12 +135,33 @@ functions:
           null when the task did not read it.
         - C(log_group) and C(log_format) come from its C(LoggingConfig), the group it logs to (C(/aws/lambda/<name>)
           unless another is named) and C(Text) or C(JSON).
+        - C(revision_id) is the C(RevisionId) it was read at; a module that updates the function sends it, and
+          Lambda refuses the update if the function changed since.
       type: dict
       sample: {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null, "architecture": "x86_64",
                "runtime": "python3.12", "tracing_mode": "PassThrough", "dead_letter_target": null,
                "state": "Active", "last_update_status": "Successful",
+               "revision_id": "2c6a1e4b-9f7d-4b0e-8a55-3d1f0c9e7a21",
                "role_arn": "arn:aws:iam::123456789012:role/api-handler-role-dev",
                "log_group": "/aws/lambda/api-handler-dev", "log_format": "Text"}
+    tags:
+      description: The function's tags.
+      type: dict
+      sample: {"Environment": "dev"}
+    aliases:
+      description: The function's aliases, empty for a function that has published no version.
+      type: list
+      elements: dict
+      sample: [{"name": "live", "function_version": "3", "additional_weights": {}}]
+    provisioned_concurrency:
+      description:
+        - Every allocation of provisioned concurrency on the function's aliases and versions, with the memory and
+          architecture of the version it serves (what it is billed at).
+      type: list
+      elements: dict
+      sample: [{"qualifier": "live",
+                "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev:live",
+                "requested": 5, "status": "READY", "memory_size": 3008, "architecture": "x86_64"}]
     window:
       description: The lookback window measured.
       type: dict
@@ -257,9 +302,15 @@ api_calls:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import (
+    discover,
+    latest_of,
+    list_functions,
+    published_versions,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_triggers
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import read_served
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
@@ -268,6 +319,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import UNCHANGED, bulk_result, finish
+from ansible_collections.tap.lambdaopt.plugins.module_utils.roles import read_policies, role_name
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
+
+# Functions (or roles) read at once.
+MAX_WORKERS = 8
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -281,7 +337,11 @@ class UsageReader:
         self.params = module.params
 
     def run(self) -> dict:
-        functions, missing = discover(aws_client(self.module, "lambda"), self.params)
+        lambda_client = aws_client(self.module, "lambda")
+        listing = list_functions(lambda_client, all_versions=True)
+        functions, missing = discover(lambda_client, self.params, listing=latest_of(listing))
+        read_served(lambda_client, functions, published_versions(listing),
+                    RateLimiter(self.params["requests_per_second"]), MAX_WORKERS)
         calls = measure(
             aws_client(self.module, "cloudwatch"),
             aws_client(self.module, "logs"),
@@ -292,13 +352,18 @@ class UsageReader:
             max_report_events=self.params["max_report_events"],
         )
         if self.params["triggers"] and functions:
-            read_triggers(aws_client(self.module, "lambda"), aws_client(self.module, "sqs"),
+            read_triggers(lambda_client, aws_client(self.module, "sqs"),
                           aws_client(self.module, "cloudwatch"), functions, self.params["lookback_days"],
                           self.params["requests_per_second"], apigateway=aws_client(self.module, "apigateway"),
                           apigatewayv2=aws_client(self.module, "apigatewayv2"))
         for function in functions:
             function["status"] = UNCHANGED
-        result = bulk_result(self.module, "functions", functions, missing, api_calls=calls)
+        extra = {}
+        if self.params["read_roles"]:
+            extra["roles"] = read_policies(aws_client(self.module, "iam"),
+                                           [role_name(function["configuration"]["role_arn"]) for function in functions],
+                                           MAX_WORKERS)
+        result = bulk_result(self.module, "functions", functions, missing, api_calls=calls, **extra)
         # Beside failed_functions, under the name this module has always given them.
         result["missing"] = missing
         return result
@@ -311,6 +376,7 @@ def main():
         logs_requests_per_second=dict(type="float", default=5),
         max_report_events=dict(type="int", default=10000),
         triggers=dict(type="bool", default=True),
+        read_roles=dict(type="bool", default=False),
         requests_per_second=dict(type="float", default=15),
         **FLEET_ARGUMENT_SPEC,
     )

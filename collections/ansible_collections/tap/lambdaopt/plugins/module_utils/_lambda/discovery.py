@@ -1,6 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Find one account-region's functions - by suffix, explicit names, a name pattern and tags - and read each one's
-configuration: the first step every module takes, whether or not it measures anything."""
+configuration: the first step every module takes, whether or not it measures anything.
+
+lambda_usage_info reads each function once (ListFunctions, then GetFunction); what it read travels with its result,
+and a later module given those entries as `functions` plans from them instead of reading every function again
+(`carried`). What it writes it writes with the RevisionId read then, or reads again first (api.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +17,31 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import Ra
 
 # GetFunction has its own quota of 100 requests/s; stay well under it.
 GET_FUNCTION_PER_SECOND = 50
+LATEST = "$LATEST"
 
 
-def list_functions(lambda_client) -> list:
-    """Every $LATEST function configuration of the account-region (ListFunctions, paginated)."""
+def list_functions(lambda_client, all_versions: bool = False) -> list:
+    """Every $LATEST function configuration of the account-region (ListFunctions, paginated); with `all_versions`,
+    every published version's too (FunctionVersion=ALL): one listing that tells which functions have published a
+    version, instead of a call per function."""
     paginator = lambda_client.get_paginator("list_functions")
-    return [function for page in paginator.paginate() for function in page["Functions"]]
+    pages = paginator.paginate(**({"FunctionVersion": "ALL"} if all_versions else {}))
+    return [function for page in pages for function in page["Functions"]]
+
+
+def latest_of(listing: list) -> list:
+    """The $LATEST configurations of a listing made with all_versions."""
+    return [function for function in listing if function.get("Version", LATEST) == LATEST]
+
+
+def published_versions(listing: list) -> dict:
+    """{function name: {version: its configuration}} of the published versions in a listing made with all_versions;
+    a function that has published none is left out."""
+    versions: dict = {}
+    for function in listing:
+        if function.get("Version", LATEST) != LATEST:
+            versions.setdefault(function["FunctionName"], {})[function["Version"]] = function
+    return versions
 
 
 def select(functions: list, suffix: str | None = None, names: list | None = None,
@@ -40,8 +63,8 @@ def select(functions: list, suffix: str | None = None, names: list | None = None
 
 
 def details(lambda_client, names: list, max_workers: int = 8) -> dict:
-    """{name: {"reserved_concurrency", "tags", "state", "last_update_status"}} from GetFunction, which unlike
-    ListFunctions returns them all. Functions that vanished meanwhile are left out."""
+    """{name: {"reserved_concurrency", "tags", "state", "last_update_status", "revision_id"}} from GetFunction,
+    which unlike ListFunctions returns them all. Functions that vanished meanwhile are left out."""
     limiter = RateLimiter(GET_FUNCTION_PER_SECOND)
 
     def fetch(name):
@@ -52,6 +75,7 @@ def details(lambda_client, names: list, max_workers: int = 8) -> dict:
             "tags": response.get("Tags", {}),
             "state": response["Configuration"].get("State"),
             "last_update_status": response["Configuration"].get("LastUpdateStatus"),
+            "revision_id": response["Configuration"].get("RevisionId"),
         }
 
     results = run_bounded(fetch, names, max_workers)
@@ -68,7 +92,8 @@ def matches_tags(function_tags: dict, wanted: dict | None) -> bool:
 
 def configuration_of(function: dict, detail: dict) -> dict:
     """`function` from ListFunctions, `detail` from GetFunction where it was read: only GetFunction tells the state
-    and update status (ListFunctions leaves both out), so without it they are unknown (None), never assumed."""
+    and update status (ListFunctions leaves both out), so without it they are unknown (None), never assumed. The
+    RevisionId is GetFunction's, the revision the state and reservation were read at."""
     return {
         "memory_size": function["MemorySize"],
         "timeout": function["Timeout"],
@@ -79,29 +104,62 @@ def configuration_of(function: dict, detail: dict) -> dict:
         "dead_letter_target": function.get("DeadLetterConfig", {}).get("TargetArn"),
         "state": detail.get("state"),
         "last_update_status": detail.get("last_update_status"),
+        "revision_id": detail.get("revision_id"),
         "role_arn": function["Role"],
         "log_group": log_groups.group_of(function),
         "log_format": log_groups.format_of(function),
     }
 
 
-def discover(lambda_client, params: dict, need_concurrency: bool = True,
-             with_environment: bool = False) -> tuple[list, list]:
-    """([{function_name, function_arn, configuration}], names asked for that do not exist).
+def carried(entries) -> bool:
+    """Whether `entries` (a module's `functions`) are lambda_usage_info's: each carries the configuration it read
+    with GetFunction, RevisionId included, so planning from it needs no read of its own."""
+    return bool(entries) and all(
+        isinstance(entry, dict) and isinstance(entry.get("configuration"), dict)
+        and entry["configuration"].get("revision_id") for entry in entries)
 
-    Reserved concurrency and tags need one GetFunction per function; without `need_concurrency`
-    and a tag filter, ListFunctions alone answers and reserved_concurrency is left out.
-    `with_environment` adds each function's environment variables under `environment`, kept out of
-    `configuration` so that results which return it never carry them, and `environment_error` where Lambda
-    cannot decrypt them."""
+
+def from_carried(params: dict, need_concurrency: bool = True) -> list:
+    """discover's answer from lambda_usage_info's entries, narrowed by the same suffix, pattern and tags."""
+    found = []
+    for entry in params["functions"]:
+        name = entry["function_name"]
+        if params.get("suffix") is not None and not has_suffix(name, params["suffix"]):
+            continue
+        if params.get("name_pattern") and not fnmatch.fnmatchcase(name, params["name_pattern"]):
+            continue
+        if not matches_tags(entry.get("tags") or {}, params.get("tags")):
+            continue
+        configuration = dict(entry["configuration"])
+        if not need_concurrency:
+            configuration.pop("reserved_concurrency", None)
+        found.append({"function_name": name, "function_arn": entry["function_arn"], "configuration": configuration,
+                      "tags": entry.get("tags") or {}})
+    return sorted(found, key=lambda function: function["function_name"])
+
+
+def discover(lambda_client, params: dict, need_concurrency: bool = True,
+             with_environment: bool = False, listing: list | None = None) -> tuple[list, list]:
+    """([{function_name, function_arn, configuration, tags where read}], names asked for that do not exist).
+
+    Given lambda_usage_info's entries (`carried`), answers from them without a call. Otherwise reserved concurrency,
+    tags and the RevisionId need one GetFunction per function; without `need_concurrency` and a tag filter,
+    ListFunctions alone answers and reserved_concurrency is left out. `listing`: the $LATEST configurations when the
+    caller has listed them already. `with_environment` adds each function's environment variables under
+    `environment`, kept out of `configuration` so that results which return it never carry them, and
+    `environment_error` where Lambda cannot decrypt them; it always reads (the variables never travel in a
+    result)."""
+    if not with_environment and carried(params.get("functions")):
+        return from_carried(params, need_concurrency), []
     selected, missing = select(
-        list_functions(lambda_client),
+        list_functions(lambda_client) if listing is None else listing,
         suffix=params.get("suffix"),
         names=params.get("functions"),
         name_pattern=params.get("name_pattern"),
     )
     names = [function["FunctionName"] for function in selected]
-    if need_concurrency or params.get("tags"):
+    read = need_concurrency or bool(params.get("tags"))
+    if read:
         function_details = details(lambda_client, names)
     else:
         function_details = {name: {"tags": {}} for name in names}
@@ -121,6 +179,8 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
             "function_arn": function["FunctionArn"],
             "configuration": configuration,
         }
+        if read:
+            entry["tags"] = detail["tags"]
         if with_environment:
             entry["environment"] = function.get("Environment", {}).get("Variables", {})
             if function.get("Environment", {}).get("Error"):

@@ -80,22 +80,27 @@ def visibility_timeouts(sqs_client, queue_arns: list) -> tuple[dict, dict]:
     return timeouts, unknown
 
 
-def invokers(lambda_client, limiter: RateLimiter, names: list) -> tuple[dict, dict, dict]:
+def invokers(lambda_client, limiter: RateLimiter, names: list, known_aliases: dict | None = None
+             ) -> tuple[dict, dict, dict]:
     """({name: sorted service principals its resource policies allow to invoke it}, {name: sorted ids of the API
     Gateway APIs they name, None where a statement lets API Gateway invoke it without naming its API},
     {name: why unknown}).
 
     A permission given on an alias (AddPermission with a Qualifier, as for an API integration that invokes the
     alias) is in that alias's policy, not the function's: each alias's policy is read too (ListAliases, then one
-    GetPolicy per alias). The API is the one its statement's `AWS:SourceArn` condition names
+    GetPolicy per alias; `known_aliases` {name: [alias names]} where they were read already, by
+    versions.read_served). The API is the one its statement's `AWS:SourceArn` condition names
     (`arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<method>/<path>`, Lambda developer guide, "Invoking a
     Lambda function using an Amazon API Gateway endpoint")."""
     found, apis, unknown = {}, {}, {}
     for name in names:
         try:
             aliases = [None]
-            for page in paced_pages(lambda_client.get_paginator("list_aliases").paginate(FunctionName=name), limiter):
-                aliases += [alias["Name"] for alias in page["Aliases"]]
+            if name in (known_aliases or {}):
+                aliases += known_aliases[name]
+            else:
+                pages = lambda_client.get_paginator("list_aliases").paginate(FunctionName=name)
+                aliases += [alias["Name"] for page in paced_pages(pages, limiter) for alias in page["Aliases"]]
             services, api_ids = set(), set()
             for alias in aliases:
                 limiter.acquire()
@@ -229,7 +234,9 @@ def read_triggers(lambda_client, sqs_client, cloudwatch, functions: list, lookba
     queues = sorted({mapping["EventSourceArn"] for found in mappings.values() for mapping in found
                      if source_type(mapping.get("EventSourceArn", "")) == SQS})
     timeouts, queue_unknown = visibility_timeouts(sqs_client, queues)
-    allowed, api_ids, policy_unknown = invokers(lambda_client, limiter, names)
+    known_aliases = {function["function_name"]: [alias["name"] for alias in function["aliases"]]
+                     for function in functions if "aliases" in function}
+    allowed, api_ids, policy_unknown = invokers(lambda_client, limiter, names, known_aliases)
     named = sorted({api_id for ids in api_ids.values() for api_id in ids or ()})
     if apigateway is not None and apigatewayv2 is not None:
         apis, api_unknown = integration_timeouts(apigateway, apigatewayv2, limiter, named)
