@@ -364,8 +364,8 @@ class _InsightsQueries:
 
 
 class QuotaMode:
-    """The quotas in force (scaled: `scale` 0.1 allows a tenth of AWS's rates and counts), their buckets per
-    account-Region, and the Logs Insights queries in flight."""
+    """The quotas in force (scaled: `scale` 0.1 allows a tenth of AWS's rates and counts, and a bucket always
+    holds at least one request), their buckets per account-Region, and the Logs Insights queries in flight."""
 
     def __init__(self, table: QuotaTable, scale: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         if scale <= 0:
