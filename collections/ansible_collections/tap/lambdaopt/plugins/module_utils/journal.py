@@ -286,6 +286,22 @@ class Reading:
             "module": SUBJECT_MODULES.get(entry["resource_kind"], "unknown")}
 
 
+def function_changes_so_far() -> list:
+    """The function settings this run has changed or may have changed so far, as a change record lists them (each
+    with `reason` ACCEPTED or NOT_SEEN_ACCEPTED): what a module planning from lambda_usage_info's reading of the
+    fleet, made at the start of the run, must take into account. Nothing without a journal (a dry run writes none)."""
+    path = os.environ.get(ENVIRONMENT_VARIABLE)
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as stream:
+        entries = parse(stream.read())
+    reading = Reading(entries)
+    for entry in entries:
+        if entry["event"] == "intent" and entry.get("subject") is None:
+            reading.function_fields(entry)
+    return list(reading.changes.values())
+
+
 def as_record(text: str, region: str | None = None) -> dict:
     """The journal as a change record (its digest taken here: the journal's chain was checked instead), each
     section in the order its resources were first announced. `region` is taken for a journal whose only resources

@@ -194,6 +194,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import carried_allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned import metrics as alias_metrics
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import (
     allocations,
@@ -288,9 +289,7 @@ class ProvisionedConcurrency:
     def allocations_of(self, functions: list) -> dict:
         """{name: its allocations}: as lambda_usage_info listed them (with the memory and architecture of the version
         each serves) when its entries were given, else listed here."""
-        carried = {function["function_name"]: function["provisioned_concurrency"]
-                   for function in self.params["functions"] or []
-                   if isinstance(function, dict) and "provisioned_concurrency" in function}
+        carried = carried_allocations(self.params["functions"])
         names = sorted(function["function_name"] for function in functions)
         unlisted = [name for name in names if name not in carried]
         listed = run_bounded(lambda name: allocations(self.lambda_client, self.limiter, name), unlisted,
@@ -298,8 +297,7 @@ class ProvisionedConcurrency:
         for _configs, error in listed.values():
             if error is not None:
                 raise error
-        return {name: [dict(config) for config in carried[name]] if name in carried else listed[name][0]
-                for name in names}
+        return {name: carried[name] if name in carried else listed[name][0] for name in names}
 
     def measure(self, entries: list) -> None:
         start, end = metric_data.window(self.params["lookback_days"])

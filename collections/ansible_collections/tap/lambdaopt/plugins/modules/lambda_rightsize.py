@@ -323,6 +323,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import 
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan_context import context_of
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_triggers
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import carried_allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -463,8 +464,7 @@ class Rightsizer:
         if self.requests["reserved_concurrency"] is None:
             return {}
         limiter = RateLimiter(self.params["requests_per_second"])
-        carried = {entry["function_name"]: entry["provisioned_concurrency"] for entry in self.params["usage"] or []
-                   if isinstance(entry, dict) and "provisioned_concurrency" in entry}
+        carried = carried_allocations(self.params["usage"])
 
         def allocated(name: str) -> list:
             return carried[name] if name in carried else allocations(self.lambda_client, limiter, name)

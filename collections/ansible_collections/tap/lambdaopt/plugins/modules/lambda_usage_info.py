@@ -105,8 +105,8 @@ EXAMPLES = r"""
 RETURN = r"""
 roles:
   description:
-    - With O(read_roles), the execution roles of the functions and their inline policies, C({role name: {policy
-      name: document}}); a role that does not exist is left out.
+    - With O(read_roles), the execution roles of the functions and their inline policies (each role's name mapped
+      to its policies' names mapped to their documents); a role that does not exist is left out.
   returned: when O(read_roles) is true
   type: dict
   sample: {"api-handler-role-dev": {"lambdaopt-xray-write": {"Version": "2012-10-17", "Statement": []}}}

@@ -2,7 +2,10 @@
 """Applying configuration changes to Lambda functions: one UpdateFunctionConfiguration per function with all its
 changed fields, within the control-plane quota, as Lambda's update state machine requires - read the function
 first, wait while it is Pending or being updated, never touch a Failed one, update only the revision that was
-read, and wait for the update to finish."""
+read, and wait for the update to finish.
+
+Across a fleet the updates are sent first and waited for after (apply_all): a worker that waited for each update
+before sending the next would leave the control-plane quota, which binds, mostly unused."""
 
 from __future__ import annotations
 
@@ -48,6 +51,8 @@ def configuration_update(changes: dict) -> dict:
 
 # The waiters poll GetFunction (its own quota of 100/s) once a second.
 WAITER_CONFIG = {"Delay": 1, "MaxAttempts": 300}
+# Updates waited for at once: each wait is GetFunction once a second, well within its quota of 100/s.
+CONFIRM_WORKERS = 16
 # How many times a function found busy (Pending, or another update in progress) is waited for before giving up.
 MAX_WAITS = 3
 # Another update that slips in between our read and our update makes Lambda answer ResourceConflictException;
@@ -139,7 +144,8 @@ def undecryptable_environment(error: dict) -> str:
 
 
 def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
-                   after_failed_update: bool = False, update_call: Callable = client_call) -> None:
+                   after_failed_update: bool = False, update_call: Callable = client_call,
+                   wait: bool = True) -> dict | None:
     """Apply {field: value} to one function planned from `planned_from` ({field: value it had}).
 
     Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
@@ -150,25 +156,41 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
 
     `update_call(lambda_client, "update_function_configuration", **parameters)` makes the update:
     common.retry_iam_propagation for an update Lambda checks against a role's grant that may not have propagated
-    yet (a dead-letter queue)."""
+    yet (a dead-letter queue).
+
+    Without `wait`, returns the fields of the configuration update Lambda accepted and is still making, for
+    confirm_updated to wait for (None when there is none)."""
     accepted: dict = {}
     try:
-        send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted, after_failed_update,
-                     update_call)
+        sent = send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted, after_failed_update,
+                            update_call)
+        if sent and wait:
+            wait_until_updated(lambda_client, name)
     except Exception as error:
         if not accepted:
             raise
         raise read_back_after_failure(lambda_client, name, error, accepted, planned_from) from error
+    return accepted if sent and not wait else None
+
+
+def confirm_updated(lambda_client, name: str, accepted: dict, planned_from: dict) -> None:
+    """Wait until the update apply_function sent without waiting is done; PartlyApplied when it did not finish
+    (its LastUpdateStatus Failed, or the wait ran out), with the function read back."""
+    try:
+        wait_until_updated(lambda_client, name)
+    except Exception as error:
+        raise read_back_after_failure(lambda_client, name, error, accepted, planned_from) from error
 
 
 def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
-                 accepted: dict, after_failed_update: bool, update_call: Callable = client_call) -> None:
-    """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is."""
+                 accepted: dict, after_failed_update: bool, update_call: Callable = client_call) -> bool:
+    """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is. Whether a
+    configuration update was sent (then Lambda is still making it)."""
     configuration = configuration_update(changes)
     for attempt in range(2):
         function = ready_function(lambda_client, name, after_failed_update)
         if attempt and all(current_settings(function)[field] == value for field, value in changes.items()):
-            return  # the update had landed, its answer lost: the retry met it in progress or its new revision
+            return False  # the update had landed, its answer lost: the retry met it in progress or its new revision
         refuse_blind_writes(function, changes, planned_from)
         if "reserved_concurrency" in changes and attempt == 0:
             intent = journal_intent(function, {"reserved_concurrency": changes["reserved_concurrency"]})
@@ -181,7 +203,7 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
             planned_from["reserved_concurrency"] = accepted["reserved_concurrency"] = changes["reserved_concurrency"]
             journal_done(intent)
         if not configuration:
-            return
+            return False
         intent = journal_intent(function, {field: value for field, value in changes.items()
                                            if field in CONFIGURATION_FIELDS})
         limiter.acquire()
@@ -192,8 +214,7 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
             continue  # read again, waiting out an update in progress, and check again
         accepted.update({field: value for field, value in changes.items() if field in CONFIGURATION_FIELDS})
         journal_done(intent)
-        wait_until_updated(lambda_client, name)
-        return
+        return True
     raise NotApplied("changed by someone else twice while it was being updated; nothing was overwritten")
 
 
@@ -238,14 +259,22 @@ def read_back_after_failure(lambda_client, name: str, error: Exception, accepted
 def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int,
               after_failed_update: bool = False, update_call: Callable = client_call) -> dict:
     """Apply {name: {field: value}} across the fleet, each planned from planned_from[name]; {name: error or None}.
-    `after_failed_update`: see ready_function; `update_call`: see apply_function."""
+    Every update is sent first, then each is waited for: waiting takes GetFunction calls (a quota of their own), and
+    by then most are done. `after_failed_update`: see ready_function; `update_call`: see apply_function."""
     limiter = RateLimiter(requests_per_second)
-    results = run_bounded(
+    sent = run_bounded(
         lambda name: apply_function(lambda_client, limiter, name, work[name], planned_from.get(name, {}),
-                                    after_failed_update, update_call),
+                                    after_failed_update, update_call, wait=False),
         sorted(work), max_workers,
     )
-    return {name: error for name, (_result, error) in results.items()}
+    errors = {name: error for name, (_accepted, error) in sent.items()}
+    making = {name: accepted for name, (accepted, error) in sent.items() if error is None and accepted}
+    confirmed = run_bounded(
+        lambda name: confirm_updated(lambda_client, name, making[name], planned_from.get(name, {})),
+        sorted(making), CONFIRM_WORKERS,
+    )
+    errors.update({name: error for name, (_result, error) in confirmed.items()})
+    return errors
 
 
 def planned_from_before(entry: dict, changes: dict) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import function_name_of, has_suffix
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
@@ -18,6 +19,9 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import Ra
 # GetFunction has its own quota of 100 requests/s; stay well under it.
 GET_FUNCTION_PER_SECOND = 50
 LATEST = "$LATEST"
+# The settings of `configuration` a step of the run may change (journal.FIELD_MODULES), which a later step planning
+# from lambda_usage_info's reading takes from the run's journal.
+CONFIGURATION_KEYS = ("memory_size", "timeout", "reserved_concurrency", "tracing_mode", "dead_letter_target")
 
 
 def list_functions(lambda_client, all_versions: bool = False) -> list:
@@ -119,9 +123,12 @@ def carried(entries) -> bool:
         and entry["configuration"].get("revision_id") for entry in entries)
 
 
-def from_carried(params: dict, need_concurrency: bool = True) -> list:
-    """discover's answer from lambda_usage_info's entries, narrowed by the same suffix, pattern and tags."""
-    found = []
+def from_carried(lambda_client, params: dict, need_concurrency: bool = True) -> list:
+    """discover's answer from lambda_usage_info's entries, narrowed by the same suffix, pattern and tags, with what
+    earlier steps of this run changed since (the run's journal): a function a step may have changed without seeing
+    its answer is read again."""
+    changed, uncertain = changes_since_read()
+    found, unsure = [], []
     for entry in params["functions"]:
         name = entry["function_name"]
         if params.get("suffix") is not None and not has_suffix(name, params["suffix"]):
@@ -130,12 +137,31 @@ def from_carried(params: dict, need_concurrency: bool = True) -> list:
             continue
         if not matches_tags(entry.get("tags") or {}, params.get("tags")):
             continue
-        configuration = dict(entry["configuration"])
+        if name in uncertain:
+            unsure.append(name)
+            continue
+        configuration = {**entry["configuration"], **changed.get(name, {})}
         if not need_concurrency:
             configuration.pop("reserved_concurrency", None)
         found.append({"function_name": name, "function_arn": entry["function_arn"], "configuration": configuration,
                       "tags": entry.get("tags") or {}})
+    if unsure:
+        found += discover(lambda_client, {"functions": unsure}, need_concurrency)[0]
     return sorted(found, key=lambda function: function["function_name"])
+
+
+def changes_since_read() -> tuple[dict, set]:
+    """({function name: {configuration field: value}} this run's earlier steps changed, names of the functions one
+    may have changed without seeing Lambda's answer), from the run's journal."""
+    changed: dict = {}
+    uncertain = set()
+    for change in journal.function_changes_so_far():
+        if change.get("qualifier") or change.get("log_group_name") or change["field"] not in CONFIGURATION_KEYS:
+            continue
+        if change["reason"] != journal.ACCEPTED:
+            uncertain.add(change["function_name"])
+        changed.setdefault(change["function_name"], {})[change["field"]] = change["after"]
+    return changed, uncertain
 
 
 def discover(lambda_client, params: dict, need_concurrency: bool = True,
@@ -150,7 +176,7 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
     `environment_error` where Lambda cannot decrypt them; it always reads (the variables never travel in a
     result)."""
     if not with_environment and carried(params.get("functions")):
-        return from_carried(params, need_concurrency), []
+        return from_carried(lambda_client, params, need_concurrency), []
     selected, missing = select(
         list_functions(lambda_client) if listing is None else listing,
         suffix=params.get("suffix"),

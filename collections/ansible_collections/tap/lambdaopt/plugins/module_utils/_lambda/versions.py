@@ -10,6 +10,7 @@ which can only name $LATEST, are not read: they serve exactly what $LATEST serve
 
 from __future__ import annotations
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, paced_pages, run_bounded
 
@@ -45,3 +46,27 @@ def aliases(lambda_client, limiter: RateLimiter, name: str) -> list:
                    for page in paced_pages(pages, limiter) for alias in page["Aliases"]),
                   key=lambda alias: alias["name"])
 
+
+
+def carried_allocations(entries: list) -> dict:
+    """{name: allocations} as lambda_usage_info listed them in `entries`, with the changes this run's earlier steps
+    made since (the run's journal); a function one of them may have changed without seeing Lambda's answer is left
+    out, to be listed again."""
+    carried = {entry["function_name"]: [dict(allocation) for allocation in entry["provisioned_concurrency"]]
+               for entry in entries or [] if isinstance(entry, dict) and "provisioned_concurrency" in entry}
+    for change in journal.function_changes_so_far():
+        name, qualifier = change["function_name"], change.get("qualifier")
+        if change["field"] != "provisioned_concurrency" or name not in carried:
+            continue
+        if change["reason"] != journal.ACCEPTED:
+            del carried[name]
+            continue
+        kept = [allocation for allocation in carried[name] if allocation["qualifier"] != qualifier]
+        changed = next((allocation for allocation in carried[name] if allocation["qualifier"] == qualifier), None)
+        if change["after"] and changed is not None:
+            kept.append({**changed, "requested": change["after"]})
+        elif change["after"]:
+            del carried[name]  # a new allocation: its version's settings are not among those carried
+            continue
+        carried[name] = sorted(kept, key=lambda allocation: allocation["qualifier"])
+    return carried
