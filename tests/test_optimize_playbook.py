@@ -16,6 +16,36 @@ def simulated(aws):
     simulator.simulate_fleet(aws, "dev", traffic_scale=0.25)
 
 
+# Every AWS call a dry run of the demo fleet makes (6 functions, api-handler-dev behind an alias): a regression pin.
+# lambda_usage_info reads each function once and every later step plans from what it read. Per function: GetFunction,
+# and GetPolicy for the function and for each alias; ListAliases and ListProvisionedConcurrencyConfigs only for a
+# function that has published a version (api-handler-dev). The rest are listings of the account-region, whatever the
+# fleet's size. A new call per function shows here first; pin it only if it is worth its quota.
+DRY_RUN_CALLS = {
+    "lambda": {"ListFunctions": 3, "GetFunction": 6, "GetPolicy": 7, "ListAliases": 1,
+               "ListProvisionedConcurrencyConfigs": 1, "ListEventSourceMappings": 1, "GetAccountSettings": 2},
+    "monitoring": {"GetMetricData": 7, "DescribeAlarms": 1},
+    "logs": {"DescribeLogGroups": 2, "StartQuery": 1, "GetQueryResults": 1},
+    "iam": {"GetAccountAuthorizationDetails": 1},
+    "sqs": {"GetQueueUrl": 2, "GetQueueAttributes": 1},
+    "apigateway": {"GetRestApi": 1, "GetResources": 1},
+    "dynamodb": {"ListTables": 1, "DescribeTable": 1},
+    "ssm": {"GetParameter": 1},
+}
+
+
+def calls_made(emulator) -> dict:
+    """{service: {operation: calls}} the emulator answered since its ledger was reset, in every account-region."""
+    made: dict = {}
+    for regions in emulator.ledger.snapshot().values():
+        for services in regions.values():
+            for service, operations in services.items():
+                for operation, counts in operations.items():
+                    made.setdefault(service, {}).setdefault(operation, 0)
+                    made[service][operation] += counts["made"]
+    return made
+
+
 def recap(output: str) -> str:
     return output[output.index("PLAY RECAP"):]
 
@@ -31,8 +61,10 @@ def test_dry_run_then_apply_then_nothing_left_to_do(emulator, aws, simulated, tm
                "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
                "-e", f"lambdaopt_journal_dir={tmp_path / 'journals'}"]
     environment = {**emulator.environ(), "ANSIBLE_SHOW_CUSTOM_STATS": "true"}
+    emulator.ledger.reset()
     dry = run([*PLAYBOOK, *options, "--check", "--diff"], env=environment)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr
+    assert calls_made(emulator) == DRY_RUN_CALLS
     # provisioned concurrency, right-sizing, retention, tracing, dead-letter queue, alarms, the data table
     assert "changed=7" in recap(dry.stdout)
     assert '"memory_size": 128' in dry.stdout and '"retention_in_days": 7' in dry.stdout  # the diff shows the plan

@@ -8,7 +8,6 @@ import pytest
 
 from tests.collection.usage_histories import PROFILES, with_usage, worst_seconds
 from tools import simulator
-from tools.emulator_patches import insights_statistics
 from tools.usage_model import FunctionConfig, default_end, simulate
 
 ACCOUNT = "123456789012"
@@ -107,7 +106,6 @@ def test_an_api_that_cannot_be_found_falls_back_to_the_option_with_a_note(aws, m
 
 
 def test_a_leaking_function_measured_through_logs_insights_is_sized_for_its_trend(aws, make_function, run_module):
-    insights_statistics.answer_statistics()
     usage = with_usage(aws, make_function, "leaky-dev", "leaking")
     (info,) = run_module("lambda_usage_info", {"functions": ["leaky-dev"], "logs_insights": "always"})["functions"]
     assert info["sources"]["memory"] == "REPORT lines (Logs Insights)" and info["sources"]["insights_fallback"] is None

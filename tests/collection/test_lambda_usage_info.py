@@ -30,7 +30,7 @@ def test_figures_match_the_simulated_history(aws, fleet, run_module, api_calls):
         assert entry["peak_concurrency"] == usage.peak_concurrency
         assert entry["errors"] == usage.errors
         assert entry["configuration"]["memory_size"] == 3008
-        assert entry["sources"]["memory"] == "REPORT lines (log events)"
+        assert entry["sources"]["memory"] == "REPORT lines (Logs Insights)"
         assert entry["sources"]["invocations"] == "AWS/Lambda metrics (GetMetricData)"
         written = sum(len(message.encode()) for i in usage.invocations for message in simulator.log_messages(i))
         assert entry["log_ingested_bytes"] == pytest.approx(written, rel=0.02)

@@ -73,9 +73,9 @@ def test_a_failed_insights_batch_reads_only_its_own_groups_events(measured_funct
     alpha, bravo, silent = entries["alpha-dev"], entries["bravo-dev"], entries["silent-dev"]
     assert bravo["sources"]["insights_fallback"] == "Logs Insights query ended Failed"
     assert bravo["max_memory_used_mb"]["max"] == 202 and bravo["samples"]["report_lines"] == 60
-    # alpha's query completed; the emulator's Insights answers no statistics, so alpha's batch (alone) reads its
-    # events for that reason, not for bravo's failure.
-    assert alpha["sources"]["insights_fallback"] == "Logs Insights answered without the requested statistics"
+    # alpha's query completed: Insights measured it, bravo's failure took nothing from it.
+    assert alpha["sources"]["memory"] == "REPORT lines (Logs Insights)"
+    assert alpha["sources"]["insights_fallback"] is None
     assert alpha["max_memory_used_mb"]["max"] == 101
     # No log group: never named to Insights, never read.
     assert silent["sources"]["memory"] == "no log group" and silent["sources"]["insights_fallback"] is None
@@ -85,10 +85,11 @@ def test_a_missing_log_group_does_not_fail_the_query_of_the_others(measured_func
     entries = by_name(run_module("lambda_usage_info", {"suffix": "dev"}))
     # One query for alpha and bravo (AWS fails a whole query naming a group that does not exist).
     assert api_calls.count(("logs", "StartQuery")) == 1
-    assert entries["alpha-dev"]["sources"]["insights_fallback"] == ("Logs Insights answered without the requested "
-                                                                    "statistics")
+    for name in ("alpha-dev", "bravo-dev"):
+        assert entries[name]["sources"]["memory"] == "REPORT lines (Logs Insights)"
+    assert entries["alpha-dev"]["max_memory_used_mb"]["max"] == 101
     assert entries["silent-dev"]["sources"]["memory"] == "no log group"
-    assert api_calls.count(("logs", "FilterLogEvents")) == 2  # alpha's and bravo's, not silent's
+    assert api_calls.count(("logs", "FilterLogEvents")) == 0  # Insights answered for both; no event was read
 
 
 def test_the_event_sample_is_bounded_and_reported(measured_functions, run_module):

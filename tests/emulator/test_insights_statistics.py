@@ -1,5 +1,5 @@
-"""The emulator computes Logs Insights statistics when asked to (tools/emulator_patches/insights_statistics.py): the
-usage query's figures and daily series agree with those read from the same log events, and a query it cannot
+"""The emulator computes Logs Insights statistics (tools/emulator_patches/insights_statistics.py): the usage
+query's figures and daily series agree with those read from the same log events, and a query it cannot
 evaluate is refused, never answered wrongly."""
 
 import json
@@ -58,7 +58,6 @@ def groups(aws):
 
 
 def test_the_usage_query_agrees_with_the_log_events(groups):
-    insights_statistics.answer_statistics()
     names = ["/aws/lambda/leaky-dev", "/shared/pipeline"]
     by_insights = lambda_metrics.fetch_report_stats(groups, names, START, END, insights="always", poll_seconds=0)
     by_events = lambda_metrics.fetch_report_stats(groups, names, START, END, insights="never")
@@ -90,7 +89,6 @@ def test_the_usage_query_agrees_with_the_log_events(groups):
 
 
 def test_bin_rounds_the_timestamp_down_to_its_period(groups):
-    insights_statistics.answer_statistics()
     query_id = groups.start_query(logGroupNames=["/aws/lambda/leaky-dev"], startTime=int(START.timestamp()),
                                   endTime=int(END.timestamp()),
                                   queryString='filter @type = "REPORT" | stats count(*) as n, max(@maxMemoryUsed) '
@@ -111,14 +109,14 @@ def test_bin_rounds_the_timestamp_down_to_its_period(groups):
     f"stats max(@duration) by @log, bin(1d) | limit {report_lines.INSIGHTS_MAX_ROWS + 1}",
 ])
 def test_a_query_it_cannot_evaluate_is_refused(groups, query):
-    insights_statistics.answer_statistics()
     with pytest.raises(ClientError) as refused:
         groups.start_query(logGroupNames=["/aws/lambda/leaky-dev"], startTime=int(START.timestamp()),
                            endTime=int(END.timestamp()), queryString=query)
     assert refused.value.response["Error"]["Code"] == "MalformedQueryException"
 
 
-def test_without_being_asked_it_answers_as_moto_does(groups):
+def test_switched_off_it_answers_as_moto_does(groups):
+    insights_statistics.answer_like_moto()
     names = ["/aws/lambda/leaky-dev"]
     with pytest.raises(ValueError, match="without the requested statistics"):
         lambda_metrics.fetch_report_stats(groups, names, START, END, insights="always", poll_seconds=0)

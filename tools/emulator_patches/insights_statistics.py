@@ -1,10 +1,11 @@
 """Logs Insights statistics, which moto 5.2.5 does not compute: its queries ignore `filter`, `parse`, `fields` and
 `stats` and answer one `@ptr` row per event.
 
-Switched on per account-region with `answer_statistics()` (in process, as the tests run the emulator; the
-emulator's reset switches it off again), a query with a `stats` command is evaluated here, strictly: the commands
-`filter`, `parse`, `fields`, `stats` and `limit`, and within them only what is written below. Anything else is
-refused with MalformedQueryException, as AWS refuses a query it cannot parse, rather than answered wrongly.
+A query with a `stats` command is evaluated here, strictly (`answer_like_moto()` switches this off for one
+account-region until the emulator's reset, for a test of what a client does with an answer without statistics):
+the commands `filter`, `parse`, `fields`, `stats` and `limit`, and within them only what is written below.
+Anything else is refused with MalformedQueryException, as AWS refuses a query it cannot parse, rather than
+answered wrongly.
 
 What it follows (CloudWatch Logs user guide, "CloudWatch Logs Insights query syntax", "Supported logs and discovered
 fields", "stats", "parse"; API reference, StartQuery, GetQueryResults):
@@ -59,10 +60,10 @@ class MalformedQueryException(LogsClientError):
         super().__init__("MalformedQueryException", message)
 
 
-def answer_statistics(account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> None:
-    """From now until the emulator is reset, Logs Insights queries with `stats` in this account-region are answered
-    with their statistics."""
-    logs_backends[account_id][region].lambdaopt_insights_statistics = True
+def answer_like_moto(account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> None:
+    """From now until the emulator is reset, Logs Insights queries in this account-region are answered as moto
+    does: one `@ptr` row per event, no statistics."""
+    logs_backends[account_id][region].lambdaopt_insights_statistics = False
 
 
 def apply() -> None:
@@ -70,7 +71,7 @@ def apply() -> None:
 
     def start_query(self: LogsBackend, log_group_names: list[str], start_time: int, end_time: int,
                     query_string: str) -> str:
-        enabled = getattr(self, "lambdaopt_insights_statistics", False)
+        enabled = getattr(self, "lambdaopt_insights_statistics", True)
         commands = split_commands(query_string) if enabled else []
         if enabled and any(_verb(command) == "stats" for command in commands):
             plan = [_parse_command(command) for command in commands]  # refused before the query starts, as AWS does
