@@ -9,8 +9,8 @@ options:
   roles:
     description:
       - The functions' execution roles and their inline policies (each role's name mapped to its policies' names
-        mapped to their documents), as M(tap.lambdaopt.lambda_usage_info) read them with O(tap.lambdaopt.lambda_usage_info#module:read_roles)
-        (its RV(tap.lambdaopt.lambda_usage_info#module:roles)).
+        mapped to their documents), as M(tap.lambdaopt.lambda_usage_info) read them with
+        O(tap.lambdaopt.lambda_usage_info#module:read_roles) (its RV(tap.lambdaopt.lambda_usage_info#module:roles)).
       - A dry run plans from them instead of reading every role again. A real run reads each role just before it
         plans what it writes there, since IAM has no conditional write that would refuse a plan made from a stale
         reading.

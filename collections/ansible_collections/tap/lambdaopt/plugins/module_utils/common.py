@@ -8,6 +8,7 @@ import re
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO
+from ansible_collections.tap.lambdaopt.plugins.module_utils.pacing import pace
 
 SUFFIX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
@@ -70,7 +71,13 @@ class RetryingClient:
 
 
 def aws_client(module, service: str, retry=RETRY) -> RetryingClient:
-    return RetryingClient(module.client(service, config=BOTOCORE_RETRIES), retry)
+    return RetryingClient(waiter_client(module, service), retry)
+
+
+def waiter_client(module, service: str):
+    """A plain boto3 client, paced to AWS's request quotas (pacing.py), with botocore's standard retry: what
+    waiters and paginators take."""
+    return pace(module.client(service, config=BOTOCORE_RETRIES))
 
 
 def client_call(client, operation: str, **parameters):

@@ -263,7 +263,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence imp
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling import WORST
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import wait_until_ready
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
-    BOTOCORE_RETRIES,
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
@@ -271,6 +270,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     function_name_of,
     update_option_errors,
+    waiter_client,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     CHANGED,
@@ -549,7 +549,7 @@ class Canary:
             canary.entry.update(status=REFUSED, after=dict(canary.entry["before"]))
             canary.entry["refused"].append({"field": "function_version", "reason": reason, "risk": risk})
         if canary.allocation is not None:
-            wait_until_ready(self.module.client("lambda", config=BOTOCORE_RETRIES), canary.function_name, canary.name,
+            wait_until_ready(waiter_client(self.module, "lambda"), canary.function_name, canary.name,
                              self.params["wait_timeout"])
             canary.entry["provisioned_concurrency"] = {**canary.allocation, "status": "READY"}
 

@@ -274,6 +274,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.pacing import pace
 from ansible_collections.tap.lambdaopt.plugins.module_utils.redaction import redact_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import FAILED, REFUSED, bulk_result, finish
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
@@ -393,7 +394,7 @@ class PowerTuning:
         """A Lambda client that waits for the longest invocation the functions' timeouts allow."""
         longest = max(trial.timeout for trial in trials)
         config = dict(BOTOCORE_RETRIES, read_timeout=longest + INVOKE_READ_MARGIN_SECONDS)
-        return RetryingClient(self.module.client("lambda", config=config))
+        return RetryingClient(pace(self.module.client("lambda", config=config)))
 
     def set_memory(self, name: str, size: int, measurement: Measurement, after_failed_update: bool = False) -> None:
         """Set the function's memory, from what this run left it at; `held` follows what Lambda accepted."""

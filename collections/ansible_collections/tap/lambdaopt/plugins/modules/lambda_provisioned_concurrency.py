@@ -209,7 +209,6 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.plan im
     recommend,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
-    BOTOCORE_RETRIES,
     FLEET_ARGUMENT_SPEC,
     FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
@@ -217,6 +216,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     aws_client,
     fleet_selection_errors,
     update_option_errors,
+    waiter_client,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import bulk_result, finish
@@ -362,7 +362,7 @@ class ProvisionedConcurrency:
 
     def apply(self, results: list) -> None:
         pending = {_key(result): result for result in results if result["status"] == "planned"}
-        waiter_client = self.module.client("lambda", config=BOTOCORE_RETRIES)
+        waiting = waiter_client(self.module, "lambda")
         journal = from_environment()
 
         def allocate(key):
@@ -371,7 +371,7 @@ class ProvisionedConcurrency:
             intent = journal and journal.intent(
                 result["function_arn"], key[0], {"provisioned_concurrency": result["after"]["provisioned_concurrency"]},
                 result["before"], qualifier=key[1])
-            status = apply_allocation(self.lambda_client, waiter_client, self.limiter, *key,
+            status = apply_allocation(self.lambda_client, waiting, self.limiter, *key,
                                       result["after"]["provisioned_concurrency"], self.params["wait_timeout"])
             if intent:
                 journal.done(intent)

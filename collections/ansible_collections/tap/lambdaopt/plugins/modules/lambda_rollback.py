@@ -170,11 +170,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import a
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation, wait_until_ready
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
-    BOTOCORE_RETRIES,
     UPDATE_ARGUMENT_SPEC,
     aws_client,
     suffix_errors,
     update_option_errors,
+    waiter_client,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     FAILED,
@@ -216,7 +216,7 @@ class Rollback:
         self.dynamodb = aws_client(module, "dynamodb")
         # For restoring provisioned concurrency: one rate limit across aliases, and a plain client for its waiter.
         self.limiter = RateLimiter(module.params["requests_per_second"])
-        self.waiter_client = module.client("lambda", config=BOTOCORE_RETRIES)
+        self.waiter_client = waiter_client(module, "lambda")
         # {(function, alias): RevisionId} as read: an alias is put back only if nobody moved it since.
         self.alias_revisions: dict = {}
 

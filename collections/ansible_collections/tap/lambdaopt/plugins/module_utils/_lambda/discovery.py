@@ -14,10 +14,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_groups
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import function_name_of, has_suffix
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
-# GetFunction has its own quota of 100 requests/s; stay well under it.
-GET_FUNCTION_PER_SECOND = 50
 LATEST = "$LATEST"
 # The settings of `configuration` a step of the run may change (journal.FIELD_MODULES), which a later step planning
 # from lambda_usage_info's reading takes from the run's journal.
@@ -69,10 +67,7 @@ def select(functions: list, suffix: str | None = None, names: list | None = None
 def details(lambda_client, names: list, max_workers: int = 8) -> dict:
     """{name: {"reserved_concurrency", "tags", "state", "last_update_status", "revision_id"}} from GetFunction,
     which unlike ListFunctions returns them all. Functions that vanished meanwhile are left out."""
-    limiter = RateLimiter(GET_FUNCTION_PER_SECOND)
-
-    def fetch(name):
-        limiter.acquire()
+    def fetch(name):  # paced to GetFunction's own quota (pacing.py)
         response = lambda_client.get_function(FunctionName=name)
         return {
             "reserved_concurrency": response.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
