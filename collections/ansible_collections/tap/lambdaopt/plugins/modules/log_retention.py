@@ -305,9 +305,11 @@ class LogRetention:
         self.lambda_client = aws_client(module, "lambda")
 
     def run(self) -> dict:
-        functions, missing = discover(self.lambda_client, self.params, need_concurrency=False)
-        users = log_groups.users_by_group(discovery.list_functions(self.lambda_client))
-        plans = plan(functions, log_groups.describe_groups(self.logs, fleet_groups(functions)), users, self.params)
+        # One listing answers both which functions are selected and who else logs to their groups.
+        listing = discovery.list_functions(self.lambda_client)
+        functions, missing = discover(self.lambda_client, self.params, need_concurrency=False, listing=listing)
+        groups = log_groups.describe_groups(self.logs, fleet_groups(functions), default_groups=len(listing))
+        plans = plan(functions, groups, log_groups.users_by_group(listing), self.params)
         if not self.module.check_mode:
             apply(self.logs, plans, self.params,
                   {function["function_name"]: function["function_arn"] for function in functions})

@@ -25,6 +25,8 @@ import re
 DEFAULT_GROUP_PREFIX = "/aws/lambda/"
 TEXT = "Text"
 JSON = "JSON"
+# DescribeLogGroups' largest page (its `limit`), also its default.
+DESCRIBE_PAGE_SIZE = 50
 STREAM_OWNER = re.compile(r"^\d{4}/\d{2}/\d{2}/(?P<owner>[^\[/]*)\[")
 
 
@@ -67,16 +69,26 @@ def users_by_group(functions: list) -> dict:
     return {group: sorted(names) for group, names in users.items()}
 
 
-def describe_groups(logs, names) -> dict:
+def describe_groups(logs, names, default_groups: int | None = None) -> dict:
     """{name: DescribeLogGroups entry} for the groups among `names` that exist: the default groups in one listing
-    of `/aws/lambda/`, any other group by its own name as prefix."""
+    of `/aws/lambda/` or each by its own name as prefix, whichever takes fewer calls; any other group by its own name
+    as prefix.
+
+    `default_groups`: about how many `/aws/lambda/` groups the account has (one per function: the length of its
+    function listing), so that the listing's pages can be told (DESCRIBE_PAGE_SIZE groups a page, DescribeLogGroups'
+    most). Without it the default groups are listed, as for a whole fleet. DescribeLogGroups has its own request
+    quota (10 a second by default), which a few groups read by name in an account of thousands stay far below."""
     wanted = set(names)
-    prefixes = {DEFAULT_GROUP_PREFIX} if any(name.startswith(DEFAULT_GROUP_PREFIX) for name in wanted) else set()
-    prefixes |= {name for name in wanted if not name.startswith(DEFAULT_GROUP_PREFIX)}
+    default = {name for name in wanted if name.startswith(DEFAULT_GROUP_PREFIX)}
+    listing_pages = -(-default_groups // DESCRIBE_PAGE_SIZE) if default_groups is not None else None
+    if default and (listing_pages is None or len(default) >= listing_pages):
+        prefixes = {DEFAULT_GROUP_PREFIX} | (wanted - default)
+    else:
+        prefixes = wanted
     paginator = logs.get_paginator("describe_log_groups")
     found = {}
     for prefix in sorted(prefixes):
-        for page in paginator.paginate(logGroupNamePrefix=prefix):
+        for page in paginator.paginate(logGroupNamePrefix=prefix, PaginationConfig={"PageSize": DESCRIBE_PAGE_SIZE}):
             found.update({group["logGroupName"]: group for group in page["logGroups"]
                           if group["logGroupName"] in wanted})
     return found
