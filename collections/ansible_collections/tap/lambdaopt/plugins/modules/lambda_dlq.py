@@ -293,6 +293,7 @@ class DeadLetterQueues:
         self.missing: list = []
         self.queues: list = []  # [QueuePlan]
         self.functions: list = []  # [FunctionTarget]
+        self.found: dict = {}  # {name: the function as discovered}
         self.policies: dict = {}  # role -> roles.RolePolicy
 
     def queue_for(self, function_name: str) -> str:
@@ -510,10 +511,12 @@ class DeadLetterQueues:
             lambda entry: {"dead_letter_target": targets[entry["function_name"]]}
             if entry["before"]["dead_letter_target"] != targets[entry["function_name"]] else {},
             self.params["requests_per_second"], self.params["max_workers"], update_call=retry_iam_propagation,
+            read=self.found,
         ))
 
     def run(self) -> dict:
         functions, self.missing = discover(self.lambda_client, self.params, need_concurrency=False)
+        self.found = {function["function_name"]: function for function in functions}
         self.queues, self.functions, self.policies = self.plan(functions)
         if not self.module.check_mode:
             self.apply()

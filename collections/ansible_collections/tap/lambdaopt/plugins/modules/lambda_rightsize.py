@@ -404,6 +404,7 @@ class Rightsizer:
         self.lambda_client = aws_client(module, "lambda")
         self.budget = None
         self.provisioned = {}
+        self.found: dict = {}  # {name: the function as discovered}
         self.entries: list = []
         self.missing: list = []
         self.policy = Policy(
@@ -544,7 +545,7 @@ class Rightsizer:
 
         first = {name: changes for name, changes in work.items() if not increase(name)}
         errors = apply_all(self.lambda_client, first, planned_from, self.params["requests_per_second"],
-                           self.params["max_workers"])
+                           self.params["max_workers"], read=self.found)
         growing = sorted((name for name in work if increase(name)), key=lambda name: (increase(name), name))
         if not growing:
             return errors
@@ -560,7 +561,7 @@ class Rightsizer:
             unreserved -= increase(name)
             fitting[name] = work[name]
         errors.update(apply_all(self.lambda_client, fitting, planned_from, self.params["requests_per_second"],
-                                self.params["max_workers"]))
+                                self.params["max_workers"], read=self.found))
         return errors
 
     def apply(self, entries: list) -> None:
@@ -598,6 +599,7 @@ class Rightsizer:
 
     def run(self) -> dict:
         functions, self.missing = self.measured_fleet()
+        self.found = {function["function_name"]: function for function in functions}
         self.entries = self.plan(functions, self.concurrency_pool())
         if not self.module.check_mode:
             self.apply(self.entries)

@@ -191,8 +191,8 @@ def plan(iam, functions: list, mode: str, suffix: str | None, account_functions:
     return entries, policies
 
 
-def apply(module, iam, lambda_client, entries: list, policies: dict) -> dict:
-    """Grant, then set tracing; {role: the error its grant met, or None}."""
+def apply(module, iam, lambda_client, entries: list, policies: dict, functions: list) -> dict:
+    """Grant, then set tracing; {role: the error its grant met, or None}. `functions`: as discovered."""
     pending = [entry for entry in entries if entry["status"] == "planned"]
 
     # Tracing goes on only where the role can already write traces.
@@ -201,6 +201,7 @@ def apply(module, iam, lambda_client, entries: list, policies: dict) -> dict:
         lambda entry: {"tracing_mode": entry["after"]["tracing_mode"]}
         if entry["before"]["tracing_mode"] != entry["after"]["tracing_mode"] else {},
         module.params["requests_per_second"], module.params["max_workers"],
+        read={function["function_name"]: function for function in functions},
     )
 
 
@@ -226,7 +227,7 @@ def main():
                                  roles.known_policies(module))
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
-    granted = None if module.check_mode else apply(module, iam, lambda_client, entries, policies)
+    granted = None if module.check_mode else apply(module, iam, lambda_client, entries, policies, functions)
 
     finish(module, bulk_result(module, "functions", entries, missing,
                                role_policies=roles.role_policy_changes(policies, POLICY_NAME, granted)),

@@ -145,7 +145,7 @@ def undecryptable_environment(error: dict) -> str:
 
 def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
                    after_failed_update: bool = False, update_call: Callable = client_call,
-                   wait: bool = True) -> dict | None:
+                   wait: bool = True, read: dict | None = None) -> dict | None:
     """Apply {field: value} to one function planned from `planned_from` ({field: value it had}).
 
     Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
@@ -158,12 +158,15 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
     common.retry_iam_propagation for an update Lambda checks against a role's grant that may not have propagated
     yet (a dead-letter queue).
 
+    `read`: the function as discovery found it earlier in the run; where that can stand in for a read (read_at),
+    the first attempt is sent with its RevisionId without reading the function again.
+
     Without `wait`, returns the fields of the configuration update Lambda accepted and is still making, for
     confirm_updated to wait for (None when there is none)."""
     accepted: dict = {}
     try:
         sent = send_updates(lambda_client, limiter, name, changes, dict(planned_from), accepted, after_failed_update,
-                            update_call)
+                            update_call, read_at(read, changes))
         if sent and wait:
             wait_until_updated(lambda_client, name)
     except Exception as error:
@@ -182,13 +185,39 @@ def confirm_updated(lambda_client, name: str, accepted: dict, planned_from: dict
         raise read_back_after_failure(lambda_client, name, error, accepted, planned_from) from error
 
 
+def read_at(function: dict | None, changes: dict) -> dict | None:
+    """A GetFunction answer rebuilt from a function as discovery found it earlier in the run, for an update's first
+    attempt: sent with the RevisionId read then, Lambda refuses it (PreconditionFailedException) if the function
+    changed since, and the function is read again. None where it cannot stand in for a read: read without its
+    revision, changed by this run since (discovery.from_carried drops the revision), not then ready for an update,
+    or for a change no revision guards (a reservation is written on its own call) or that needs the variables a
+    result never carries (an environment)."""
+    configuration = (function or {}).get("configuration") or {}
+    if (not configuration.get("revision_id") or "reserved_concurrency" in changes or "environment" in changes
+            or configuration.get("state") not in ("Active", "Inactive")
+            or configuration.get("last_update_status") != "Successful"):
+        return None
+    answer = {
+        "FunctionName": function["function_name"], "FunctionArn": function["function_arn"],
+        "RevisionId": configuration["revision_id"], "State": configuration["state"],
+        "LastUpdateStatus": configuration["last_update_status"], "MemorySize": configuration["memory_size"],
+        "Timeout": configuration["timeout"], "TracingConfig": {"Mode": configuration["tracing_mode"]},
+    }
+    if configuration.get("dead_letter_target"):
+        answer["DeadLetterConfig"] = {"TargetArn": configuration["dead_letter_target"]}
+    return {"Configuration": answer}
+
+
 def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, planned_from: dict,
-                 accepted: dict, after_failed_update: bool, update_call: Callable = client_call) -> bool:
+                 accepted: dict, after_failed_update: bool, update_call: Callable = client_call,
+                 known: dict | None = None) -> bool:
     """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is. Whether a
-    configuration update was sent (then Lambda is still making it)."""
+    configuration update was sent (then Lambda is still making it). `known`: a GetFunction answer (read_at) the
+    first attempt takes instead of reading the function."""
     configuration = configuration_update(changes)
     for attempt in range(2):
-        function = ready_function(lambda_client, name, after_failed_update)
+        function = known if attempt == 0 and known is not None else ready_function(lambda_client, name,
+                                                                                   after_failed_update)
         if attempt and all(current_settings(function)[field] == value for field, value in changes.items()):
             return False  # the update had landed, its answer lost: the retry met it in progress or its new revision
         refuse_blind_writes(function, changes, planned_from)
@@ -257,14 +286,16 @@ def read_back_after_failure(lambda_client, name: str, error: Exception, accepted
 
 
 def apply_all(lambda_client, work: dict, planned_from: dict, requests_per_second: float, max_workers: int,
-              after_failed_update: bool = False, update_call: Callable = client_call) -> dict:
+              after_failed_update: bool = False, update_call: Callable = client_call, read: dict | None = None
+              ) -> dict:
     """Apply {name: {field: value}} across the fleet, each planned from planned_from[name]; {name: error or None}.
     Every update is sent first, then each is waited for: waiting takes GetFunction calls (a quota of their own), and
-    by then most are done. `after_failed_update`: see ready_function; `update_call`: see apply_function."""
+    by then most are done. `after_failed_update`: see ready_function; `update_call`: see apply_function; `read`:
+    {name: the function as discovery found it earlier in the run}, see apply_function."""
     limiter = RateLimiter(requests_per_second)
     sent = run_bounded(
         lambda name: apply_function(lambda_client, limiter, name, work[name], planned_from.get(name, {}),
-                                    after_failed_update, update_call, wait=False),
+                                    after_failed_update, update_call, wait=False, read=(read or {}).get(name)),
         sorted(work), max_workers,
     )
     errors = {name: error for name, (_accepted, error) in sent.items()}
@@ -291,14 +322,15 @@ def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], N
                      changes_of: Callable[[dict], dict], requests_per_second: float, max_workers: int,
                      planned_from: Callable[[dict, dict], dict] = planned_from_before,
                      read_back: Callable[[dict, dict], dict] = settings_in_entry,
-                     update_call: Callable = client_call) -> dict:
+                     update_call: Callable = client_call, read: dict | None = None) -> dict:
     """Roles first, then functions: each role gets what its functions will need (`grant_role`), and
     a function is updated (`changes_of(entry)`, possibly empty; planned from `planned_from(entry, changes)`) only
     once its role has it. Marks each pending entry `changed`, or `failed` with the error and its `after` what the
     function then holds: its `before`, with the role's `role_policy` where the role was granted, and where Lambda
     accepted the update before a later failure, the function read back (`read_back(entry, settings)` maps it to
     the entry's keys) and the fields it accepted under `accepted`.
-    `update_call` makes each function's update (see apply_function).
+    `update_call` makes each function's update, `read` holds them as discovery found them earlier in the run (see
+    apply_function).
     Returns {role: the error its grant met, or None}: a role granted stays granted when its functions fail."""
     role_errors = {}
     for role in sorted({entry["role_name"] for entry in pending}):
@@ -314,7 +346,8 @@ def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], N
         if changes and role_errors[entry["role_name"]] is None:
             work[entry["function_name"]] = changes
             origins[entry["function_name"]] = planned_from(entry, changes)
-    errors = apply_all(lambda_client, work, origins, requests_per_second, max_workers, update_call=update_call)
+    errors = apply_all(lambda_client, work, origins, requests_per_second, max_workers, update_call=update_call,
+                       read=read)
     for entry in pending:
         role_error = role_errors[entry["role_name"]]
         error = role_error or errors.get(entry["function_name"])

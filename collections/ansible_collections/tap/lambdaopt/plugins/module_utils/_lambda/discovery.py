@@ -136,6 +136,8 @@ def from_carried(lambda_client, params: dict, need_concurrency: bool = True) -> 
             unsure.append(name)
             continue
         configuration = {**entry["configuration"], **changed.get(name, {})}
+        if name in changed:
+            configuration["revision_id"] = None  # the revision read is no longer the function's
         if not need_concurrency:
             configuration.pop("reserved_concurrency", None)
         found.append({"function_name": name, "function_arn": entry["function_arn"], "configuration": configuration,
