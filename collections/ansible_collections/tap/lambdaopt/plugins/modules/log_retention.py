@@ -197,6 +197,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import (
     export_and_wait,
     plan_retention,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -204,6 +205,9 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 DAY_MS = 86_400_000
+# PutRetentionPolicy calls in flight at once: at its quota of 5 a second, four keep it busy while each takes up to
+# 800 ms to answer.
+WRITE_WORKERS = 4
 
 
 @dataclass
@@ -255,46 +259,67 @@ def plan(functions: list, groups: dict, users: dict, params: dict) -> list:
     return plans
 
 
+def exports_first(item: GroupPlan, params: dict) -> bool:
+    """Whether the group's events are exported to S3 before its retention is shortened."""
+    return item.action == SET and bool(item.entry["bytes_at_stake"]) and bool(params["export_bucket"])
+
+
 def apply(logs, plans: list, params: dict, function_arns: dict) -> None:
-    """Set each planned group's retention; each change is announced to the run's journal (journal.py) first."""
+    """Set each planned group's retention; each change is announced to the run's journal (journal.py) first.
+
+    A group exported first is handled alone: an account runs one export at a time. The others are set by
+    WRITE_WORKERS threads at once, the client pacing them all to PutRetentionPolicy's quota, so that the quota, not
+    the time each call takes to answer, bounds a fleet's run."""
     journal = from_environment()
-    for item in plans:
-        if item.action not in (CREATE, SET):
-            continue
-        entry = item.entry
-        group = entry["log_group_name"]
-        created = False
-        try:
-            if item.action == CREATE:
-                try:
-                    logs.create_log_group(logGroupName=group)
-                except logs.exceptions.ResourceAlreadyExistsException:
-                    pass  # created meanwhile, by Lambda itself
-                created = True
-            elif entry["bytes_at_stake"] and params["export_bucket"]:
-                until = int(time.time() * 1000) - params["retention_days"] * DAY_MS
-                # A custom group's name need not start with a slash (LoggingConfig.LogGroup may name any group).
-                prefix = f"{params['export_prefix'].rstrip('/')}/{group.lstrip('/')}"
-                entry["export"] = export_and_wait(logs, group, until, params["export_bucket"], prefix,
-                                                  params["export_timeout"])
-                if entry["export"]["status"] != "COMPLETED":
-                    raise RuntimeError(f"export to S3 ended {entry['export']['status']}; retention left as it was")
-            intent = None
-            if journal is not None:
-                intent = journal.intent(function_arns[entry["function_name"]], entry["function_name"],
-                                        {"log_retention_days": params["retention_days"]},
-                                        {"log_retention_days": entry["before"]["retention_in_days"]},
-                                        log_group_name=group)
-            logs.put_retention_policy(logGroupName=group, retentionInDays=params["retention_days"])
-            if intent is not None:
-                journal.done(intent)
-            entry["status"] = CREATED if item.action == CREATE else CHANGED
-        except (BotoCoreError, ClientError, RuntimeError) as error:
-            entry["status"] = FAILED
-            entry["error"] = str(error)
-            entry["after"] = entry["before"]
-            if created:  # the group exists, with the retention it was created with (none)
-                entry.update(after={"exists": True, "retention_in_days": None}, accepted=["exists"])
+    writes = [item for item in plans if item.action in (CREATE, SET)]
+    for item in writes:
+        if exports_first(item, params):
+            apply_one(logs, item, params, function_arns, journal)
+    rest = [item for item in writes if not exports_first(item, params)]
+    outcomes = run_bounded(lambda index: apply_one(logs, rest[index], params, function_arns, journal),
+                           list(range(len(rest))), WRITE_WORKERS)
+    # apply_one records every AWS and export failure in its group's entry; anything else is a fault to surface.
+    unexpected = next((error for _result, error in outcomes.values() if error is not None), None)
+    if unexpected is not None:
+        raise unexpected
+
+
+def apply_one(logs, item: GroupPlan, params: dict, function_arns: dict, journal) -> None:
+    """Create (where missing), export (where asked) and set one group's retention; a failure is its entry's."""
+    entry = item.entry
+    group = entry["log_group_name"]
+    created = False
+    try:
+        if item.action == CREATE:
+            try:
+                logs.create_log_group(logGroupName=group)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass  # created meanwhile, by Lambda itself
+            created = True
+        elif exports_first(item, params):
+            until = int(time.time() * 1000) - params["retention_days"] * DAY_MS
+            # A custom group's name need not start with a slash (LoggingConfig.LogGroup may name any group).
+            prefix = f"{params['export_prefix'].rstrip('/')}/{group.lstrip('/')}"
+            entry["export"] = export_and_wait(logs, group, until, params["export_bucket"], prefix,
+                                              params["export_timeout"])
+            if entry["export"]["status"] != "COMPLETED":
+                raise RuntimeError(f"export to S3 ended {entry['export']['status']}; retention left as it was")
+        intent = None
+        if journal is not None:
+            intent = journal.intent(function_arns[entry["function_name"]], entry["function_name"],
+                                    {"log_retention_days": params["retention_days"]},
+                                    {"log_retention_days": entry["before"]["retention_in_days"]},
+                                    log_group_name=group)
+        logs.put_retention_policy(logGroupName=group, retentionInDays=params["retention_days"])
+        if intent is not None:
+            journal.done(intent)
+        entry["status"] = CREATED if item.action == CREATE else CHANGED
+    except (BotoCoreError, ClientError, RuntimeError) as error:
+        entry["status"] = FAILED
+        entry["error"] = str(error)
+        entry["after"] = entry["before"]
+        if created:  # the group exists, with the retention it was created with (none)
+            entry.update(after={"exists": True, "retention_in_days": None}, accepted=["exists"])
 
 
 class LogRetention:
