@@ -26,7 +26,7 @@ DRY_RUN_CALLS = {
                "ListProvisionedConcurrencyConfigs": 1, "ListEventSourceMappings": 1, "GetAccountSettings": 2},
     "monitoring": {"GetMetricData": 7, "DescribeAlarms": 1},
     "logs": {"DescribeLogGroups": 2, "StartQuery": 1, "GetQueryResults": 1},
-    "iam": {"GetAccountAuthorizationDetails": 1},
+    "iam": {"ListRolePolicies": 6, "GetRolePolicy": 6},
     "sqs": {"GetQueueUrl": 2, "GetQueueAttributes": 1},
     "apigateway": {"GetRestApi": 1, "GetResources": 1},
     "dynamodb": {"ListTables": 1, "DescribeTable": 1},

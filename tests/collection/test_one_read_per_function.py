@@ -100,9 +100,9 @@ def test_usage_info_carries_revision_tags_aliases_and_the_served_versions_alloca
     assert calls["ListFunctions"] == 1
     assert calls["GetFunction"] == 2
     assert calls["ListAliases"] == 1 and calls["ListProvisionedConcurrencyConfigs"] == 1
-    # The role both functions share, from one listing of the account's roles.
+    # The role both functions share, read once, on its own (too few roles for the account's listing to pay).
     assert result["roles"] == {"test-function-role": {}}
-    assert calls["GetAccountAuthorizationDetails"] == 1 and not calls["ListRolePolicies"]
+    assert calls["ListRolePolicies"] == 1 and not calls["GetAccountAuthorizationDetails"]
 
     plain, served = functions["plain-dev"], functions["served-dev"]
     assert plain["aliases"] == [] and plain["provisioned_concurrency"] == []
@@ -207,9 +207,12 @@ def test_a_later_step_takes_an_accepted_change_from_the_journal_and_reads_an_unc
     assert not dlq.failed, dlq.get("msg")
     before = {name: entry["before"]["dead_letter_target"] for name, entry in planned_functions(dlq).items()}
     assert before == {"first-dev": QUEUE, "second-dev": None}
-    # Only the unconfirmed function is read again, and lambda_dlq needs no reservation: the listing tells it all.
+    # Only the unconfirmed function is read again, with one GetFunction (no listing of the account).
     calls = operations(api_calls)
-    assert (calls["ListFunctions"], calls["GetFunction"]) == (1, 0)
+    assert (calls["ListFunctions"], calls["GetFunction"]) == (0, 1)
+    assert len(lambda_states.history("first-dev")) == reads["first-dev"]
+    assert len(lambda_states.history("second-dev")) == reads["second-dev"] + 1
+    reads["second-dev"] += 1
 
     del api_calls[:]
     rightsize = run_module("lambda_rightsize", {"functions": carried, "usage": carried}, check=True)
@@ -217,8 +220,8 @@ def test_a_later_step_takes_an_accepted_change_from_the_journal_and_reads_an_unc
     memory = {name: entry["before"]["memory_size"] for name, entry in planned_functions(rightsize).items()}
     assert memory == {"first-dev": 128, "second-dev": 512}
     calls = operations(api_calls)
-    assert (calls["ListFunctions"], calls["GetFunction"]) == (1, 1)
-    # The one GetFunction (GetFunction reads show in the emulator's history; ListFunctions reads nothing there).
+    assert (calls["ListFunctions"], calls["GetFunction"]) == (0, 1)
+    # The one GetFunction (GetFunction reads show in the emulator's history).
     assert len(lambda_states.history("first-dev")) == reads["first-dev"]
     assert len(lambda_states.history("second-dev")) == reads["second-dev"] + 1
     assert mutating(api_calls) == []
@@ -305,10 +308,12 @@ def test_read_policies_lists_more_roles_than_a_default_page_in_one_call_and_keep
     iam.put_role_policy(RoleName="role-100", PolicyName="only", PolicyDocument=json.dumps(policy("Only")))
     del api_calls[:]
 
+    asked = ["role-000", "role-050", "role-100", "no-such-role", *(f"role-00{index}" for index in range(1, 7))]
+    assert len(asked) == roles.ACCOUNT_LISTING_FROM_ROLES
     with sent_parameters("GetAccountAuthorizationDetails") as sent:
-        found = roles.read_policies(iam, ["role-000", "role-050", "role-100", "no-such-role"], 4)
+        found = roles.read_policies(iam, asked, 4)
     assert found == {"role-000": {"first": policy("First"), "second": policy("Second")}, "role-050": {},
-                     "role-100": {"only": policy("Only")}}
+                     "role-100": {"only": policy("Only")}, **{f"role-00{index}": {} for index in range(1, 7)}}
     assert api_calls == [("iam", "GetAccountAuthorizationDetails")]
     assert [(parameters["Filter"], parameters["MaxItems"]) for parameters in sent] == [(["Role"], 1000)]
 
@@ -325,18 +330,32 @@ def deny_authorization_details(iam) -> None:
 
 def test_read_policies_reads_each_role_on_its_own_when_the_listing_is_denied(aws, api_calls):
     iam = aws.client("iam")
-    create_roles(iam, ["with-two", "with-none"])
+    others = [f"with-none-{index}" for index in range(7)]
+    create_roles(iam, ["with-two", *others])
     iam.put_role_policy(RoleName="with-two", PolicyName="first", PolicyDocument=json.dumps(policy("First")))
     iam.put_role_policy(RoleName="with-two", PolicyName="second", PolicyDocument=json.dumps(policy("Second")))
-    asked = ["with-two", "with-none", "no-such-role"]
+    asked = ["with-two", *others, "no-such-role", "no-such-role-either"]
+    assert len(asked) >= roles.ACCOUNT_LISTING_FROM_ROLES
     listed = roles.read_policies(iam, asked, 4)
 
     deny_authorization_details(iam)
     del api_calls[:]
     found = roles.read_policies(iam, asked, 4)
-    assert found == listed == {"with-two": {"first": policy("First"), "second": policy("Second")}, "with-none": {}}
-    assert operations(api_calls) == Counter({"GetAccountAuthorizationDetails": 1, "ListRolePolicies": 3,
+    assert found == listed == {"with-two": {"first": policy("First"), "second": policy("Second")},
+                               **dict.fromkeys(others, {})}
+    assert operations(api_calls) == Counter({"GetAccountAuthorizationDetails": 1, "ListRolePolicies": 10,
                                              "GetRolePolicy": 2})
+
+
+def test_read_policies_reads_a_few_roles_each_on_its_own(aws, api_calls):
+    iam = aws.client("iam")
+    create_roles(iam, ["with-two", "with-none"])
+    iam.put_role_policy(RoleName="with-two", PolicyName="first", PolicyDocument=json.dumps(policy("First")))
+    iam.put_role_policy(RoleName="with-two", PolicyName="second", PolicyDocument=json.dumps(policy("Second")))
+    del api_calls[:]
+    found = roles.read_policies(iam, ["with-two", "with-none", "no-such-role"], 4)
+    assert found == {"with-two": {"first": policy("First"), "second": policy("Second")}, "with-none": {}}
+    assert operations(api_calls) == Counter({"ListRolePolicies": 3, "GetRolePolicy": 2})
 
 
 # 5. A stale reading is safe in a real run.

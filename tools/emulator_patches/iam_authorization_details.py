@@ -22,11 +22,15 @@ def apply() -> None:
 
     def answer_in_pages(self: IamResponse) -> ActionResult:
         whole = answer_whole(self).result
-        max_items = int(self._get_param("MaxItems") or DEFAULT_MAX_ITEMS)
+        given = self._get_param("MaxItems")
+        max_items = DEFAULT_MAX_ITEMS if given is None else int(given)
         if not 1 <= max_items <= MAX_ITEMS:
             raise ValidationError(f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
-                                         f"satisfy constraint: Member must have value between 1 and {MAX_ITEMS}")
-        start = int(self._get_param("Marker") or 0)
+                                  f"satisfy constraint: Member must have value between 1 and {MAX_ITEMS}")
+        marker = str(self._get_param("Marker") or "0")
+        if not marker.isdigit():
+            raise ValidationError("Invalid Marker: pass the Marker of the previous page")
+        start = int(marker)
         items = [(name, item) for name in LISTS for item in whole.get(name) or []]
         page = items[start:start + max_items]
         answer = {name: [item for listed, item in page if listed == name] for name in LISTS}

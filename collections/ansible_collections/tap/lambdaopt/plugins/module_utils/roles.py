@@ -13,8 +13,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, poli
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import parse_whole_arn
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import run_bounded
 
-# GetAccountAuthorizationDetails's largest page (MaxItems).
+# GetAccountAuthorizationDetails's largest page (MaxItems), and how many roles make the listing worth it: below,
+# reading each role (ListRolePolicies, GetRolePolicy) takes about 20 calls, as many as 20,000 roles' listing.
 AUTHORIZATION_DETAILS_PAGE = 1000
+ACCOUNT_LISTING_FROM_ROLES = 10
 
 
 def role_name(role_arn: str) -> str:
@@ -77,13 +79,15 @@ class RolePolicy:
 
 def read_policies(iam, role_names: list, max_workers: int) -> dict:
     """{role: {policy name: document}} of every inline policy of each role; a role that does not exist (any more)
-    is left out. One listing of the account's roles with their inline policies (GetAccountAuthorizationDetails, up
-    to 1,000 roles a page) where the caller may make it, else two calls or more per role."""
+    is left out. From ACCOUNT_LISTING_FROM_ROLES roles on, one listing of the account's roles with their inline
+    policies (GetAccountAuthorizationDetails, up to 1,000 roles a page) where the caller may make it; else two calls
+    or more per role, fewer than the listing of a large account takes for a few roles."""
     wanted = set(role_names)
-    try:
-        return {role: documents for role, documents in account_role_policies(iam).items() if role in wanted}
-    except is_boto3_error_code("AccessDenied"):
-        pass  # a policy without iam:GetAccountAuthorizationDetails: each role is read on its own
+    if len(wanted) >= ACCOUNT_LISTING_FROM_ROLES:
+        try:
+            return {role: documents for role, documents in account_role_policies(iam).items() if role in wanted}
+        except is_boto3_error_code("AccessDenied"):
+            pass  # a policy without iam:GetAccountAuthorizationDetails: each role is read on its own
     read = run_bounded(lambda role: inline_policies(iam, role), sorted(wanted), max_workers)
     found = {}
     for role, (documents, error) in read.items():

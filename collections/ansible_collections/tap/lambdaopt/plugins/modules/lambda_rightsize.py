@@ -37,7 +37,10 @@ options:
   usage:
     description:
       - The C(functions) returned by M(tap.lambdaopt.lambda_usage_info), to decide from without measuring
-        again. Current configurations are always read afresh.
+        again.
+      - Given as O(functions) too, they are what is planned from (configurations, reservations, provisioned
+        concurrency, with what earlier steps of the run changed since); given with O(suffix) or names alone, the
+        current configurations are read afresh.
     type: list
     elements: dict
   power_tuning:

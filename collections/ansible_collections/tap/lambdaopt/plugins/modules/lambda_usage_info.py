@@ -66,10 +66,12 @@ options:
     default: true
   read_roles:
     description:
-      - Also read the inline policies of the functions' execution roles, once per role (C(ListRolePolicies), then
-        C(GetRolePolicy) for each), and return them as RV(roles) for the modules that write there
+      - Also read the inline policies of the functions' execution roles, once per role, and return them as
+        RV(roles) for the modules that write there
         (M(tap.lambdaopt.lambda_tracing), M(tap.lambdaopt.lambda_dlq), M(tap.lambdaopt.lambda_secrets)) to plan
         from.
+      - From 10 roles on, one C(GetAccountAuthorizationDetails) listing of the account's roles (1,000 a page) where
+        the caller may make it; otherwise, and for fewer roles, C(ListRolePolicies) and C(GetRolePolicy) for each.
     type: bool
     default: false
   requests_per_second:

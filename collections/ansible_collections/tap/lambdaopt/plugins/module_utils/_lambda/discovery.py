@@ -65,8 +65,9 @@ def select(functions: list, suffix: str | None = None, names: list | None = None
 
 
 def details(lambda_client, names: list, max_workers: int = 8) -> dict:
-    """{name: {"reserved_concurrency", "tags", "state", "last_update_status", "revision_id"}} from GetFunction,
-    which unlike ListFunctions returns them all. Functions that vanished meanwhile are left out."""
+    """{name: {"reserved_concurrency", "tags", "state", "last_update_status", "revision_id", "listed"}} from
+    GetFunction, which unlike ListFunctions returns them all (`listed`: its configuration, as ListFunctions gives
+    it). Functions that vanished meanwhile are left out."""
     def fetch(name):  # paced to GetFunction's own quota (pacing.py)
         response = lambda_client.get_function(FunctionName=name)
         return {
@@ -75,6 +76,7 @@ def details(lambda_client, names: list, max_workers: int = 8) -> dict:
             "state": response["Configuration"].get("State"),
             "last_update_status": response["Configuration"].get("LastUpdateStatus"),
             "revision_id": response["Configuration"].get("RevisionId"),
+            "listed": response["Configuration"],  # the same shape as a ListFunctions entry
         }
 
     results = run_bounded(fetch, names, max_workers)
@@ -118,10 +120,10 @@ def carried(entries) -> bool:
         and entry["configuration"].get("revision_id") for entry in entries)
 
 
-def from_carried(lambda_client, params: dict, need_concurrency: bool = True) -> list:
+def from_carried(lambda_client, params: dict, need_concurrency: bool = True) -> tuple[list, list]:
     """discover's answer from lambda_usage_info's entries, narrowed by the same suffix, pattern and tags, with what
     earlier steps of this run changed since (the run's journal): a function a step may have changed without seeing
-    its answer is read again."""
+    its answer is read again (GetFunction), and is missing if it no longer exists."""
     changed, uncertain = changes_since_read()
     found, unsure = [], []
     for entry in params["functions"]:
@@ -138,13 +140,16 @@ def from_carried(lambda_client, params: dict, need_concurrency: bool = True) -> 
         configuration = {**entry["configuration"], **changed.get(name, {})}
         if name in changed:
             configuration["revision_id"] = None  # the revision read is no longer the function's
-        if not need_concurrency:
-            configuration.pop("reserved_concurrency", None)
         found.append({"function_name": name, "function_arn": entry["function_arn"], "configuration": configuration,
                       "tags": entry.get("tags") or {}})
-    if unsure:
-        found += discover(lambda_client, {"functions": unsure}, need_concurrency)[0]
-    return sorted(found, key=lambda function: function["function_name"])
+    fresh = details(lambda_client, unsure) if unsure else {}
+    found += [{"function_name": name, "function_arn": detail["listed"]["FunctionArn"],
+               "configuration": configuration_of(detail["listed"], detail), "tags": detail["tags"]}
+              for name, detail in fresh.items()]
+    if not need_concurrency:
+        for function in found:
+            function["configuration"].pop("reserved_concurrency", None)
+    return sorted(found, key=lambda function: function["function_name"]), sorted(set(unsure) - set(fresh))
 
 
 def changes_since_read() -> tuple[dict, set]:
@@ -173,7 +178,7 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
     `environment_error` where Lambda cannot decrypt them; it always reads (the variables never travel in a
     result)."""
     if not with_environment and carried(params.get("functions")):
-        return from_carried(lambda_client, params, need_concurrency), []
+        return from_carried(lambda_client, params, need_concurrency)
     selected, missing = select(
         list_functions(lambda_client) if listing is None else listing,
         suffix=params.get("suffix"),
