@@ -1,57 +1,351 @@
-"""Benchmark: one module call handles a whole synthetic fleet. Reports wall time and AWS calls per
-function for measuring usage, the dry run and the real run, against the local emulator, and the
-time the savings report takes for the plan.
+"""Benchmark: playbooks/optimize.yml, dry and real, on a large synthetic fleet in the local emulator, against the
+time AWS's API request quotas allow.
 
-    python -m tools.benchmark --functions 1000
+    python -m tools.benchmark --functions 1000 --quotas aws
 
-Numbers, not pass/fail: the emulator runs in this process and shares its two cores, so real AWS
-differs (its latency is higher, its Lambda quota of 15 calls/s binds where the emulator does not).
+Numbers, not pass/fail. For each run (the demo fleet's 6 functions, then the large fleet; a dry run with
+--check --diff, then a real run) it prints the wall time, the bound the quotas set, their ratio, every task's share,
+the calls per function by operation, the throttled calls and the controller's overhead; last, log_retention beside
+Cloud Custodian's `retention` action on the fleet's log groups (tools/custodian_benchmark.py).
+
+The bound. The playbook's tasks run one after another, so the time a run's calls need at AWS's default quotas is
+the sum, over its tasks, of the longest time any one quota bucket needs for that task's calls:
+
+    bound = sum over tasks of  max over the quota buckets the task drew from of  (calls admitted / bucket's rate)
+
+A bucket is one quota of tools/aws_quotas.yaml in one account-Region (one per operation for a per-operation quota),
+at its rate in that Region. Calls admitted are those made less those the emulator throttled. Calls that no quota
+with a rate covers (IAM, STS, SQS; Logs Insights' concurrency is a count, not a rate) add nothing, and a bucket's
+burst is not subtracted: the bound is what the quotas allow in steady state. Calls are attributed to tasks by an
+Ansible callback (tools/callback_plugins/ledger_marks.py) that reads the emulator's call ledger at each task's
+start and at the end of the run.
+
+The emulator runs in this process and shares the machine's cores with Ansible and its modules; AWS answers
+slower than the emulator (tens of milliseconds a call), so a client that does not keep calls in flight at once
+would be further from the bound in AWS than here.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from ansible_collections.tap.lambdaopt.plugins.plugin_utils import prices, report, report_render, savings
-from ansible_collections.tap.lambdaopt.plugins.plugin_utils.run_results import read_run
+import yaml
+from moto.awslambda.models import LambdaFunction
 
 from tools import baseline, simulator
+from tools.api_quotas import QuotaTable, load_quotas
+from tools.custodian_benchmark import compare_retention
+from tools.custodian_benchmark import render as render_custodian
 from tools.emulator import Emulator
-from tools.module_runner import recorded_api_calls, run_module
 
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTION = ROOT / "collections" / "ansible_collections" / "tap" / "lambdaopt"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+PLAYBOOK = "playbooks/optimize.yml"
+PACING_SWITCH = "LAMBDAOPT_API_PACING"
+INVENTORY = ROOT / "inventories" / "local" / "hosts.yml"
+CALLBACK_DIR = ROOT / "tools" / "callback_plugins"
 SUFFIX = "bench"
+DEMO_SUFFIX = "demo"
+# A task is listed with its calls where its wall time is this far beyond its bound.
+FAR_SECONDS = 5.0
+FAR_RATIO = 2.0
+FORMULA = ("bound = sum over tasks of max over the quota buckets the task drew from of (calls admitted to the "
+           "bucket / the bucket's rate per second); calls no quota covers add nothing")
+# Tasks that run on the controller alone (no module is sent to the host): their wall time is Ansible's, not a
+# module's. The collection's action plugins are added from its plugins/action directory.
+CONTROLLER_ACTIONS = frozenset(f"ansible.builtin.{name}" for name in (
+    "assert", "debug", "fail", "set_fact", "set_stats", "meta", "include_tasks", "import_tasks", "include_vars"))
 
 
-def timed(label: str, functions: int, name: str, args: dict, check: bool = False) -> dict:
-    with recorded_api_calls() as calls:
-        started = time.perf_counter()
-        result = run_module(name, args, check=check)
-        elapsed = time.perf_counter() - started
-    if result.get("failed"):
-        raise SystemExit(f"{label} failed: {result.get('msg')}")
-    by_operation = Counter(operation for _, operation in calls)
-    top = ", ".join(f"{operation} {count}" for operation, count in by_operation.most_common(6))
-    print(f"{label:<34} {elapsed:8.1f} s  {len(calls):6d} calls  {len(calls) / functions:5.2f} calls/function"
-          f"  ({top})", flush=True)
-    return result
+def controller_actions() -> frozenset[str]:
+    plugins = COLLECTION / "plugins" / "action"
+    return CONTROLLER_ACTIONS | {f"tap.lambdaopt.{path.stem}" for path in plugins.glob("*.py")
+                                if not path.stem.startswith("_")}
 
 
-def timed_report(functions: int, usage: list, rightsize: dict) -> None:
-    """savings_report makes no AWS call: its cost is computing and rendering on the controller."""
-    started = time.perf_counter()
-    account_id, region = report.account_and_region(usage, None)
-    data = report.assemble(usage, read_run(usage, {"rightsize": rightsize}, dry_run=True),
-                           prices.load(region), savings.Assumptions(), account_id, region)
-    sizes = {kind: len(render(data)) for kind, render in (
-        ("json", report.to_json), ("markdown", report_render.markdown), ("html", report_render.html))}
-    elapsed = time.perf_counter() - started
-    print(f"{'savings_report (dry run)':<34} {elapsed:8.1f} s  {0:6d} calls  for {functions} functions  "
-          f"({', '.join(f'{kind} {size / 1e6:.1f} MB' for kind, size in sizes.items())})", flush=True)
+# ---- the bound ------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Bucket:
+    """One quota's token bucket: per account-Region, and per operation for a quota AWS sets on each operation."""
+
+    account: str
+    region: str
+    quota: str
+    operation: str | None
+    rate: float
+
+    @property
+    def label(self) -> str:
+        return self.quota + (f" ({self.operation})" if self.operation else "")
+
+
+def ledger_rows(ledger: Mapping) -> Iterable[tuple[str, str, str, str, Mapping]]:
+    """(account, Region, service, operation, counts) of a ledger snapshot."""
+    for account, regions in ledger.items():
+        for region, services in regions.items():
+            for service, operations in services.items():
+                for operation, counts in operations.items():
+                    yield account, region, service, operation, counts
+
+
+def ledger_difference(after: Mapping, before: Mapping) -> dict:
+    """The calls made between two snapshots of one ledger, in the ledger's shape."""
+    difference: dict = {}
+    for account, region, service, operation, counts in ledger_rows(after):
+        earlier = before.get(account, {}).get(region, {}).get(service, {}).get(operation, {})
+        delta = {key: counts.get(key, 0) - earlier.get(key, 0) for key in ("made", "throttled", "retried")}
+        if any(delta.values()):
+            difference.setdefault(account, {}).setdefault(region, {}).setdefault(service, {})[operation] = delta
+    return difference
+
+
+def calls_by_bucket(ledger: Mapping, quotas: QuotaTable) -> dict[Bucket, int]:
+    """Calls admitted (made less throttled) to each quota bucket with a rate."""
+    buckets: Counter = Counter()
+    for account, region, service, operation, counts in ledger_rows(ledger):
+        admitted = counts.get("made", 0) - counts.get("throttled", 0)
+        if admitted <= 0:
+            continue
+        for quota in quotas.covering(service, operation):
+            if quota.rate is None:
+                continue
+            buckets[Bucket(account, region, quota.name, operation if quota.per_operation else None,
+                           quota.rate_in(region))] += admitted
+    return dict(buckets)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The time a set of calls needs at the quotas, and the bucket that sets it (None: no quota covers them)."""
+
+    seconds: float
+    bucket: Bucket | None = None
+    calls: int = 0
+
+    @property
+    def binding(self) -> str:
+        if self.bucket is None:
+            return ""
+        return f"{self.bucket.label}: {self.calls} at {self.bucket.rate:g}/s"
+
+
+def bound_of(ledger: Mapping, quotas: QuotaTable) -> Bound:
+    """max over the buckets drawn from of (calls admitted / rate)."""
+    buckets = calls_by_bucket(ledger, quotas)
+    if not buckets:
+        return Bound(0.0)
+    bucket, calls = max(buckets.items(), key=lambda item: item[1] / item[0].rate)
+    return Bound(calls / bucket.rate, bucket, calls)
+
+
+def totals(ledger: Mapping) -> Counter:
+    """made, throttled and retried over the whole ledger."""
+    summed: Counter = Counter()
+    for *_, counts in ledger_rows(ledger):
+        summed.update({key: counts.get(key, 0) for key in ("made", "throttled", "retried")})
+    return summed
+
+
+def by_operation(ledger: Mapping) -> dict[tuple[str, str], Counter]:
+    """{(service, operation): made, throttled, retried}, summed over accounts and Regions."""
+    operations: dict = {}
+    for _, _, service, operation, counts in ledger_rows(ledger):
+        operations.setdefault((service, operation), Counter()).update(
+            {key: counts.get(key, 0) for key in ("made", "throttled", "retried")})
+    return operations
+
+
+# ---- tasks from the ledger marks -------------------------------------------------------------------------------
+
+@dataclass
+class TaskMeasure:
+    """One task of a run: its wall time, the calls it made, and the time they need at the quotas."""
+
+    name: str
+    action: str
+    status: str
+    wall: float
+    calls: dict
+    bound: Bound
+
+    @property
+    def made(self) -> int:
+        return totals(self.calls)["made"]
+
+    @property
+    def throttled(self) -> int:
+        return totals(self.calls)["throttled"]
+
+
+def read_marks(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def tasks_from_marks(marks: list[dict], quotas: QuotaTable) -> list[TaskMeasure]:
+    """Each task from its start mark to the next task's (or the run's end): its wall time and its calls."""
+    statuses: dict = {}
+    for mark in marks:
+        if mark["mark"] == "result":
+            statuses[mark["uuid"]] = mark["status"]
+    boundaries = [mark for mark in marks if mark["mark"] in ("task", "end")]
+    if any(mark["ledger"] is None for mark in boundaries):
+        raise SystemExit("the ledger could not be read at some task boundary (see the run's warnings)")
+    tasks = []
+    for start, end in zip(boundaries, boundaries[1:], strict=False):
+        if start["mark"] != "task":
+            continue
+        calls = ledger_difference(end["ledger"], start["ledger"])
+        tasks.append(TaskMeasure(start["name"], start["action"], statuses.get(start["uuid"], "not ended"),
+                                 end["at"] - start["at"], calls, bound_of(calls, quotas)))
+    return tasks
+
+
+@dataclass
+class RunMeasure:
+    """One ansible-playbook run: its wall time (the whole command), its tasks and every call it made."""
+
+    fleet: str
+    functions: int
+    mode: str
+    quotas: str
+    wall: float
+    returncode: int
+    log: str
+    tasks: list[TaskMeasure]
+    calls: dict
+    before_tasks: float
+    after_tasks: float
+    controller_only: frozenset = field(default_factory=controller_actions)
+
+    @property
+    def bound(self) -> float:
+        return sum(task.bound.seconds for task in self.tasks)
+
+    @property
+    def ratio(self) -> float | None:
+        return self.wall / self.bound if self.bound else None
+
+    @property
+    def beyond_bound(self) -> float:
+        """Wall time of tasks beyond each one's own bound: what the controller, the modules' own work and any
+        waiting cost on top of what the quotas require."""
+        return sum(max(0.0, task.wall - task.bound.seconds) for task in self.tasks)
+
+    def fixed_cost(self) -> TaskMeasure | None:
+        """The quickest module task that ran and made no AWS call: what any task costs before it does anything."""
+        idle = [task for task in self.tasks if task.action not in self.controller_only
+                and task.status not in ("skipped", "not ended") and task.made == 0]
+        return min(idle, key=lambda task: task.wall, default=None)
+
+    def as_dict(self) -> dict:
+        fixed = self.fixed_cost()
+        return {
+            "fleet": self.fleet, "functions": self.functions, "mode": self.mode, "quotas": self.quotas,
+            "returncode": self.returncode, "wall": round(self.wall, 2), "bound": round(self.bound, 2),
+            "ratio": round(self.ratio, 3) if self.ratio else None, "beyond_bound": round(self.beyond_bound, 2),
+            "before_tasks": round(self.before_tasks, 2), "after_tasks": round(self.after_tasks, 2),
+            "fixed_cost": {"task": fixed.name, "seconds": round(fixed.wall, 3)} if fixed else None,
+            "calls": totals(self.calls), "log": self.log,
+            "tasks": [{"name": task.name, "action": task.action, "status": task.status, "wall": round(task.wall, 3),
+                       "made": task.made, "throttled": task.throttled, "bound": round(task.bound.seconds, 3),
+                       "binding": task.bound.binding,
+                       "by_operation": {f"{service} {operation}": dict(counts)
+                                        for (service, operation), counts in sorted(by_operation(task.calls).items())}}
+                      for task in self.tasks],
+            "by_operation": {f"{service} {operation}": dict(counts)
+                             for (service, operation), counts in sorted(by_operation(self.calls).items())},
+        }
+
+
+# ---- running the playbook ---------------------------------------------------------------------------------------
+
+def inventory_host() -> str:
+    hosts = yaml.safe_load(INVENTORY.read_text())["all"]["hosts"]
+    if len(hosts) != 1:
+        raise SystemExit(f"{INVENTORY} should name one host, the emulator's account-region")
+    return next(iter(hosts))
+
+
+def run_playbook(emulator: Emulator, suffix: str, functions: int, fleet: str, dry_run: bool, workdir: Path,
+                 quotas: str | None, extra_vars: Iterable[str] = ()) -> RunMeasure:
+    """optimize.yml once, as a user runs it, with quota mode `quotas` from full buckets and an empty ledger."""
+    mode = "dry run" if dry_run else "real run"
+    label = f"{fleet.replace(' ', '-')}-{mode.replace(' ', '-')}"
+    marks = workdir / f"{label}.marks.jsonl"
+    log = workdir / f"{label}.log"
+    marks.unlink(missing_ok=True)
+    journals = workdir / "journals"
+    # The host's journal directory exists after its first real run; the task that looks in it then runs.
+    (journals / inventory_host()).mkdir(parents=True, exist_ok=True)
+    command = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), PLAYBOOK, "-e", f"suffix={suffix}",
+               "-e", f"lambdaopt_report_dir={workdir / 'reports'}", "-e", f"lambdaopt_record_dir={workdir / 'records'}",
+               "-e", f"lambdaopt_journal_dir={journals}", *extra_vars]
+    if dry_run:
+        command += ["--check", "--diff"]
+    environment = {**emulator.environ(), "PATH": f"{ANSIBLE_PLAYBOOK.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                   "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
+                   "ANSIBLE_CALLBACKS_ENABLED": "ledger_marks", "LAMBDAOPT_LEDGER_MARKS": str(marks),
+                   # The collection paces its calls to AWS's quotas (module_utils/pacing.py); where the emulator
+                   # enforces none, pacing is off, as for any endpoint without quotas.
+                   PACING_SWITCH: "on" if quotas else "off"}
+    emulator.enforce_quotas(quotas)
+    emulator.ledger.reset()  # the quota buckets start full with it
+    try:
+        with log.open("w") as output:
+            started = time.monotonic()
+            finished = subprocess.run(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+            ended = time.monotonic()
+    finally:
+        emulator.enforce_quotas(None)
+    calls = emulator.ledger.snapshot()
+    table = load_quotas()
+    recorded = read_marks(marks) if marks.exists() else []
+    boundaries = [mark for mark in recorded if mark["mark"] in ("task", "end")]
+    before_tasks = boundaries[0]["at"] - started if boundaries else ended - started
+    after_tasks = ended - boundaries[-1]["at"] if boundaries else 0.0
+    return RunMeasure(fleet, functions, mode, quotas or "none", ended - started, finished.returncode, str(log),
+                      tasks_from_marks(recorded, table), calls, before_tasks, after_tasks)
+
+
+# ---- the emulator ------------------------------------------------------------------------------------------------
+
+def share_logs_backend_in_function_copies() -> bool:
+    """Make moto's copies of a function share its Region's CloudWatch Logs backend; whether this was needed.
+
+    moto 5.2.5's LambdaFunction holds a reference to its Region's whole logs backend, and ListFunctions with
+    FunctionVersion=ALL deep-copies every function's $LATEST on every page (LambdaStorage.all), so each page copies
+    every log event of the Region once per function: 18 s a page on 100 functions with two days of simulated
+    history, hours on 1,000, where AWS answers a page in milliseconds. The listing is the same with a shared
+    backend; without this the benchmark would time moto's copying, not the collection."""
+    if "__deepcopy__" in vars(LambdaFunction):
+        return False
+
+    def __deepcopy__(self, memo: dict):
+        memo[id(self.logs_backend)] = self.logs_backend
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        for name, value in vars(self).items():
+            setattr(copied, name, copy.deepcopy(value, memo))
+        return copied
+
+    LambdaFunction.__deepcopy__ = __deepcopy__
+    return True
+
+
+# ---- the fleets -------------------------------------------------------------------------------------------------
 
 def give_aliases(session, names: list) -> None:
     """Put each function behind an alias `live` of a published version with 1 provisioned, as aliased
@@ -66,54 +360,158 @@ def give_aliases(session, names: list) -> None:
                                                    ProvisionedConcurrentExecutions=1)
 
 
+def prepare_fleet(session, suffix: str, synthetic: int, aliases: int, days: int, traffic_scale: float) -> int:
+    """Provision the demo fleet and `synthetic` copies, put `aliases` of the copies behind an alias, simulate
+    their history; returns the fleet's size."""
+    started = time.monotonic()
+    spec, _ = baseline.provision(session, suffix, synthetic=synthetic)
+    give_aliases(session, [function.name for function in spec.functions
+                           if function.name.startswith("synthetic-")][:aliases])
+    aliased = sum(1 for function in spec.functions if function.alias) + aliases
+    print(f"provisioned {len(spec.functions)} functions with suffix '{suffix}' ({aliased} served through an alias "
+          f"with provisioned concurrency) in {time.monotonic() - started:.0f} s", flush=True)
+    started = time.monotonic()
+    simulator.simulate_fleet(session, suffix, days=days, traffic_scale=traffic_scale)
+    print(f"simulated {days} days of usage at {traffic_scale:g} x the profiles' traffic in "
+          f"{time.monotonic() - started:.0f} s", flush=True)
+    return len(spec.functions)
+
+
+# ---- the output -------------------------------------------------------------------------------------------------
+
+def seconds(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def render_run(run: RunMeasure) -> str:
+    made = totals(run.calls)
+    ratio = f"{run.ratio:.2f}" if run.ratio else "n/a (no call any quota covers)"
+    lines = [
+        f"== {run.fleet}: {run.mode}, quotas {run.quotas} ==",
+        f"wall {seconds(run.wall)} s: tasks {seconds(sum(task.wall for task in run.tasks))} s, Ansible before the "
+        f"first task {seconds(run.before_tasks)} s and after the last {seconds(run.after_tasks)} s"
+        + ("" if run.returncode == 0 else f"; ansible-playbook FAILED (exit {run.returncode}), see {run.log}"),
+        f"bound {seconds(run.bound)} s ({FORMULA})",
+        f"wall / bound {ratio}",
+        f"calls {made['made']:,}, throttled {made['throttled']:,}, of them retried {made['retried']:,}",
+        "",
+        f"{'task':<62} {'status':<8} {'wall s':>8} {'calls':>6} {'thr.':>5} {'bound s':>8} {'w/b':>6}  binding quota",
+    ]
+    for task in run.tasks:
+        task_ratio = f"{task.wall / task.bound.seconds:.1f}" if task.bound.seconds else ""
+        lines.append(f"{task.name[:62]:<62} {task.status:<8} {seconds(task.wall):>8} {task.made:>6} "
+                     f"{task.throttled:>5} {task.bound.seconds:>8.2f} {task_ratio:>6}  {task.bound.binding}")
+    lines += ["", f"calls per function ({run.functions} functions): {made['made'] / run.functions:.2f} in all",
+              f"  {'service':<12} {'operation':<36} {'calls':>7} {'per fn':>8} {'throttled':>9} {'retried':>8}"]
+    for (service, operation), counts in sorted(by_operation(run.calls).items(), key=lambda item: -item[1]["made"]):
+        lines.append(f"  {service:<12} {operation:<36} {counts['made']:>7} {counts['made'] / run.functions:>8.3f} "
+                     f"{counts['throttled']:>9} {counts['retried']:>8}")
+    slow = [task for task in run.tasks if task.wall - task.bound.seconds > FAR_SECONDS
+            and task.wall > FAR_RATIO * task.bound.seconds]
+    if slow:
+        lines += ["", f"tasks far from their bound (over {FAR_SECONDS:g} s beyond it, and over {FAR_RATIO:g} x it):"]
+        for task in slow:
+            calls = ", ".join(f"{operation} {counts['made']}" for (_, operation), counts in
+                              sorted(by_operation(task.calls).items(), key=lambda item: -item[1]["made"]))
+            lines.append(f"  {task.name[:62]}: wall {seconds(task.wall)} s, bound {task.bound.seconds:.2f} s; "
+                         f"{calls or 'no AWS call'}")
+    throttled = [(task.name, operation, counts) for task in run.tasks
+                 for *_, operation, counts in ledger_rows(task.calls) if counts.get("throttled")]
+    if throttled:
+        lines += ["", "throttled, by task:"]
+        lines += [f"  {name[:62]:<62} {operation:<28} {counts['throttled']} of {counts['made']} "
+                  f"({counts['retried']} retried)" for name, operation, counts in throttled]
+    fixed = run.fixed_cost()
+    lines += ["", f"controller overhead: tasks beyond their bound {seconds(run.beyond_bound)} s; fixed cost of a task "
+              + (f"{fixed.wall:.2f} s ({fixed.name}: a module, no AWS call)" if fixed else "n/a (no module task "
+                 "without AWS calls ran)"), ""]
+    return "\n".join(lines)
+
+
+def render_summary(runs: list[RunMeasure], custodian: dict | None) -> str:
+    lines = ["== summary ==", f"{FORMULA}", "",
+             f"{'fleet':<16} {'run':<9} {'quotas':<6} {'wall s':>9} {'bound s':>9} {'wall/bound':>10} "
+             f"{'calls/fn':>8} {'throttled':>9} {'retried':>7} {'beyond bound s':>14} {'fixed cost s':>12}"]
+    for run in runs:
+        made = totals(run.calls)
+        fixed = run.fixed_cost()
+        lines.append(f"{run.fleet:<16} {run.mode:<9} {run.quotas:<6} {seconds(run.wall):>9} {seconds(run.bound):>9} "
+                     f"{(f'{run.ratio:.2f}' if run.ratio else 'n/a'):>10} {made['made'] / run.functions:>8.2f} "
+                     f"{made['throttled']:>9} {made['retried']:>7} {seconds(run.beyond_bound):>14} "
+                     f"{(f'{fixed.wall:.2f}' if fixed else 'n/a'):>12}")
+    if custodian:
+        sides = ", ".join(f"{side['label']} {side['seconds']:,.1f} s" for side in custodian["sides"])
+        lines += ["", f"log_retention beside Cloud Custodian on {custodian['groups']} log groups, quotas "
+                  f"{custodian['quotas'] or 'none'}: {sides}; ratio (playbook / custodian) {custodian['ratio']:.2f}"]
+    return "\n".join(lines)
+
+
+# ---- main -------------------------------------------------------------------------------------------------------
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--functions", type=int, default=1000)
+    parser.add_argument("--functions", type=int, default=1000,
+                        help="the large fleet's size: the demo fleet's functions and synthetic copies")
+    parser.add_argument("--quotas", choices=["aws", "none"], default="aws",
+                        help="the emulator's quota mode for the playbook runs (aws: AWS's default API quotas)")
+    parser.add_argument("--aliases", type=int, default=None,
+                        help="synthetic functions also served through an alias with provisioned concurrency "
+                             "(default: a fifth of them)")
     parser.add_argument("--traffic-scale", type=float, default=0.1,
                         help="simulated traffic per function (default keeps log volume manageable)")
     parser.add_argument("--days", type=int, default=2, help="days of simulated history (the window is 14)")
-    parser.add_argument("--logs-requests-per-second", type=float, default=50,
-                        help="FilterLogEvents rate; AWS's default quota is lower, the emulator has none")
-    parser.add_argument("--aliases", type=int, default=200,
-                        help="synthetic functions also served through an alias with provisioned concurrency")
+    parser.add_argument("--skip-real", action="store_true", help="dry runs only")
+    parser.add_argument("--skip-custodian", action="store_true", help="no log_retention / Cloud Custodian comparison")
+    parser.add_argument("--no-alarms", action="store_true",
+                        help="run with lambdaopt_alarms=false (PutMetricAlarm's 3/s binds the real run otherwise)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the runs' logs, reports, records, journals and benchmark.json go (default: new)")
     args = parser.parse_args(argv)
-    if not 0 <= args.aliases <= min(args.functions, 700):
-        parser.error("--aliases must be between 0 and --functions, and at most 700 (the account's concurrency)")
+    quotas = None if args.quotas == "none" else args.quotas
+    extra_vars = ["-e", "lambdaopt_alarms=false"] if args.no_alarms else []
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="lambdaopt-benchmark-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"logs, reports and benchmark.json in {workdir}", flush=True)
 
+    if share_logs_backend_in_function_copies():
+        print("emulator: moto's copies of a function share the Region's logs backend (ListFunctions with "
+              "FunctionVersion=ALL copied every log event per function listed; see share_logs_backend_in_function_"
+              "copies)", flush=True)
+    runs: list[RunMeasure] = []
+    custodian = None
     with Emulator() as emulator:
-        os.environ.update(emulator.environ({}))
         session = emulator.session()
-        started = time.perf_counter()
-        spec, _ = baseline.provision(session, SUFFIX, synthetic=args.functions)
-        count = len(spec.functions)
-        give_aliases(session, [function.name for function in spec.functions if function.name.startswith("synthetic-")]
-                     [:args.aliases])
-        print(f"provisioned {count} functions ({args.aliases} more behind aliases with provisioned concurrency) "
-              f"in {time.perf_counter() - started:.0f} s", flush=True)
-        started = time.perf_counter()
-        simulator.simulate_fleet(session, SUFFIX, days=args.days, traffic_scale=args.traffic_scale)
-        print(f"simulated {args.days} days of usage in {time.perf_counter() - started:.0f} s\n", flush=True)
-
-        usage = timed("lambda_usage_info", count, "lambda_usage_info",
-                      # The emulator cannot answer Logs Insights; REPORT lines are read from the events.
-                      {"suffix": SUFFIX, "logs_insights": "never",
-                       "logs_requests_per_second": args.logs_requests_per_second})
-        sizing = {"functions": usage["functions"], "usage": usage["functions"], "memory_size": "auto",
-                  "timeout": "auto"}
-        planned = timed("lambda_rightsize (dry run)", count, "lambda_rightsize", sizing, check=True)
-        timed_report(count, usage["functions"], planned)
-        applied = timed("lambda_rightsize (real run)", count, "lambda_rightsize", sizing)
-        timed("lambda_rightsize (again, no-op)", count, "lambda_rightsize", sizing)
-        retention = {"functions": usage["functions"], "retention_days": 7, "allow_data_loss": True}
-        timed("log_retention (dry run)", count, "log_retention", retention, check=True)
-        timed("log_retention (real run)", count, "log_retention", retention)
-        provisioned = {"suffix": SUFFIX, "provisioned_concurrency": "auto", "raise_on_spillover": True}
-        timed("lambda_provisioned_concurrency (dry)", count, "lambda_provisioned_concurrency", provisioned, check=True)
-        timed("lambda_provisioned_concurrency (real)", count, "lambda_provisioned_concurrency", provisioned)
-        timed("lambda_provisioned_concurrency (no-op)", count, "lambda_provisioned_concurrency", provisioned)
-        print(f"\nplanned changes for {planned['summary']['changed']} functions, "
-              f"applied {applied['summary']['changed']}, refused for {planned['summary']['with_refusals']}")
-    return 0
+        demo_size = len(baseline.spec_for(session, DEMO_SUFFIX).functions)
+        synthetic = args.functions - demo_size
+        aliases = synthetic // 5 if args.aliases is None else args.aliases
+        if synthetic < 0:
+            parser.error(f"--functions must be at least the demo fleet's {demo_size}")
+        if not 0 <= aliases <= min(synthetic, 700):
+            parser.error("--aliases must be between 0 and the synthetic functions, and at most 700 "
+                         "(the account's concurrency)")
+        fleets = [(DEMO_SUFFIX, 0, 0)] + ([(SUFFIX, synthetic, aliases)] if synthetic else [])
+        for suffix, copies, aliased in fleets:
+            # Each fleet alone in the account: the demo fleet's listings are a small account's.
+            emulator.reset()
+            size = prepare_fleet(session, suffix, copies, aliased, args.days, args.traffic_scale)
+            fleet = f"{size} functions"
+            for dry_run in (True, False):
+                if args.skip_real and not dry_run:
+                    continue
+                run = run_playbook(emulator, suffix, size, fleet, dry_run, workdir / suffix, quotas, extra_vars)
+                print(render_run(run), flush=True)
+                runs.append(run)
+        if not args.skip_custodian:
+            print(f"== log_retention beside Cloud Custodian on {args.functions} log groups ==", flush=True)
+            custodian = compare_retention(emulator.endpoint, args.functions, suffix=fleets[-1][0], quotas=quotas,
+                                          in_process=False)
+            print(render_custodian(custodian) + "\n", flush=True)
+    (workdir / "benchmark.json").write_text(json.dumps(
+        {"functions": args.functions, "quotas": args.quotas, "aliases": aliases, "days": args.days,
+         "traffic_scale": args.traffic_scale, "no_alarms": args.no_alarms,
+         "runs": [run.as_dict() for run in runs], "custodian": custodian}, indent=1, default=dict))
+    print(render_summary(runs, custodian), flush=True)
+    return 0 if all(run.returncode == 0 for run in runs) else 1
 
 
 if __name__ == "__main__":
