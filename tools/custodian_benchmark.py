@@ -37,6 +37,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import log_g
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 from botocore.config import Config
 
+from tools.api_quotas import AWS, load_quotas
 from tools.emulator import DEFAULT_REGION, EMULATOR_CREDENTIALS, Emulator, emulator_session, require_local_endpoint
 from tools.module_runner import recorded_api_calls, run_module
 
@@ -305,6 +306,17 @@ def run_custodian(executable: Path, environ: dict, selection: Selection, days: i
                 "lookup it makes for every resource, the action")
 
 
+def quota_floor(groups: int, setting: dict) -> float | None:
+    """The least time `groups` PutRetentionPolicy calls can take under quota mode `setting`: the bucket's burst at
+    once, the rest at its rate (tools/aws_quotas.yaml); None without quotas."""
+    if setting.get("quotas") != AWS:
+        return None
+    quota = next(quota for quota in load_quotas().quotas if "PutRetentionPolicy" in quota.operations)
+    scale = float(setting.get("scale", 1.0))
+    burst = max(1.0, quota.burst * scale)
+    return max(0.0, groups - burst) / (quota.rate_in(DEFAULT_REGION) * scale)
+
+
 def compare_retention(emulator_endpoint: str, groups: int, days: int = 7, *, suffix: str = SUFFIX,
                       quotas: str | None = AS_STARTED, in_process: bool = True) -> dict:
     """Time log_retention and Cloud Custodian's `retention` action setting `days` on the same `groups` log groups
@@ -358,6 +370,7 @@ def compare_retention(emulator_endpoint: str, groups: int, days: int = 7, *, suf
         "groups": groups, "days": days, "custodian_version": version,
         "quotas": timed_setting["quotas"] if control.available else "none (the emulator has no quota mode)",
         "pacing": environ[PACING_SWITCH],
+        "quota_floor_seconds": quota_floor(groups, timed_setting) if control.available else None,
         "selection": "suffix" if whole_fleet else "list of names",
         "sides": [side.as_dict() for side in sides],
         "ratio": round(ours[PLAYBOOK].seconds / custodian.seconds, 3),
@@ -384,6 +397,9 @@ def render(result: dict) -> str:
             lines.append(f"    calls: {made} ({made / result['groups']:.2f} per group, {throttled} throttled): "
                          f"{by_operation}")
     lines.append("")
+    if result["quota_floor_seconds"] is not None:
+        lines.append(f"PutRetentionPolicy's quota allows no faster than {result['quota_floor_seconds']:.1f} s for "
+                     f"{result['groups']} groups (its burst at once, the rest at its rate)")
     lines.append(f"ratio, log_retention (ansible-playbook) / custodian run: {result['ratio']:.2f}")
     if "ratio_in_process" in result:
         lines.append(f"ratio, log_retention (module run in this process) / custodian run: "
