@@ -14,9 +14,9 @@ description:
   - The caller is the principal of C(sts:GetCallerIdentity); an assumed role is simulated as its role
     (C(arn:aws:sts::<account>:assumed-role/<role>/<session>) becomes C(arn:aws:iam::<account>:role/<role>)), a user
     as itself.
-  - Where IAM cannot tell (the caller may not use C(iam:SimulatePrincipalPolicy), is the root user or a federated
-    user, or its role has a path the assumed-role ARN does not show), the task warns that the check was skipped,
-    and succeeds, so that the run goes on as it would have without it.
+  - Where IAM cannot tell (the caller may not use C(iam:SimulatePrincipalPolicy), is no IAM user or role - the root
+    user, a federated user - or its role has a path the assumed-role ARN does not show), the task warns that the
+    check was skipped, and succeeds, so that the run goes on as it would have without it.
   - The policy is the collection's own (C(policies/lambdaopt-run.json), or C(policies/lambdaopt-read-only.json) in
     check mode, a dry run needing only reads), read on the controller; O(policy_document) checks another.
   - The simulator evaluates the caller's identity policies and permissions boundary, not service control
@@ -138,7 +138,7 @@ def check(module, document: dict, policy: str) -> dict:
     caller = identity["Arn"]
     principal = permissions.principal_to_simulate(caller)
     if principal is None:
-        reason = f"IAM's policy simulator does not take {caller} (the root user or a federated user)"
+        reason = f"IAM's policy simulator takes an IAM user or role, not {caller}"
         module.warn(f"permission check skipped: {reason}; the run goes on unchecked")
         return skipped(caller, policy, reason)
     statements = permissions.statements_for(permissions.render(document, params["suffix"]), params["steps"])
