@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 from fleet_spec import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME, FleetSpec, build_spec, load_fleet, validate_suffix
+from optimizer_role import RoleSettings, deploy_role
+from optimizer_role import parse as parse_optimizer_role
 from tuned_settings import parse as parse_tunings
 from tuned_settings import parse_table
 
@@ -29,6 +31,7 @@ class Settings:
     endpoint: str | None
     tunings: dict
     table_tuning: dict
+    optimizer_role: RoleSettings | None = None
 
 
 def read_settings() -> Settings:
@@ -43,6 +46,8 @@ def read_settings() -> Settings:
         tunings=parse_tunings(config.get_object("functions"),
                               [entry["name"] for entry in load_fleet()["functions"]]),
         table_tuning=parse_table(config.get_object("data_table")),
+        optimizer_role=parse_optimizer_role(config.get_bool("optimizer_role"), config.get_object(
+            "optimizer_principals"), config.get("optimizer_policy")),
     )
 
 
@@ -86,6 +91,9 @@ def deploy(settings: Settings) -> FleetSpec:
     _stream_consumers(spec, table, by_name, opts)
     if spec.rest_api is not None:
         _rest_api(spec, by_name[spec.rest_api.function], aliases.get(spec.rest_api.function), opts)
+
+    if settings.optimizer_role is not None:
+        deploy_role(spec.suffix, settings.optimizer_role, opts)
 
     pulumi.export("suffix", spec.suffix)
     pulumi.export("artifact_bucket", bucket.bucket)
