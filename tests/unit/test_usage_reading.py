@@ -344,7 +344,7 @@ def test_measure_reports_a_forbidden_metric_unknown_and_the_function_undecided(c
     metric_stubber.add_response("get_metric_data", {"MetricDataResults": [result("p0"), result("p1")]}, None)
     log_stubber.add_response("describe_log_groups", {"logGroups": [{"logGroupName": "/aws/lambda/hidden"},
                                                                    {"logGroupName": "/aws/lambda/seen"}]},
-                             {"logGroupNamePrefix": "/aws/lambda/"})
+                             {"logGroupNamePrefix": "/aws/lambda/", "limit": 50})
     log_stubber.add_response("start_query", {"queryId": "q"}, None)
     log_stubber.add_response("get_query_results", {"status": "Complete", "results": [
         insights_row("/aws/lambda/hidden", 300), insights_row("/aws/lambda/seen", 200)]}, {"queryId": "q"})
