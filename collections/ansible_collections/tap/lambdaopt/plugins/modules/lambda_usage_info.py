@@ -26,7 +26,7 @@ description:
     aliases, provisioned concurrency). Given these entries as O(functions), the collection's other modules plan
     from them instead of reading every function again, and write with the C(RevisionId) read here.
   - Aliases of a function that has never published a version can only serve C($LATEST); they are not listed, so
-    permissions given on such an alias are not among RV(functions[].triggers.invokers).
+    permissions given on such an alias are not among the C(invokers) of RV(functions[].triggers).
   - Makes no changes.
 options:
   lookback_days:
