@@ -47,7 +47,6 @@ def aliases(lambda_client, limiter: RateLimiter, name: str) -> list:
                   key=lambda alias: alias["name"])
 
 
-
 def carried_allocations(entries: list) -> dict:
     """{name: allocations} as lambda_usage_info listed them in `entries`, with the changes this run's earlier steps
     made since (the run's journal); a function one of them may have changed without seeing Lambda's answer is left
