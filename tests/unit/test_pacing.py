@@ -3,6 +3,7 @@ mode (tools/aws_quotas.yaml, with AWS's sources)."""
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils import pacing
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import paced_pages
 
 from tools.api_quotas import load_quotas
 
@@ -63,3 +64,18 @@ def test_one_bucket_per_quota_and_region_for_the_whole_process():
 class Limiter:
     def acquire(self):
         pass
+
+
+def test_a_paced_listing_takes_one_token_per_call_it_makes():
+    limiter = Counting()
+    assert list(paced_pages(iter([{"Aliases": []}]), limiter)) == [{"Aliases": []}] and limiter.taken == 1
+    limiter = Counting()
+    pages = [{"Aliases": [1], "NextMarker": "m"}, {"Aliases": [2]}]
+    assert list(paced_pages(iter(pages), limiter)) == pages and limiter.taken == 2
+
+
+class Counting:
+    taken = 0
+
+    def acquire(self):
+        self.taken += 1

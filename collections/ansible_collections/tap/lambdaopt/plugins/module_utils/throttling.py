@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+# Where a page says another follows (Lambda, CloudWatch Logs, SQS, IAM, CloudWatch name it one of these).
+CONTINUATION_KEYS = ("NextMarker", "NextToken", "nextToken", "Marker")
 # Lambda's control-plane quota per account-region (not increasable).
 LAMBDA_CONTROL_PLANE_PER_SECOND = 15
 
@@ -42,14 +44,13 @@ class RateLimiter:
 
 
 def paced_pages(pages: Iterable, limiter: RateLimiter) -> Iterator:
-    """The pages of a boto3 paginator, a token taken from `limiter` before each: every page is one API call."""
-    iterator = iter(pages)
-    while True:
-        limiter.acquire()
-        page = next(iterator, None)
-        if page is None:
-            return
+    """The pages of a boto3 paginator, a token taken from `limiter` before each call: the first, and each next one
+    that a page's continuation token asks for (a listing of one page takes one token, not two)."""
+    limiter.acquire()
+    for page in pages:
         yield page
+        if any(page.get(key) for key in CONTINUATION_KEYS):
+            limiter.acquire()
 
 
 def run_bounded(work: Callable, items: list, max_workers: int) -> dict:
