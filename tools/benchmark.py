@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -44,7 +46,7 @@ import yaml
 from moto.awslambda.models import LambdaFunction
 
 from tools import baseline, simulator
-from tools.api_quotas import QuotaTable, load_quotas
+from tools.api_quotas import QuotaTable, identify, load_quotas
 from tools.custodian_benchmark import compare_retention
 from tools.custodian_benchmark import render as render_custodian
 from tools.emulator import Emulator
@@ -168,6 +170,63 @@ def by_operation(ledger: Mapping) -> dict[tuple[str, str], Counter]:
     return operations
 
 
+# ---- the emulator's time ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Request:
+    """One AWS call the emulator answered: when it arrived (time.monotonic()) and how long the answer took."""
+
+    start: float
+    seconds: float
+    service: str
+    operation: str
+
+
+class RequestTimer:
+    """Times the emulator's answer to every AWS call, to tell the emulator's own slowness (which AWS does not
+    share) from the client's waiting. It sits inside the emulator's quota middleware, so a throttled call, answered
+    by the middleware at once, is not timed. time.monotonic() is the clock the ledger marks use too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[Request] = []
+
+    def install(self, emulator: Emulator) -> None:
+        """Before the emulator starts: its server wraps moto's application in the quota middleware when it starts."""
+        wrap_in_quotas = emulator.api_quotas.wrap
+        emulator.api_quotas.wrap = lambda app: wrap_in_quotas(self.wrap(app))
+
+    def wrap(self, app):
+        def timed(environ: dict, start_response):
+            # The quota middleware has read a request's body into a BytesIO; a request without one has none.
+            body = environ["wsgi.input"].getvalue() if isinstance(environ.get("wsgi.input"), io.BytesIO) else b""
+            call = identify(environ, body)
+            started = time.monotonic()
+            answer = app(environ, start_response)
+            if call is not None:
+                with self._lock:
+                    self._requests.append(Request(started, time.monotonic() - started, call.service,
+                                                  call.operation))
+            return answer
+
+        return timed
+
+    def between(self, start: float, end: float) -> list[Request]:
+        with self._lock:
+            return [request for request in self._requests if start <= request.start < end]
+
+
+def operation_times(requests: list[Request]) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(service, operation): (seconds from its first call's arrival to its last answer, emulator seconds)}"""
+    spans: dict = {}
+    for request in requests:
+        first, last, busy = spans.get((request.service, request.operation), (request.start, request.start, 0.0))
+        spans[(request.service, request.operation)] = (min(first, request.start),
+                                                       max(last, request.start + request.seconds),
+                                                       busy + request.seconds)
+    return {key: (last - first, busy) for key, (first, last, busy) in spans.items()}
+
+
 # ---- tasks from the ledger marks -------------------------------------------------------------------------------
 
 @dataclass
@@ -180,6 +239,12 @@ class TaskMeasure:
     wall: float
     calls: dict
     bound: Bound
+    requests: list = field(default_factory=list)
+
+    @property
+    def emulator_seconds(self) -> float:
+        """The time the emulator spent answering the task's calls, summed over calls answered at once."""
+        return sum(request.seconds for request in self.requests)
 
     @property
     def made(self) -> int:
@@ -194,8 +259,9 @@ def read_marks(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def tasks_from_marks(marks: list[dict], quotas: QuotaTable) -> list[TaskMeasure]:
-    """Each task from its start mark to the next task's (or the run's end): its wall time and its calls."""
+def tasks_from_marks(marks: list[dict], quotas: QuotaTable, requests: list | None = None) -> list[TaskMeasure]:
+    """Each task from its start mark to the next task's (or the run's end): its wall time, its calls, and the
+    emulator's answers to the requests that arrived meanwhile."""
     statuses: dict = {}
     for mark in marks:
         if mark["mark"] == "result":
@@ -208,8 +274,9 @@ def tasks_from_marks(marks: list[dict], quotas: QuotaTable) -> list[TaskMeasure]
         if start["mark"] != "task":
             continue
         calls = ledger_difference(end["ledger"], start["ledger"])
+        answered = [request for request in requests or () if start["at"] <= request.start < end["at"]]
         tasks.append(TaskMeasure(start["name"], start["action"], statuses.get(start["uuid"], "not ended"),
-                                 end["at"] - start["at"], calls, bound_of(calls, quotas)))
+                                 end["at"] - start["at"], calls, bound_of(calls, quotas), answered))
     return tasks
 
 
@@ -239,6 +306,10 @@ class RunMeasure:
         return self.wall / self.bound if self.bound else None
 
     @property
+    def emulator_seconds(self) -> float:
+        return sum(task.emulator_seconds for task in self.tasks)
+
+    @property
     def beyond_bound(self) -> float:
         """Wall time of tasks beyond each one's own bound: what the controller, the modules' own work and any
         waiting cost on top of what the quotas require."""
@@ -256,18 +327,26 @@ class RunMeasure:
             "fleet": self.fleet, "functions": self.functions, "mode": self.mode, "quotas": self.quotas,
             "returncode": self.returncode, "wall": round(self.wall, 2), "bound": round(self.bound, 2),
             "ratio": round(self.ratio, 3) if self.ratio else None, "beyond_bound": round(self.beyond_bound, 2),
+            "emulator_seconds": round(self.emulator_seconds, 2),
             "before_tasks": round(self.before_tasks, 2), "after_tasks": round(self.after_tasks, 2),
             "fixed_cost": {"task": fixed.name, "seconds": round(fixed.wall, 3)} if fixed else None,
-            "calls": totals(self.calls), "log": self.log,
-            "tasks": [{"name": task.name, "action": task.action, "status": task.status, "wall": round(task.wall, 3),
-                       "made": task.made, "throttled": task.throttled, "bound": round(task.bound.seconds, 3),
-                       "binding": task.bound.binding,
-                       "by_operation": {f"{service} {operation}": dict(counts)
-                                        for (service, operation), counts in sorted(by_operation(task.calls).items())}}
-                      for task in self.tasks],
-            "by_operation": {f"{service} {operation}": dict(counts)
-                             for (service, operation), counts in sorted(by_operation(self.calls).items())},
+            "calls": totals(self.calls), "log": self.log, "tasks": [task_dict(task) for task in self.tasks],
+            "by_operation": operation_dict(by_operation(self.calls)),
         }
+
+
+def operation_dict(operations: Mapping[tuple[str, str], object]) -> dict:
+    return {f"{service} {operation}": value for (service, operation), value in sorted(operations.items())}
+
+
+def task_dict(task: TaskMeasure) -> dict:
+    spans = {key: [round(span, 3), round(busy, 3)] for key, (span, busy) in operation_times(task.requests).items()}
+    return {"name": task.name, "action": task.action, "status": task.status, "wall": round(task.wall, 3),
+            "made": task.made, "throttled": task.throttled, "bound": round(task.bound.seconds, 3),
+            "binding": task.bound.binding, "emulator_seconds": round(task.emulator_seconds, 3),
+            "by_operation": operation_dict(by_operation(task.calls)),
+            # [seconds from the operation's first call to its last answer, the emulator's seconds answering it]
+            "operation_times": operation_dict(spans)}
 
 
 # ---- running the playbook ---------------------------------------------------------------------------------------
@@ -280,8 +359,9 @@ def inventory_host() -> str:
 
 
 def run_playbook(emulator: Emulator, suffix: str, functions: int, fleet: str, dry_run: bool, workdir: Path,
-                 quotas: str | None, extra_vars: Iterable[str] = ()) -> RunMeasure:
-    """optimize.yml once, as a user runs it, with quota mode `quotas` from full buckets and an empty ledger."""
+                 quotas: str | None, extra_vars: Iterable[str] = (), timer: RequestTimer | None = None) -> RunMeasure:
+    """optimize.yml once, as a user runs it, with quota mode `quotas` from full buckets and an empty ledger;
+    `timer`, installed in the emulator, times its answers."""
     mode = "dry run" if dry_run else "real run"
     label = f"{fleet.replace(' ', '-')}-{mode.replace(' ', '-')}"
     marks = workdir / f"{label}.marks.jsonl"
@@ -317,7 +397,8 @@ def run_playbook(emulator: Emulator, suffix: str, functions: int, fleet: str, dr
     before_tasks = boundaries[0]["at"] - started if boundaries else ended - started
     after_tasks = ended - boundaries[-1]["at"] if boundaries else 0.0
     return RunMeasure(fleet, functions, mode, quotas or "none", ended - started, finished.returncode, str(log),
-                      tasks_from_marks(recorded, table), calls, before_tasks, after_tasks)
+                      tasks_from_marks(recorded, table, timer.between(started, ended) if timer else None), calls,
+                      before_tasks, after_tasks)
 
 
 # ---- the emulator ------------------------------------------------------------------------------------------------
@@ -394,13 +475,17 @@ def render_run(run: RunMeasure) -> str:
         f"bound {seconds(run.bound)} s ({FORMULA})",
         f"wall / bound {ratio}",
         f"calls {made['made']:,}, throttled {made['throttled']:,}, of them retried {made['retried']:,}",
+        f"the emulator's time answering them {seconds(run.emulator_seconds)} s (emu s: summed over calls answered at "
+        "once; AWS's own time to answer differs)",
         "",
-        f"{'task':<62} {'status':<8} {'wall s':>8} {'calls':>6} {'thr.':>5} {'bound s':>8} {'w/b':>6}  binding quota",
+        f"{'task':<62} {'status':<8} {'wall s':>8} {'calls':>6} {'thr.':>5} {'bound s':>8} {'w/b':>6} {'emu s':>7}"
+        "  binding quota",
     ]
     for task in run.tasks:
         task_ratio = f"{task.wall / task.bound.seconds:.1f}" if task.bound.seconds else ""
         lines.append(f"{task.name[:62]:<62} {task.status:<8} {seconds(task.wall):>8} {task.made:>6} "
-                     f"{task.throttled:>5} {task.bound.seconds:>8.2f} {task_ratio:>6}  {task.bound.binding}")
+                     f"{task.throttled:>5} {task.bound.seconds:>8.2f} {task_ratio:>6} "
+                     f"{seconds(task.emulator_seconds):>7}  {task.bound.binding}")
     lines += ["", f"calls per function ({run.functions} functions): {made['made'] / run.functions:.2f} in all",
               f"  {'service':<12} {'operation':<36} {'calls':>7} {'per fn':>8} {'throttled':>9} {'retried':>8}"]
     for (service, operation), counts in sorted(by_operation(run.calls).items(), key=lambda item: -item[1]["made"]):
@@ -409,12 +494,17 @@ def render_run(run: RunMeasure) -> str:
     slow = [task for task in run.tasks if task.wall - task.bound.seconds > FAR_SECONDS
             and task.wall > FAR_RATIO * task.bound.seconds]
     if slow:
-        lines += ["", f"tasks far from their bound (over {FAR_SECONDS:g} s beyond it, and over {FAR_RATIO:g} x it):"]
+        lines += ["", f"tasks far from their bound (over {FAR_SECONDS:g} s beyond it, and over {FAR_RATIO:g} x it): "
+                  "each operation's calls, the seconds from its first call to its last answer, and the emulator's "
+                  "seconds answering them"]
         for task in slow:
-            calls = ", ".join(f"{operation} {counts['made']}" for (_, operation), counts in
-                              sorted(by_operation(task.calls).items(), key=lambda item: -item[1]["made"]))
-            lines.append(f"  {task.name[:62]}: wall {seconds(task.wall)} s, bound {task.bound.seconds:.2f} s; "
-                         f"{calls or 'no AWS call'}")
+            lines.append(f"  {task.name}: wall {seconds(task.wall)} s, bound {task.bound.seconds:.2f} s, emulator "
+                         f"{seconds(task.emulator_seconds)} s" + ("" if task.made else "; no AWS call"))
+            times = operation_times(task.requests)
+            for key, counts in sorted(by_operation(task.calls).items(), key=lambda item: -item[1]["made"]):
+                span, busy = times.get(key, (0.0, 0.0))
+                lines.append(f"    {key[0]:<12} {key[1]:<36} {counts['made']:>6} calls over {seconds(span):>7} s, "
+                             f"emulator {seconds(busy):>7} s")
     throttled = [(task.name, operation, counts) for task in run.tasks
                  for *_, operation, counts in ledger_rows(task.calls) if counts.get("throttled")]
     if throttled:
@@ -431,14 +521,15 @@ def render_run(run: RunMeasure) -> str:
 def render_summary(runs: list[RunMeasure], custodian: dict | None) -> str:
     lines = ["== summary ==", f"{FORMULA}", "",
              f"{'fleet':<16} {'run':<9} {'quotas':<6} {'wall s':>9} {'bound s':>9} {'wall/bound':>10} "
-             f"{'calls/fn':>8} {'throttled':>9} {'retried':>7} {'beyond bound s':>14} {'fixed cost s':>12}"]
+             f"{'calls/fn':>8} {'throttled':>9} {'retried':>7} {'beyond bound s':>14} {'fixed cost s':>12} "
+             f"{'emulator s':>10}"]
     for run in runs:
         made = totals(run.calls)
         fixed = run.fixed_cost()
         lines.append(f"{run.fleet:<16} {run.mode:<9} {run.quotas:<6} {seconds(run.wall):>9} {seconds(run.bound):>9} "
                      f"{(f'{run.ratio:.2f}' if run.ratio else 'n/a'):>10} {made['made'] / run.functions:>8.2f} "
                      f"{made['throttled']:>9} {made['retried']:>7} {seconds(run.beyond_bound):>14} "
-                     f"{(f'{fixed.wall:.2f}' if fixed else 'n/a'):>12}")
+                     f"{(f'{fixed.wall:.2f}' if fixed else 'n/a'):>12} {seconds(run.emulator_seconds):>10}")
     if custodian:
         sides = ", ".join(f"{side['label']} {side['seconds']:,.1f} s" for side in custodian["sides"])
         lines += ["", f"log_retention beside Cloud Custodian on {custodian['groups']} log groups, quotas "
@@ -479,7 +570,9 @@ def main(argv: list[str] | None = None) -> int:
               "copies)", flush=True)
     runs: list[RunMeasure] = []
     custodian = None
-    with Emulator() as emulator:
+    emulator, timer = Emulator(), RequestTimer()
+    timer.install(emulator)
+    with emulator:
         session = emulator.session()
         demo_size = len(baseline.spec_for(session, DEMO_SUFFIX).functions)
         synthetic = args.functions - demo_size
@@ -498,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             for dry_run in (True, False):
                 if args.skip_real and not dry_run:
                     continue
-                run = run_playbook(emulator, suffix, size, fleet, dry_run, workdir / suffix, quotas, extra_vars)
+                run = run_playbook(emulator, suffix, size, fleet, dry_run, workdir / suffix, quotas, extra_vars,
+                                   timer)
                 print(render_run(run), flush=True)
                 runs.append(run)
         if not args.skip_custodian:
