@@ -104,14 +104,28 @@ def list_functions_paging() -> None:
         start = int(self.querystring.get("Marker", ["0"])[0] or 0)
         requested = int(self.querystring.get("MaxItems", [LIST_FUNCTIONS_PAGE_LIMIT])[0])
         page_size = min(requested, LIST_FUNCTIONS_PAGE_LIMIT)
-        functions = list(self.backend.list_functions(version))
-        page = functions[start:start + page_size]
-        result: dict[str, Any] = {"Functions": [_listed(function.get_configuration()) for function in page]}
-        if start + page_size < len(functions):
+        configurations = _every_version(self.backend) if version == "ALL" else [
+            function.get_configuration() for function in self.backend.list_functions(version)]
+        page = configurations[start:start + page_size]
+        result: dict[str, Any] = {"Functions": [_listed(configuration) for configuration in page]}
+        if start + page_size < len(configurations):
             result["NextMarker"] = str(start + page_size)
         return json.dumps(result)
 
     LambdaResponse.list_functions = list_functions
+
+
+def _every_version(backend: Any) -> list[dict[str, Any]]:
+    """FunctionVersion=ALL: each function's $LATEST (its ARN qualified `:$LATEST`, as AWS lists it) and then its
+    published versions. moto deep-copies every function for this, code included, on every page; reading the
+    configurations needs no copy."""
+    configurations = []
+    for group in list(backend._lambdas._functions.values()):
+        if group["latest"] is not None:
+            latest = group["latest"].get_configuration()
+            configurations.append({**latest, "FunctionArn": f"{latest['FunctionArn']}:$LATEST"})
+        configurations += [version.get_configuration() for version in group["versions"]]
+    return configurations
 
 
 def _listed(configuration: dict[str, Any]) -> dict[str, Any]:

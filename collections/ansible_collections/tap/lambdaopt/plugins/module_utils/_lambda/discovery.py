@@ -32,8 +32,11 @@ def list_functions(lambda_client, all_versions: bool = False) -> list:
 
 
 def latest_of(listing: list) -> list:
-    """The $LATEST configurations of a listing made with all_versions."""
-    return [function for function in listing if function.get("Version", LATEST) == LATEST]
+    """The $LATEST configurations of a listing made with all_versions, each under its function's unqualified ARN (the
+    listing qualifies it `:$LATEST`)."""
+    suffix = f":{LATEST}"
+    return [{**function, "FunctionArn": function["FunctionArn"].removesuffix(suffix)}
+            for function in listing if function.get("Version", LATEST) == LATEST]
 
 
 def published_versions(listing: list) -> dict:
