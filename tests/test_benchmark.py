@@ -74,13 +74,15 @@ def test_calls_and_wall_time_go_to_the_task_between_two_marks():
         mark("result", 108.15, uuid="e", status="ok"),
         mark("end", 108.2, after_alarms),
     ]
+    # Two GetPolicy calls answered at once (100.5 to 101.0), one later: the emulator was busy 1.0 s of the task.
     requests = [benchmark.Request(100.5, 0.25, "lambda", "GetPolicy"),
+                benchmark.Request(100.625, 0.375, "lambda", "GetPolicy"),
                 benchmark.Request(103.0, 0.5, "lambda", "GetPolicy"),
-                benchmark.Request(105.0, 0.1, "monitoring", "PutMetricAlarm")]
+                benchmark.Request(105.0, 0.125, "monitoring", "PutMetricAlarm")]
     tasks = benchmark.tasks_from_marks(marks, QUOTAS, requests)
-    assert [task.requests for task in tasks] == [[], requests[:2], [], requests[2:], []]
-    assert tasks[1].emulator_seconds == 0.75
-    assert benchmark.operation_times(tasks[1].requests) == {("lambda", "GetPolicy"): (3.0, 0.75)}
+    assert [task.requests for task in tasks] == [[], requests[:3], [], requests[3:], []]
+    assert tasks[1].emulator_seconds == 1.0
+    assert benchmark.operation_times(tasks[1].requests) == {("lambda", "GetPolicy"): (3.0, 1.0)}
     assert [(task.name, task.status, round(task.wall, 2), task.made, task.throttled) for task in tasks] == [
         ("Check the suffix", "ok", 0.1, 0, 0), ("Measure", "ok", 4.0, 30, 0), ("Find journals", "ok", 0.5, 0, 0),
         ("Alarm", "changed", 3.5, 12, 2), ("Report", "ok", 0.1, 0, 0)]
