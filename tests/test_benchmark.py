@@ -1,10 +1,6 @@
 """tools/benchmark.py: the bound AWS's quotas set on a run's calls, calls attributed to tasks by the ledger_marks
 callback, and one dry run of the demo fleet measured end to end."""
 
-import copy
-
-from moto.awslambda.models import LambdaFunction, lambda_backends
-
 from tools import baseline, benchmark, simulator
 from tools.api_quotas import load_quotas
 
@@ -97,18 +93,6 @@ def test_calls_and_wall_time_go_to_the_task_between_two_marks():
     assert run.fixed_cost() is tasks[2]
     rendered = benchmark.render_run(run)
     assert benchmark.FORMULA in rendered and "throttled 2, of them retried 2" in rendered
-
-
-def test_copies_of_a_function_share_the_logs_backend_and_nothing_else(aws, make_function):
-    benchmark.share_logs_backend_in_function_copies()
-    make_function("copied-dev", Environment={"Variables": {"MODE": "test"}})
-    original = lambda_backends[ACCOUNT][REGION].get_function("copied-dev")
-    copied = copy.deepcopy(original)
-    assert isinstance(original, LambdaFunction) and copied is not original
-    assert copied.logs_backend is original.logs_backend
-    assert copied.environment_vars == original.environment_vars
-    assert copied.environment_vars is not original.environment_vars
-    assert not benchmark.share_logs_backend_in_function_copies()  # once is enough
 
 
 def test_a_dry_run_of_the_demo_fleet_is_measured_task_by_task(emulator, aws, tmp_path):

@@ -28,7 +28,6 @@ would be further from the bound in AWS than here.
 from __future__ import annotations
 
 import argparse
-import copy
 import io
 import json
 import os
@@ -43,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from moto.awslambda.models import LambdaFunction
 
 from tools import baseline, simulator
 from tools.api_quotas import QuotaTable, identify, load_quotas
@@ -411,31 +409,6 @@ def run_playbook(emulator: Emulator, suffix: str, functions: int, fleet: str, dr
                       before_tasks, after_tasks)
 
 
-# ---- the emulator ------------------------------------------------------------------------------------------------
-
-def share_logs_backend_in_function_copies() -> bool:
-    """Make moto's copies of a function share its Region's CloudWatch Logs backend; whether this was needed.
-
-    moto 5.2.5's LambdaFunction holds a reference to its Region's whole logs backend, and ListFunctions with
-    FunctionVersion=ALL deep-copies every function's $LATEST on every page (LambdaStorage.all), so each page copies
-    every log event of the Region once per function: 18 s a page on 100 functions with two days of simulated
-    history, hours on 1,000, where AWS answers a page in milliseconds. The listing is the same with a shared
-    backend; without this the benchmark would time moto's copying, not the collection."""
-    if "__deepcopy__" in vars(LambdaFunction):
-        return False
-
-    def __deepcopy__(self, memo: dict):
-        memo[id(self.logs_backend)] = self.logs_backend
-        copied = type(self).__new__(type(self))
-        memo[id(self)] = copied
-        for name, value in vars(self).items():
-            setattr(copied, name, copy.deepcopy(value, memo))
-        return copied
-
-    LambdaFunction.__deepcopy__ = __deepcopy__
-    return True
-
-
 # ---- the fleets -------------------------------------------------------------------------------------------------
 
 def give_aliases(session, names: list) -> None:
@@ -574,10 +547,6 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"logs, reports and benchmark.json in {workdir}", flush=True)
 
-    if share_logs_backend_in_function_copies():
-        print("emulator: moto's copies of a function share the Region's logs backend (ListFunctions with "
-              "FunctionVersion=ALL copied every log event per function listed; see share_logs_backend_in_function_"
-              "copies)", flush=True)
     runs: list[RunMeasure] = []
     custodian = None
     emulator, timer = Emulator(), RequestTimer()
