@@ -40,30 +40,53 @@ def start_time_rounding() -> None:
     CloudWatchBackend.get_metric_data = get_metric_data
 
 
+def _metric_key(namespace: str, name: str, dimensions: frozenset) -> tuple:
+    return namespace, name, dimensions
+
+
+def _points_by_metric(backend: CloudWatchBackend) -> dict[tuple, list]:
+    """The backend's published data points grouped by metric (namespace, name, whole dimension set), kept on the
+    backend and extended with the points published since the last call: moto only ever appends to its list, so
+    indexing its new tail is enough, and a replaced or shortened list is indexed afresh."""
+    stored = backend.metric_data
+    index = getattr(backend, "_lambdaopt_points", None)
+    if index is None or index["source"] is not stored or index["indexed"] > len(stored):
+        index = {"source": stored, "indexed": 0, "by_metric": {}}
+        backend._lambdaopt_points = index
+    by_metric = index["by_metric"]
+    for datum in stored[index["indexed"]:]:
+        by_metric.setdefault(_metric_key(datum.namespace, datum.name, _dimension_set(datum)), []).append(datum)
+    index["indexed"] = len(stored)
+    return by_metric
+
+
 def metric_data_lookup() -> None:
     """Speed only, no behaviour: moto answers each GetMetricData query by scanning every stored data
     point once per period, which makes a fleet-sized call (thousands of queries over hundreds of
     thousands of points) take hours. Each plain query is answered by moto itself, over only the
-    points of its own metric and dimensions, so the answers are moto's own."""
+    points of its own metric and dimensions, so the answers are moto's own. The points are indexed
+    once and the index grows with them, since a fleet's reads come in many calls."""
     original = CloudWatchBackend.get_metric_data
 
     def get_metric_data(self: CloudWatchBackend, queries: list[dict[str, Any]], start_time: Any, end_time: Any,
                         scan_by: str = "TimestampAscending") -> list[dict[str, Any]]:
         if len(queries) < 2 or any("MetricStat" not in query for query in queries):
             return original(self, queries, start_time, end_time, scan_by)
-        by_metric: dict[tuple, list] = {}
-        for datum in self.get_all_metrics():
-            key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
-            by_metric.setdefault(key, []).append(datum)
         results = []
         unpatched = self.get_all_metrics
         with _metrics_lookup:
+            by_metric = _points_by_metric(self)
+            # Metrics AWS services provide on the fly (moto's providers) are few; they join every lookup.
+            provided: dict[tuple, list] = {}
+            for datum in self.aws_metric_data:
+                provided.setdefault(_metric_key(datum.namespace, datum.name, _dimension_set(datum)), []).append(datum)
             try:
                 for query in queries:
                     metric = query["MetricStat"]["Metric"]
-                    key = (metric["Namespace"], metric["MetricName"],
-                           frozenset((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
-                    self.get_all_metrics = lambda key=key: by_metric.get(key, [])
+                    key = _metric_key(metric["Namespace"], metric["MetricName"],
+                                      frozenset((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
+                    points = by_metric.get(key, []) + provided.get(key, [])
+                    self.get_all_metrics = lambda points=points: points
                     results.extend(original(self, [query], start_time, end_time, scan_by))
             finally:
                 self.get_all_metrics = unpatched
