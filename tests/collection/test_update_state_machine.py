@@ -6,6 +6,11 @@ module must wait instead of colliding (no ResourceConflictException reaches the 
 PreconditionFailedException, keep the other client's change, and still make its own. A change by the other
 client to a field the module itself changes is never overwritten; a Failed function is never touched; an
 environment Lambda cannot decrypt is never written.
+
+Run as optimize.yml runs them, the modules are given lambda_usage_info's entries, read before the other client
+started: the first update goes with the RevisionId read then, without a read of its own, and so meets the update in
+progress once (ResourceConflictException); it is not sent again blind, but the next attempt reads the function,
+waits, and lands.
 """
 
 import pytest
@@ -32,6 +37,27 @@ def contended(aws):
     return contend
 
 
+def settle(aws) -> None:
+    """Wait until every function of the fleet is Active with its last update done, as a quiet account has them."""
+    lambda_ = aws.client("lambda")
+    for function in lambda_.list_functions()["Functions"]:
+        for waiter in ("function_active_v2", "function_updated_v2"):
+            # No delay: the emulator ends a transition after a number of reads, not of seconds.
+            lambda_.get_waiter(waiter).wait(FunctionName=function["FunctionName"],
+                                            WaiterConfig={"Delay": 0, "MaxAttempts": 20})
+
+
+def read_usage(aws, run_module) -> dict:
+    """lambda_usage_info's result for the settled fleet, as optimize.yml's first step reads it."""
+    settle(aws)
+    usage = run_module("lambda_usage_info", {"suffix": "dev", "read_roles": True})
+    assert not usage.failed, usage.get("msg")
+    # Each function read ready for an update: its entry can stand in for a read (api.read_at).
+    assert {(entry["configuration"]["state"], entry["configuration"]["last_update_status"])
+            for entry in usage["functions"]} == {("Active", "Successful")}
+    return usage
+
+
 def survived_contention(aws, name: str) -> None:
     """The module's update of `name` waited out the update in progress, met the stale revision, re-read, and won
     without erasing the other client's change."""
@@ -42,6 +68,21 @@ def survived_contention(aws, name: str) -> None:
     precondition = ours.index("refused PreconditionFailedException")
     assert ours[precondition - 1] == "updated by another client"
     assert first_read < precondition < ours.index("updated"), ours
+    assert aws.client("lambda").get_function_configuration(FunctionName=name)["Description"] == SECOND
+
+
+def survived_contention_from_a_carried_reading(aws, name: str) -> None:
+    """The module's update of `name`, sent first with the RevisionId lambda_usage_info read before the contention,
+    met the update in progress once and was not sent again blind: the next attempt read the function, waited the
+    update out, and won without erasing the other client's change."""
+    seen = lambda_states.history(name)
+    ours = seen[seen.index("updated by another client"):]
+    # The update in progress, the other client's second change as the first update arrives, its refusal, and then
+    # a read before anything else is sent.
+    assert ours[:4] == ["updated by another client", "updated by another client",
+                        "refused ResourceConflictException", "read InProgress"], ours
+    assert ours.count("refused ResourceConflictException") == 1, ours
+    assert ours.index("read Successful") < ours.index("updated"), ours
     assert aws.client("lambda").get_function_configuration(FunctionName=name)["Description"] == SECOND
 
 
@@ -74,6 +115,42 @@ def test_hardening_modules(aws, run_module, contended, module, args):
     assert len(changed(result)) == 6
     for name in changed(result):
         survived_contention(aws, name)
+
+
+def test_lambda_rightsize_given_usage_infos_entries(aws, fleet, run_module, contended):
+    usage = read_usage(aws, run_module)
+    contended()
+    result = run_module("lambda_rightsize", {"functions": usage["functions"], "usage": usage["functions"],
+                                             "memory_size": "auto", "timeout": "auto"})
+    assert not result.failed, result.get("msg")
+    assert changed(result)
+    for name in changed(result):
+        survived_contention_from_a_carried_reading(aws, name)
+        entry = next(entry for entry in result["functions"] if entry["function_name"] == name)
+        now = aws.client("lambda").get_function_configuration(FunctionName=name)
+        assert (now["MemorySize"], now["Timeout"]) == (entry["after"]["memory_size"], entry["after"]["timeout"])
+
+
+@pytest.mark.parametrize("module, args, from_carried_reading", [
+    ("lambda_tracing", {"suffix": "dev"}, True),
+    ("lambda_dlq", {"suffix": "dev"}, True),
+    # An environment is never written from a carried reading (a result never carries the variables): the module
+    # reads each function first, and so meets the contention as when it is given only the suffix.
+    ("lambda_secrets", {"suffix": "dev", "secrets": SECRETS}, False),
+])
+def test_hardening_modules_given_usage_infos_entries(aws, run_module, contended, module, args,
+                                                      from_carried_reading):
+    baseline.provision(aws, "dev")
+    usage = read_usage(aws, run_module)
+    contended()
+    result = run_module(module, {**args, "functions": usage["functions"], "roles": usage["roles"]})
+    assert not result.failed, result.get("msg")
+    assert len(changed(result)) == 6
+    for name in changed(result):
+        if from_carried_reading:
+            survived_contention_from_a_carried_reading(aws, name)
+        else:
+            survived_contention(aws, name)
 
 
 def test_lambda_rollback(aws, run_module, contended):

@@ -55,8 +55,11 @@ WAITER_CONFIG = {"Delay": 1, "MaxAttempts": 300}
 CONFIRM_WORKERS = 16
 # How many times a function found busy (Pending, or another update in progress) is waited for before giving up.
 MAX_WAITS = 3
-# Another update that slips in between our read and our update makes Lambda answer ResourceConflictException;
-# it is waited out with bounded backoff, after which the stale RevisionId tells whether the function changed.
+# Another update that slips in between a read of this task and the update sent after it makes Lambda answer
+# ResourceConflictException; the update is sent again with bounded backoff (the other update began moments ago),
+# after which the stale RevisionId tells whether the function changed. Only after such a read: an update sent from
+# a reading carried from earlier in the run (read_at) may meet an update of any age, and the next attempt reads the
+# function and waits for it instead (send_updates).
 CONFLICT_RETRY = AWSRetry.jittered_backoff(retries=4, delay=1, max_delay=8,
                                            catch_extra_error_codes=["ResourceConflictException"])
 
@@ -148,9 +151,10 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
                    wait: bool = True, read: dict | None = None) -> dict | None:
     """Apply {field: value} to one function planned from `planned_from` ({field: value it had}).
 
-    Each attempt reads the function, refuses blind writes, and sends the update with the RevisionId it read: when
-    someone changes the function in between, Lambda answers PreconditionFailedException, and the function is read
-    and checked once more. The reservation goes first: Lambda checks it against the account's pool and the
+    Each attempt reads the function (a first one may take `read` instead), refuses blind writes, and sends the
+    update with the RevisionId it read: when someone changes the function in between, Lambda answers
+    PreconditionFailedException, and the function is read and checked once more (send_updates, which also says how
+    an update in progress is met). The reservation goes first: Lambda checks it against the account's pool and the
     function's provisioned concurrency, the likeliest refusal, and then nothing else has been changed. A failure
     after Lambda accepted part of the work raises PartlyApplied, with the function read back.
 
@@ -159,7 +163,8 @@ def apply_function(lambda_client, limiter: RateLimiter, name: str, changes: dict
     yet (a dead-letter queue).
 
     `read`: the function as discovery found it earlier in the run; where that can stand in for a read (read_at),
-    the first attempt is sent with its RevisionId without reading the function again.
+    the first attempt is sent with its RevisionId without reading the function again (one read per function per
+    run): the function is read only when Lambda refuses that update.
 
     Without `wait`, returns the fields of the configuration update Lambda accepted and is still making, for
     confirm_updated to wait for (None when there is none)."""
@@ -187,11 +192,12 @@ def confirm_updated(lambda_client, name: str, accepted: dict, planned_from: dict
 
 def read_at(function: dict | None, changes: dict) -> dict | None:
     """A GetFunction answer rebuilt from a function as discovery found it earlier in the run, for an update's first
-    attempt: sent with the RevisionId read then, Lambda refuses it (PreconditionFailedException) if the function
-    changed since, and the function is read again. None where it cannot stand in for a read: read without its
-    revision, changed by this run since (discovery.from_carried drops the revision), not then ready for an update,
-    or for a change no revision guards (a reservation is written on its own call) or that needs the variables a
-    result never carries (an environment)."""
+    attempt: sent with the RevisionId read then, Lambda refuses it if the function changed since
+    (PreconditionFailedException) or is being updated now (ResourceConflictException), and the next attempt reads
+    the function, waiting out an update in progress (ready_function). None where it cannot stand in for a read:
+    read without its revision, changed by this run since (discovery.from_carried drops the revision), not then
+    ready for an update, or for a change no revision guards (a reservation is written on its own call) or that
+    needs the variables a result never carries (an environment)."""
     configuration = (function or {}).get("configuration") or {}
     if (not configuration.get("revision_id") or "reserved_concurrency" in changes or "environment" in changes
             or configuration.get("state") not in ("Active", "Inactive")
@@ -213,11 +219,18 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
                  known: dict | None = None) -> bool:
     """apply_function's attempts; each change Lambda accepts is added to `accepted` as soon as it is. Whether a
     configuration update was sent (then Lambda is still making it). `known`: a GetFunction answer (read_at) the
-    first attempt takes instead of reading the function."""
+    first attempt takes instead of reading the function.
+
+    Two attempts at most. An update refused with PreconditionFailedException (the function changed since it was
+    read) or ResourceConflictException (another update in progress) goes on to the next attempt, which reads the
+    function, waits until it is ready and checks it again. Before that, a conflict met by an update sent right
+    after a read of this task is retried with CONFLICT_RETRY's bounded backoff (the other update began since that
+    read, moments ago); one met by an update sent from `known` is not (only a read tells how far the update it met
+    has got)."""
     configuration = configuration_update(changes)
     for attempt in range(2):
-        function = known if attempt == 0 and known is not None else ready_function(lambda_client, name,
-                                                                                   after_failed_update)
+        carried = attempt == 0 and known is not None
+        function = known if carried else ready_function(lambda_client, name, after_failed_update)
         if attempt and all(current_settings(function)[field] == value for field, value in changes.items()):
             return False  # the update had landed, its answer lost: the retry met it in progress or its new revision
         refuse_blind_writes(function, changes, planned_from)
@@ -236,8 +249,9 @@ def send_updates(lambda_client, limiter: RateLimiter, name: str, changes: dict, 
         intent = journal_intent(function, {field: value for field, value in changes.items()
                                            if field in CONFIGURATION_FIELDS})
         limiter.acquire()
+        update = partial(update_call, lambda_client, "update_function_configuration")
         try:
-            CONFLICT_RETRY(partial(update_call, lambda_client, "update_function_configuration"))(
+            (update if carried else CONFLICT_RETRY(update))(
                 FunctionName=name, RevisionId=function["Configuration"]["RevisionId"], **configuration)
         except is_boto3_error_code(["PreconditionFailedException", "ResourceConflictException"]):
             continue  # read again, waiting out an update in progress, and check again
