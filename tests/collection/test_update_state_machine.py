@@ -190,6 +190,25 @@ def test_a_field_changed_by_someone_else_is_never_overwritten(aws, fleet, run_mo
     assert others and {entry["status"] for entry in others} == {"changed"}
 
 
+def test_an_update_that_meets_another_begun_since_the_read_is_sent_again_and_overwrites_nothing(aws, run_module):
+    baseline.provision(aws, "dev")
+    settle(aws)
+    # Another client's update begins between the module's read and its update, and is done by the time the
+    # update is sent again.
+    lambda_states.conflict_before_next("transform-dev", {"Description": SECOND, "Timeout": 42})
+    result = run_module("lambda_tracing", {"suffix": "dev"})
+    assert not result.failed, result.get("msg")
+    assert len(changed(result)) == 6
+    seen = lambda_states.history("transform-dev")
+    ours = seen[seen.index("updated by another client") - 1:]
+    # Sent again with the same RevisionId, without a read in between (CONFLICT_RETRY); refused as stale, then read
+    # and sent with the other client's revision.
+    assert ours[:6] == ["read Successful", "updated by another client", "refused ResourceConflictException",
+                        "refused PreconditionFailedException", "read Successful", "updated"], ours
+    now = aws.client("lambda").get_function_configuration(FunctionName="transform-dev")
+    assert (now["TracingConfig"]["Mode"], now["Description"], now["Timeout"]) == ("Active", SECOND, 42)
+
+
 def test_a_failed_function_is_never_touched(aws, run_module):
     baseline.provision(aws, "dev")
     lambda_states.set_state("transform-dev", "Failed", reason="The function's subnet has no free IP addresses.")

@@ -136,6 +136,28 @@ def test_another_clients_update_can_land_just_before_the_next_one(aws, make_func
         "updated by another client", "refused PreconditionFailedException", "read Successful"]
 
 
+def test_another_clients_update_can_begin_just_before_the_next_one(aws, make_function):
+    make_function("raced", active=True)
+    lambda_ = aws.client("lambda")
+    revision = configuration(lambda_, "raced")["RevisionId"]
+    lambda_states.conflict_before_next("raced", {"Description": "deployed by another team"}, refusals=2)
+
+    def update() -> str:
+        with pytest.raises(ClientError) as excinfo:
+            lambda_.update_function_configuration(FunctionName="raced", MemorySize=1024, RevisionId=revision)
+        return error_code(excinfo)
+
+    assert [update(), update()] == ["ResourceConflictException"] * 2
+    # Done after the requests it refused, with a revision of its own: the same request now names a stale one.
+    assert update() == "PreconditionFailedException"
+    read = configuration(lambda_, "raced")
+    assert (read["LastUpdateStatus"], read["Description"], read["MemorySize"]) == (
+        "Successful", "deployed by another team", 128)
+    assert lambda_states.history("raced")[-5:] == [
+        "updated by another client", *["refused ResourceConflictException"] * 2, "refused PreconditionFailedException",
+        "read Successful"]
+
+
 def test_another_clients_update_can_be_in_progress(aws, make_function):
     make_function("deploying", active=True)
     lambda_ = aws.client("lambda")

@@ -23,8 +23,8 @@ moto answers every update `Successful` at once, keeps functions `Active`, has no
 never reports an environment error. Here a transition lasts a number of reads of the function (GetFunction or
 GetFunctionConfiguration, as waiters poll) or a number of seconds, set with `configure`; ListFunctions, which
 AWS answers without these fields, reads nothing. Tests steer a function with `begin_update`, `set_state`,
-`update_before_next`, `fail_next_update` and `break_environment`, and read what each function went through with
-`history`.
+`update_before_next`, `conflict_before_next`, `fail_next_update` and `break_environment`, and read what each
+function went through with `history`.
 """
 
 from __future__ import annotations
@@ -68,10 +68,12 @@ class ResourceConflictException(LambdaClientError):
 
 @dataclass
 class Transition:
-    """A state that ends by itself: after `reads_left` reads, or at `until` (monotonic seconds)."""
+    """A state that ends by itself: after `reads_left` reads, or at `until` (monotonic seconds); or, when
+    `refusals_left` is set, after that many requests were refused because of it, whichever comes first."""
 
     reads_left: int | None = None
     until: float | None = None
+    refusals_left: int | None = None
 
     @classmethod
     def lasting(cls, reads: int) -> Transition:
@@ -80,6 +82,8 @@ class Transition:
         return cls(reads_left=reads)
 
     def over(self) -> bool:
+        if self.refusals_left is not None and self.refusals_left <= 0:
+            return True
         if self.until is not None:
             return time.monotonic() >= self.until
         return self.reads_left is not None and self.reads_left <= 0
@@ -87,6 +91,10 @@ class Transition:
     def read(self) -> None:
         if self.reads_left is not None:
             self.reads_left -= 1
+
+    def refused(self) -> None:
+        if self.refusals_left is not None:
+            self.refusals_left -= 1
 
 
 @dataclass
@@ -99,8 +107,10 @@ class Lifecycle:
     revision: str = field(default_factory=lambda: str(uuid.uuid4()))
     transition: Transition | None = None
     environment_error: dict | None = None
-    # Changes another client makes just before this function's next update arrives.
+    # Changes another client makes just before this function's next update arrives: done at once
+    # (update_before_next), or begun and in progress, with the number of requests it refuses (conflict_before_next).
     next_interference: dict | None = None
+    next_conflict: tuple | None = None
     # (reason code, reason) the next update ends Failed with, and those of the update in progress.
     next_failure: tuple | None = None
     failure: tuple | None = None
@@ -180,6 +190,16 @@ def update_before_next(name: str, changes: dict, account_id: str = DEFAULT_ACCOU
     lifecycle_of(_latest(name, account_id, region)).next_interference = dict(changes)
 
 
+def conflict_before_next(name: str, changes: dict, refusals: int = 1, account_id: str = DEFAULT_ACCOUNT_ID,
+                         region: str = DEFAULT_REGION) -> None:
+    """Another client's update of the function begins just before the next UpdateFunctionConfiguration request for
+    it arrives, after whatever read the requester made: that request meets it InProgress (ResourceConflictException),
+    as do the next `refusals - 1`, and then it is done (or sooner, after the reads an update lasts), with a new
+    RevisionId. On AWS such an update ends after some seconds; counting the requests it refuses lets a test make
+    it end while the refused client backs off before sending the same request again, without depending on time."""
+    lifecycle_of(_latest(name, account_id, region)).next_conflict = (dict(changes), refusals)
+
+
 def fail_next_update(name: str, reason: str = "Lambda was unable to configure access to your environment "
                      "variables because the KMS key is invalid for CreateGrant.", code: str = "InvalidStateKMSKey",
                      account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> None:
@@ -247,9 +267,12 @@ def _configuration_fields() -> None:
 
 
 def _refuse_if_busy(function: LambdaFunction) -> None:
-    reason = lifecycle_of(function).busy()
+    lifecycle = lifecycle_of(function)
+    reason = lifecycle.busy()
     if reason is not None:
-        lifecycle_of(function).history.append("refused ResourceConflictException")
+        lifecycle.history.append("refused ResourceConflictException")
+        if lifecycle.transition is not None:
+            lifecycle.transition.refused()
         raise ResourceConflictException(f"The operation cannot be performed at this time. {reason}: "
                                         f"{function.function_arn}")
 
@@ -263,6 +286,11 @@ def _updates_wait_for_the_state_machine() -> None:
                                       body: dict[str, Any]) -> dict[str, Any] | None:
         function = self.get_function(function_name)
         lifecycle = lifecycle_of(function)
+        if lifecycle.next_conflict is not None:
+            (changes, refusals), lifecycle.next_conflict = lifecycle.next_conflict, None
+            LambdaFunction.update_configuration(function, changes)
+            lifecycle.updated(by="updated by another client")
+            lifecycle.transition.refusals_left = refusals
         if lifecycle.next_interference is not None:
             interference, lifecycle.next_interference = lifecycle.next_interference, None
             LambdaFunction.update_configuration(function, interference)
