@@ -1,8 +1,9 @@
 """Lambda's function states and update state machine, as AWS runs them (tools/emulator_patches/lambda_states.py).
 
-Sources: Lambda developer guide, "Lambda function states"; Lambda API reference, ListFunctions ("returns a subset
-of the FunctionConfiguration fields"), UpdateFunctionConfiguration (RevisionId, ResourceConflictException,
-PreconditionFailedException) and FunctionConfiguration (Environment.Error).
+Sources: Lambda developer guide, "Lambda function states" and "Configuring provisioned concurrency"; Lambda API
+reference, ListFunctions ("returns a subset of the FunctionConfiguration fields"), UpdateFunctionConfiguration
+(RevisionId, ResourceConflictException, PreconditionFailedException), FunctionConfiguration (Environment.Error) and
+PutFunctionConcurrency (InvalidParameterValueException).
 """
 
 import pytest
@@ -184,6 +185,12 @@ def test_an_environment_lambda_cannot_decrypt_is_an_error_without_variables(aws,
 
 
 def test_a_reservation_below_the_provisioned_concurrency_is_refused(aws, make_function):
+    """Lambda developer guide, "Configuring provisioned concurrency": provisioned concurrency counts towards a
+    function's reserved concurrency, and "you can't allocate more provisioned concurrency than reserved concurrency
+    for a function". So PutFunctionConcurrency below what the function's aliases and versions hold provisioned is
+    refused with InvalidParameterValueException (the PutFunctionConcurrency API reference's error for a parameter
+    Lambda does not take), and a reservation equal to it is accepted. (The emulator's patch: lambda_concurrency.py,
+    reservation_covers_provisioned.)"""
     make_function("provisioned", active=True)
     lambda_ = aws.client("lambda")
     version = lambda_.publish_version(FunctionName="provisioned")["Version"]
