@@ -5,19 +5,44 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import budget_of
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import NO_DATA, Peak, budget_of
 
 from tests.test_setup import run
 from tools import baseline, simulator
+from tools.emulator_patches import metric_data_status
 
 
-def publish_unreserved_peak(aws, peak: float) -> None:
+def publish_unreserved_peak(aws, peak: float, metric: str = "UnreservedConcurrentExecutions") -> None:
     """What the rest of the account's functions without a reservation used at once, account-wide (no dimension),
     as AWS/Lambda publishes it: one point an hour for the last day."""
     now = datetime.now(UTC)
     aws.client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
-        {"MetricName": "UnreservedConcurrentExecutions", "Timestamp": now - timedelta(hours=hour),
+        {"MetricName": metric, "Timestamp": now - timedelta(hours=hour),
          "Value": peak if hour == 5 else peak / 3} for hour in range(1, 24)])
+
+
+@pytest.fixture
+def account_wide_status(aws, monkeypatch):
+    """answer(metric, status): GetMetricData answers `status` for the account-wide (no dimension) AWS/Lambda
+    `metric`. metric_data_status scripts statuses by a query's dimension value, which an account-wide metric has
+    none of, so its lookup is widened for the test."""
+    scripted = {}
+    by_dimension = metric_data_status.status_of
+
+    def status_of(backend, query):
+        metric = query.get("MetricStat", {}).get("Metric", {})
+        if not metric.get("Dimensions") and metric.get("MetricName") in scripted:
+            return scripted[metric["MetricName"]]
+        return by_dimension(backend, query)
+
+    monkeypatch.setattr(metric_data_status, "status_of", status_of)
+
+    def answer(metric: str, status: str) -> None:
+        scripted[metric] = status
+        # Scripts a status at all, which is what turns the emulator's status answers on; no query has this value.
+        metric_data_status.answer_status(metric, "account-wide", status)
+
+    return answer
 
 
 def unreserved_now(aws) -> int:
@@ -26,7 +51,8 @@ def unreserved_now(aws) -> int:
 
 @pytest.mark.parametrize("peak, account_floor, keep", [(None, 100, 100), (50, 100, 100), (200, 100, 240)])
 def test_the_budget_is_the_larger_of_the_floor_and_the_peak_with_headroom(peak, account_floor, keep):
-    assert budget_of(account_floor, peak, 1.2).floor == keep
+    unreserved = Peak("UnreservedConcurrentExecutions", peak, NO_DATA if peak is None else None)
+    assert budget_of(account_floor, 1000, unreserved, None, 1.2).floor == keep
 
 
 def test_reservations_leave_the_rest_of_the_account_its_peak(aws, fleet, run_module):
@@ -85,3 +111,56 @@ def test_a_provisioned_concurrency_raise_leaves_the_rest_of_the_account_its_peak
     assert alias["status"] == "unchanged"
     assert "the 840 that functions without a reservation need" in alias["refused"][0]["reason"]
     assert unreserved_now(aws) == 850
+
+
+def test_an_unreadable_unreserved_peak_is_stood_in_for_by_all_concurrent_executions(aws, fleet, run_module,
+                                                                                   account_wide_status):
+    # The unreserved peak CloudWatch will not answer is low; the ConcurrentExecutions peak of 705 that stands in for
+    # it keeps 846 of the 850 the API handler's alias leaves, as in the test above: room for two of four.
+    publish_unreserved_peak(aws, 20)
+    publish_unreserved_peak(aws, 705, metric="ConcurrentExecutions")
+    account_wide_status("UnreservedConcurrentExecutions", "Forbidden")
+    result = run_module("lambda_rightsize", {"suffix": "dev", "reserved_concurrency": "auto"})
+    assert not result.failed, result.get("msg")
+    budget = result["concurrency_budget"]
+    assert budget["keep_unreserved"] == 846 and budget["unreserved_peak"] is None
+    assert budget["unreserved_peak_unknown"].startswith("GetMetricData answered Forbidden")
+    assert budget["stand_in_peak"] == {"metric": "ConcurrentExecutions", "peak": 705, "unknown": None}
+    assert "ConcurrentExecutions peak of 705" in budget["reason"]
+    assert unreserved_now(aws) == 846
+    starved = [entry["function_name"] for entry in result["functions"] for refusal in entry["refused"]
+               if "the 846 that functions without a reservation may need" in refusal["reason"]]
+    assert len(starved) == 2, [entry["refused"] for entry in result["functions"]]
+
+
+def test_with_neither_peak_readable_no_increase_takes_from_the_pool(aws, fleet, run_module, account_wide_status):
+    lambda_ = aws.client("lambda")
+    lambda_.put_function_concurrency(FunctionName="transform-dev", ReservedConcurrentExecutions=400)
+    account_wide_status("UnreservedConcurrentExecutions", "Forbidden")
+    account_wide_status("ConcurrentExecutions", "InternalError")
+    # Provisioned concurrency first, while the API handler has no reservation: its alias draws on the pool.
+    raised = run_module("lambda_provisioned_concurrency", {"suffix": "dev", "provisioned_concurrency": "200",
+                                                           "allow_unsafe": True})
+    [alias] = raised["aliases"]
+    assert alias["status"] == "unchanged" and "Forbidden" in alias["refused"][0]["reason"]
+    assert "InternalError" in raised["concurrency_budget"]["increases_refused"]
+    idle = run_module("lambda_provisioned_concurrency", {"suffix": "dev", "provisioned_concurrency": "auto"})
+    [alias] = idle["aliases"]
+    assert alias["status"] == "changed" and alias["after"]["provisioned_concurrency"] < 150  # a decrease goes
+    provisioned = alias["after"]["provisioned_concurrency"]
+
+    before = unreserved_now(aws)
+    result = run_module("lambda_rightsize", {"suffix": "dev", "reserved_concurrency": "auto"})
+    assert not result.failed, result.get("msg")
+    why = result["concurrency_budget"]["increases_refused"]
+    assert "Forbidden" in why and "InternalError" in why
+    after = {entry["function_name"]: entry["after"]["reserved_concurrency"] for entry in result["functions"]}
+    lowered = 400 - after.pop("transform-dev")
+    assert lowered > 0  # a decrease still goes
+    # The API handler's reservation covers what its alias already takes from the pool: no increase.
+    assert after.pop("api-handler-dev") == provisioned and set(after.values()) == {None}
+    assert unreserved_now(aws) == before + lowered
+    refusals = [refusal["reason"] for entry in result["functions"] for refusal in entry["refused"]
+                if not refusal["reason"].startswith("insufficient data")]
+    assert len(refusals) == 3 and all("what functions without a reservation use at peak is unknown" in reason
+                                      for reason in refusals), refusals

@@ -182,6 +182,20 @@ failed_aliases:
   type: list
   elements: str
   sample: []
+concurrency_budget:
+  description:
+    - What the account's unreserved pool must keep after a raise that draws on it (C(keep_unreserved)), and why
+      (C(reason)), as M(tap.lambdaopt.lambda_rightsize) reports it. When the account-wide unreserved peak cannot be
+      read, the account-wide C(ConcurrentExecutions) peak stands in for it (C(stand_in_peak)); when neither can,
+      C(increases_refused) says why and no raise takes from the pool. Null when no change was asked for.
+  returned: always
+  type: dict
+  sample: {"keep_unreserved": 840, "account_floor": 100, "unreserved_peak": 700, "headroom": 1.2,
+           "unreserved_peak_unknown": null, "stand_in_peak": null, "increases_refused": null,
+           "reason": "the 840 that functions without a reservation need (their account-wide peak of 700 x headroom
+             1.2)",
+           "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData); ConcurrentExecutions,
+             account-wide, in its stead when it cannot be read"}
 summary:
   description: How many aliases were changed, unchanged, refused something, or failed.
   returned: always
@@ -250,6 +264,7 @@ class ProvisionedConcurrency:
         self.requested = requested
         self.lambda_client = aws_client(module, "lambda")
         self.limiter = RateLimiter(self.params["requests_per_second"])
+        self.budget = None
         self.policy = ProvisioningPolicy(
             headroom=self.params["headroom"],
             min_invocations=self.params["min_invocations"],
@@ -312,9 +327,9 @@ class ProvisionedConcurrency:
         """The unreserved pool now, and what it must keep (concurrency.read_pool), when a change is asked for."""
         if self.requested is None:
             return None
-        pool, _budget = read_pool(self.lambda_client, aws_client(self.module, "cloudwatch"),
-                                  self.params["unreserved_floor"], self.params["headroom"],
-                                  self.params["lookback_days"])
+        pool, self.budget = read_pool(self.lambda_client, aws_client(self.module, "cloudwatch"),
+                                      self.params["unreserved_floor"], self.params["headroom"],
+                                      self.params["lookback_days"])
         return pool
 
     def plan(self, entries: list) -> list:
@@ -392,7 +407,8 @@ class ProvisionedConcurrency:
         if not self.module.check_mode:
             self.apply(results)
         outcome = bulk_result(self.module, "aliases", results, missing,
-                              lambda result: f"{result['function_name']}:{result['qualifier']}")
+                              lambda result: f"{result['function_name']}:{result['qualifier']}",
+                              concurrency_budget=self.budget.as_dict() if self.budget else None)
         if not results and not missing:
             self.module.warn("no provisioned concurrency found on the selected functions; nothing to do")
         return outcome

@@ -286,12 +286,21 @@ concurrency_budget:
   description:
     - What the account's unreserved pool must keep after the reservations (C(keep_unreserved)) - the account's
       floor, or the account-wide peak of C(UnreservedConcurrentExecutions) in the window times
-      O(concurrency_headroom) if that is more - and where it came from. Null when reservations were not asked for.
+      O(concurrency_headroom) if that is more - and where it came from, with the C(reason) refusals quote.
+      Null when reservations were not asked for.
+    - When C(GetMetricData) could not read the unreserved peak (C(unreserved_peak_unknown)), the account-wide
+      C(ConcurrentExecutions) peak stands in for it (C(stand_in_peak)); it counts every execution, so at least
+      what the functions without a reservation used. A window without data points is not such a failure.
+    - When neither could be read, C(increases_refused) says why, C(keep_unreserved) is the account's whole
+      concurrency, and every new or raised reservation is refused; decreases still go.
   returned: always
   type: dict
   sample: {"keep_unreserved": 240, "account_floor": 100, "unreserved_peak": 200, "headroom": 1.2,
-           "unreserved_peak_unknown": null,
-           "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"}
+           "unreserved_peak_unknown": null, "stand_in_peak": null, "increases_refused": null,
+           "reason": "the 240 that functions without a reservation need (their account-wide peak of 200 x headroom
+             1.2)",
+           "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData); ConcurrentExecutions,
+             account-wide, in its stead when it cannot be read"}
 diff:
   description:
     - C(before) and C(after) of each function changed (or to be changed), by function name; of a function that
