@@ -1,12 +1,14 @@
 """Reservations are a budget taken from the account's unreserved pool, not a floor: they leave every function without
 a reservation - the fleet's and everyone else's - what it used at peak, times the headroom."""
 
+import importlib
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import NO_DATA, Peak, budget_of
 
+from tests.collection.conftest import mutating
 from tests.test_setup import run
 from tools import baseline, simulator
 from tools.emulator_patches import metric_data_status
@@ -164,3 +166,89 @@ def test_with_neither_peak_readable_no_increase_takes_from_the_pool(aws, fleet, 
                 if not refusal["reason"].startswith("insufficient data")]
     assert len(refusals) == 3 and all("what functions without a reservation use at peak is unknown" in reason
                                       for reason in refusals), refusals
+
+
+def aliased_function(aws, make_function, name: str, provisioned: int, invocations: int, spillover: int,
+                     peak_provisioned: int, peak: int) -> None:
+    """A function whose `live` alias holds `provisioned`, and what the alias did over the last day as AWS/Lambda
+    publishes it (dimensions FunctionName and Resource)."""
+    lambda_ = aws.client("lambda")
+    make_function(name, active=True)
+    version = lambda_.publish_version(FunctionName=name)["Version"]
+    lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    lambda_.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live",
+                                               ProvisionedConcurrentExecutions=provisioned)
+    dimensions = [{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:live"}]
+    now = datetime.now(UTC)
+    figures = {"Invocations": invocations, "ProvisionedConcurrencySpilloverInvocations": spillover,
+               "ProvisionedConcurrentExecutions": peak_provisioned, "ConcurrentExecutions": peak,
+               "ProvisionedConcurrencyUtilization": peak_provisioned / provisioned, "Duration": invocations * 100.0}
+    aws.client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": metric, "Dimensions": dimensions, "Timestamp": now - timedelta(hours=2), "Value": value}
+        for metric, value in figures.items()])
+
+
+def live(aws, name: str) -> int | None:
+    configs = aws.client("lambda").list_provisioned_concurrency_configs(FunctionName=name)
+    return {config["FunctionArn"].rsplit(":", 1)[-1]: config["RequestedProvisionedConcurrentExecutions"]
+            for config in configs["ProvisionedConcurrencyConfigs"]}.get("live")
+
+
+RAISE = {"suffix": "dev", "provisioned_concurrency": "auto", "raise_on_spillover": True}
+
+
+@pytest.fixture
+def raise_after_decrease(aws, make_function):
+    """alpha-dev's alias spills over (20 provisioned, demand 100: auto raises it to 120), zulu-dev's is idle (300
+    provisioned, 50 used: auto lowers it to 60). The rest of the account peaks at 500 unreserved: 600 to keep of the
+    680 the two leave, so alpha's raise of 100 fits only with the 240 zulu's decrease frees - which comes after it
+    in the fleet's order."""
+    aliased_function(aws, make_function, "alpha-dev", 20, invocations=7000, spillover=700, peak_provisioned=20,
+                     peak=100)
+    aliased_function(aws, make_function, "zulu-dev", 300, invocations=7000, spillover=0, peak_provisioned=50, peak=50)
+    publish_unreserved_peak(aws, 500)
+    assert unreserved_now(aws) == 680
+
+
+def test_a_decrease_frees_the_room_a_raise_earlier_in_the_fleet_needs(aws, raise_after_decrease, run_module,
+                                                                       api_calls):
+    first = run_module("lambda_provisioned_concurrency", RAISE)
+    assert not first.failed, first.get("msg")
+    # The decrease is applied before the raise, and the account's settings are read again in between.
+    assert [call[1] for call in api_calls if call[1] in ("PutProvisionedConcurrencyConfig", "GetAccountSettings")] \
+        == ["GetAccountSettings", "PutProvisionedConcurrencyConfig", "GetAccountSettings",
+            "PutProvisionedConcurrencyConfig"]
+    assert first["concurrency_budget"]["keep_unreserved"] == 600
+    assert (live(aws, "alpha-dev"), live(aws, "zulu-dev")) == (120, 60)
+    assert unreserved_now(aws) == 820
+
+    del api_calls[:]
+    second = run_module("lambda_provisioned_concurrency", RAISE)
+    assert not second["changed"] and {alias["status"] for alias in second["aliases"]} == {"unchanged"}
+    assert mutating(api_calls) == []
+
+
+def test_a_raise_the_pool_no_longer_has_room_for_is_refused_after_the_decreases(aws, raise_after_decrease,
+                                                                               make_function, run_module,
+                                                                               monkeypatch):
+    """Another team reserves 250 while the decreases are applied: the pool read again keeps no room for the raise."""
+    make_function("billing-prod")
+    module = importlib.import_module("ansible_collections.tap.lambdaopt.plugins.modules.lambda_provisioned_concurrency")
+    applying = module.apply_allocation
+
+    def meanwhile(*args, **kwargs):
+        aws.client("lambda").put_function_concurrency(FunctionName="billing-prod", ReservedConcurrentExecutions=250)
+        return applying(*args, **kwargs)
+
+    monkeypatch.setattr(module, "apply_allocation", meanwhile)
+    result = run_module("lambda_provisioned_concurrency", RAISE)
+    assert not result.failed, result.get("msg")
+    aliases = {alias["function_name"]: alias for alias in result["aliases"]}
+    assert aliases["zulu-dev"]["status"] == "changed" and live(aws, "zulu-dev") == 60
+    alpha = aliases["alpha-dev"]
+    assert (alpha["status"], alpha["after"], alpha["changes"]) == ("unchanged", {"provisioned_concurrency": 20}, [])
+    [refusal] = alpha["refused"]
+    assert refusal["reason"].startswith("adding 100 would leave 570 unreserved in the account, below the 600 that "
+                                        "functions without a reservation need"), refusal
+    assert "read again after the decreases" in refusal["reason"]
+    assert live(aws, "alpha-dev") == 20 and unreserved_now(aws) == 670

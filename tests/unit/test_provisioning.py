@@ -4,14 +4,18 @@ removed unless asked, raises only where AWS has concurrency to allocate."""
 import math
 
 import pytest
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import qualifier_of
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.plan import (
     AUTO,
     AliasEvidence,
+    Allocation,
     Headroom,
     ProvisioningPolicy,
+    plan_fleet,
     plan_provisioned_concurrency,
     recommend,
+    refit_raises,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -149,6 +153,80 @@ def test_auto_reaches_a_fixed_point_on_the_same_evidence(current, observed, poli
     first = plan_provisioned_concurrency(current, AUTO, observed, open_pool(), policy)
     second = plan_provisioned_concurrency(first.after, AUTO, observed, open_pool(), policy)
     assert not second.changed
+
+
+RAISING = ProvisioningPolicy(raise_on_spillover=True)
+
+
+def held_of(allocations, **others) -> dict:
+    held = {name: dict(qualifiers) for name, qualifiers in others.items()}
+    for allocation in allocations:
+        held.setdefault(allocation.function_name, {})[allocation.qualifier] = allocation.current
+    return held
+
+
+def test_a_decrease_later_in_the_fleet_frees_the_pool_for_an_earlier_raise():
+    # alpha wants 20 -> 102, zulu 150 -> 102: the raise of 82 fits the 130 above the floor only with the 48 freed.
+    fleet = [Allocation("alpha-dev", "live", 20, None, SATURATED), Allocation("zulu-dev", "live", 150, None, IDLE)]
+    pool = ConcurrencyPool(unreserved=230, floor=100, floor_reason="the 100 to keep")
+    decisions = plan_fleet(fleet, held_of(fleet), AUTO, pool, RAISING)
+    assert {key: decision.after for key, decision in decisions.items()} == {("alpha-dev", "live"): 102,
+                                                                           ("zulu-dev", "live"): 102}
+    assert pool.unreserved == 230 + 48 - 82
+
+
+def test_a_decrease_of_one_alias_frees_its_functions_reservation_for_another():
+    # checkout-dev reserves 210: blue's 102 fits beside green only once green is lowered from 150 to 102.
+    fleet = [Allocation("checkout-dev", "blue", 20, 210, SATURATED),
+             Allocation("checkout-dev", "green", 150, 210, IDLE)]
+    pool = ConcurrencyPool(unreserved=100, floor=100)
+    decisions = plan_fleet(fleet, held_of(fleet), AUTO, pool, RAISING)
+    assert [decisions[("checkout-dev", qualifier)].after for qualifier in ("blue", "green")] == [102, 102]
+    assert pool.unreserved == 100  # a function with a reservation takes nothing from the pool
+
+
+def test_an_alias_the_task_does_not_select_still_holds_its_functions_reservation():
+    fleet = [Allocation("checkout-dev", "blue", 20, 200, SATURATED)]
+    decision = plan_fleet(fleet, held_of(fleet, **{"checkout-dev": {"green": 150}}), AUTO,
+                          ConcurrencyPool(1000, 100), RAISING)[("checkout-dev", "blue")]
+    assert decision.refused and "the 150 provisioned on its other aliases" in decision.reason
+
+
+def test_a_raise_is_refused_when_the_pool_read_again_no_longer_has_room():
+    raised = Allocation("alpha-dev", "live", 20, None, SATURATED)
+    pool = ConcurrencyPool(unreserved=150, floor=100, floor_reason="the 100 that functions without a reservation need")
+    refusals = refit_raises([(raised, 102)], held_of([raised]), pool)
+    assert refusals[raised.key] == ("adding 82 would leave 68 unreserved in the account, below the 100 that functions "
+                                    "without a reservation need")
+    assert pool.unreserved == 150
+    assert refit_raises([(raised, 102)], held_of([raised]), ConcurrencyPool(200, 100)) == {raised.key: None}
+
+
+def test_raises_read_again_are_fitted_smallest_first():
+    small, large = (Allocation("small-dev", "live", 10, None, SATURATED),
+                    Allocation("large-dev", "live", 10, None, SATURATED))
+    pool = ConcurrencyPool(unreserved=160, floor=100)
+    refusals = refit_raises([(large, 60), (small, 50)], held_of([small, large]), pool)
+    assert refusals[small.key] is None and refusals[large.key] and pool.unreserved == 120
+
+
+fleets = st.lists(st.tuples(st.integers(1, 400), evidence, st.one_of(st.none(), st.integers(0, 300))),
+                  min_size=1, max_size=6)
+
+
+@given(fleets, st.integers(0, 1500), st.integers(100, 1000), st.floats(1.0, 2.0))
+def test_one_fleet_run_reaches_what_a_second_would(fleet, unreserved, floor, headroom):
+    # Each function's one alias; `extra` above its allocation is its reservation, or None without one.
+    policy = ProvisioningPolicy(headroom=headroom, raise_on_spillover=True)
+    first = [Allocation(f"f{index}-dev", "live", current, None if extra is None else current + extra, observed)
+             for index, (current, observed, extra) in enumerate(fleet)]
+    pool = ConcurrencyPool(unreserved, floor)
+    decisions = plan_fleet(first, held_of(first), AUTO, pool, policy)
+    assert pool.unreserved >= min(unreserved, floor)
+    second = [Allocation(allocation.function_name, allocation.qualifier, decisions[allocation.key].after,
+                         allocation.reserved, allocation.evidence) for allocation in first]
+    again = plan_fleet(second, held_of(second), AUTO, ConcurrencyPool(pool.unreserved, floor), policy)
+    assert not [decision for decision in again.values() if decision.changed]
 
 
 @pytest.mark.parametrize("qualifier", ["live", "7", "blue_green-2"])

@@ -21,9 +21,17 @@ description:
     set. C(0) removes the allocation, the only way this module removes one.
   - A raise needs concurrency to allocate - within the function's reserved concurrency when it has one, else
     from the account's unreserved pool, which keeps O(unreserved_floor) or, if more, what the functions
-    without a reservation used at once account-wide (C(UnreservedConcurrentExecutions), no dimension) times
-    O(headroom), so that the rest of the account is never starved. O(allow_unsafe) does not override either.
+    without a reservation used at once account-wide (C(UnreservedConcurrentExecutions), no dimension; when
+    CloudWatch cannot read it, C(ConcurrentExecutions) account-wide, and when neither can be read, no raise takes
+    from the pool) times O(headroom), so that the rest of the account is never starved. O(allow_unsafe) does not
+    override either.
   - Aliases with fewer than O(min_invocations) invocations in the window get no automatic change.
+  - Every change of the task is planned against one pool, so that one run reaches what a second would - first the
+    allocations that do not grow, whose decreases free room for the raises, then the raises, smallest first.
+    The decreases are applied first; then the account's settings (C(GetAccountSettings)) are read again, and
+    each raise is applied only if it still fits the pool (and its function's reservation) as they are then -
+    one that no longer does, as other teams took from the pool meanwhile or a decrease failed, is refused with
+    the budget's reason and nothing is changed.
   - Each change is one C(PutProvisionedConcurrencyConfig) (or C(DeleteProvisionedConcurrencyConfig)) within a
     client-side rate limit, then waits until the allocation is C(READY). One alias failing does not stop the
     others; the task fails at the end and names it.
@@ -205,7 +213,7 @@ summary:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool, unreserved_now
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import carried_allocations
@@ -216,11 +224,14 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api imp
     version_settings,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.plan import (
+    FIELD,
+    NO_ROOM,
     AliasEvidence,
-    Headroom,
+    Allocation,
     ProvisioningPolicy,
-    plan_provisioned_concurrency,
+    plan_fleet,
     recommend,
+    refit_raises,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -232,8 +243,16 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     update_option_errors,
     waiter_client,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import Decision
 from ansible_collections.tap.lambdaopt.plugins.module_utils.journal import from_environment
-from ansible_collections.tap.lambdaopt.plugins.module_utils.results import bulk_result, finish
+from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
+    CHANGED,
+    FAILED,
+    PLANNED,
+    UNCHANGED,
+    bulk_result,
+    finish,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 try:
@@ -265,6 +284,10 @@ class ProvisionedConcurrency:
         self.lambda_client = aws_client(module, "lambda")
         self.limiter = RateLimiter(self.params["requests_per_second"])
         self.budget = None
+        # What the plan was made from: each alias's Allocation, and {function: {qualifier: allocation}} of every
+        # alias and version of the selected functions, as read.
+        self.allocations: dict = {}
+        self.held: dict = {}
         self.policy = ProvisioningPolicy(
             headroom=self.params["headroom"],
             min_invocations=self.params["min_invocations"],
@@ -333,6 +356,8 @@ class ProvisionedConcurrency:
         return pool
 
     def plan(self, entries: list) -> list:
+        """One result per alias, with every change of the task planned against one pool (_provisioned/plan.py
+        plan_fleet)."""
         pool = self.unreserved_pool()
         results = []
         for entry in entries:
@@ -345,7 +370,7 @@ class ProvisionedConcurrency:
                 unknown=tuple(sorted(entry["usage"]["unknown_metrics"].items())),
             )
             recommendation = recommend(current, evidence, self.policy)
-            result = {
+            results.append({
                 "function_name": entry["function_name"],
                 "qualifier": entry["qualifier"],
                 "function_arn": entry["function_arn"],
@@ -358,47 +383,67 @@ class ProvisionedConcurrency:
                 "recommendation": {"provisioned_concurrency": recommendation.after, "reason": recommendation.reason},
                 "changes": [],
                 "refused": [],
-                "status": "unchanged",
-            }
-            if self.requested is not None:
-                elsewhere = sum(config["requested"] for config in entry["configs"]
-                                if config["qualifier"] != entry["qualifier"])
-                headroom = Headroom(entry["reserved"], elsewhere, pool.unreserved, pool.floor, pool.floor_reason)
-                decision = plan_provisioned_concurrency(current, self.requested, evidence, headroom, self.policy)
-                pool.unreserved = headroom.unreserved
-                if decision.refused:
-                    result["refused"].append(decision.as_dict())
-                elif decision.changed:
-                    result["changes"].append(decision.as_dict())
-                    result["after"] = {"provisioned_concurrency": decision.after}
-                    result["status"] = "planned"
-            results.append(result)
+                "status": UNCHANGED,
+            })
+            self.allocations[_key(entry)] = Allocation(entry["function_name"], entry["qualifier"], current,
+                                                       entry["reserved"], evidence)
+            self.held[entry["function_name"]] = {config["qualifier"]: config["requested"]
+                                                 for config in entry["configs"]}
+        if self.requested is None:
+            return results
+        decisions = plan_fleet(list(self.allocations.values()), _copy(self.held), self.requested, pool, self.policy)
+        for result in results:
+            decision = decisions[_key(result)]
+            if decision.refused:
+                result["refused"].append(decision.as_dict())
+            elif decision.changed:
+                result["changes"].append(decision.as_dict())
+                result["after"] = {FIELD: decision.after}
+                result["status"] = PLANNED
         return results
 
     def apply(self, results: list) -> None:
-        pending = {_key(result): result for result in results if result["status"] == "planned"}
+        """Apply the decreases, then - with the account's unreserved pool read again - the raises that still fit;
+        one that no longer does is refused, naming the budget, and left as it was."""
+        pending = {_key(result): result for result in results if result["status"] == PLANNED}
+        lowered = [key for key, result in pending.items() if result["after"][FIELD] < result["before"][FIELD]]
+        raised = [key for key in pending if key not in lowered]
+        self.allocate(pending, lowered)
+        if not raised:
+            return
+        held = _copy(self.held)
+        for key in lowered:  # a failed decrease holds what it held before
+            held[key[0]][key[1]] = pending[key]["after"][FIELD]
+        pool = ConcurrencyPool(unreserved_now(self.lambda_client), self.budget.floor, self.budget.reason)
+        refusals = refit_raises([(self.allocations[key], pending[key]["after"][FIELD]) for key in raised], held, pool)
+        for key, refusal in refusals.items():
+            if refusal:
+                _refuse_after_reread(pending[key], refusal)
+        self.allocate(pending, [key for key in raised if refusals[key] is None])
+
+    def allocate(self, pending: dict, keys: list) -> None:
+        """Set the allocations of `keys`, each waited for until READY, and record how each ended."""
         waiting = waiter_client(self.module, "lambda")
         journal = from_environment()
 
-        def allocate(key):
+        def allocate_one(key):
             result = pending[key]
             # Announced to the run's journal (journal.py) before the call, so that a killed run can be rolled back.
             intent = journal and journal.intent(
-                result["function_arn"], key[0], {"provisioned_concurrency": result["after"]["provisioned_concurrency"]},
-                result["before"], qualifier=key[1])
-            status = apply_allocation(self.lambda_client, waiting, self.limiter, *key,
-                                      result["after"]["provisioned_concurrency"], self.params["wait_timeout"])
+                result["function_arn"], key[0], {FIELD: result["after"][FIELD]}, result["before"], qualifier=key[1])
+            status = apply_allocation(self.lambda_client, waiting, self.limiter, *key, result["after"][FIELD],
+                                      self.params["wait_timeout"])
             if intent:
                 journal.done(intent)
             return status
 
-        outcomes = run_bounded(allocate, sorted(pending), self.params["max_workers"])
-        for key, result in pending.items():
+        outcomes = run_bounded(allocate_one, sorted(keys), self.params["max_workers"])
+        for key in keys:
             status, error = outcomes[key]
             if error is not None:
-                result.update(status="failed", error=str(error), after=dict(result["before"]))
+                pending[key].update(status=FAILED, error=str(error), after=dict(pending[key]["before"]))
             else:
-                result.update(status="changed", allocation_status=status)
+                pending[key].update(status=CHANGED, allocation_status=status)
 
     def run(self) -> dict:
         entries, missing = self.found()
@@ -416,6 +461,20 @@ class ProvisionedConcurrency:
 
 def _key(entry: dict) -> tuple:
     return entry["function_name"], entry["qualifier"]
+
+
+def _copy(held: dict) -> dict:
+    return {name: dict(allocations) for name, allocations in held.items()}
+
+
+def _refuse_after_reread(result: dict, refusal: str) -> None:
+    """A planned raise that the pool, read again after the decreases, no longer has room for: refused, unchanged."""
+    [change] = result["changes"]
+    decision = Decision(FIELD, change["before"], change["requested"], change["before"],
+                        f"{refusal}, as the account's settings read again after the decreases tell: the pool changed "
+                        f"since it was planned; nothing was changed", risk=NO_ROOM, refused=True)
+    result.update(changes=[], refused=result["refused"] + [decision.as_dict()], after=dict(result["before"]),
+                  status=UNCHANGED)
 
 
 def main():

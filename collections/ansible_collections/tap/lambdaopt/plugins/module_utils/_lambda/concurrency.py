@@ -135,6 +135,11 @@ def read_budget(cloudwatch, account_floor: int, account_limit: int, headroom: fl
     return budget_of(account_floor, account_limit, peaks[UNRESERVED], peaks[CONCURRENT], headroom)
 
 
+def unreserved_now(lambda_client) -> int:
+    """The account-region's unreserved concurrency as GetAccountSettings tells it now."""
+    return lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+
+
 def read_pool(lambda_client, cloudwatch, unreserved_floor: int, headroom: float,
               lookback_days: int) -> tuple[ConcurrencyPool, Budget]:
     """The account-region's unreserved pool now (GetAccountSettings) with what it must keep, for reservations and

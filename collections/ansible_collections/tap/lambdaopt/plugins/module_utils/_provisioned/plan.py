@@ -4,6 +4,11 @@
 Pure functions over plain data, no AWS. Provisioned concurrency is billed for every second it is allocated,
 used or not, so an idle allocation is lowered to the observed peak use times headroom; spillover (requests
 served by on-demand concurrency because the allocation was full) shows it is too small.
+
+A fleet's allocations are planned against one pool so that one run reaches what a second would: first those that
+do not grow, whose decreases free room - in the account's unreserved pool, or in their function's reservation -
+then the raises, smallest first. The raises are applied after the decreases, each checked again (`refit_raises`)
+against the pool as the account then reports it.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUTO, Decision, refuse_or_accept
 
 FIELD = "provisioned_concurrency"
 SPILLOVER_RISK = "spillover: requests beyond the allocation get on-demand environments and their cold starts"
+NO_ROOM = "not enough concurrency to allocate"
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class AliasEvidence:
 class Headroom:
     """Where more provisioned concurrency can come from: the function's own reservation when it has one
     (what its other aliases and versions do not already hold), else the account's unreserved pool, which
-    must keep its floor. Raises planned so far are taken out as they are decided."""
+    must keep its floor. Changes planned so far are taken out (or, lowered, given back) as they are decided."""
 
     reserved: int | None
     provisioned_elsewhere: int
@@ -68,6 +75,8 @@ class Headroom:
         return None
 
     def take(self, increase: int) -> None:
+        """Take `increase` from the unreserved pool (a negative one gives it back), unless the function's own
+        reservation is where it comes from."""
         if self.reserved is None:
             self.unreserved -= increase
 
@@ -118,6 +127,7 @@ def plan_provisioned_concurrency(current: int, requested, evidence: AliasEvidenc
                 return Decision(FIELD, current, requested, current, f"already right-sized: {reason}")
             reason = f"idle: {reason}"
     elif requested == 0:
+        headroom.take(-current)
         return Decision(FIELD, current, requested, 0, "removed as the task asks: every request is served by "
                         "on-demand concurrency", risk="cold starts" if current else None)
     else:
@@ -137,13 +147,73 @@ def plan_provisioned_concurrency(current: int, requested, evidence: AliasEvidenc
         # AWS itself refuses these, so allow_unsafe cannot override them.
         refusal = headroom.refusal(target - current, target)
         if refusal:
-            return Decision(FIELD, current, requested, current, refusal, risk="not enough concurrency to allocate",
-                            refused=True)
-        headroom.take(target - current)
+            return Decision(FIELD, current, requested, current, refusal, risk=NO_ROOM, refused=True)
+    headroom.take(target - current)
     return Decision(FIELD, current, requested, target, reason, risk=risk)
 
 
 def recommend(current: int, evidence: AliasEvidence, policy: ProvisioningPolicy) -> Decision:
     """What 'auto' would set if raising on spillover were allowed and concurrency were no object."""
-    unlimited = Headroom(reserved=None, provisioned_elsewhere=0, unreserved=math.inf, floor=0)
-    return plan_provisioned_concurrency(current, AUTO, evidence, unlimited, replace(policy, raise_on_spillover=True))
+    return plan_provisioned_concurrency(current, AUTO, evidence, _unlimited(), replace(policy, raise_on_spillover=True))
+
+
+def _unlimited() -> Headroom:
+    return Headroom(reserved=None, provisioned_elsewhere=0, unreserved=math.inf, floor=0)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One alias's or version's allocation, as a fleet's plan sees it: what it holds (`current`), its function's
+    reserved concurrency (None: it draws on the unreserved pool) and what it did in the window."""
+
+    function_name: str
+    qualifier: str
+    current: int
+    reserved: int | None
+    evidence: AliasEvidence
+
+    @property
+    def key(self) -> tuple:
+        return self.function_name, self.qualifier
+
+
+def _headroom(allocation: Allocation, held: dict, pool: ConcurrencyPool) -> Headroom:
+    elsewhere = sum(value for qualifier, value in held[allocation.function_name].items()
+                    if qualifier != allocation.qualifier)
+    return Headroom(allocation.reserved, elsewhere, pool.unreserved, pool.floor, pool.floor_reason)
+
+
+def plan_fleet(allocations: list, held: dict, requested, pool: ConcurrencyPool,
+               policy: ProvisioningPolicy) -> dict:
+    """{(function name, qualifier): Decision} for every allocation, planned against one pool: first those that do
+    not grow (a decrease frees room for the raises after it), then the raises, smallest first. `held` is
+    {function name: {qualifier: allocation}} of every alias and version of the functions, those not planned too;
+    it and `pool` end as the plan leaves them."""
+    def growth(allocation: Allocation) -> int:
+        wanted = plan_provisioned_concurrency(allocation.current, requested, allocation.evidence, _unlimited(), policy)
+        return max(0, wanted.after - allocation.current)
+
+    decisions = {}
+    for allocation in sorted(allocations, key=lambda allocation: (growth(allocation), allocation.key)):
+        headroom = _headroom(allocation, held, pool)
+        decision = plan_provisioned_concurrency(allocation.current, requested, allocation.evidence, headroom, policy)
+        pool.unreserved = headroom.unreserved
+        held[allocation.function_name][allocation.qualifier] = decision.after
+        decisions[allocation.key] = decision
+    return decisions
+
+
+def refit_raises(raises: list, held: dict, pool: ConcurrencyPool) -> dict:
+    """{(function name, qualifier): why the raise no longer fits, or None} for raises [(Allocation, target)] about
+    to be applied, smallest first, against `held` and `pool` as they are now - after the decreases, with the
+    account's settings read again: other teams may have taken from the pool meanwhile, a decrease may have
+    failed."""
+    refusals = {}
+    for allocation, target in sorted(raises, key=lambda raised: (raised[1] - raised[0].current, raised[0].key)):
+        headroom = _headroom(allocation, held, pool)
+        refusals[allocation.key] = headroom.refusal(target - allocation.current, target)
+        if refusals[allocation.key] is None:
+            headroom.take(target - allocation.current)
+            pool.unreserved = headroom.unreserved
+            held[allocation.function_name][allocation.qualifier] = target
+    return refusals
