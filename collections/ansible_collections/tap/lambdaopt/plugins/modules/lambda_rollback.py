@@ -176,6 +176,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     update_option_errors,
     waiter_client,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.redaction import redact_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     FAILED,
     FORCED,
@@ -411,7 +412,8 @@ class Rollback:
     @staticmethod
     def settle(item: plan.PlanItem, error) -> None:
         if item.decision in ACTED and error is not None:
-            item.entry.update(status=FAILED, error=str(error))
+            # An environment Lambda refuses (over its 4 KB) is echoed in the error, every variable's value with it.
+            item.entry.update(status=FAILED, error=redact_environment(str(error)))
         else:
             item.entry["status"] = ACTED.get(item.decision, item.decision)
 
