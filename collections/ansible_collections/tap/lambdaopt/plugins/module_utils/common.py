@@ -114,6 +114,9 @@ FLEET_ARGUMENT_SPEC = dict(
     tags=dict(type="dict"),
 )
 FLEET_REQUIRED_ONE_OF = [["suffix", "functions"]]
+# A module that also takes lambda_usage_info's `functions` as `usage` may be given them there alone
+# (fleet_of_usage).
+USAGE_FLEET_REQUIRED_ONE_OF = [["suffix", "functions", "usage"]]
 
 # Documented by the tap.lambdaopt.updates fragment.
 UPDATE_ARGUMENT_SPEC = dict(
@@ -155,6 +158,15 @@ def auto_or_whole(name: str, raw, low: int, high: int | None) -> tuple:
         span = f"between {low} and {high}" if high is not None else f"{low} or more"
         return value, f"{name} must be {span}, got {value}"
     return value, None
+
+
+def fleet_of_usage(params: dict) -> dict:
+    """The fleet selection of a module that takes `usage` too: given neither `functions` nor `suffix`, usage's
+    entries are the functions as well, so that a playbook hands the same list over once. A copy, so that the
+    module's `invocation` (its params, echoed in its result) does not carry the list twice."""
+    if params.get("functions") is None and params.get("suffix") is None and params.get("usage") is not None:
+        return {**params, "functions": params["usage"]}
+    return params
 
 
 def fleet_selection_errors(params: dict) -> list:

@@ -99,6 +99,8 @@ options:
     description:
       - The C(functions) of M(tap.lambdaopt.lambda_usage_info), whose evidence of how each function's durations
         scale with memory gives the projected slowdown. A function without an entry is projected as wholly CPU-bound.
+      - Given without O(functions) and O(suffix), its entries are the functions as well, as if given as O(functions)
+        too (so a playbook passes the list once). One of O(suffix), O(functions) and O(usage) is required.
     type: list
     elements: dict
   wait_timeout:
@@ -264,9 +266,10 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.scaling impo
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import wait_until_ready
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
-    FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
+    USAGE_FLEET_REQUIRED_ONE_OF,
     aws_client,
+    fleet_of_usage,
     fleet_selection_errors,
     function_name_of,
     update_option_errors,
@@ -337,7 +340,7 @@ class FunctionCanary:
 
 
 def option_errors(params: dict) -> list:
-    errors = fleet_selection_errors(params) + update_option_errors(params)
+    errors = fleet_selection_errors(fleet_of_usage(params)) + update_option_errors(params)
     if not 0 < params["weight"] < 1:
         errors.append(f"weight must be above 0 and below 1, got {params['weight']:g}")
     if params["bake_minutes"] < 1:
@@ -607,7 +610,7 @@ class Canary:
                         canary.entry["after"] = dict(canary.entry["before"])
 
     def run(self) -> dict:
-        functions, missing = discover(self.lambda_client, self.params, need_concurrency=False)
+        functions, missing = discover(self.lambda_client, fleet_of_usage(self.params), need_concurrency=False)
         self.plan(functions)
         ran = False if self.module.check_mode else self.apply()
         self.entries += [canary.entry for canary in self.canaries]
@@ -635,7 +638,7 @@ def main():
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=USAGE_FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
     errors = option_errors(module.params)
     if errors:

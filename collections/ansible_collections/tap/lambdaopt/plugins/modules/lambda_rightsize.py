@@ -41,6 +41,8 @@ options:
       - Given as O(functions) too, they are what is planned from (configurations, reservations, provisioned
         concurrency, with what earlier steps of the run changed since); given with O(suffix) or names alone, the
         current configurations are read afresh.
+      - Given without O(functions) and O(suffix), its entries are the functions as well, as if given as O(functions)
+        too (so a playbook passes the list once). One of O(suffix), O(functions) and O(usage) is required.
     type: list
     elements: dict
   power_tuning:
@@ -178,9 +180,8 @@ EXAMPLES = r"""
     timeout: 30
     reserved_concurrency: 50
 
-- name: Decide from usage measured by an earlier task
+- name: Decide from usage measured by an earlier task, for the functions it measured
   tap.lambdaopt.lambda_rightsize:
-    functions: "{{ usage.functions }}"
     usage: "{{ usage.functions }}"
     memory_size: auto
 """
@@ -339,10 +340,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions imp
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import allocations
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
-    FLEET_REQUIRED_ONE_OF,
     UPDATE_ARGUMENT_SPEC,
+    USAGE_FLEET_REQUIRED_ONE_OF,
     auto_or_whole,
     aws_client,
+    fleet_of_usage,
     fleet_selection_errors,
     update_option_errors,
 )
@@ -434,7 +436,7 @@ class Rightsizer:
         )
 
     def measured_fleet(self) -> tuple[list, list]:
-        functions, missing = discover(self.lambda_client, self.params)
+        functions, missing = discover(self.lambda_client, fleet_of_usage(self.params))
         given = {entry.get("function_name"): entry for entry in self.params["usage"] or []}
         unmeasured = [function for function in functions if function["function_name"] not in given]
         for function in functions:
@@ -670,10 +672,10 @@ def main():
         **FLEET_ARGUMENT_SPEC,
         **UPDATE_ARGUMENT_SPEC,
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=FLEET_REQUIRED_ONE_OF,
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_one_of=USAGE_FLEET_REQUIRED_ONE_OF,
                               supports_check_mode=True)
     requests, errors = parse_requests(module.params)
-    errors += fleet_selection_errors(module.params) + policy_errors(module.params)
+    errors += fleet_selection_errors(fleet_of_usage(module.params)) + policy_errors(module.params)
     errors += lookback_errors(module.params["lookback_days"])
     if module.params["max_report_events"] < 1:
         errors.append("max_report_events must be at least 1")

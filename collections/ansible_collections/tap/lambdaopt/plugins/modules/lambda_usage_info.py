@@ -25,6 +25,11 @@ description:
     C(ListProvisionedConcurrencyConfigs) - and returns what it read (configuration with C(RevisionId), tags,
     aliases, provisioned concurrency). Given these entries as O(functions), the collection's other modules plan
     from them instead of reading every function again, and write with the C(RevisionId) read here.
+  - RV(fleet) holds the same functions with only what the steps that size nothing plan from. Given as their
+    O(functions), M(tap.lambdaopt.log_retention), M(tap.lambdaopt.lambda_tracing), M(tap.lambdaopt.lambda_dlq),
+    M(tap.lambdaopt.lambda_alarms) and M(tap.lambdaopt.lambda_secrets) plan as from RV(functions), and a playbook
+    hands each of them a fraction of the data (templating and passing a module argument takes time in proportion
+    to the values it holds).
   - Aliases of a function that has never published a version can only serve C($LATEST); they are not listed, so
     permissions given on such an alias are not among the C(invokers) of RV(functions[].triggers).
   - Makes no changes.
@@ -279,6 +284,29 @@ functions:
       type: dict
       sample: {"invocations": "AWS/Lambda metrics (GetMetricData)", "memory": "REPORT lines (Logs Insights)",
                "insights_fallback": null}
+fleet:
+  description:
+    - The functions of RV(functions), in the same order, each with only C(function_name), C(function_arn),
+      C(configuration) and C(tags), what a module of this collection plans from when given these entries as its
+      O(functions); without the usage figures, aliases, provisioned concurrency, log group, samples, sources and
+      triggers.
+    - For the modules that size nothing (M(tap.lambdaopt.log_retention), M(tap.lambdaopt.lambda_tracing),
+      M(tap.lambdaopt.lambda_dlq), M(tap.lambdaopt.lambda_alarms), M(tap.lambdaopt.lambda_secrets)). Those that size
+      from usage (M(tap.lambdaopt.lambda_rightsize), M(tap.lambdaopt.lambda_canary),
+      M(tap.lambdaopt.lambda_provisioned_concurrency)) and the report (M(tap.lambdaopt.savings_report),
+      M(tap.lambdaopt.change_record)) take RV(functions).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"function_name": "api-handler-dev",
+            "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:api-handler-dev",
+            "configuration": {"memory_size": 3008, "timeout": 300, "reserved_concurrency": null,
+                              "architecture": "x86_64", "runtime": "python3.12", "tracing_mode": "PassThrough",
+                              "dead_letter_target": null, "state": "Active", "last_update_status": "Successful",
+                              "revision_id": "2c6a1e4b-9f7d-4b0e-8a55-3d1f0c9e7a21",
+                              "role_arn": "arn:aws:iam::123456789012:role/api-handler-role-dev",
+                              "log_group": "/aws/lambda/api-handler-dev", "log_format": "Text"},
+            "tags": {"Environment": "dev"}}]
 missing:
   description: Names given in O(functions) that do not exist.
   returned: always
@@ -326,6 +354,9 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import Ra
 
 # Functions (or roles) read at once.
 MAX_WORKERS = 8
+# What a module given these entries as its `functions` reads from each (discovery.from_carried): the entries of
+# `fleet`, for the steps that plan from the configuration alone.
+FLEET_KEYS = ("function_name", "function_arn", "configuration", "tags")
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -365,7 +396,8 @@ class UsageReader:
             extra["roles"] = read_policies(aws_client(self.module, "iam"),
                                            [role_name(function["configuration"]["role_arn"]) for function in functions],
                                            MAX_WORKERS)
-        result = bulk_result(self.module, "functions", functions, missing, api_calls=calls, **extra)
+        fleet = [{key: function[key] for key in FLEET_KEYS} for function in functions]
+        result = bulk_result(self.module, "functions", functions, missing, api_calls=calls, fleet=fleet, **extra)
         # Beside failed_functions, under the name this module has always given them.
         result["missing"] = missing
         return result
