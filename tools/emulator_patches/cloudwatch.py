@@ -60,6 +60,12 @@ def _points_by_metric(backend: CloudWatchBackend) -> dict[tuple, list]:
     return by_metric
 
 
+def published_points(backend: CloudWatchBackend, namespace: str, name: str, dimensions: frozenset) -> list:
+    """The data points published for one metric (its namespace, name and whole dimension set), from the index."""
+    with _metrics_lookup:
+        return list(_points_by_metric(backend).get(_metric_key(namespace, name, dimensions), []))
+
+
 def metric_data_lookup() -> None:
     """Speed only, no behaviour: moto answers each GetMetricData query by scanning every stored data
     point once per period, which makes a fleet-sized call (thousands of queries over hundreds of

@@ -50,6 +50,7 @@ from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum, MetricDatum
 
+from tools.emulator_patches.cloudwatch import published_points
 from tools.emulator_patches.lambda_concurrency import _provisioned_configs
 from tools.emulator_patches.lambda_states import ResourceConflictException, lifecycle_of
 
@@ -248,10 +249,8 @@ def _percentile_result(backend: CloudWatchBackend, query: dict, percent: float, 
     stat = query["MetricStat"]
     metric = stat["Metric"]
     wanted = frozenset((dimension["Name"], dimension["Value"]) for dimension in metric.get("Dimensions", []))
-    data = [datum for datum in backend.get_all_metrics()
-            if datum.namespace == metric["Namespace"] and datum.name == metric["MetricName"]
-            and frozenset((d.name, d.value) for d in datum.dimensions) == wanted
-            and (not stat.get("Unit") or datum.unit == stat["Unit"])]
+    data = [datum for datum in published_points(backend, metric["Namespace"], metric["MetricName"], wanted)
+            if not stat.get("Unit") or datum.unit == stat["Unit"]]
     period = timedelta(seconds=int(stat["Period"]))
     timestamps, values = [], []
     period_start = start
