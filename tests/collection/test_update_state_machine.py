@@ -7,10 +7,10 @@ PreconditionFailedException, keep the other client's change, and still make its 
 client to a field the module itself changes is never overwritten; a Failed function is never touched; an
 environment Lambda cannot decrypt is never written.
 
-Run as optimize.yml runs them, the modules are given lambda_usage_info's entries, read before the other client
-started: the first update goes with the RevisionId read then, without a read of its own, and so meets the update in
-progress once (ResourceConflictException); it is not sent again blind, but the next attempt reads the function,
-waits, and lands.
+Run as optimize.yml runs them, the modules are given lambda_usage_info's entries (lambda_rightsize its `functions`
+as `usage`, the others its `fleet` as `functions`), read before the other client started: the first update goes
+with the RevisionId read then, without a read of its own, and so meets the update in progress once
+(ResourceConflictException); it is not sent again blind, but the next attempt reads the function, waits, and lands.
 """
 
 import pytest
@@ -125,8 +125,7 @@ def test_lambda_rightsize_given_usage_infos_entries(aws, fleet, run_module, cont
     settle(aws)
     usage = read_usage(run_module)
     contended()
-    result = run_module("lambda_rightsize", {"functions": usage["functions"], "usage": usage["functions"],
-                                             "memory_size": "auto", "timeout": "auto"})
+    result = run_module("lambda_rightsize", {"usage": usage["functions"], "memory_size": "auto", "timeout": "auto"})
     assert not result.failed, result.get("msg")
     assert changed(result)
     for name in changed(result):
@@ -149,7 +148,7 @@ def test_hardening_modules_given_usage_infos_entries(aws, run_module, contended,
     settle(aws)
     usage = read_usage(run_module)
     contended()
-    result = run_module(module, {**args, "functions": usage["functions"], "roles": usage["roles"]})
+    result = run_module(module, {**args, "functions": usage["fleet"], "roles": usage["roles"]})
     assert not result.failed, result.get("msg")
     assert len(changed(result)) == 6
     for name in changed(result):
@@ -250,7 +249,7 @@ def test_an_inactive_function_is_updated_as_any_other(aws, run_module):
     usage = read_usage(run_module)
     assert by_name(usage["functions"])["transform-dev"]["configuration"]["state"] == "Inactive"
     lambda_ = aws.client("lambda")
-    for args, mode in (({"functions": usage["functions"], "roles": usage["roles"]}, "Active"),
+    for args, mode in (({"functions": usage["fleet"], "roles": usage["roles"]}, "Active"),
                        ({"suffix": "dev", "mode": "PassThrough"}, "PassThrough")):
         result = run_module("lambda_tracing", args)
         assert not result.failed, result.get("msg")
@@ -285,10 +284,7 @@ def wire_secret(lambda_, names: list, before: dict) -> dict:
     # The variable replaced another, and the rollback is told to put it back whatever the function holds now.
     ({KEY: PREVIOUS_ARN}, True),
     # The variable was new (the common case): the function's variables, unknown, are not "unchanged".
-    pytest.param({}, False, marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="lambda_rollback plans from the variables discovery read, empty for an environment Lambda cannot "
-               "decrypt, and reports the variable unchanged instead of failing the function")),
+    ({}, False),
 ])
 def test_lambda_rollback_never_writes_an_environment_lambda_cannot_decrypt(aws, run_module, before, force):
     baseline.provision(aws, "dev")
