@@ -14,6 +14,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups i
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     DRIFTED,
+    FAILED,
     FORCED,
     KEPT,
     MISSING,
@@ -92,7 +93,9 @@ def item(kind: str, name: str, field: str, before, after, current, decision: str
 
 def plan_functions(changes: list, current: dict, force: bool) -> tuple[list, dict]:
     """(items, {function: {field: value to restore}}) for the recorded function fields. `current` maps each
-    function that exists to its configuration, with its whole environment under "environment"."""
+    function that exists to its configuration, with its whole environment under "environment" (and, where Lambda
+    cannot decrypt it, why under "environment_error": then the variables are unknown, neither the run's nor the
+    record's, and the item fails rather than be called unchanged or be written over)."""
     items, work = [], {}
     for change in changes:
         name, field = change["function_name"], change["field"]
@@ -102,6 +105,10 @@ def plan_functions(changes: list, current: dict, force: bool) -> tuple[list, dic
             items.append(item("function", name, field, change["before"], change["after"], None, MISSING))
             continue
         configuration = current[name]
+        if field == "environment" and configuration.get("environment_error"):
+            items.append(item("function", name, field, change["before"], change["after"], None, FAILED,
+                              error=configuration["environment_error"]))
+            continue
         now = (managed_environment(configuration["environment"], change) if field == "environment"
                else configuration[field])
         decision = decide(now, change["before"], change["after"], force)

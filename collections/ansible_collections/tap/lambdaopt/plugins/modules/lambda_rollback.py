@@ -166,7 +166,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils import alarms, journ
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
 from ansible_collections.tap.lambdaopt.plugins.module_utils._dynamodb.api import table_settings, update_throughput
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import canary_api, log_groups
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import apply_all, delete_version
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
+    apply_all,
+    delete_version,
+    undecryptable_environment,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation, wait_until_ready
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
@@ -222,14 +226,18 @@ class Rollback:
         self.alias_revisions: dict = {}
 
     def current_functions(self) -> dict:
-        """The functions whose settings or log groups the record changed, as they are now."""
+        """The functions whose settings or log groups the record changed, as they are now; `environment_error` says
+        why a function's variables cannot be known (Lambda cannot decrypt them)."""
         names = sorted({change["function_name"] for change in self.record["changes"]
                         if change["field"] in plan.FUNCTION_FIELDS or change["field"] == "log_retention_days"})
         if not names:
             return {}
         functions, _missing = discover(self.lambda_client, {"functions": names}, with_environment=True)
-        return {function["function_name"]: {**function["configuration"], "environment": function["environment"]}
-                for function in functions}
+        return {function["function_name"]: {
+            **function["configuration"], "environment": function["environment"],
+            "environment_error": (undecryptable_environment(function["environment_error"])
+                                  if function.get("environment_error") else None)}
+            for function in functions}
 
     def current_retention(self) -> dict:
         """{log group: retention days} of the groups the record changed, whatever their names (a function's
