@@ -87,22 +87,28 @@ def test_optimize_converges_in_one_run_on_a_fleet_that_wants_more_than_the_pool(
     nothing. (The hardening steps are off: they do not touch the pool, and would only make the test slower.)"""
     baseline.provision(aws, "dev", synthetic=60)
     simulator.simulate_fleet(aws, "dev", traffic_scale=0.1)
-    publish_unreserved_peak(aws, 300)  # the rest of the account: 360 to keep
+    publish_unreserved_peak(aws, 600)  # the rest of the account: 720 to keep of the 1,000
     playbook = ["ansible-playbook", "playbooks/optimize.yml", "-e", "suffix=dev",
                 "-e", f"lambdaopt_report_dir={tmp_path}", "-e", f"lambdaopt_record_dir={tmp_path / 'records'}",
                 "-e", "lambdaopt_tracing=false", "-e", "lambdaopt_dlq=false", "-e", "lambdaopt_alarms=false"]
 
     first = run(playbook, env=emulator.environ())
     assert first.returncode == 0, first.stdout[-3000:]
-    assert unreserved_now(aws) >= 360
+    assert unreserved_now(aws) >= 720
     [record] = (tmp_path / "records").glob("*.json")
     starved = [refusal for refusal in json.loads(record.read_text())["refused"]
-               if "the 360 that functions without a reservation need" in refusal["reason"]]
+               if "the 720 that functions without a reservation need" in refusal["reason"]]
     assert starved, "the fleet must want more than the pool can give"
 
+    emulator.ledger.reset()
     second = run(playbook, env=emulator.environ())
     assert second.returncode == 0, second.stdout[-3000:]
     assert "changed=0" in second.stdout[second.stdout.index("PLAY RECAP"):], second.stdout[-3000:]
+    # Nothing written but the run lock, taken and released (an SSM parameter).
+    writes = sorted((service, operation) for regions in emulator.ledger.snapshot().values()
+                    for services in regions.values() for service, operations in services.items()
+                    for operation in operations if mutating([(service, operation)]))
+    assert writes == [("ssm", "DeleteParameter"), ("ssm", "PutParameter")], writes
 
 
 def test_a_provisioned_concurrency_raise_leaves_the_rest_of_the_account_its_peak(aws, fleet, run_module):
