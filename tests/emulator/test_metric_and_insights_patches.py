@@ -158,10 +158,11 @@ def test_a_running_query_stays_running_until_stopped_and_then_is_cancelled(logs)
     assert error_code(excinfo) == "InvalidParameterException"
 
 
-def test_at_most_thirty_queries_run_at_once(logs):
-    # AWS, StartQuery: up to 30 concurrent Logs Insights queries; LimitExceededException beyond.
+def test_at_most_a_hundred_queries_run_at_once(logs):
+    # AWS, StartQuery: "You can have up to 100 concurrent CloudWatch Logs insights queries"; LimitExceededException
+    # beyond.
     insights_status.end_queries("/aws/lambda/a", "Running")
-    running = [start(logs, ["/aws/lambda/a"]) for _ in range(30)]
+    running = [start(logs, ["/aws/lambda/a"]) for _ in range(100)]
     with pytest.raises(ClientError) as excinfo:
         start(logs, ["/aws/lambda/b"])
     assert error_code(excinfo) == "LimitExceededException"

@@ -5,8 +5,9 @@ AWS (CloudWatch Logs API reference, StartQuery, GetQueryResults and StopQuery):
 - StartQuery names its log groups; a group that does not exist fails the whole query with
   ResourceNotFoundException ("Log group '<name>' does not exist for account ID '<account>'", the message AWS
   returns as users quote it, e.g. lumigo-io/lumigo-CLI issue #79), whichever of the named groups it is. moto
-  refuses too, with a generic message; here the message names the group, as AWS's does. Up to 30 queries run at
-  once per account; StartQuery answers LimitExceededException beyond.
+  refuses too, with a generic message; here the message names the group, as AWS's does. Up to 100 queries run at
+  once per account ("You can have up to 100 concurrent CloudWatch Logs insights queries", StartQuery; the quota in
+  tools/aws_quotas.yaml); StartQuery answers LimitExceededException beyond.
 - GetQueryResults' `status` is one of `Scheduled`, `Running`, `Complete`, `Failed`, `Cancelled`, `Timeout` and
   `Unknown`; queries time out after 60 minutes of runtime.
 - StopQuery stops a query that is in progress (`{"success": true}`; GetQueryResults then says `Cancelled`). "If the
@@ -29,7 +30,7 @@ from moto.logs.responses import LogsResponse
 
 OUTCOMES = ("Running", "Failed", "Timeout", "Cancelled", "Unknown")
 ENDED = ("Complete", "Failed", "Timeout", "Cancelled", "Unknown")
-MAX_CONCURRENT_QUERIES = 30
+MAX_CONCURRENT_QUERIES = 100
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
