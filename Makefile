@@ -32,7 +32,7 @@ SANITY_LOG := .sanity.log
 test: lint
 	@$(BIN)/molecule test --all >$(MOLECULE_LOG) 2>&1 & molecule=$$!; \
 	$(BIN)/python -m tools.sanity >$(SANITY_LOG) 2>&1 & sanity=$$!; \
-	$(BIN)/python -m pytest -n 4 --dist worksteal; tests=$$?; \
+	$(BIN)/python -m pytest -n 4 --dist worksteal --durations=25; tests=$$?; \
 	wait $$molecule; scenarios=$$?; \
 	wait $$sanity; sane=$$?; \
 	echo "---- molecule test --all ($(MOLECULE_LOG)) ----"; cat $(MOLECULE_LOG); \
