@@ -3,7 +3,12 @@
 
 A recorded value is put back only where it is still what the run left. Where it is already the
 "before" value there is nothing to do; where someone changed it since, it is drift: reported, and kept
-unless forced. Which records are acted on at all is record_trust's to decide, before anything here runs."""
+unless forced. Which records are acted on at all is record_trust's to decide, before anything here runs.
+
+Reservations and provisioned concurrency put back draw on the account's unreserved pool, which every function
+without a reservation shares, the fleet's and everyone else's: their restores are planned against one pool and its
+budget (plan_budget), as lambda_rightsize and lambda_provisioned_concurrency plan theirs, and one the pool has no
+room for is refused. Force overrides a change made since the run, never the account's budget."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     DRIFTED,
@@ -18,6 +24,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     FORCED,
     KEPT,
     MISSING,
+    REFUSED,
     RESTORED,
     UNCHANGED,
 )
@@ -41,6 +48,14 @@ KEPT_RESOURCE_REASONS = {
 SERVED_VERSION_REASON = ("published by the run and kept: alias {aliases} serves it (after the rollback); delete it by "
                          "hand once nothing does")
 VERSION = "lambda_version"
+# The settings whose restore may take from the account's unreserved pool.
+RESERVED = "reserved_concurrency"
+PROVISIONED = "provisioned_concurrency"
+BUDGET_REASON = ("putting back {what} would take {takes} from the account's unreserved pool and leave {left} "
+                 "unreserved, below {floor}: the rest of the account keeps its budget, with force or without")
+# The same, found when the account's settings are read again after the decreases, before the first raise.
+REFIT_REASON = BUDGET_REASON + (", as the account's settings read again after the decreases tell: the pool changed "
+                                "since it was planned; nothing was changed")
 UNOWNED_GROUP_REASON = ("{function} logs to {owner}, not to this group, so it is not the collection's to change (the "
                         "function's logging was changed since the run, or the record names a group it never managed)")
 
@@ -72,9 +87,12 @@ def restored_environment(variables: dict, change: dict) -> dict:
 @dataclass
 class PlanItem:
     """One recorded value: its item in the result (`entry`), and what the rollback decided for it (`decision`; None
-    until settle_decisions decides it), which the result does not show: the item's status says what came of it."""
+    until settle_decisions decides it), which the result does not show: the item's status says what came of it.
+    `takes`: what putting a reservation or an allocation back takes from the account's unreserved pool, as
+    plan_budget planned it (negative: what it gives back)."""
     entry: dict
     decision: str | None
+    takes: int = 0
 
 
 def decide(current, before, after, force: bool) -> str:
@@ -277,3 +295,91 @@ def settle_decisions(items: list, force: bool) -> list:
         if planned.decision is None:
             planned.decision = decide(planned.entry["current"], planned.entry["before"], planned.entry["after"], force)
     return items
+
+
+@dataclass(frozen=True)
+class FunctionConcurrency:
+    """What a function holds of the account's concurrency: its reservation (None: it draws on the unreserved pool)
+    and {qualifier: provisioned concurrency} of its aliases and versions."""
+    reserved: int | None
+    provisioned: dict
+
+    @property
+    def taken(self) -> int:
+        """What it takes from the unreserved pool: its reservation, or without one, everything provisioned for it
+        (a reservation covers the provisioned concurrency of the function's aliases and versions)."""
+        return self.reserved if self.reserved is not None else sum(self.provisioned.values())
+
+
+def budget_candidates(items: list) -> list:
+    """The items whose restore goes to the account's concurrency: reservations and allocations to be put back."""
+    return [planned for planned in items
+            if planned.decision in (RESTORE, FORCE) and planned.entry["field"] in (RESERVED, PROVISIONED)]
+
+
+def raises(planned: PlanItem) -> bool:
+    """Whether putting the item back raises what is reserved or provisioned (a reservation added back does)."""
+    before, current = planned.entry["before"], planned.entry["current"]
+    if planned.entry["field"] == RESERVED:
+        return before is not None and (current is None or before > current)
+    return before > (current or 0)
+
+
+def owner(planned: PlanItem) -> str:
+    """The function a reservation or allocation item is of."""
+    return planned.entry["name"] if planned.entry["field"] == RESERVED else planned.entry["name"].rsplit(":", 1)[0]
+
+
+def _restored(planned: PlanItem, holding: FunctionConcurrency) -> FunctionConcurrency:
+    if planned.entry["field"] == RESERVED:
+        return FunctionConcurrency(planned.entry["before"], holding.provisioned)
+    qualifier = planned.entry["name"].rsplit(":", 1)[1]
+    return FunctionConcurrency(holding.reserved, {**holding.provisioned, qualifier: planned.entry["before"]})
+
+
+def _refuse(planned: PlanItem, template: str, pool: ConcurrencyPool, takes: int) -> None:
+    before = planned.entry["before"]
+    what = (f"the reservation of {before}" if planned.entry["field"] == RESERVED
+            else f"{before} provisioned concurrency")
+    planned.decision = REFUSED
+    planned.entry["reason"] = template.format(what=what, takes=takes, left=pool.unreserved - takes,
+                                              floor=pool.describe_floor())
+
+
+def plan_budget(items: list, held: dict, pool: ConcurrencyPool) -> None:
+    """Plan the reservations and allocations among `items` to be put back against one pool, as the other modules
+    plan theirs: first those that give back to the pool (or take nothing from it), so that what a decrease frees is
+    there for the raises, then the raises, smallest first. A raise that would leave the pool below its floor (the
+    account's budget) is refused with the budget's reason, whatever force decided; a decrease always goes. The
+    others' `takes` say what they take. `held` maps each function of the items to its FunctionConcurrency now; it and
+    `pool` end as the plan leaves them."""
+    candidates = budget_candidates(items)
+
+    def takes(planned: PlanItem) -> int:
+        holding = held[owner(planned)]
+        return _restored(planned, holding).taken - holding.taken
+
+    for planned in sorted(candidates, key=lambda planned: (takes(planned), planned.entry["name"],
+                                                           planned.entry["field"])):
+        taken = takes(planned)
+        if taken > 0 and raises(planned) and pool.unreserved - taken < pool.floor:
+            _refuse(planned, BUDGET_REASON, pool, taken)
+            continue
+        planned.takes = taken
+        pool.unreserved -= taken
+        held[owner(planned)] = _restored(planned, held[owner(planned)])
+
+
+def refit(items: list, pool: ConcurrencyPool) -> list:
+    """The planned restores among `items` that take from the pool, checked again, smallest first, against `pool` as
+    the account reports it after the decreases (other teams may have taken from it meanwhile, a decrease may have
+    failed): each that no longer fits is refused, naming the budget. Returns those refused."""
+    refused = []
+    for planned in sorted((planned for planned in items if planned.decision in (RESTORE, FORCE) and planned.takes > 0),
+                          key=lambda planned: (planned.takes, planned.entry["name"], planned.entry["field"])):
+        if pool.unreserved - planned.takes < pool.floor:
+            _refuse(planned, REFIT_REASON, pool, planned.takes)
+            refused.append(planned)
+            continue
+        pool.unreserved -= planned.takes
+    return refused

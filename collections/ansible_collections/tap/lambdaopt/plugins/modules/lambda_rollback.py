@@ -26,9 +26,21 @@ description:
     since stay as they are; a policy left with no statement is deleted.
   - Queues and secrets the run created are kept and reported (a queue may hold failed events, a secret's value
     would be lost), as are alarms the run updated or deleted, whose earlier definition the record does not hold.
+  - Reservations and provisioned concurrency put back draw on the account's unreserved pool, which every function
+    without a reservation shares, the fleet's and everyone else's. A restore that takes from it - a reservation put
+    back higher than it is or added back, an allocation raised back on an alias of a function without a reservation
+    - is planned, as M(tap.lambdaopt.lambda_rightsize) plans reservations, against the pool read once
+    (C(GetAccountSettings)), after the restores that give back to it, smallest first; one that would leave the pool
+    below what it must keep - O(unreserved_floor), or the account-wide peak of C(UnreservedConcurrentExecutions)
+    over O(lookback_days) times O(concurrency_headroom) if that is more - is not made. Its item is C(refused), with
+    the budget's reason, with O(force) or without (O(force) overrides a change made since the run, never the
+    account's budget). A decrease always goes.
+  - The decreases of reservations and allocations are applied first, then the account's settings are read again
+    and each raise that still fits is applied (a reservation before the allocations it covers); one that no longer
+    fits, as other teams took from the pool meanwhile, is refused in the same way and left as it is.
   - Functions are changed before role policies are, so that no function is left with a setting its role no
-    longer allows. Check mode returns the plan. One item failing does not stop the others; the task fails at the
-    end and names it.
+    longer allows. Check mode returns the plan, budget refusals included. One item failing does not stop the
+    others; the task fails at the end and names it.
   - Before any AWS call, the record is checked, and refused as a whole when anything in it is wrong, naming every
     item at fault and why; nothing is changed then, in check mode or not, with O(force) or without. One item
     asking for what the collection never writes means the file is not as the collection wrote it, so none of its
@@ -82,9 +94,28 @@ options:
   force:
     description:
       - Put back values that were changed since the record as well.
-      - It never lets a refused record through.
+      - It never lets a refused record through, nor a reservation or allocation the account's concurrency budget
+        has no room for.
     type: bool
     default: false
+  concurrency_headroom:
+    description:
+      - What the account's unreserved pool keeps after a reservation or allocation put back is this multiple of the
+        account-wide peak of C(UnreservedConcurrentExecutions) in the window, as for
+        M(tap.lambdaopt.lambda_rightsize).
+    type: float
+    default: 1.2
+    version_added: 0.2.0
+  unreserved_floor:
+    description: Unreserved concurrency the account must keep at least (AWS requires 100; lower on small accounts).
+    type: int
+    default: 100
+    version_added: 0.2.0
+  lookback_days:
+    description: The window, in days, whose account-wide unreserved peak the pool must keep room for.
+    type: int
+    default: 14
+    version_added: 0.2.0
 extends_documentation_fragment:
   - tap.lambdaopt.updates
   - tap.lambdaopt.function_updates
@@ -132,14 +163,18 @@ items:
       type: raw
     status:
       description: C(restored), C(unchanged) (already as before), C(drifted) (changed since the record, kept),
-        C(forced) (changed since the record, restored by O(force)), C(kept), C(missing), C(failed), or C(planned)
-        in check mode.
+        C(forced) (changed since the record, restored by O(force)), C(kept), C(refused) (a reservation or allocation
+        the account's concurrency budget has no room for, left as it is), C(missing), C(failed), or C(planned) in
+        check mode.
       type: str
       sample: restored
     reason:
-      description: Why an item is C(kept).
+      description: Why an item is C(kept) or C(refused).
       type: str
-      returned: when kept
+      returned: when kept or refused
+      sample: "putting back the reservation of 400 would take 350 from the account's unreserved pool and leave 600
+        unreserved, below the 846 that functions without a reservation need (their account-wide peak of 705 x
+        headroom 1.2): the rest of the account keeps its budget, with force or without"
 failed_items:
   description: Each item that could not be restored, as C(<kind> <name> <field>).
   returned: always
@@ -150,6 +185,22 @@ summary:
   returned: always
   type: dict
   sample: {"restored": 31, "drifted": 1, "kept": 1}
+concurrency_budget:
+  description:
+    - What the account's unreserved pool must keep after the reservations and allocations put back
+      (C(keep_unreserved)) - the account's floor, or the account-wide peak of C(UnreservedConcurrentExecutions) in the
+      window times O(concurrency_headroom) if that is more - and where it came from, with the C(reason) refusals
+      quote, as M(tap.lambdaopt.lambda_rightsize) returns it. When that peak cannot be read, the account-wide
+      C(ConcurrentExecutions) peak stands in for it; when neither can, C(increases_refused) says why, and nothing
+      put back takes from the pool.
+    - Null when nothing the rollback puts back raises a reservation or an allocation.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  sample: {"keep_unreserved": 846, "account_floor": 100, "unreserved_peak": 705, "headroom": 1.2,
+           "unreserved_peak_unknown": null, "stand_in_peak": null, "increases_refused": null,
+           "reason": "the 846 that functions without a reservation need (their account-wide peak of 705 x headroom
+           1.2)", "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"}
 diff:
   description:
     - Each value put back (or to be), by C(kind name field) as in RV(failed_items), from what it is now (C(before))
@@ -171,8 +222,14 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     delete_version,
     undecryptable_environment,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool, unreserved_now
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
-from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import apply_allocation, wait_until_ready
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
+from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import (
+    allocations,
+    apply_allocation,
+    wait_until_ready,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     UPDATE_ARGUMENT_SPEC,
     aws_client,
@@ -180,11 +237,13 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     update_option_errors,
     waiter_client,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.redaction import redact_environment
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     FAILED,
     FORCED,
     PLANNED,
+    REFUSED,
     RESTORED,
     bulk_result,
     finish,
@@ -224,6 +283,8 @@ class Rollback:
         self.waiter_client = waiter_client(module, "lambda")
         # {(function, alias): RevisionId} as read: an alias is put back only if nobody moved it since.
         self.alias_revisions: dict = {}
+        # What the account's unreserved pool must keep, once a restore that raises concurrency is planned.
+        self.budget = None
 
     def current_functions(self) -> dict:
         """The functions whose settings or log groups the record changed, as they are now; `environment_error` says
@@ -327,6 +388,53 @@ class Rollback:
                 existing.pop(name, None)
         return existing, routings
 
+    def concurrency_held(self, candidates: list, functions_now: dict) -> dict:
+        """{function: plan.FunctionConcurrency now} of the functions whose reservation or allocations the record
+        changed: the reservation as read with the other settings (GetFunction where it was not), and every alias's
+        and version's allocation, those the record does not name too."""
+        held = {}
+        for name in sorted({plan.owner(planned) for planned in candidates}):
+            if name in functions_now:
+                reserved = functions_now[name]["reserved_concurrency"]
+            else:
+                reserved = self.lambda_client.get_function(FunctionName=name).get("Concurrency", {}).get(
+                    "ReservedConcurrentExecutions")
+            held[name] = plan.FunctionConcurrency(reserved, {allocation["qualifier"]: allocation["requested"]
+                                                             for allocation in allocations(self.lambda_client,
+                                                                                           self.limiter, name)})
+        return held
+
+    def plan_budget(self, items: list, work: dict, functions_now: dict) -> None:
+        """Plan the reservations and allocations to be put back against the account's unreserved pool, read once,
+        when one of them raises what is reserved or provisioned (decreases alone always go, and read nothing). A
+        reservation the budget refuses leaves the function's update."""
+        candidates = plan.budget_candidates(items)
+        if not any(plan.raises(planned) for planned in candidates):
+            return
+        held = self.concurrency_held(candidates, functions_now)
+        pool, self.budget = read_pool(self.lambda_client, self.cloudwatch, self.module.params["unreserved_floor"],
+                                      self.module.params["concurrency_headroom"], self.module.params["lookback_days"])
+        plan.plan_budget(candidates, held, pool)
+        self.leave_refused(candidates, work)
+
+    @staticmethod
+    def leave_refused(items: list, work: dict) -> None:
+        """Take the refused reservations out of their functions' updates; the other fields still go."""
+        for planned in items:
+            name = planned.entry["name"]
+            if planned.decision == REFUSED and planned.entry["field"] == plan.RESERVED and name in work:
+                work[name].pop(plan.RESERVED, None)
+                if not work[name]:
+                    del work[name]
+
+    def refit_raises(self, raising: list, work: dict) -> None:
+        """Before the first raise, the account's unreserved pool as it is now, after the decreases: each raise that
+        no longer leaves it its budget is refused, and not made."""
+        if self.budget is None or not any(planned.decision in ACTED and planned.takes > 0 for planned in raising):
+            return
+        pool = ConcurrencyPool(unreserved_now(self.lambda_client), self.budget.floor, self.budget.reason)
+        self.leave_refused(plan.refit(raising, pool), work)
+
     def restore_routing(self, entry: dict) -> None:
         """The alias back on its recorded version and routing, then, where it has provisioned concurrency, READY
         on the version it serves again."""
@@ -369,6 +477,7 @@ class Rollback:
                                               {name: function["log_group"] for name, function in functions_now.items()})
         policy_items = plan.plan_policies(self.record["role_policies"], self.current_policies(), self.force)
         alarm_items = plan.plan_alarms(self.record["alarms"], self.existing_alarms())
+        self.plan_budget(function_items + alias_items, work, functions_now)
         items = function_items + routing_items + alias_items + retention_items + policy_items + alarm_items + \
             table_items + plan.plan_resources(self.record["resources"])
         if self.module.check_mode:
@@ -376,15 +485,31 @@ class Rollback:
             for item in items:
                 item.entry["status"] = PLANNED if item.decision in ACTED else item.decision
         else:
-            # Functions first: tracing and dead-letter targets go before the permissions they need.
-            self.restore_functions(function_items, work, functions_now)
+            # Decreases first, so that what they give back (to the pool, or within a function's reservation) is
+            # there for the raises; a reservation raised goes before the allocations it covers.
+            raised = {item.entry["name"] for item in function_items
+                      if item.entry["field"] == plan.RESERVED and item.decision in ACTED and plan.raises(item)}
+            raised_allocations = [item for item in alias_items if item.decision in ACTED and plan.raises(item)]
+            for item in alias_items:
+                if not any(item is raising for raising in raised_allocations):
+                    self.settle(item, self.attempt(item, self.restore_allocation))
+            # Functions before role policies: tracing and dead-letter targets go before the permissions they need.
+            errors = self.restore_functions({name: changes for name, changes in work.items() if name not in raised},
+                                            functions_now)
             for item in routing_items:
                 self.settle(item, self.attempt(item, self.restore_routing))
             # A canary's version goes only once the aliases are back, and only where none of them serves it then.
             version_items = plan.plan_versions(self.record["resources"], versions_now, routings_now, routing_items)
             items += version_items
-            for group, restore in ((version_items, self.delete_version), (alias_items, self.restore_allocation),
-                                   (table_items, self.restore_table),
+            for item in version_items:
+                self.settle(item, self.attempt(item, self.delete_version))
+            self.refit_raises([item for item in function_items if item.entry["name"] in raised] + raised_allocations,
+                              work)
+            errors.update(self.restore_functions({name: work[name] for name in sorted(raised) if name in work},
+                                                 functions_now))
+            for item in function_items:
+                self.settle(item, errors.get(item.entry["name"]))
+            for group, restore in ((raised_allocations, self.restore_allocation), (table_items, self.restore_table),
                                    (retention_items, self.restore_retention), (policy_items, self.restore_policy),
                                    (alarm_items, self.delete_alarm)):
                 for item in group:
@@ -396,16 +521,18 @@ class Rollback:
         return bulk_result(self.module, "items", entries, (),
                            lambda entry: f"{entry['kind']} {entry['name']} {entry['field']}",
                            diff_of=lambda entry: (entry["current"], entry["before"]),
-                           summary=dict(Counter(entry["status"] for entry in entries)))
+                           summary=dict(Counter(entry["status"] for entry in entries)),
+                           concurrency_budget=self.budget.as_dict() if self.budget else None)
 
-    def restore_functions(self, items: list, work: dict, functions_now: dict) -> None:
+    def restore_functions(self, work: dict, functions_now: dict) -> dict:
+        """Put back {function: {field: value}}; {function: error or None}."""
+        if not work:
+            return {}
         planned_from = {name: {field: functions_now[name][field] for field in changes}
                         for name, changes in work.items()}
         # A function whose recorded update then failed is put back too: that is what resolves the failure.
-        errors = apply_all(self.lambda_client, work, planned_from, self.module.params["requests_per_second"],
-                           self.module.params["max_workers"], after_failed_update=True)
-        for item in items:
-            self.settle(item, errors.get(item.entry["name"]))
+        return apply_all(self.lambda_client, work, planned_from, self.module.params["requests_per_second"],
+                         self.module.params["max_workers"], after_failed_update=True)
 
     @staticmethod
     def attempt(item: plan.PlanItem, restore):
@@ -444,12 +571,24 @@ class Rollback:
             roles.put_inline_policy(self.iam, entry["name"], entry["field"], document)
 
 
+def budget_option_errors(params: dict) -> list:
+    errors = lookback_errors(params["lookback_days"])
+    if params["concurrency_headroom"] < 1:
+        errors.append(f"concurrency_headroom must be at least 1, got {params['concurrency_headroom']:g}")
+    if params["unreserved_floor"] < 0:
+        errors.append(f"unreserved_floor is out of range: {params['unreserved_floor']}")
+    return errors
+
+
 def main():
     argument_spec = dict(record=dict(type="dict"), journal=dict(type="str"), force=dict(type="bool", default=False),
-                         suffix=dict(type="str"), **UPDATE_ARGUMENT_SPEC)
+                         suffix=dict(type="str"), concurrency_headroom=dict(type="float", default=1.2),
+                         unreserved_floor=dict(type="int", default=100), lookback_days=dict(type="int", default=14),
+                         **UPDATE_ARGUMENT_SPEC)
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               mutually_exclusive=[("record", "journal")], required_one_of=[("record", "journal")])
     errors = update_option_errors(module.params) + suffix_errors(module.params["suffix"])
+    errors += budget_option_errors(module.params)
     record = module.params["record"]
     try:
         if module.params["journal"] is None:
