@@ -1,7 +1,11 @@
 """run_lock: one optimize or rollback run at a time per account-region, with a lock in the account that a killed
 run cannot hold for ever."""
 
+import importlib
 import json
+import threading
+
+from ansible_collections.tap.lambdaopt.plugins.module_utils import run_lock as lock_utils
 
 from tests.collection.conftest import mutating
 
@@ -72,3 +76,37 @@ def test_bad_input_fails_before_any_call(run_module, api_calls):
         result = run_module("run_lock", args)
         assert result.failed and message in result["msg"]
     assert api_calls == []
+
+
+def test_a_waiting_run_takes_the_lock_once_the_run_holding_it_releases_it(aws, run_module, monkeypatch):
+    first = run_module("run_lock", {"purpose": "optimize dev"})
+    module = importlib.import_module("ansible_collections.tap.lambdaopt.plugins.modules.run_lock")
+    # Poll often, so that the test does not wait the ten seconds a real run does between attempts.
+    monkeypatch.setattr(module, "POLL_SECONDS", 0.05)
+    trying, refused = lock_utils.try_acquire, threading.Event()
+
+    def try_acquire(*args, **kwargs):
+        holding = trying(*args, **kwargs)
+        if holding is not None:
+            refused.set()  # the second run found the lock held, and waits
+        return holding
+
+    monkeypatch.setattr(lock_utils, "try_acquire", try_acquire)
+    released = []
+    ssm = aws.client("ssm")
+
+    def first_run_finishes():
+        if refused.wait(timeout=20):
+            released.append(lock_utils.release(ssm, NAME, first["lock"]["holder"]))
+
+    finishing = threading.Thread(target=first_run_finishes)
+    finishing.start()
+    try:
+        second = run_module("run_lock", {"purpose": "rollback of dev", "wait_seconds": 60})
+    finally:
+        finishing.join()
+    assert [lock.holder for lock in released] == [first["lock"]["holder"]]
+    assert not second.failed and second["acquired"], second.get("msg")
+    assert second["lock"]["holder"] != first["lock"]["holder"] and second["taken_over"] is None
+    assert stored(aws)["holder"] == second["lock"]["holder"]
+    assert stored(aws)["purpose"] == "rollback of dev"
