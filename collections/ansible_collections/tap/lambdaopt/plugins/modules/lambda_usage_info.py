@@ -339,7 +339,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery im
     published_versions,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import measure
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_triggers
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_own_policies, read_triggers
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import read_served
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     FLEET_ARGUMENT_SPEC,
@@ -350,7 +350,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import UNCHANGED, bulk_result, finish
 from ansible_collections.tap.lambdaopt.plugins.module_utils.roles import read_policies, role_name
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
 
 # Functions (or roles) read at once.
 MAX_WORKERS = 8
@@ -370,25 +370,44 @@ class UsageReader:
         self.params = module.params
 
     def run(self) -> dict:
+        # Every client is made before the reads below share them between threads: a boto3 client is thread-safe,
+        # the session that makes it is not.
         lambda_client = aws_client(self.module, "lambda")
+        cloudwatch, logs = aws_client(self.module, "cloudwatch"), aws_client(self.module, "logs")
         listing = list_functions(lambda_client, all_versions=True)
         functions, missing = discover(lambda_client, self.params, listing=latest_of(listing))
-        read_served(lambda_client, functions, published_versions(listing),
-                    RateLimiter(self.params["requests_per_second"]), MAX_WORKERS)
-        calls = measure(
-            aws_client(self.module, "cloudwatch"),
-            aws_client(self.module, "logs"),
-            functions,
-            self.params["lookback_days"],
-            insights=self.params["logs_insights"],
-            logs_requests_per_second=self.params["logs_requests_per_second"],
-            max_report_events=self.params["max_report_events"],
-        )
-        if self.params["triggers"] and functions:
-            read_triggers(lambda_client, aws_client(self.module, "sqs"),
-                          aws_client(self.module, "cloudwatch"), functions, self.params["lookback_days"],
-                          self.params["requests_per_second"], apigateway=aws_client(self.module, "apigateway"),
-                          apigatewayv2=aws_client(self.module, "apigatewayv2"))
+        with_triggers = bool(self.params["triggers"] and functions)
+        if with_triggers:
+            sqs, apigateway = aws_client(self.module, "sqs"), aws_client(self.module, "apigateway")
+            apigatewayv2 = aws_client(self.module, "apigatewayv2")
+        # These reads draw on different quotas (Lambda's control plane; CloudWatch's and Logs'; GetPolicy's), so
+        # they run at once, not one after the other; the first to fail, in this order, fails the run once all have
+        # ended. measure fills copies of the entries, which never meet read_served's writes; its figures join the
+        # entries after read_served's, as when they ran one after the other.
+        measured = [dict(function) for function in functions]
+        reads = {
+            "served": lambda: read_served(lambda_client, functions, published_versions(listing),
+                                          RateLimiter(self.params["requests_per_second"]), MAX_WORKERS),
+            "usage": lambda: measure(cloudwatch, logs, measured, self.params["lookback_days"],
+                                     insights=self.params["logs_insights"],
+                                     logs_requests_per_second=self.params["logs_requests_per_second"],
+                                     max_report_events=self.params["max_report_events"]),
+        }
+        if with_triggers:
+            reads["own policies"] = lambda: read_own_policies(
+                lambda_client, RateLimiter(self.params["requests_per_second"]),
+                [function["function_name"] for function in functions])
+        done = run_bounded(lambda read: reads[read](), list(reads), len(reads))
+        for _result, error in done.values():
+            if error is not None:
+                raise error
+        for function, figures in zip(functions, measured, strict=True):
+            function.update(figures)
+        calls = done["usage"][0]
+        if with_triggers:
+            read_triggers(lambda_client, sqs, cloudwatch, functions, self.params["lookback_days"],
+                          self.params["requests_per_second"], apigateway=apigateway, apigatewayv2=apigatewayv2,
+                          own_policies=done["own policies"][0])
         for function in functions:
             function["status"] = UNCHANGED
         extra = {}

@@ -4,10 +4,10 @@ the services its resource policy lets invoke it, the integration timeouts of the
 and how far behind its stream consumers are.
 
 One paginated ListEventSourceMappings for the whole account-region (not one per function); one
-GetQueueAttributes per SQS queue mapped to the fleet; per function one ListAliases and one GetPolicy for it and
-each alias, within Lambda's control-plane quota; one listing of the integrations of each API named in the fleet's
-resource policies (not one per function); IteratorAge of the stream consumers in one batched GetMetricData. What
-could not be read is said to be unknown, never taken for "no trigger".
+GetQueueAttributes per SQS queue mapped to the fleet; per function one ListAliases (Lambda's control-plane quota)
+and one GetPolicy for it and each alias (GetPolicy's own quota); one listing of the integrations of each API named
+in the fleet's resource policies (not one per function); IteratorAge of the stream consumers in one batched
+GetMetricData. What could not be read is said to be unknown, never taken for "no trigger".
 """
 
 from __future__ import annotations
@@ -80,8 +80,22 @@ def visibility_timeouts(sqs_client, queue_arns: list) -> tuple[dict, dict]:
     return timeouts, unknown
 
 
-def invokers(lambda_client, limiter: RateLimiter, names: list, known_aliases: dict | None = None
-             ) -> tuple[dict, dict, dict]:
+def read_own_policies(lambda_client, limiter: RateLimiter, names: list) -> dict:
+    """{name: the (service principal, API id) pairs the function's own (unqualified) resource policy allows, or the
+    error that reading it raised}: one GetPolicy per function, in order. It needs none of the aliases, so
+    lambda_usage_info reads it (GetPolicy's own quota) while the aliases are listed (the control plane's), and hands
+    it to `invokers`."""
+    read: dict = {}
+    for name in names:
+        try:
+            read[name] = _allowed_services(lambda_client, limiter, name, None)
+        except (BotoCoreError, ClientError) as error:
+            read[name] = error
+    return read
+
+
+def invokers(lambda_client, limiter: RateLimiter, names: list, known_aliases: dict | None = None,
+             own_policies: dict | None = None) -> tuple[dict, dict, dict]:
     """({name: sorted service principals its resource policies allow to invoke it}, {name: sorted ids of the API
     Gateway APIs they name, None where a statement lets API Gateway invoke it without naming its API},
     {name: why unknown}).
@@ -89,7 +103,9 @@ def invokers(lambda_client, limiter: RateLimiter, names: list, known_aliases: di
     A permission given on an alias (AddPermission with a Qualifier, as for an API integration that invokes the
     alias) is in that alias's policy, not the function's: each alias's policy is read too (ListAliases, then one
     GetPolicy per alias; `known_aliases` {name: [alias names]} where they were read already, by
-    versions.read_served). The API is the one its statement's `AWS:SourceArn` condition names
+    versions.read_served). `own_policies`: read_own_policies of the functions whose own policy was read already;
+    one that failed to be read leaves the function unknown and its aliases' policies unread, as when it fails here.
+    The API is the one its statement's `AWS:SourceArn` condition names
     (`arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<method>/<path>`, Lambda developer guide, "Invoking a
     Lambda function using an Amazon API Gateway endpoint")."""
     found, apis, unknown = {}, {}, {}
@@ -103,8 +119,11 @@ def invokers(lambda_client, limiter: RateLimiter, names: list, known_aliases: di
                 aliases += [alias["Name"] for page in paced_pages(pages, limiter) for alias in page["Aliases"]]
             services, api_ids = set(), set()
             for alias in aliases:
-                limiter.acquire()
-                for service, api_id in _allowed_services(lambda_client, name, alias):
+                if alias is None and name in (own_policies or {}):
+                    allowed = _read_already(own_policies[name])
+                else:
+                    allowed = _allowed_services(lambda_client, limiter, name, alias)
+                for service, api_id in allowed:
                     services.add(service)
                     if service == API_GATEWAY:
                         api_ids.add(api_id)
@@ -116,9 +135,16 @@ def invokers(lambda_client, limiter: RateLimiter, names: list, known_aliases: di
     return found, apis, unknown
 
 
-def _allowed_services(lambda_client, name: str, alias: str | None) -> set:
+def _read_already(allowed: set | Exception) -> set:
+    if isinstance(allowed, Exception):
+        raise allowed
+    return allowed
+
+
+def _allowed_services(lambda_client, limiter: RateLimiter, name: str, alias: str | None) -> set:
     """{(service principal, API id or None)} one resource policy (the function's, or an alias's) allows; none
     without a policy. The API id is named for API Gateway's statements only, when their source ARN names one."""
+    limiter.acquire()
     try:
         answer = lambda_client.get_policy(FunctionName=name, **({"Qualifier": alias} if alias else {}))
     except is_boto3_error_code("ResourceNotFoundException"):
@@ -222,12 +248,14 @@ def iterator_age(cloudwatch, names: list, start: datetime, end: datetime) -> tup
 
 
 def read_triggers(lambda_client, sqs_client, cloudwatch, functions: list, lookback_days: int,
-                  requests_per_second: float, apigateway=None, apigatewayv2=None) -> None:
+                  requests_per_second: float, apigateway=None, apigatewayv2=None, own_policies: dict | None = None
+                  ) -> None:
     """Add `triggers` to each discovered function (in place): {event_sources: [...], invokers: [...], unknown: {}},
     and `apis` for a function API Gateway may invoke. An event source is {type, arn, state, batch_size} plus
     `visibility_timeout` for a queue and `iterator_age_ms` (daily maxima over the window) for a stream. An API is
     {id, name, type, integration_timeout_ms}: the least timeout of its integrations that invoke the function, None
-    where the API could not be read or none of its integrations names the function (then `unknown` says why)."""
+    where the API could not be read or none of its integrations names the function (then `unknown` says why).
+    `own_policies`: read_own_policies of the functions, where read already."""
     names = [function["function_name"] for function in functions]
     limiter = RateLimiter(requests_per_second)
     mappings = list_mappings(lambda_client, limiter, set(names))
@@ -236,7 +264,7 @@ def read_triggers(lambda_client, sqs_client, cloudwatch, functions: list, lookba
     timeouts, queue_unknown = visibility_timeouts(sqs_client, queues)
     known_aliases = {function["function_name"]: [alias["name"] for alias in function["aliases"]]
                      for function in functions if "aliases" in function}
-    allowed, api_ids, policy_unknown = invokers(lambda_client, limiter, names, known_aliases)
+    allowed, api_ids, policy_unknown = invokers(lambda_client, limiter, names, known_aliases, own_policies)
     named = sorted({api_id for ids in api_ids.values() for api_id in ids or ()})
     if apigateway is not None and apigatewayv2 is not None:
         apis, api_unknown = integration_timeouts(apigateway, apigatewayv2, limiter, named)

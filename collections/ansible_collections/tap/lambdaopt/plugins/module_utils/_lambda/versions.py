@@ -27,9 +27,10 @@ def read_served(lambda_client, functions: list, published: dict, limiter: RateLi
         if name not in read:
             function.update(aliases=[], provisioned_concurrency=[])
             continue
-        (found_aliases, found_allocations), error = read[name]
+        found, error = read[name]
         if error is not None:
             raise error
+        found_aliases, found_allocations = found
         served = {alias["name"]: alias["function_version"] for alias in found_aliases}
         for allocation in found_allocations:
             version = published[name].get(served.get(allocation["qualifier"], allocation["qualifier"]), {})
