@@ -81,8 +81,9 @@ options:
     default: false
   requests_per_second:
     description:
-      - Client-side limit on the Lambda calls that list aliases and provisioned concurrency and read the triggers
-        (Lambda's quota is 15 a second).
+      - Client-side limit on the Lambda calls of each request quota - those that list aliases, provisioned
+        concurrency and event sources (Lambda's control-plane quota, 15 a second), and C(GetPolicy) (its own quota,
+        15 a second). The two are read at once, each at this rate.
     type: float
     default: 15
 extends_documentation_fragment:
