@@ -54,16 +54,23 @@ def _points_by_metric(backend: CloudWatchBackend) -> dict[tuple, list]:
         index = {"source": stored, "indexed": 0, "by_metric": {}}
         backend._lambdaopt_points = index
     by_metric = index["by_metric"]
-    for datum in stored[index["indexed"]:]:
+    # PutMetricData appends without this lock: index exactly the tail taken, so a point appended meanwhile is
+    # indexed on the next call rather than skipped.
+    tail = stored[index["indexed"]:]
+    for datum in tail:
         by_metric.setdefault(_metric_key(datum.namespace, datum.name, _dimension_set(datum)), []).append(datum)
-    index["indexed"] = len(stored)
+    index["indexed"] += len(tail)
     return by_metric
 
 
-def published_points(backend: CloudWatchBackend, namespace: str, name: str, dimensions: frozenset) -> list:
-    """The data points published for one metric (its namespace, name and whole dimension set), from the index."""
+def metric_points(backend: CloudWatchBackend, namespace: str, name: str, dimensions: frozenset) -> list:
+    """The data points of one metric (its namespace, name and whole dimension set): those published, from the
+    index, and those AWS services provide on the fly (moto's providers, few)."""
+    key = _metric_key(namespace, name, dimensions)
     with _metrics_lookup:
-        return list(_points_by_metric(backend).get(_metric_key(namespace, name, dimensions), []))
+        published = list(_points_by_metric(backend).get(key, []))
+    return published + [datum for datum in backend.aws_metric_data
+                        if _metric_key(datum.namespace, datum.name, _dimension_set(datum)) == key]
 
 
 def metric_data_lookup() -> None:

@@ -50,7 +50,7 @@ from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum, MetricDatum
 
-from tools.emulator_patches.cloudwatch import published_points
+from tools.emulator_patches.cloudwatch import metric_points
 from tools.emulator_patches.lambda_concurrency import _provisioned_configs
 from tools.emulator_patches.lambda_states import ResourceConflictException, lifecycle_of
 
@@ -249,7 +249,7 @@ def _percentile_result(backend: CloudWatchBackend, query: dict, percent: float, 
     stat = query["MetricStat"]
     metric = stat["Metric"]
     wanted = frozenset((dimension["Name"], dimension["Value"]) for dimension in metric.get("Dimensions", []))
-    data = [datum for datum in published_points(backend, metric["Namespace"], metric["MetricName"], wanted)
+    data = [datum for datum in metric_points(backend, metric["Namespace"], metric["MetricName"], wanted)
             if not stat.get("Unit") or datum.unit == stat["Unit"]]
     period = timedelta(seconds=int(stat["Period"]))
     timestamps, values = [], []

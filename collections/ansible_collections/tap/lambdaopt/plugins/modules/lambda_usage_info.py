@@ -83,7 +83,8 @@ options:
     description:
       - Client-side limit on the Lambda calls of each request quota - those that list aliases, provisioned
         concurrency and event sources (Lambda's control-plane quota, 15 a second), and C(GetPolicy) (its own quota,
-        15 a second). The two are read at once, each at this rate.
+        15 a second). While the usage is measured the two are read at once, each at this rate; the aliases'
+        policies and the event sources are read after, sharing it.
     type: float
     default: 15
 extends_documentation_fragment:
@@ -403,7 +404,7 @@ class UsageReader:
             if error is not None:
                 raise error
         for function, figures in zip(functions, measured, strict=True):
-            function.update(figures)
+            function.update({key: value for key, value in figures.items() if key not in function})
         calls = done["usage"][0]
         if with_triggers:
             read_triggers(lambda_client, sqs, cloudwatch, functions, self.params["lookback_days"],

@@ -24,7 +24,7 @@ except ImportError:  # handled by AnsibleAWSModule
     pass
 
 MAX_GROUPS_PER_INSIGHTS_QUERY = 50
-# AWS runs up to 30 Insights queries at once per account, dashboards' and other users' included: leave them room.
+# AWS runs up to 100 Insights queries at once per account, dashboards' and other users' included: leave them room.
 MAX_RUNNING_INSIGHTS_QUERIES = 10
 # A query still running after this long is stopped and its groups' events are read instead.
 INSIGHTS_DEADLINE_SECONDS = 300
