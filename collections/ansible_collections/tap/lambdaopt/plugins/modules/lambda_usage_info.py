@@ -386,6 +386,7 @@ class UsageReader:
         # they run at once, not one after the other; the first to fail, in this order, fails the run once all have
         # ended. measure fills copies of the entries, which never meet read_served's writes; its figures join the
         # entries after read_served's, as when they ran one after the other.
+        bases = [dict(function) for function in functions]
         measured = [dict(function) for function in functions]
         reads = {
             "served": lambda: read_served(lambda_client, functions, published_versions(listing),
@@ -403,8 +404,10 @@ class UsageReader:
         for _result, error in done.values():
             if error is not None:
                 raise error
-        for function, figures in zip(functions, measured, strict=True):
-            function.update({key: value for key, value in figures.items() if key not in function})
+        # Only what measure set joins an entry: a key it merely copied could undo read_served's write to it.
+        for function, base, figures in zip(functions, bases, measured, strict=True):
+            function.update({key: value for key, value in figures.items()
+                             if key not in base or value is not base[key]})
         calls = done["usage"][0]
         if with_triggers:
             read_triggers(lambda_client, sqs, cloudwatch, functions, self.params["lookback_days"],
