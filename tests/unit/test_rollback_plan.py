@@ -2,6 +2,7 @@
 
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 
 
 @pytest.mark.parametrize("current, force, decision", [
@@ -133,3 +134,66 @@ def test_a_deleted_or_interrupted_version_is_never_deleted_and_queues_are_not_ve
     assert rollback.plan_resources([CREATED]) == []
     assert rollback.outside_suffix({"changes": [], "alarms": [], "aliases": [MOVED], "resources": [CREATED]},
                                    "prod") == ["function api-dev"]
+
+
+def reservation_and_allocation(reservation: int, allocation: int, provisioned: int) -> tuple:
+    """api-dev, which has no reservation and `provisioned` on its `live` alias: the run removed its reservation of
+    `reservation` and lowered `live` from `allocation`. Both are planned back against a pool with room for all."""
+    reserved = rollback.item("function", "api-dev", "reserved_concurrency", reservation, None, None, "restore")
+    allocated = rollback.item("alias", "api-dev:live", "provisioned_concurrency", allocation, provisioned,
+                              provisioned, "restore")
+    held = {"api-dev": rollback.FunctionConcurrency(None, {"live": provisioned})}
+    rollback.plan_budget([reserved, allocated], dict(held), ConcurrencyPool(1000, 100))
+    return reserved, allocated, held
+
+
+@pytest.mark.parametrize("spare, statuses", [
+    (20, ("refused", "refused")),
+    (35, ("refused", "restore")),  # the allocation's 30 fit; the reservation's 10 after them do not
+    (40, ("restore", "restore")),
+])
+def test_a_reservation_planned_after_its_functions_allocation_takes_what_the_allocation_no_longer_does(spare,
+                                                                                                      statuses):
+    """Planned, the allocation took 30 (20 -> 50) and the reservation of 60 the 10 left (60 - 50). Checked again
+    against a pool that lost room meanwhile, the reservation alone would take 40 (60 - 20): a refused allocation must
+    not leave it at its planned 10."""
+    reserved, allocated, held = reservation_and_allocation(60, 50, 20)
+    assert (allocated.takes, reserved.takes) == (30, 10)
+    pool = ConcurrencyPool(100 + spare, 100, "the 100 to keep")
+    refused = rollback.refit([reserved, allocated], held, pool)
+    assert (reserved.decision, allocated.decision) == statuses
+    assert pool.unreserved >= pool.floor and [item.decision for item in refused] == ["refused"] * statuses.count(
+        "refused")
+    if reserved.decision == "refused" and allocated.decision == "refused":
+        assert reserved.entry["reason"].startswith("putting back the reservation of 60 would take 40 from the "
+                                                   "account's unreserved pool and leave 80 unreserved")
+        assert "read again after the decreases" in reserved.entry["reason"]
+
+
+@pytest.mark.parametrize("spare, statuses", [(20, ("refused", "refused")), (30, ("restore", "restore"))])
+def test_an_allocation_planned_after_its_functions_reservation_is_checked_once_the_reservation_is_refused(spare,
+                                                                                                          statuses):
+    """Planned, the reservation of 40 took 30 (40 - 10) and went first on the tie; the allocation it covers took
+    nothing. Once the reservation no longer fits, the allocation draws on the pool itself: 30 (10 -> 40)."""
+    reserved, allocated, held = reservation_and_allocation(40, 40, 10)
+    assert (reserved.takes, allocated.takes) == (30, 0)
+    pool = ConcurrencyPool(100 + spare, 100, "the 100 to keep")
+    rollback.refit([reserved, allocated], held, pool)
+    assert (reserved.decision, allocated.decision) == statuses
+    assert pool.unreserved == 100 + spare - (30 if statuses[0] == "restore" else 0)
+    if allocated.decision == "refused":
+        assert allocated.entry["reason"].startswith("putting back 40 provisioned concurrency would take 30")
+
+
+def test_the_raises_are_checked_against_the_allocations_the_decreases_left():
+    """An allocation lowered back before the raises gives its 30 to the pool; a reservation of 60 added back after
+    it then takes 50 (what `live` keeps provisioned, 10, draws on it already), not the 20 planned."""
+    lowered = rollback.item("alias", "api-dev:blue", "provisioned_concurrency", 0, 30, 30, "restore")
+    reserved = rollback.item("function", "api-dev", "reserved_concurrency", 60, None, None, "restore")
+    held = {"api-dev": rollback.FunctionConcurrency(None, {"blue": 30, "live": 10})}
+    after = rollback.restored_holdings(held, [lowered])
+    assert after == {"api-dev": rollback.FunctionConcurrency(None, {"blue": 0, "live": 10})}
+    assert held["api-dev"].provisioned == {"blue": 30, "live": 10}  # as read
+    pool = ConcurrencyPool(149, 100)
+    rollback.refit([reserved], after, pool)
+    assert reserved.decision == "refused" and "would take 50" in reserved.entry["reason"]

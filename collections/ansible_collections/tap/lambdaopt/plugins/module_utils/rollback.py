@@ -346,6 +346,39 @@ def _refuse(planned: PlanItem, template: str, pool: ConcurrencyPool, takes: int)
                                               floor=pool.describe_floor())
 
 
+def restored_holdings(held: dict, items: list) -> dict:
+    """`held` ({function: FunctionConcurrency}) with the reservations and allocations of `items` put back."""
+    holdings = dict(held)
+    for planned in items:
+        holdings[owner(planned)] = _restored(planned, holdings[owner(planned)])
+    return holdings
+
+
+def _fit(candidates: list, held: dict, pool: ConcurrencyPool, template: str) -> list:
+    """Put `candidates` back one by one against `held` and `pool`, in the order of what each takes from the pool
+    as `held` stands, smallest first. What each takes is reckoned as the restores before it leave its function: a
+    reservation put back after an allocation of its function takes what the allocation did not, and an allocation
+    put back after its function's reservation takes nothing. A raise that would leave the pool below its floor is
+    refused with `template`; the others' `takes` say what they take, and `held` and `pool` end as they leave them.
+    Returns those refused."""
+    def takes(planned: PlanItem) -> int:
+        holding = held[owner(planned)]
+        return _restored(planned, holding).taken - holding.taken
+
+    refused = []
+    for planned in sorted(candidates, key=lambda planned: (takes(planned), planned.entry["name"],
+                                                           planned.entry["field"])):
+        taken = takes(planned)
+        if taken > 0 and raises(planned) and pool.unreserved - taken < pool.floor:
+            _refuse(planned, template, pool, taken)
+            refused.append(planned)
+            continue
+        planned.takes = taken
+        pool.unreserved -= taken
+        held[owner(planned)] = _restored(planned, held[owner(planned)])
+    return refused
+
+
 def plan_budget(items: list, held: dict, pool: ConcurrencyPool) -> None:
     """Plan the reservations and allocations among `items` to be put back against one pool, as the other modules
     plan theirs: first those that give back to the pool (or take nothing from it), so that what a decrease frees is
@@ -353,33 +386,15 @@ def plan_budget(items: list, held: dict, pool: ConcurrencyPool) -> None:
     account's budget) is refused with the budget's reason, whatever force decided; a decrease always goes. The
     others' `takes` say what they take. `held` maps each function of the items to its FunctionConcurrency now; it and
     `pool` end as the plan leaves them."""
-    candidates = budget_candidates(items)
-
-    def takes(planned: PlanItem) -> int:
-        holding = held[owner(planned)]
-        return _restored(planned, holding).taken - holding.taken
-
-    for planned in sorted(candidates, key=lambda planned: (takes(planned), planned.entry["name"],
-                                                           planned.entry["field"])):
-        taken = takes(planned)
-        if taken > 0 and raises(planned) and pool.unreserved - taken < pool.floor:
-            _refuse(planned, BUDGET_REASON, pool, taken)
-            continue
-        planned.takes = taken
-        pool.unreserved -= taken
-        held[owner(planned)] = _restored(planned, held[owner(planned)])
+    _fit(budget_candidates(items), held, pool, BUDGET_REASON)
 
 
-def refit(items: list, pool: ConcurrencyPool) -> list:
-    """The planned restores among `items` that take from the pool, checked again, smallest first, against `pool` as
-    the account reports it after the decreases (other teams may have taken from it meanwhile, a decrease may have
-    failed): each that no longer fits is refused, naming the budget. Returns those refused."""
-    refused = []
-    for planned in sorted((planned for planned in items if planned.decision in (RESTORE, FORCE) and planned.takes > 0),
-                          key=lambda planned: (planned.takes, planned.entry["name"], planned.entry["field"])):
-        if pool.unreserved - planned.takes < pool.floor:
-            _refuse(planned, REFIT_REASON, pool, planned.takes)
-            refused.append(planned)
-            continue
-        pool.unreserved -= planned.takes
-    return refused
+def refit(items: list, held: dict, pool: ConcurrencyPool) -> list:
+    """The planned raises of reservations and allocations among `items`, checked again as plan_budget planned them,
+    against `pool` as the account reports it after the decreases (other teams may have taken from it meanwhile, a
+    decrease may have failed) and `held`, each function's FunctionConcurrency then: each that no longer fits is
+    refused, naming the budget. What a raise takes is reckoned again from what is accepted before it, not taken from
+    the plan: a reservation planned after its function's allocation took only what the allocation left, and an
+    allocation planned after its function's reservation nothing, which no longer holds once the other is refused.
+    Returns those refused."""
+    return _fit(budget_candidates(items), held, pool, REFIT_REASON)

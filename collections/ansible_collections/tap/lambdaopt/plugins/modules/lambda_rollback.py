@@ -283,8 +283,10 @@ class Rollback:
         self.waiter_client = waiter_client(module, "lambda")
         # {(function, alias): RevisionId} as read: an alias is put back only if nobody moved it since.
         self.alias_revisions: dict = {}
-        # What the account's unreserved pool must keep, once a restore that raises concurrency is planned.
+        # What the account's unreserved pool must keep, once a restore that raises concurrency is planned, and
+        # {function: plan.FunctionConcurrency} as read before the plan: the raises are checked again from it.
         self.budget = None
+        self.held: dict = {}
 
     def current_functions(self) -> dict:
         """The functions whose settings or log groups the record changed, as they are now; `environment_error` says
@@ -412,6 +414,7 @@ class Rollback:
         if not any(plan.raises(planned) for planned in candidates):
             return
         held = self.concurrency_held(candidates, functions_now)
+        self.held = dict(held)
         pool, self.budget = read_pool(self.lambda_client, self.cloudwatch, self.module.params["unreserved_floor"],
                                       self.module.params["concurrency_headroom"], self.module.params["lookback_days"])
         plan.plan_budget(candidates, held, pool)
@@ -427,13 +430,15 @@ class Rollback:
                 if not work[name]:
                     del work[name]
 
-    def refit_raises(self, raising: list, work: dict) -> None:
-        """Before the first raise, the account's unreserved pool as it is now, after the decreases: each raise that
-        no longer leaves it its budget is refused, and not made."""
-        if self.budget is None or not any(planned.decision in ACTED and planned.takes > 0 for planned in raising):
+    def refit_raises(self, raising: list, lowered: list, work: dict) -> None:
+        """Before the first raise, the account's unreserved pool as it is now, after the decreases (`lowered`, the
+        reservations and allocations put back so far: one that failed holds what it held): each raise that no longer
+        leaves it its budget is refused, and not made."""
+        if self.budget is None or not any(planned.decision in ACTED for planned in raising):
             return
+        held = plan.restored_holdings(self.held, lowered)
         pool = ConcurrencyPool(unreserved_now(self.lambda_client), self.budget.floor, self.budget.reason)
-        self.leave_refused(plan.refit(raising, pool), work)
+        self.leave_refused(plan.refit(raising, held, pool), work)
 
     def restore_routing(self, entry: dict) -> None:
         """The alias back on its recorded version and routing, then, where it has provisioned concurrency, READY
@@ -503,8 +508,11 @@ class Rollback:
             items += version_items
             for item in version_items:
                 self.settle(item, self.attempt(item, self.delete_version))
+            lowered = [item for item in plan.budget_candidates(function_items) if item.entry["name"] not in raised
+                       and errors.get(item.entry["name"]) is None]
+            lowered += [item for item in alias_items if item.entry.get("status") in (RESTORED, FORCED)]
             self.refit_raises([item for item in function_items if item.entry["name"] in raised] + raised_allocations,
-                              work)
+                              lowered, work)
             errors.update(self.restore_functions({name: work[name] for name in sorted(raised) if name in work},
                                                  functions_now))
             for item in function_items:
