@@ -154,6 +154,47 @@ def test_an_allocation_its_functions_reservation_covers_takes_nothing_from_the_p
     assert provisioned(aws, "api-handler-dev") == 150 and unreserved_now(aws) == 800
 
 
+def deleted_before(monkeypatch, aws, operation: str, function_name: str) -> None:
+    """`function_name` is deleted just before the first `operation` on it: between the rollback's reads."""
+    from botocore.client import BaseClient
+    original, lambda_ = BaseClient._make_api_call, aws.client("lambda")
+
+    def delete_first(client, called, params):
+        if called == operation and params.get("FunctionName") == function_name:
+            monkeypatch.setattr(BaseClient, "_make_api_call", original)
+            lambda_.delete_function(FunctionName=function_name)
+        return original(client, called, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", delete_first)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_function_deleted_while_its_reservation_is_read_is_missing(aws, lowered_reservation, run_module,
+                                                                     monkeypatch, check):
+    """Its settings were read, then it was deleted before its allocations were listed: every item of it is missing,
+    and the rest of the rollback goes on."""
+    record = record_of(reservation("transform-dev", 400, 50),
+                       {"function_name": "transform-dev", "field": "memory_size", "before": 1024, "after": 128,
+                        "module": RIGHTSIZE, "reason": None})
+    deleted_before(monkeypatch, aws, "ListProvisionedConcurrencyConfigs", "transform-dev")
+    result = run_module("lambda_rollback", {"record": record}, check=check)
+    assert not result.failed and not result["changed"], result.get("msg")
+    assert [(item["field"], item["status"], item["current"]) for item in result["items"]] == [
+        ("reserved_concurrency", "missing", None), ("memory_size", "missing", None)]
+    assert result["concurrency_budget"] is None and result["failed_items"] == []
+
+
+def test_a_function_deleted_before_its_reservation_is_read_is_missing(aws, lowered_allocation, run_module,
+                                                                      monkeypatch):
+    """Only its allocation was recorded: its reservation is read for the budget, and it was deleted by then."""
+    deleted_before(monkeypatch, aws, "GetFunction", "api-handler-dev")
+    result = run_module("lambda_rollback", {"record": lowered_allocation})
+    assert not result.failed and not result["changed"], result.get("msg")
+    [item] = result["items"]
+    assert (item["name"], item["status"]) == ("api-handler-dev:live", "missing"), item
+    assert result["summary"] == {"missing": 1}
+
+
 def planned(change: dict, current) -> plan.PlanItem:
     name = change["function_name"] + (f":{change['qualifier']}" if "qualifier" in change else "")
     return plan.item("function", name, change["field"], change["before"], change["after"], current, plan.RESTORE)

@@ -311,6 +311,16 @@ class FunctionConcurrency:
         return self.reserved if self.reserved is not None else sum(self.provisioned.values())
 
 
+def leave_gone(items: list, functions: set) -> None:
+    """The items (of a function, or `function:qualifier`) of `functions`, deleted since they were read: MISSING, as
+    plan_functions finds a function that does not exist, nothing of them is put back."""
+    for planned in items:
+        if planned.entry["name"].split(":", 1)[0] in functions:
+            planned.decision = MISSING
+            planned.entry["current"] = None
+            planned.entry.pop("error", None)
+
+
 def budget_candidates(items: list) -> list:
     """The items whose restore goes to the account's concurrency: reservations and allocations to be put back."""
     return [planned for planned in items

@@ -223,7 +223,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     undecryptable_environment,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool, unreserved_now
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import details, discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._provisioned.api import (
     allocations,
@@ -393,27 +393,42 @@ class Rollback:
     def concurrency_held(self, candidates: list, functions_now: dict) -> dict:
         """{function: plan.FunctionConcurrency now} of the functions whose reservation or allocations the record
         changed: the reservation as read with the other settings (GetFunction where it was not), and every alias's
-        and version's allocation, those the record does not name too."""
+        and version's allocation, those the record does not name too. A function deleted since it was read is left
+        out."""
+        names = sorted({plan.owner(planned) for planned in candidates})
+        unread = [name for name in names if name not in functions_now]
+        reserved = {name: function["reserved_concurrency"] for name, function in functions_now.items()}
+        if unread:
+            reserved.update({name: detail["reserved_concurrency"] for name, detail in
+                             details(self.lambda_client, unread, self.module.params["max_workers"]).items()})
         held = {}
-        for name in sorted({plan.owner(planned) for planned in candidates}):
-            if name in functions_now:
-                reserved = functions_now[name]["reserved_concurrency"]
-            else:
-                reserved = self.lambda_client.get_function(FunctionName=name).get("Concurrency", {}).get(
-                    "ReservedConcurrentExecutions")
-            held[name] = plan.FunctionConcurrency(reserved, {allocation["qualifier"]: allocation["requested"]
-                                                             for allocation in allocations(self.lambda_client,
-                                                                                           self.limiter, name)})
+        for name in names:
+            if name not in reserved:
+                continue
+            try:
+                provisioned = allocations(self.lambda_client, self.limiter, name)
+            except self.lambda_client.exceptions.ResourceNotFoundException:
+                continue
+            held[name] = plan.FunctionConcurrency(reserved[name], {allocation["qualifier"]: allocation["requested"]
+                                                                   for allocation in provisioned})
         return held
 
     def plan_budget(self, items: list, work: dict, functions_now: dict) -> None:
         """Plan the reservations and allocations to be put back against the account's unreserved pool, read once,
         when one of them raises what is reserved or provisioned (decreases alone always go, and read nothing). A
-        reservation the budget refuses leaves the function's update."""
+        reservation the budget refuses leaves the function's update; a function deleted since it was read is
+        missing, all of its items, and leaves it too."""
         candidates = plan.budget_candidates(items)
         if not any(plan.raises(planned) for planned in candidates):
             return
         held = self.concurrency_held(candidates, functions_now)
+        gone = {plan.owner(planned) for planned in candidates} - set(held)
+        plan.leave_gone(items, gone)
+        for name in gone:
+            work.pop(name, None)
+        candidates = plan.budget_candidates(items)
+        if not any(plan.raises(planned) for planned in candidates):
+            return
         self.held = dict(held)
         pool, self.budget = read_pool(self.lambda_client, self.cloudwatch, self.module.params["unreserved_floor"],
                                       self.module.params["concurrency_headroom"], self.module.params["lookback_days"])
