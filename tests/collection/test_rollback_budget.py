@@ -4,9 +4,12 @@ budget, with force or without and in check mode alike; one the pool has room for
 and frees room for the raises after it."""
 
 import pytest
+import yaml
 from ansible_collections.tap.lambdaopt.plugins.module_utils import record_trust
 from ansible_collections.tap.lambdaopt.plugins.module_utils import rollback as plan
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import SOURCE
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
+from ansible_collections.tap.lambdaopt.plugins.modules import lambda_rollback
 
 from tests.collection.conftest import mutating
 from tests.collection.test_concurrency_budget import publish_unreserved_peak, unreserved_now
@@ -226,3 +229,7 @@ def test_bad_budget_options_fail_before_any_call(run_module, api_calls, args, me
     result = run_module("lambda_rollback", {"record": record_of(reservation("transform-dev", 400, 50)), **args})
     assert result.failed and message in result["msg"], result.get("msg")
     assert api_calls == []
+
+
+def test_the_documented_budget_names_the_source_it_is_read_from():
+    assert yaml.safe_load(lambda_rollback.RETURN)["concurrency_budget"]["sample"]["source"] == SOURCE

@@ -200,7 +200,8 @@ concurrency_budget:
   sample: {"keep_unreserved": 846, "account_floor": 100, "unreserved_peak": 705, "headroom": 1.2,
            "unreserved_peak_unknown": null, "stand_in_peak": null, "increases_refused": null,
            "reason": "the 846 that functions without a reservation need (their account-wide peak of 705 x headroom
-           1.2)", "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData)"}
+           1.2)", "source": "AWS/Lambda UnreservedConcurrentExecutions, account-wide (GetMetricData);
+             ConcurrentExecutions, account-wide, in its stead when it cannot be read"}
 diff:
   description:
     - Each value put back (or to be), by C(kind name field) as in RV(failed_items), from what it is now (C(before))
