@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ansible_collections.tap.lambdaopt.plugins.module_utils import policy_merge
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import refused_after_reread
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.log_groups import default_group
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils.common import has_suffix
@@ -54,8 +55,7 @@ PROVISIONED = "provisioned_concurrency"
 BUDGET_REASON = ("putting back {what} would take {takes} from the account's unreserved pool and leave {left} "
                  "unreserved, below {floor}: the rest of the account keeps its budget, with force or without")
 # The same, found when the account's settings are read again after the decreases, before the first raise.
-REFIT_REASON = BUDGET_REASON + (", as the account's settings read again after the decreases tell: the pool changed "
-                                "since it was planned; nothing was changed")
+REFIT_REASON = refused_after_reread(BUDGET_REASON)
 UNOWNED_GROUP_REASON = ("{function} logs to {owner}, not to this group, so it is not the collection's to change (the "
                         "function's logging was changed since the run, or the record names a group it never managed)")
 

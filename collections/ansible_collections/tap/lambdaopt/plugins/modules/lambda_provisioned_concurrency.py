@@ -213,7 +213,11 @@ summary:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.tap.lambdaopt.plugins.module_utils import metric_data
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool, unreserved_now
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import (
+    read_pool,
+    refused_after_reread,
+    unreserved_now,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import ConcurrencyPool
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import carried_allocations
@@ -470,9 +474,8 @@ def _copy(held: dict) -> dict:
 def _refuse_after_reread(result: dict, refusal: str) -> None:
     """A planned raise that the pool, read again after the decreases, no longer has room for: refused, unchanged."""
     [change] = result["changes"]
-    decision = Decision(FIELD, change["before"], change["requested"], change["before"],
-                        f"{refusal}, as the account's settings read again after the decreases tell: the pool changed "
-                        f"since it was planned; nothing was changed", risk=NO_ROOM, refused=True)
+    decision = Decision(FIELD, change["before"], change["requested"], change["before"], refused_after_reread(refusal),
+                        risk=NO_ROOM, refused=True)
     result.update(changes=[], refused=result["refused"] + [decision.as_dict()], after=dict(result["before"]),
                   status=UNCHANGED)
 

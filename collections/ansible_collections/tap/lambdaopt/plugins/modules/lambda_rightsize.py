@@ -324,7 +324,11 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
     apply_all,
     planned_from_before,
 )
-from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import read_pool
+from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import (
+    POOL_CHANGED,
+    read_pool,
+    unreserved_now,
+)
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
@@ -563,14 +567,13 @@ class Rightsizer:
         growing = sorted((name for name in work if increase(name)), key=lambda name: (increase(name), name))
         if not growing:
             return errors
-        unreserved = self.lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+        unreserved = unreserved_now(self.lambda_client)
         fitting = {}
         for name in growing:
             if unreserved - increase(name) < self.budget.floor:
                 errors[name] = NotApplied(
                     f"reserving {work[name]['reserved_concurrency']} would now leave {unreserved - increase(name)} "
-                    f"unreserved in the account, below {self.budget.reason}: the pool changed since it was planned; "
-                    f"nothing was changed")
+                    f"unreserved in the account, below {self.budget.reason}: {POOL_CHANGED}")
                 continue
             unreserved -= increase(name)
             fitting[name] = work[name]

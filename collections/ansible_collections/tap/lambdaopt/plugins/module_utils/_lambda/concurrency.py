@@ -28,6 +28,15 @@ QUERY_IDS = {UNRESERVED: "unreserved", CONCURRENT: "concurrent"}
 NO_DATA = "no data points in the window"
 SOURCE = (f"AWS/Lambda {UNRESERVED}, account-wide (GetMetricData); {CONCURRENT}, account-wide, in its stead when "
           f"it cannot be read")
+# Why a raise planned against the unreserved pool is not made once the pool, read again before it is applied, has
+# no room for it left.
+POOL_CHANGED = "the pool changed since it was planned; nothing was changed"
+
+
+def refused_after_reread(refusal: str) -> str:
+    """`refusal` (why a raise does not fit the pool) as found when the account's settings are read again after the
+    decreases, before the raises are applied."""
+    return f"{refusal}, as the account's settings read again after the decreases tell: {POOL_CHANGED}"
 
 
 @dataclass(frozen=True)
