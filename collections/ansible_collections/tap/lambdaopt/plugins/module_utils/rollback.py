@@ -327,7 +327,7 @@ def budget_candidates(items: list) -> list:
             if planned.decision in (RESTORE, FORCE) and planned.entry["field"] in (RESERVED, PROVISIONED)]
 
 
-def raises(planned: PlanItem) -> bool:
+def restore_raises(planned: PlanItem) -> bool:
     """Whether putting the item back raises what is reserved or provisioned (a reservation added back does)."""
     before, current = planned.entry["before"], planned.entry["current"]
     if planned.entry["field"] == RESERVED:
@@ -379,7 +379,7 @@ def _fit(candidates: list, held: dict, pool: ConcurrencyPool, template: str) -> 
     for planned in sorted(candidates, key=lambda planned: (takes(planned), planned.entry["name"],
                                                            planned.entry["field"])):
         taken = takes(planned)
-        if taken > 0 and raises(planned) and pool.unreserved - taken < pool.floor:
+        if taken > 0 and restore_raises(planned) and pool.unreserved - taken < pool.floor:
             _refuse(planned, template, pool, taken)
             refused.append(planned)
             continue

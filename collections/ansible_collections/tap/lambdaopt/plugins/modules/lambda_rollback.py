@@ -420,7 +420,7 @@ class Rollback:
         reservation the budget refuses leaves the function's update; a function deleted since it was read is
         missing, all of its items, and leaves it too."""
         candidates = plan.budget_candidates(items)
-        if not any(plan.raises(planned) for planned in candidates):
+        if not any(plan.restore_raises(planned) for planned in candidates):
             return
         held = self.concurrency_held(candidates, functions_now)
         gone = {plan.owner(planned) for planned in candidates} - set(held)
@@ -428,7 +428,7 @@ class Rollback:
         for name in gone:
             work.pop(name, None)
         candidates = plan.budget_candidates(items)
-        if not any(plan.raises(planned) for planned in candidates):
+        if not any(plan.restore_raises(planned) for planned in candidates):
             return
         self.held = dict(held)
         pool, self.budget = read_pool(self.lambda_client, self.cloudwatch, self.module.params["unreserved_floor"],
@@ -508,15 +508,16 @@ class Rollback:
         else:
             # Decreases first, so that what they give back (to the pool, or within a function's reservation) is
             # there for the raises; a reservation raised goes before the allocations it covers.
-            raised = {item.entry["name"] for item in function_items
-                      if item.entry["field"] == plan.RESERVED and item.decision in ACTED and plan.raises(item)}
-            raised_allocations = [item for item in alias_items if item.decision in ACTED and plan.raises(item)]
+            raised_reservation_owners = {
+                item.entry["name"] for item in function_items
+                if item.entry["field"] == plan.RESERVED and item.decision in ACTED and plan.restore_raises(item)}
+            raised_allocations = [item for item in alias_items if item.decision in ACTED and plan.restore_raises(item)]
             for item in alias_items:
                 if not any(item is raising for raising in raised_allocations):
                     self.settle(item, self.attempt(item, self.restore_allocation))
             # Functions before role policies: tracing and dead-letter targets go before the permissions they need.
-            errors = self.restore_functions({name: changes for name, changes in work.items() if name not in raised},
-                                            functions_now)
+            errors = self.restore_functions({name: changes for name, changes in work.items()
+                                             if name not in raised_reservation_owners}, functions_now)
             for item in routing_items:
                 self.settle(item, self.attempt(item, self.restore_routing))
             # A canary's version goes only once the aliases are back, and only where none of them serves it then.
@@ -524,13 +525,14 @@ class Rollback:
             items += version_items
             for item in version_items:
                 self.settle(item, self.attempt(item, self.delete_version))
-            lowered = [item for item in plan.budget_candidates(function_items) if item.entry["name"] not in raised
+            lowered = [item for item in plan.budget_candidates(function_items)
+                       if item.entry["name"] not in raised_reservation_owners
                        and errors.get(item.entry["name"]) is None]
             lowered += [item for item in alias_items if item.entry.get("status") in (RESTORED, FORCED)]
-            self.refit_raises([item for item in function_items if item.entry["name"] in raised] + raised_allocations,
-                              lowered, work)
-            errors.update(self.restore_functions({name: work[name] for name in sorted(raised) if name in work},
-                                                 functions_now))
+            self.refit_raises([item for item in function_items if item.entry["name"] in raised_reservation_owners]
+                              + raised_allocations, lowered, work)
+            errors.update(self.restore_functions({name: work[name] for name in sorted(raised_reservation_owners)
+                                                  if name in work}, functions_now))
             for item in function_items:
                 self.settle(item, errors.get(item.entry["name"]))
             for group, restore in ((raised_allocations, self.restore_allocation), (table_items, self.restore_table),
