@@ -101,6 +101,27 @@ def test_threads_of_one_module_keep_one_chain(tmp_path):
     assert all(json.loads(line) for line in path.read_text().splitlines())
 
 
+def test_appends_of_one_process_read_the_file_once_and_another_writer_in_between_is_read(tmp_path, monkeypatch):
+    path = str(tmp_path / "lambdaopt-journal-1.jsonl")
+    reads = []
+    whole = journal.Journal.last_digest
+    monkeypatch.setattr(journal.Journal, "last_digest", staticmethod(lambda fd: reads.append(fd) or whole(fd)))
+    ours = journal.Journal(path)
+    for i in range(50):
+        ours.done(ours.intent(ARN, f"f{i}", {"memory_size": 512}, {"memory_size": 3008}))
+    assert len(reads) == 1  # the first append reads the (empty) file; the rest chain to what was written
+    # Another process appends (with its own record of what it wrote); back in ours, the file has grown since our
+    # last line, so it is read again, whole.
+    ours_written = dict(journal._LAST_WRITTEN)
+    monkeypatch.setattr(journal, "_LAST_WRITTEN", {})
+    journal.Journal(path).intent(ARN, "other", {"timeout": 30}, {"timeout": 300})
+    monkeypatch.setattr(journal, "_LAST_WRITTEN", ours_written)
+    ours.intent(ARN, "last", {"timeout": 60}, {"timeout": 300})
+    entries = journal.parse(open(path).read())  # one unbroken chain
+    assert [entry.get("function_name") for entry in entries[-2:]] == ["other", "last"]
+    assert len(reads) == 3
+
+
 def test_an_alias_allocation_keeps_its_qualifier(tmp_path):
     path = tmp_path / "lambdaopt-journal-1.jsonl"
     journal.Journal(str(path)).intent(ARN, "api-handler-dev", {"provisioned_concurrency": 102},
