@@ -10,7 +10,7 @@ options:
       - Select the functions whose names end in C(-<suffix>), e.g. C(dev) selects C(api-handler-dev)
         but not C(transform-dev2).
       - Lowercase letters, digits and inner hyphens.
-      - One of O(suffix) and O(functions) is required (or O(usage), in the modules that take it); with both, only
+      - One of O(suffix) and O(functions) is required (or C(usage), in the modules that take it); with both, only
         listed functions with the suffix.
     type: str
   functions:

@@ -297,11 +297,13 @@ class Rollback:
         if not names:
             return {}
         functions, _missing = discover(self.lambda_client, {"functions": names}, with_environment=True)
-        return {function["function_name"]: {
-            **function["configuration"], "environment": function["environment"],
-            "environment_error": (undecryptable_environment(function["environment_error"])
-                                  if function.get("environment_error") else None)}
-            for function in functions}
+        current = {}
+        for function in functions:
+            error = function.get("environment_error")
+            current[function["function_name"]] = {
+                **function["configuration"], "environment": function["environment"],
+                "environment_error": undecryptable_environment(error) if error else None}
+        return current
 
     def current_retention(self) -> dict:
         """{log group: retention days} of the groups the record changed, whatever their names (a function's

@@ -93,12 +93,11 @@ class Budget:
         return f"its floor of {self.account_floor}"
 
     def as_dict(self) -> dict:
+        stand_in = None if self.stand_in is None else {
+            "metric": self.stand_in.metric, "peak": self.stand_in.value, "unknown": self.stand_in.unknown}
         return {"keep_unreserved": self.floor, "account_floor": self.account_floor,
                 "unreserved_peak": None if self.stand_in is not None else self.peak, "headroom": self.headroom,
-                "unreserved_peak_unknown": self.peak_unknown,
-                "stand_in_peak": None if self.stand_in is None else {"metric": self.stand_in.metric,
-                                                                    "peak": self.stand_in.value,
-                                                                    "unknown": self.stand_in.unknown},
+                "unreserved_peak_unknown": self.peak_unknown, "stand_in_peak": stand_in,
                 "increases_refused": self.closed, "reason": self.reason, "source": SOURCE}
 
 
