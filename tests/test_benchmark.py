@@ -110,5 +110,8 @@ def test_a_dry_run_of_the_demo_fleet_is_measured_task_by_task(emulator, aws, tmp
     assert usage.status == "ok" and usage.made > 0 and usage.bound.seconds > 0
     assert run.bound == sum(task.bound.seconds for task in run.tasks) > 0
     assert run.wall > sum(task.wall for task in run.tasks) > 0
-    # The journal directory exists, so the task that looks in it ran: a module making no AWS call.
-    assert run.fixed_cost() is by_name["Find the host's retired journals of the suffix kept long enough"]
+    # The fixed cost is the quickest module task that ran and made no AWS call; which one that is depends on the
+    # machine's load, but the journal lookup (it ran: the journal directory exists) is one of them.
+    fixed = run.fixed_cost()
+    assert fixed is not None and fixed.made == 0 and fixed.action not in run.controller_only
+    assert fixed.wall <= by_name["Find the host's retired journals of the suffix kept long enough"].wall

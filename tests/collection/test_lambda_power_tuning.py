@@ -71,8 +71,11 @@ def test_an_io_bound_function_is_cheapest_at_the_smallest_size(aws, fleet, run_m
     assert entry["best"]["cost"] == 128
     costs = [point["cost_per_million_invocations"] for point in entry["curve"]]
     assert costs == sorted(costs)
-    # Above 1,769 MB a function has a full vCPU, so 2,048 MB is as fast as 3,008 MB, and cheaper.
-    assert entry["best"]["speed"] == 2048
+    # Above 1,769 MB a function has a full vCPU, so 2,048 MB is as fast as 3,008 MB: the fastest is one of the two
+    # (which, is the invocations' own spread), and they take about as long.
+    assert entry["best"]["speed"] in (2048, 3008)
+    at = {point["memory_size"]: point["duration_ms"]["avg"] for point in measured(entry["curve"])}
+    assert abs(at[2048] - at[3008]) <= 0.3 * at[3008]
     assert entry["best"]["balanced"] in (128, 256, 512)
 
 
