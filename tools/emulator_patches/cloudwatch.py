@@ -57,10 +57,17 @@ def _points_by_metric(backend: CloudWatchBackend) -> dict[tuple, list]:
     # PutMetricData appends without this lock: index exactly the tail taken, so a point appended meanwhile is
     # indexed on the next call rather than skipped.
     tail = stored[index["indexed"]:]
-    for datum in tail:
-        by_metric.setdefault(_metric_key(datum.namespace, datum.name, _dimension_set(datum)), []).append(datum)
+    _group_by_metric(tail, by_metric)
     index["indexed"] += len(tail)
     return by_metric
+
+
+def _group_by_metric(points: list, into: dict[tuple, list] | None = None) -> dict[tuple, list]:
+    """`points` added to `into` (or a new dict) under their metric's key."""
+    grouped = {} if into is None else into
+    for datum in points:
+        grouped.setdefault(_metric_key(datum.namespace, datum.name, _dimension_set(datum)), []).append(datum)
+    return grouped
 
 
 def metric_points(backend: CloudWatchBackend, namespace: str, name: str, dimensions: frozenset) -> list:
@@ -69,8 +76,7 @@ def metric_points(backend: CloudWatchBackend, namespace: str, name: str, dimensi
     key = _metric_key(namespace, name, dimensions)
     with _metrics_lookup:
         published = list(_points_by_metric(backend).get(key, []))
-    return published + [datum for datum in backend.aws_metric_data
-                        if _metric_key(datum.namespace, datum.name, _dimension_set(datum)) == key]
+    return published + _group_by_metric(backend.aws_metric_data).get(key, [])
 
 
 def metric_data_lookup() -> None:
@@ -90,9 +96,7 @@ def metric_data_lookup() -> None:
         with _metrics_lookup:
             by_metric = _points_by_metric(self)
             # Metrics AWS services provide on the fly (moto's providers) are few; they join every lookup.
-            provided: dict[tuple, list] = {}
-            for datum in self.aws_metric_data:
-                provided.setdefault(_metric_key(datum.namespace, datum.name, _dimension_set(datum)), []).append(datum)
+            provided = _group_by_metric(self.aws_metric_data)
             try:
                 for query in queries:
                     metric = query["MetricStat"]["Metric"]

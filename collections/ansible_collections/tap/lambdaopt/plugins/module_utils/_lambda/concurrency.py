@@ -107,18 +107,18 @@ def budget_of(account_floor: int, account_limit: int, unreserved: Peak, concurre
     account-wide ConcurrentExecutions peak) times the headroom if that is more; all of `account_limit` when neither
     could be read."""
     if not unreserved.failed:
-        return _kept(account_floor, unreserved.value, headroom, unreserved.unknown)
+        return _from_peak(account_floor, unreserved.value, headroom, unreserved.unknown)
     if concurrent is not None and not concurrent.failed:
-        budget = _kept(account_floor, concurrent.value, headroom, unreserved.unknown)
-        return Budget(budget.floor, account_floor, concurrent.value, headroom, unreserved.unknown, stand_in=concurrent)
+        return _from_peak(account_floor, concurrent.value, headroom, unreserved.unknown, stand_in=concurrent)
     closed = f"{UNRESERVED}: {unreserved.unknown}; {CONCURRENT}: " + (
         concurrent.unknown if concurrent is not None else "not read")
     return Budget(max(account_floor, account_limit), account_floor, None, headroom, unreserved.unknown, closed=closed)
 
 
-def _kept(account_floor: int, peak: int | None, headroom: float, peak_unknown: str | None) -> Budget:
+def _from_peak(account_floor: int, peak: int | None, headroom: float, peak_unknown: str | None,
+               stand_in: Peak | None = None) -> Budget:
     needed = math.ceil(peak * headroom) if peak is not None else 0
-    return Budget(max(account_floor, needed), account_floor, peak, headroom, peak_unknown)
+    return Budget(max(account_floor, needed), account_floor, peak, headroom, peak_unknown, stand_in=stand_in)
 
 
 def account_peaks(cloudwatch, lookback_days: int) -> dict:
