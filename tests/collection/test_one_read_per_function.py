@@ -9,7 +9,7 @@ import json
 from collections import Counter
 
 import pytest
-from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, roles
+from ansible_collections.tap.lambdaopt.plugins.module_utils import journal, policy_merge, roles
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.versions import carried_allocations
 from botocore.awsrequest import AWSResponse
 from botocore.client import BaseClient
@@ -356,6 +356,35 @@ def test_read_policies_reads_a_few_roles_each_on_its_own(aws, api_calls):
     found = roles.read_policies(iam, ["with-two", "with-none", "no-such-role"], 4)
     assert found == {"with-two": {"first": policy("First"), "second": policy("Second")}, "with-none": {}}
     assert operations(api_calls) == Counter({"ListRolePolicies": 3, "GetRolePolicy": 2})
+
+
+def test_a_real_run_reads_its_roles_again_in_one_listing_and_keeps_what_was_written_since(
+        prompt_lambda, aws, run_module, api_calls):
+    # One role a function, enough of them for the account's listing; lambda_usage_info reads them first.
+    iam, lambda_ = aws.client("iam"), aws.client("lambda")
+    names = [f"worker-{index:02d}-dev" for index in range(roles.ACCOUNT_LISTING_FROM_ROLES + 2)]
+    create_roles(iam, [f"{name}-role" for name in names])
+    for name in names:
+        lambda_.create_function(FunctionName=name, Role=f"arn:aws:iam::{ACCOUNT}:role/{name}-role",
+                                Runtime="python3.12", Handler="handler.handler", Code={"ZipFile": b"stub"})
+    usage = run_module("lambda_usage_info", {"suffix": "dev", "read_roles": True, "triggers": False})
+    assert not usage.failed, usage.get("msg")
+    assert usage["roles"][f"{names[0]}-role"] == {}
+    # Another writer puts a statement into the policy tracing writes, after that reading.
+    iam.put_role_policy(RoleName=f"{names[0]}-role", PolicyName="lambdaopt-xray-write",
+                        PolicyDocument=json.dumps(policy("TeamReadsItsBucket")))
+    del api_calls[:]
+
+    result = run_module("lambda_tracing", {"functions": usage["functions"], "roles": usage["roles"]})
+    assert not result.failed, result.get("msg")
+    reads = operations([call for call in api_calls if call[0] == "iam" and not call[1].startswith("Put")])
+    assert reads == Counter({"GetAccountAuthorizationDetails": 1})
+    assert operations(api_calls)["PutRolePolicy"] == len(names)
+    written = iam.get_role_policy(RoleName=f"{names[0]}-role", PolicyName="lambdaopt-xray-write")["PolicyDocument"]
+    assert policy("TeamReadsItsBucket")["Statement"][0] in written["Statement"]
+    assert any("xray:PutTraceSegments" in policy_merge.as_list(statement["Action"])
+               for statement in written["Statement"])
+    assert {entry["status"] for entry in result["functions"]} == {"changed"}
 
 
 # 5. A stale reading is safe in a real run.

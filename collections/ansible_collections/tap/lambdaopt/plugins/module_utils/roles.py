@@ -108,11 +108,15 @@ def account_role_policies(iam) -> dict:
             for page in pages for role in page["RoleDetailList"]}
 
 
-def known_policies(module) -> dict:
-    """The roles' inline policies as lambda_usage_info read them (its `roles`), for a dry run to plan from.
-    A real run reads each role again just before it plans what it writes there: IAM has no conditional write that
-    would refuse a plan made from a stale reading."""
-    return (module.params.get("roles") or {}) if module.check_mode else {}
+def policies_to_plan_from(module, iam, role_names) -> dict:
+    """{role: {policy name: document}} for the roles of a task to plan from. A dry run takes them as
+    lambda_usage_info read them (its `roles`). A real run reads them again just before it plans what it writes
+    there - IAM has no conditional write that would refuse a plan made from a stale reading, and an earlier step of
+    the run may have written to the same roles - all at once (read_policies), not one role after another. A role
+    left out is read on its own by plan_role_policy, which then says why it cannot be read."""
+    if module.check_mode:
+        return module.params.get("roles") or {}
+    return read_policies(iam, sorted(set(role_names)), module.params["max_workers"])
 
 
 def plan_role_policy(iam, role: str, policy_name: str, build, role_arn: str | None = None,
@@ -120,7 +124,7 @@ def plan_role_policy(iam, role: str, policy_name: str, build, role_arn: str | No
     """The role's policy with the run's statements replaced, checked against IAM's size limit over all the role's
     inline policies. `build(current document)` gives (the Sids the run owns, its statements, and the statements to
     write instead once the role's policies would near the limit, or None). `documents`: the role's inline policies
-    when they were read already (known_policies), else they are read here."""
+    when they were read already (policies_to_plan_from), else they are read here."""
     documents = dict(documents) if documents is not None else inline_policies(iam, role)
     current = documents.pop(policy_name, None)
     sids, statements, collapsed_statements = build(current)

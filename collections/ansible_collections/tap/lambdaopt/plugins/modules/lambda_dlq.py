@@ -395,7 +395,7 @@ class DeadLetterQueues:
             role = roles.role_name(function["configuration"]["role_arn"])
             names_by_role.setdefault(role, []).append(function["function_name"])
             role_arns[role] = function["configuration"]["role_arn"]
-        known = roles.known_policies(self.module)
+        known = roles.policies_to_plan_from(self.module, self.iam, list(grants))
         policies = {role: roles.plan_role_policy(self.iam, role, POLICY_NAME,
                                                  self.statements_builder(role, *grants[role], names_by_role[role]),
                                                  role_arns[role], known.get(role))

@@ -394,13 +394,15 @@ class SecretWiring:
         # ListFunctions, read once and only when a secret a statement names may no longer be needed.
         account_functions = functools.cache(lambda: list_functions(self.lambda_client))
         policies = {}
+        known = roles.policies_to_plan_from(
+            self.module, self.iam, [roles.role_name(function["configuration"]["role_arn"]) for function in functions])
         for function in functions:
             role = roles.role_name(function["configuration"]["role_arn"])
             self.role_arns[role] = function["configuration"]["role_arn"]
             if role not in self.documents:
                 self.documents[role] = roles.plan_role_policy(self.iam, role, POLICY_NAME, read_statements_builder(
                     account_functions, self.params["suffix"], role, functions, managed), self.role_arns[role],
-                    roles.known_policies(self.module).get(role))
+                    known.get(role))
                 policies[role] = policy_merge.same_statements(self.documents[role].current,
                                                               self.documents[role].wanted)
             variables = function["environment"]

@@ -223,8 +223,10 @@ def main():
         functions, missing = discover(lambda_client, module.params, need_concurrency=False)
         # Turning tracing off, the role's other functions say whether it still needs to write traces.
         account_functions = list_functions(lambda_client) if module.params["mode"] != "Active" else None
+        known = roles.policies_to_plan_from(
+            module, iam, [roles.role_name(function["configuration"]["role_arn"]) for function in functions])
         entries, policies = plan(iam, functions, module.params["mode"], module.params["suffix"], account_functions,
-                                 roles.known_policies(module))
+                                 known)
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg="Could not read the fleet's tracing")
     granted = None if module.check_mode else apply(module, iam, lambda_client, entries, policies, functions)

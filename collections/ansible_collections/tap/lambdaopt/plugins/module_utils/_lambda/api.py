@@ -345,15 +345,15 @@ def grant_then_apply(lambda_client, pending: list, grant_role: Callable[[str], N
     the entry's keys) and the fields it accepted under `accepted`.
     `update_call` makes each function's update, `read` holds them as discovery found them earlier in the run (see
     apply_function).
+    The roles are granted `max_workers` at a time (IAM's writes and the waits for them to count are slow, and a
+    fleet may have a role a function).
     Returns {role: the error its grant met, or None}: a role granted stays granted when its functions fail."""
     role_errors = {}
-    for role in sorted({entry["role_name"] for entry in pending}):
-        try:
-            grant_role(role)
-        except (BotoCoreError, ClientError) as error:
-            role_errors[role] = error
-        else:
-            role_errors[role] = None
+    for role, (_result, error) in run_bounded(grant_role, sorted({entry["role_name"] for entry in pending}),
+                                              max_workers).items():
+        if error is not None and not isinstance(error, (BotoCoreError, ClientError)):
+            raise error
+        role_errors[role] = error
     work, origins = {}, {}
     for entry in pending:
         changes = changes_of(entry)
