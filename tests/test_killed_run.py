@@ -187,6 +187,9 @@ KILL_POINTS = {
     "during hardening": lambda run: intents(journal_entries(run.journals), "environment"),
     "while the record is written": lambda run: "TASK [Record every change" in run.output.read_text(),
 }
+# The rollback puts the baseline back exactly (asserted before the rerun); what a rerun meets then differs only by what
+# a rollback keeps - the queue and the secret the killed run made - so a point before them and one after suffice.
+RERUN_AFTER = ("between two functions' updates", "during hardening")
 SECRETS = ["-e", json.dumps({"lambdaopt_secrets": [{"env": "KILLED_RUN_TOKEN", "value": "killed-run-token-0001"}]})]
 
 
@@ -222,11 +225,12 @@ def test_a_run_killed_at_any_point_is_rolled_back_to_the_baseline_and_a_rerun_co
     again = rollback(emulator, "-e", f"journal={journal}")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
 
-    for path in (killed.records.glob("*.json") if killed.records.exists() else []):
-        path.unlink()
-    for path in (killed.journals / HOST).glob("*.jsonl"):
-        path.unlink()
-    check_the_rerun_converges(emulator, aws, tmp_path)
+    if point in RERUN_AFTER:
+        for path in (killed.records.glob("*.json") if killed.records.exists() else []):
+            path.unlink()
+        for path in (killed.journals / HOST).glob("*.jsonl"):
+            path.unlink()
+        check_the_rerun_converges(emulator, aws, tmp_path)
 
 
 def test_two_runs_the_second_after_a_killed_first_roll_back_to_the_original_baseline(emulator, aws, tmp_path):

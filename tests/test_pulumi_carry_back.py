@@ -12,8 +12,9 @@ from tests.test_setup import ROOT, run
 from tools import fleet_view, pulumi_config
 
 
-def test_record_to_stack_config_to_program_declares_the_optimized_fleet(emulator, aws, optimized, tmp_path):
-    _, record = optimized
+def check_the_record_carried_into_the_stack_declares_the_fleet(aws, record, tmp_path):
+    """Record -> stack config -> program: the program declares the fleet as it is now. Run on the optimized fleet of
+    tests/test_rollback.py, which one real run serves both."""
     stack_file = tmp_path / "Pulumi.dev.yaml"
     shutil.copy(ROOT / "infra_pulumi" / "Pulumi.dev.yaml", stack_file)
 
