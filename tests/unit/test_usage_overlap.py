@@ -1,6 +1,6 @@
 """lambda_usage_info reads at once what draws on different quotas: the functions' own resource policies
-(GetPolicy's quota) while their aliases and provisioned concurrency are listed (the control plane's) and their
-usage measured (CloudWatch's and Logs'), with the same calls, the same result, and a failure raised as when the
+(GetPolicy's quota), from the listing on, while the functions are read (GetFunction's), their aliases and provisioned
+concurrency listed (the control plane's) and their usage measured (CloudWatch's and Logs'), with the same calls, the same result, and a failure raised as when the
 reads ran one after the other.
 
 The clients are boto3's, answering from the handlers below instead of an endpoint; threading.Event, not time, says
@@ -53,21 +53,24 @@ class Account:
     it, and worker-dev, with no version and a policy the caller may not read. Each call is recorded; `refuse`
     names the operations to answer AccessDenied."""
 
-    def __init__(self, refuse: tuple = ()):
+    def __init__(self, refuse: tuple = (), wait_in: tuple = ("ListAliases",)):
         self.calls: list = []
         self.refuse = refuse
         self.lock = threading.Lock()
         self.own_policy_read = threading.Event()
-        self.own_policy_read_while_served = None
+        # The operations that wait until a function's own policy is read (only a read made meanwhile ends the
+        # wait), and whether it was.
+        self.wait_in = wait_in
+        self.own_policy_read_during: dict = {}
 
     def answer(self, operation: str, parameters: dict) -> dict:
         with self.lock:
             self.calls.append((operation, parameters.get("FunctionName"), parameters.get("Qualifier")))
         if operation in self.refuse:
             raise refused(operation)
+        if operation in self.wait_in:
+            self.own_policy_read_during[operation] = self.own_policy_read.wait(GUARD_SECONDS)
         if operation == "ListAliases":
-            # read_served waits here until a function's own policy is read: only a read made meanwhile ends it.
-            self.own_policy_read_while_served = self.own_policy_read.wait(GUARD_SECONDS)
             return {"Aliases": [{"AliasArn": function_arn("api-dev", "live"), "Name": "live", "FunctionVersion": "1"}]}
         if operation == "GetPolicy":
             if parameters.get("Qualifier") is None:
@@ -80,7 +83,8 @@ class Account:
         return {
             "ListFunctions": {"Functions": [configuration("api-dev"), configuration("api-dev", "1"),
                                             configuration("worker-dev")]},
-            "GetFunction": {"Configuration": configuration(parameters.get("FunctionName", "")), "Tags": {}},
+            "GetFunction": {"Configuration": configuration(parameters.get("FunctionName", "")),
+                            "Tags": {"Team": "api"} if parameters.get("FunctionName") == "api-dev" else {}},
             "ListProvisionedConcurrencyConfigs": {"ProvisionedConcurrencyConfigs": []},
             "ListEventSourceMappings": {"EventSourceMappings": []},
             "GetRestApi": {"id": "a1b2c3d4e5", "name": "records-api-dev"},
@@ -117,7 +121,7 @@ def unpaced(monkeypatch):
 def test_the_functions_own_policies_are_read_while_the_aliases_are_listed():
     account = Account()
     result = UsageReader(Module(account)).run()
-    assert account.own_policy_read_while_served is True
+    assert account.own_policy_read_during == {"ListAliases": True}
     api, worker = result["functions"]
     assert api["aliases"] == [{"name": "live", "function_version": "1", "additional_weights": {}}]
     assert api["triggers"] == {"event_sources": [], "invokers": ["apigateway.amazonaws.com"], "unknown": {},
@@ -137,6 +141,24 @@ def test_the_functions_own_policies_are_read_while_the_aliases_are_listed():
     # Each entry keeps its keys in the order they had when the reads ran one after the other.
     keys = list(api)
     assert keys.index("provisioned_concurrency") < keys.index("window") < keys.index("triggers")
+
+
+def test_the_functions_own_policies_are_read_from_the_listing_on_while_the_functions_are_read():
+    account = Account(wait_in=("GetFunction",))
+    result = UsageReader(Module(account)).run()
+    assert account.own_policy_read_during == {"GetFunction": True}
+    assert [entry["function_name"] for entry in result["functions"]] == ["api-dev", "worker-dev"]
+    assert result["functions"][0]["triggers"]["invokers"] == ["apigateway.amazonaws.com"]
+
+
+def test_with_a_tag_filter_only_the_functions_it_selects_have_their_policies_read():
+    account = Account(wait_in=())
+    module = Module(account)
+    module.params["tags"] = {"Team": "api"}
+    result = UsageReader(module).run()
+    assert [entry["function_name"] for entry in result["functions"]] == ["api-dev"]
+    policies = [(name, qualifier) for operation, name, qualifier in account.calls if operation == "GetPolicy"]
+    assert sorted(policies, key=str) == [("api-dev", "live"), ("api-dev", None)]
 
 
 @pytest.mark.parametrize(("refuse", "raised"), [

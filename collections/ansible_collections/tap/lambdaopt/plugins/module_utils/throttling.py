@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 # Where a page says another follows (Lambda, CloudWatch Logs, SQS, IAM, CloudWatch name it one of these).
 CONTINUATION_KEYS = ("NextMarker", "NextToken", "nextToken", "Marker")
@@ -66,3 +67,26 @@ def run_bounded(work: Callable, items: list, max_workers: int) -> dict:
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
         return {item: (result, error) for item, result, error in pool.map(guarded, items)}
+
+
+def in_background(work: Callable[[], Any]) -> Callable[[], Any]:
+    """Start `work()` on a thread of its own and return a function that waits for it and returns what it returned,
+    or raises what it raised. A daemon thread: a module that fails meanwhile exits without waiting for it."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["result"] = work()
+        except Exception as error:  # noqa: BLE001 - raised to whoever waits for the result
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+    return result

@@ -339,6 +339,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery im
     latest_of,
     list_functions,
     published_versions,
+    select_as_asked,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.triggers import read_own_policies, read_triggers
@@ -352,7 +353,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import UNCHANGED, bulk_result, finish
 from ansible_collections.tap.lambdaopt.plugins.module_utils.roles import read_policies, role_name
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, in_background, run_bounded
 
 # Functions (or roles) read at once.
 MAX_WORKERS = 8
@@ -377,6 +378,7 @@ class UsageReader:
         lambda_client = aws_client(self.module, "lambda")
         cloudwatch, logs = aws_client(self.module, "cloudwatch"), aws_client(self.module, "logs")
         listing = list_functions(lambda_client, all_versions=True)
+        own_policies = self.read_own_policies_early(lambda_client, latest_of(listing))
         functions, missing = discover(lambda_client, self.params, listing=latest_of(listing))
         with_triggers = bool(self.params["triggers"] and functions)
         if with_triggers:
@@ -397,9 +399,9 @@ class UsageReader:
                                      max_report_events=self.params["max_report_events"]),
         }
         if with_triggers:
-            reads["own policies"] = lambda: read_own_policies(
+            reads["own policies"] = own_policies or (lambda: read_own_policies(
                 lambda_client, RateLimiter(self.params["requests_per_second"]),
-                [function["function_name"] for function in functions])
+                [function["function_name"] for function in functions]))
         done = run_bounded(lambda read: reads[read](), list(reads), len(reads))
         for _result, error in done.values():
             if error is not None:
@@ -425,6 +427,22 @@ class UsageReader:
         # Beside failed_functions, under the name this module has always given them.
         result["missing"] = missing
         return result
+
+
+    def read_own_policies_early(self, lambda_client, latest: list):
+        """Start reading each listed function's own resource policy at once, while the functions are read with
+        GetFunction and measured: GetPolicy has a quota of its own that binds the whole task, and needs only each
+        function's name. The result of read_own_policies is waited for by calling what this returns; None when there
+        is nothing to start: no triggers to read, or a tag filter, which leaves the fleet unknown until each
+        function is read."""
+        if not self.params["triggers"] or self.params.get("tags"):
+            return None
+        selected, _missing = select_as_asked(latest, self.params)
+        if not selected:
+            return None
+        names = [function["FunctionName"] for function in selected]
+        limiter = RateLimiter(self.params["requests_per_second"])
+        return in_background(lambda: read_own_policies(lambda_client, limiter, names))
 
 
 def main():

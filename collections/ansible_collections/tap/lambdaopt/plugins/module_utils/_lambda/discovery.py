@@ -67,6 +67,12 @@ def select(functions: list, suffix: str | None = None, names: list | None = None
     return sorted(selected, key=lambda function: function["FunctionName"]), missing
 
 
+def select_as_asked(functions: list, params: dict) -> tuple[list, list]:
+    """select() by a module's fleet options (suffix, functions, name_pattern); its tags need GetFunction."""
+    return select(functions, suffix=params.get("suffix"), names=params.get("functions"),
+                  name_pattern=params.get("name_pattern"))
+
+
 def details(lambda_client, names: list, max_workers: int = 8) -> dict:
     """{name: {"reserved_concurrency", "tags", "state", "last_update_status", "revision_id", "listed"}} from
     GetFunction, which unlike ListFunctions returns them all (`listed`: its configuration, as ListFunctions gives
@@ -182,12 +188,7 @@ def discover(lambda_client, params: dict, need_concurrency: bool = True,
     result)."""
     if not with_environment and carried(params.get("functions")):
         return from_carried(lambda_client, params, need_concurrency)
-    selected, missing = select(
-        list_functions(lambda_client) if listing is None else listing,
-        suffix=params.get("suffix"),
-        names=params.get("functions"),
-        name_pattern=params.get("name_pattern"),
-    )
+    selected, missing = select_as_asked(list_functions(lambda_client) if listing is None else listing, params)
     names = [function["FunctionName"] for function in selected]
     read = need_concurrency or bool(params.get("tags"))
     if read:

@@ -82,9 +82,9 @@ def visibility_timeouts(sqs_client, queue_arns: list) -> tuple[dict, dict]:
 
 def read_own_policies(lambda_client, limiter: RateLimiter, names: list) -> dict:
     """{name: the (service principal, API id) pairs the function's own (unqualified) resource policy allows, or the
-    error that reading it raised}: one GetPolicy per function, in order. It needs none of the aliases, so
-    lambda_usage_info reads it (GetPolicy's own quota) while the aliases are listed (the control plane's), and hands
-    it to `invokers`."""
+    error that reading it raised}: one GetPolicy per function, in order. It needs only the names, so
+    lambda_usage_info reads it (GetPolicy's own quota) from the listing on, while the functions are read, their
+    aliases listed (the control plane's quota) and their usage measured, and hands it to `invokers`."""
     read: dict = {}
     for name in names:
         try:
