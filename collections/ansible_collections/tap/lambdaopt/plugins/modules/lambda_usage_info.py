@@ -428,7 +428,6 @@ class UsageReader:
         result["missing"] = missing
         return result
 
-
     def read_own_policies_early(self, lambda_client, latest: list):
         """Start reading each listed function's own resource policy at once, while the functions are read with
         GetFunction and measured: GetPolicy has a quota of its own that binds the whole task, and needs only each
