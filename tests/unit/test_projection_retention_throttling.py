@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils.retention import VALID_RETENTION_DAYS, plan_retention
-from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, run_bounded
+from ansible_collections.tap.lambdaopt.plugins.module_utils.throttling import RateLimiter, in_background, run_bounded
 from ansible_collections.tap.lambdaopt.plugins.plugin_utils import savings
 
 from tests.unit.test_savings import function
@@ -99,6 +99,25 @@ def test_run_bounded_reports_failures_per_item_and_caps_threads():
     assert isinstance(results[4][1], ValueError)
     assert sum(1 for _, error in results.values() if error) == 1
 
+
+def test_work_in_background_runs_beside_the_caller_and_gives_back_its_result_or_its_error():
+    started, release = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        assert release.wait(timeout=5)  # ends only once the caller, still running, lets it
+        return "read"
+
+    result = in_background(work)
+    assert started.wait(timeout=5)
+    release.set()
+    assert result() == "read"
+
+    def failing():
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        in_background(failing)()
 
 def test_the_savings_report_prices_the_usage_the_projection_reads():
     """One measured usage: lambda_rightsize projects it in floats, the savings report prices it in Decimal."""

@@ -1,7 +1,7 @@
 """lambda_usage_info reads at once what draws on different quotas: the functions' own resource policies
 (GetPolicy's quota), from the listing on, while the functions are read (GetFunction's), their aliases and provisioned
-concurrency listed (the control plane's) and their usage measured (CloudWatch's and Logs'), with the same calls, the same result, and a failure raised as when the
-reads ran one after the other.
+concurrency listed (the control plane's) and their usage measured (CloudWatch's and Logs'), with the same calls,
+the same result, and a failure raised as when the reads ran one after the other.
 
 The clients are boto3's, answering from the handlers below instead of an endpoint; threading.Event, not time, says
 what ran while what."""
