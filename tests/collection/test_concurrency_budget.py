@@ -3,6 +3,7 @@ a reservation - the fleet's and everyone else's - what it used at peak, times th
 
 import importlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -79,6 +80,48 @@ def test_without_add_reservations_only_existing_ones_are_adjusted(aws, fleet, ru
     after = {entry["function_name"]: entry["after"]["reserved_concurrency"] for entry in result["functions"]}
     assert after.pop("transform-dev") < 400
     assert set(after.values()) == {None}
+
+
+def test_a_reservation_the_pool_read_again_has_no_room_for_is_refused_and_the_rest_of_the_change_made(
+        aws, fleet, run_module, make_function, monkeypatch):
+    """Another team reserves 10 between right-sizing's first round and its increases: of the 850 the API handler's
+    alias leaves, 840 is what the rest of the account needs, so no planned reservation fits any more."""
+    publish_unreserved_peak(aws, 700)
+    make_function("billing-prod")
+    module = importlib.import_module("ansible_collections.tap.lambdaopt.plugins.modules.lambda_rightsize")
+    reading = module.unreserved_now
+
+    def meanwhile(lambda_client):
+        aws.client("lambda").put_function_concurrency(FunctionName="billing-prod", ReservedConcurrentExecutions=10)
+        return reading(lambda_client)
+
+    monkeypatch.setattr(module, "unreserved_now", meanwhile)
+    result = run_module("lambda_rightsize", {"suffix": "dev", "reserved_concurrency": "auto", "memory_size": "auto"})
+    assert not result.failed, result.get("msg")
+    refused = [entry for entry in result["functions"]
+               if any("read again after the decreases" in refusal["reason"] for refusal in entry["refused"])]
+    assert refused, [entry["refused"] for entry in result["functions"]]
+    lambda_ = aws.client("lambda")
+    for entry in refused:
+        [refusal] = [refusal for refusal in entry["refused"] if refusal["field"] == "reserved_concurrency"]
+        wanted = re.match(r"reserving (\d+) would leave (\d+) unreserved in the account, below the 840 that functions "
+                          r"without a reservation need", refusal["reason"])
+        assert wanted and int(wanted[2]) == 840 - int(wanted[1]), refusal
+        assert refusal["reason"].endswith("read again after the decreases tell: the pool changed since it was "
+                                          "planned; left as it is"), refusal
+        assert refusal["risk"] == "account-wide throttling"
+        assert entry["before"]["reserved_concurrency"] is None and entry["after"]["reserved_concurrency"] is None
+        assert "ReservedConcurrentExecutions" not in lambda_.get_function_concurrency(
+            FunctionName=entry["function_name"])
+        assert [change["field"] for change in entry["changes"]] == (["memory_size"] if entry["changes"] else [])
+        assert entry["status"] == ("changed" if entry["changes"] else "unchanged")
+    # The rest of a refused function's change is made.
+    resized = [entry for entry in refused if entry["changes"]]
+    assert resized
+    for entry in resized:
+        memory = lambda_.get_function_configuration(FunctionName=entry["function_name"])["MemorySize"]
+        assert memory == entry["after"]["memory_size"] != entry["before"]["memory_size"]
+    assert unreserved_now(aws) == 840 and result["summary"]["failed"] == 0
 
 
 def test_optimize_converges_in_one_run_on_a_fleet_that_wants_more_than_the_pool(emulator, aws, tmp_path):

@@ -168,7 +168,7 @@ def test_a_reservation_planned_after_its_functions_allocation_takes_what_the_all
         assert reserved.entry["reason"].startswith("putting back the reservation of 60 would take 40 from the "
                                                    "account's unreserved pool and leave 80 unreserved")
         assert reserved.entry["reason"].endswith(", as the account's settings read again after the decreases tell: "
-                                                 "the pool changed since it was planned; nothing was changed")
+                                                 "the pool changed since it was planned; left as it is")
 
 
 @pytest.mark.parametrize("spare, statuses", [(20, ("refused", "refused")), (30, ("restore", "restore"))])

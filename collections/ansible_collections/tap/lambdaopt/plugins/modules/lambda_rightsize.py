@@ -96,7 +96,11 @@ options:
         (e.g. C(2) keeps at least 885 MB). Unset, only the memory and timeout guards apply.
     type: float
   unreserved_floor:
-    description: Unreserved concurrency the account must keep (AWS requires 100; lower on small accounts).
+    description:
+      - Unreserved concurrency the account must keep (AWS requires 100; lower on small accounts).
+      - Reservations that grow are applied after every other change, against the account's settings read again;
+        one that would no longer leave the pool its budget (another team reserved meanwhile) is refused, listed
+        under RV(functions[].refused), and the function's other changes are still made.
     type: int
     default: 100
   allow_unsafe:
@@ -319,20 +323,20 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.tap.lambdaopt.plugins.module_utils import journal
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda import earlier_changes, projection
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.api import (
-    NotApplied,
     PartlyApplied,
     apply_all,
     planned_from_before,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.concurrency import (
-    POOL_CHANGED,
     read_pool,
+    refused_after_reread,
     unreserved_now,
 )
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.discovery import discover
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.evidence import evidence_of, measure
 from ansible_collections.tap.lambdaopt.plugins.module_utils._lambda.plan import (
     MEMORY_LIMITS_MB,
+    STARVED_POOL,
     TIMEOUT_LIMITS_S,
     ConcurrencyPool,
     Policy,
@@ -352,6 +356,7 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.common import (
     fleet_selection_errors,
     update_option_errors,
 )
+from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import Decision
 from ansible_collections.tap.lambdaopt.plugins.module_utils.metric_data import lookback_errors
 from ansible_collections.tap.lambdaopt.plugins.module_utils.results import (
     CHANGED,
@@ -549,10 +554,12 @@ class Rightsizer:
             entries.append(entry)
         return entries
 
-    def apply_increases_last(self, work: dict, planned_from: dict) -> dict:
-        """Apply the plan in two rounds, {name: error or None}: first every function whose reservation does not
-        grow (decreases free the pool), then the increases, each only if the account's unreserved pool - read
-        again, as other teams may have reserved meanwhile - still keeps the budget after it."""
+    def apply_increases_last(self, work: dict, planned_from: dict) -> tuple[dict, dict]:
+        """Apply the plan in two rounds: first every function whose reservation does not grow (decreases free the
+        pool), then the increases, each only if the account's unreserved pool - read again, as other teams may have
+        reserved meanwhile - still keeps the budget after it. A function whose increase no longer fits keeps its
+        reservation and takes the rest of its changes. Returns ({name: error or None} of the functions updated,
+        {name: why its increase is refused})."""
         def increase(name: str) -> int:
             if "reserved_concurrency" not in work[name] or work[name]["reserved_concurrency"] is None:
                 return 0
@@ -566,20 +573,23 @@ class Rightsizer:
                            self.params["max_workers"], read=self.found)
         growing = sorted((name for name in work if increase(name)), key=lambda name: (increase(name), name))
         if not growing:
-            return errors
+            return errors, {}
         unreserved = unreserved_now(self.lambda_client)
-        fitting = {}
+        fitting, refused = {}, {}
         for name in growing:
             if unreserved - increase(name) < self.budget.floor:
-                errors[name] = NotApplied(
-                    f"reserving {work[name]['reserved_concurrency']} would now leave {unreserved - increase(name)} "
-                    f"unreserved in the account, below {self.budget.reason}: {POOL_CHANGED}")
+                refused[name] = refused_after_reread(
+                    f"reserving {work[name]['reserved_concurrency']} would leave {unreserved - increase(name)} "
+                    f"unreserved in the account, below {self.budget.reason}")
+                rest = {field: value for field, value in work[name].items() if field != "reserved_concurrency"}
+                if rest:
+                    fitting[name] = rest
                 continue
             unreserved -= increase(name)
             fitting[name] = work[name]
         errors.update(apply_all(self.lambda_client, fitting, planned_from, self.params["requests_per_second"],
                                 self.params["max_workers"], read=self.found))
-        return errors
+        return errors, refused
 
     def apply(self, entries: list) -> None:
         """Apply the plan and read every function it touched back. A failed function's `after` is what it holds;
@@ -589,12 +599,15 @@ class Rightsizer:
                 for entry in entries if entry["changes"]}
         planned_from = {entry["function_name"]: planned_from_before(entry, work[entry["function_name"]])
                         for entry in entries if entry["function_name"] in work}
-        stopped = None
+        stopped, refused = None, {}
         try:
-            errors = self.apply_increases_last(work, planned_from)
+            errors, refused = self.apply_increases_last(work, planned_from)
         except (BotoCoreError, ClientError) as error:
             stopped, errors = error, {name: error for name in work}
-        applied = [entry for entry in entries if entry["function_name"] in work]
+        for entry in entries:
+            if entry["function_name"] in refused:
+                refuse_increase(entry, refused[entry["function_name"]])
+        applied = [entry for entry in entries if entry["function_name"] in work and entry["changes"]]
         for entry in applied:
             error = errors.get(entry["function_name"])
             if error is None:
@@ -604,7 +617,8 @@ class Rightsizer:
                              after=settings_of(error.settings))
             else:
                 entry.update(status=FAILED, error=str(error), after=entry["before"])
-        fresh, _missing = discover(self.lambda_client, {"functions": sorted(work)}) if work else ([], [])
+        names = sorted(entry["function_name"] for entry in applied)
+        fresh, _missing = discover(self.lambda_client, {"functions": names}) if names else ([], [])
         now = {function["function_name"]: settings_of(function["configuration"]) for function in fresh}
         for entry in applied:
             if entry["function_name"] in now:
@@ -631,6 +645,19 @@ class Rightsizer:
         # The summary counts each function once: one part of whose change Lambda accepted as failed, not changed.
         result["summary"]["changed"] -= sum(1 for entry in self.entries if partly_applied(entry))
         return result
+
+
+def refuse_increase(entry: dict, reason: str) -> None:
+    """A planned reservation increase that the pool, read again after the decreases, no longer has room for:
+    refused, the reservation left as it is; the function's other changes stay planned."""
+    [change] = [change for change in entry["changes"] if change["field"] == "reserved_concurrency"]
+    refusal = Decision("reserved_concurrency", change["before"], change["requested"], change["before"], reason,
+                       risk=STARVED_POOL, refused=True, refused_value=change["after"])
+    entry["changes"] = [change for change in entry["changes"] if change["field"] != "reserved_concurrency"]
+    entry["refused"] = entry["refused"] + [refusal.as_dict()]
+    entry["after"] = {**entry["after"], "reserved_concurrency": change["before"]}
+    if not entry["changes"]:
+        entry["status"] = UNCHANGED
 
 
 def settle_stopped(entry: dict, changes: dict, stopped: Exception) -> None:

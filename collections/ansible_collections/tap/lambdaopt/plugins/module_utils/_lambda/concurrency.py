@@ -30,7 +30,7 @@ SOURCE = (f"AWS/Lambda {UNRESERVED}, account-wide (GetMetricData); {CONCURRENT},
           f"it cannot be read")
 # Why a raise planned against the unreserved pool is not made once the pool, read again before it is applied, has
 # no room for it left.
-POOL_CHANGED = "the pool changed since it was planned; nothing was changed"
+POOL_CHANGED = "the pool changed since it was planned; left as it is"
 
 
 def refused_after_reread(refusal: str) -> str:

@@ -24,6 +24,9 @@ MEMORY_LIMITS_MB = (128, 10240)
 TIMEOUT_LIMITS_S = (1, 900)
 
 
+# The risk a reservation that would leave the unreserved pool below its floor runs.
+STARVED_POOL = "account-wide throttling"
+
 @dataclass(frozen=True)
 class Policy:
     memory_headroom: float = 1.3
@@ -329,7 +332,7 @@ def plan_concurrency(current, requested, evidence: Evidence, pool: ConcurrencyPo
         # AWS itself refuses this, so allow_unsafe cannot override it.
         return Decision("reserved_concurrency", current, requested, current,
                         f"reserving {target} would leave {unreserved_after} unreserved in the account, "
-                        f"below {pool.describe_floor()}", risk="account-wide throttling", refused=True)
+                        f"below {pool.describe_floor()}", risk=STARVED_POOL, refused=True)
     pool.unreserved = unreserved_after
     return Decision("reserved_concurrency", current, requested, target, reason)
 
