@@ -22,10 +22,9 @@ from ansible_collections.tap.lambdaopt.plugins.module_utils.decisions import AUT
 MAX_DURATION, P999_DURATION = "max duration", "p99.9 duration"
 MEMORY_LIMITS_MB = (128, 10240)
 TIMEOUT_LIMITS_S = (1, 900)
-
-
 # The risk a reservation that would leave the unreserved pool below its floor runs.
 STARVED_POOL = "account-wide throttling"
+
 
 @dataclass(frozen=True)
 class Policy:
