@@ -26,7 +26,9 @@ description:
   - Runs on the controller and makes no AWS call; it never reports a change.
 options:
   usage:
-    description: The C(functions) returned by M(tap.lambdaopt.lambda_usage_info); they name the account-region.
+    description:
+      - The C(functions) returned by M(tap.lambdaopt.lambda_usage_info), or its C(fleet). Their ARNs name the
+        account-region, and nothing else of them is read, so the smaller C(fleet) costs the task less.
     type: list
     elements: dict
     required: true
