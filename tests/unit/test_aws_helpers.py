@@ -2,6 +2,8 @@
 responses shaped as AWS documents them (botocore's Stubber validates each); and the call that waits for IAM to
 propagate a role's grant, retried apart from the client's own retry."""
 
+import threading
+
 import boto3
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
@@ -237,3 +239,25 @@ def test_any_other_update_is_refused_at_once(no_backoff):
                                 1000, 1)
     assert pending[0]["status"] == "failed" and "InvalidParameterValueException" in pending[0]["error"]
     assert client_.updates == [{"TargetArn": QUEUE}]
+
+
+def test_roles_are_granted_several_at_a_time_and_a_refused_grant_fails_only_its_functions():
+    together = threading.Barrier(3)
+
+    def grant(role):
+        together.wait(timeout=5)  # passes only while three grants are under way at once
+        if role == "refused-role":
+            raise refusal("AccessDenied", "PutRolePolicy")
+
+    pending = [{"function_name": f"{role}-function", "role_name": role, "status": "planned", "before": {},
+                "after": {}} for role in ("first-role", "second-role", "refused-role")]
+    granted = lambda_api.grant_then_apply(object(), pending, grant, lambda entry: {}, 1000, 3)
+    assert granted["first-role"] is None and granted["second-role"] is None
+    assert "AccessDenied" in str(granted["refused-role"])
+    assert [entry["status"] for entry in pending] == ["changed", "changed", "failed"]
+
+
+def test_a_grant_that_fails_other_than_by_aws_is_raised():
+    pending = [{"function_name": "f", "role_name": "r", "status": "planned", "before": {}, "after": {}}]
+    with pytest.raises(ZeroDivisionError):
+        lambda_api.grant_then_apply(object(), pending, lambda role: 1 / 0, lambda entry: {}, 1000, 2)
