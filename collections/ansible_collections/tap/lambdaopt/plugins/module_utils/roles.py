@@ -116,7 +116,7 @@ def policies_to_plan_from(module, iam, role_names) -> dict:
     left out is read on its own by plan_role_policy, which then says why it cannot be read."""
     if module.check_mode:
         return module.params.get("roles") or {}
-    return read_policies(iam, sorted(set(role_names)), module.params["max_workers"])
+    return read_policies(iam, role_names, module.params["max_workers"])
 
 
 def plan_role_policy(iam, role: str, policy_name: str, build, role_arn: str | None = None,

@@ -378,9 +378,18 @@ class UsageReader:
         lambda_client = aws_client(self.module, "lambda")
         cloudwatch, logs = aws_client(self.module, "cloudwatch"), aws_client(self.module, "logs")
         listing = list_functions(lambda_client, all_versions=True)
-        own_policies = self.read_own_policies_early(lambda_client, latest_of(listing))
-        functions, missing = discover(lambda_client, self.params, listing=latest_of(listing))
+        latest = latest_of(listing)
+        # GetPolicy has a quota of its own, which binds the whole task, and needs only each function's name: the
+        # fleet's own policies are read from the listing on, while the functions are read and measured - unless a
+        # tag filter leaves the fleet unknown until each function is read.
+        own_policies = None
+        if self.params["triggers"] and not self.params.get("tags"):
+            selected, _missing = select_as_asked(latest, self.params)
+            own_policies = self.start_own_policies(lambda_client, [function["FunctionName"] for function in selected])
+        functions, missing = discover(lambda_client, self.params, listing=latest)
         with_triggers = bool(self.params["triggers"] and functions)
+        if with_triggers and own_policies is None:
+            own_policies = self.start_own_policies(lambda_client, [function["function_name"] for function in functions])
         if with_triggers:
             sqs, apigateway = aws_client(self.module, "sqs"), aws_client(self.module, "apigateway")
             apigatewayv2 = aws_client(self.module, "apigatewayv2")
@@ -399,9 +408,7 @@ class UsageReader:
                                      max_report_events=self.params["max_report_events"]),
         }
         if with_triggers:
-            reads["own policies"] = own_policies or (lambda: read_own_policies(
-                lambda_client, RateLimiter(self.params["requests_per_second"]),
-                [function["function_name"] for function in functions]))
+            reads["own policies"] = own_policies
         done = run_bounded(lambda read: reads[read](), list(reads), len(reads))
         for _result, error in done.values():
             if error is not None:
@@ -428,18 +435,8 @@ class UsageReader:
         result["missing"] = missing
         return result
 
-    def read_own_policies_early(self, lambda_client, latest: list):
-        """Start reading each listed function's own resource policy at once, while the functions are read with
-        GetFunction and measured: GetPolicy has a quota of its own that binds the whole task, and needs only each
-        function's name. The result of read_own_policies is waited for by calling what this returns; None when there
-        is nothing to start: no triggers to read, or a tag filter, which leaves the fleet unknown until each
-        function is read."""
-        if not self.params["triggers"] or self.params.get("tags"):
-            return None
-        selected, _missing = select_as_asked(latest, self.params)
-        if not selected:
-            return None
-        names = [function["FunctionName"] for function in selected]
+    def start_own_policies(self, lambda_client, names: list):
+        """read_own_policies of `names`, started in the background; what this returns waits for its result."""
         limiter = RateLimiter(self.params["requests_per_second"])
         return in_background(lambda: read_own_policies(lambda_client, limiter, names))
 
